@@ -1,0 +1,39 @@
+//! The pure rules of monocore: how each string form parses, and what makes a
+//! microVM configuration value valid.
+//!
+//! # Why a separate crate
+//!
+//! The same rules run in two places:
+//!
+//! * at run time, in `monocore`'s `MicroVmConfig::validate` and in the
+//!   `FromStr` impls of its pair types;
+//! * at compile time, in the `vm!` macro of `monocore-macros`, which checks
+//!   literal values before the program is built.
+//!
+//! A proc-macro crate cannot depend on `monocore` (which depends on it), so the
+//! rules live here, in a small dependency-free crate that both use. A shared
+//! crate was chosen over `#[path]`-including one file from both crates because
+//! it publishes cleanly to crates.io, is compiled and tested once, and can be
+//! fuzzed and property-tested on its own. There is exactly one copy of each
+//! rule: if a rule changes here, both the macro and the run-time validator
+//! change with it.
+//!
+//! Nothing in this crate does I/O, allocates more than its output, or panics.
+
+pub mod cmdline;
+pub mod guest_path;
+pub mod limits;
+pub mod pair;
+pub mod rlimit;
+
+pub use cmdline::{CommandLineError, validate_command_line};
+pub use guest_path::{
+    GuestPathError, find_overlap, normalize_guest_path, normalize_mount_point, paths_overlap,
+};
+pub use pair::{
+    EnvPairError, EnvPairErrorKind, PathPairError, PathPairErrorKind, PortPairError,
+    PortPairErrorKind, check_env_name, parse_env_pair, parse_path_pair, parse_port_pair,
+};
+pub use rlimit::{
+    RLIMIT_NAMES, RlimitError, RlimitErrorKind, parse_rlimit, rlimit_name, rlimit_resource,
+};

@@ -1,0 +1,57 @@
+//! Builds a full microVM config from string forms, validates it, and prints
+//! it as the VMM will receive it. Then shows the typed error for a bad value.
+//!
+//! Run: `cargo run -p monocore --example config`
+
+use monocore::MonocoreResult;
+use monocore::config::{EnvPair, PathPair, PortPair};
+use monocore::vm::{LinuxRlimit, LogLevel, MicroVmConfig};
+
+fn main() -> MonocoreResult<()> {
+    let root = std::env::temp_dir().join("monocore-example-rootfs");
+    let shared = root.join("srv-data");
+    std::fs::create_dir_all(&shared)?;
+
+    let mut config = MicroVmConfig::new(&root, 512);
+    config.log_level = "info".parse::<LogLevel>()?;
+    config.num_vcpus = 2;
+    config.mapped_dirs = vec![format!("{}:/data", shared.display()).parse::<PathPair>()?];
+    config.port_map = vec!["8080:80".parse::<PortPair>()?];
+    config.rlimits = vec!["RLIMIT_NOFILE=1024:2048".parse::<LinuxRlimit>()?];
+    config.workdir_path = Some("/data".into());
+    config.exec_path = Some("/bin/echo".into());
+    config.args = vec!["Hello, World!".into()];
+    config.env = vec!["GREETING=hello".parse::<EnvPair>()?];
+    config.validate()?;
+
+    println!("valid microVM config:");
+    println!("  root       {}", config.root_path.display());
+    println!("  vcpus/ram  {} / {} MiB", config.num_vcpus, config.ram_mib);
+    for dir in &config.mapped_dirs {
+        println!("  volume     {dir}");
+    }
+    for port in &config.port_map {
+        println!("  port       {port}");
+    }
+    for limit in &config.rlimits {
+        println!("  rlimit     {limit}  (as libkrun reads it)");
+    }
+    let exec = config
+        .exec_path
+        .as_ref()
+        .map(|p| p.as_str())
+        .unwrap_or("(none)");
+    println!("  command    {exec} {:?}", config.args);
+
+    println!("\nand what a bad value looks like:");
+    config
+        .mapped_dirs
+        .push(format!("{}:/data/../data/sub", shared.display()).parse()?);
+    if let Err(e) = config.validate() {
+        println!("  error: {e}");
+    }
+    if let Err(e) = "RLIMIT_NOFILE=4096:1024".parse::<LinuxRlimit>() {
+        println!("  error: {e}");
+    }
+    Ok(())
+}

@@ -1,0 +1,174 @@
+//! Error types.
+
+use std::path::PathBuf;
+
+use monocore_rules::{
+    CommandLineError, EnvPairError, GuestPathError, PathPairError, PortPairError, RlimitError,
+    RlimitErrorKind,
+};
+
+use crate::vm::LinuxRLimitResource;
+
+/// The result type of every fallible monocore operation.
+pub type MonocoreResult<T> = Result<T, MonocoreError>;
+
+/// Every error monocore returns.
+///
+/// Parse errors (a string that is not a valid pair, limit or level) are kept
+/// apart from validation errors ([`InvalidMicroVMConfigError`]: a config whose
+/// values parse but do not make a valid microVM).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum MonocoreError {
+    /// An I/O operation failed.
+    #[error("io error: {0}")]
+    Io(#[from] std::io::Error),
+
+    /// A string is not a valid `host:guest` path pair.
+    #[error(transparent)]
+    InvalidPathPair(#[from] PathPairError),
+
+    /// A string is not a valid `host:guest` port pair.
+    #[error(transparent)]
+    InvalidPortPair(#[from] PortPairError),
+
+    /// A string is not a valid `NAME=value` environment entry.
+    #[error(transparent)]
+    InvalidEnvPair(#[from] EnvPairError),
+
+    /// A resource limit is not of the form `RESOURCE=soft:hard`.
+    #[error(transparent)]
+    InvalidRLimitFormat(RlimitError),
+
+    /// A resource limit names an unknown resource.
+    #[error(transparent)]
+    InvalidRLimitResource(RlimitError),
+
+    /// A resource limit's value is not a number, or soft exceeds hard.
+    #[error(transparent)]
+    InvalidRLimitValue(RlimitError),
+
+    /// A string is not a log level.
+    #[error(
+        "invalid log level {0:?}: expected off, error, warn, info, debug, trace, or a number from 0 to 5"
+    )]
+    InvalidLogLevel(String),
+
+    /// The values parse, but do not make a valid microVM.
+    #[error("invalid microVM configuration: {0}")]
+    InvalidMicroVMConfig(#[from] InvalidMicroVMConfigError),
+}
+
+impl From<RlimitError> for MonocoreError {
+    fn from(error: RlimitError) -> Self {
+        match error.kind {
+            RlimitErrorKind::Format => Self::InvalidRLimitFormat(error),
+            RlimitErrorKind::UnknownResource(_) => Self::InvalidRLimitResource(error),
+            RlimitErrorKind::InvalidValue(_) | RlimitErrorKind::SoftExceedsHard { .. } => {
+                Self::InvalidRLimitValue(error)
+            }
+        }
+    }
+}
+
+/// Why a [`MicroVmConfig`](crate::vm::MicroVmConfig) is not valid. Each
+/// variant carries the offending value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum InvalidMicroVMConfigError {
+    /// The root filesystem directory does not exist.
+    #[error("root path does not exist: {}", .0.display())]
+    RootPathDoesNotExist(PathBuf),
+
+    /// The root path exists but is not a directory.
+    #[error("root path is not a directory: {}", .0.display())]
+    RootPathIsNotADirectory(PathBuf),
+
+    /// A mapped directory's host side does not exist.
+    #[error("host path does not exist: {0}")]
+    HostPathDoesNotExist(String),
+
+    /// A mapped directory's host side exists but is not a directory.
+    #[error("host path is not a directory: {0}")]
+    HostPathIsNotADirectory(String),
+
+    /// A host path (mapped directory or console file) is empty, too long, or
+    /// holds a NUL byte.
+    #[error("invalid host path {0:?}: it must be non-empty, without NUL, and at most 4096 bytes")]
+    InvalidHostPath(String),
+
+    /// `num_vcpus` is 0.
+    #[error("number of vCPUs is zero: at least 1 is required")]
+    NumVCPUsIsZero,
+
+    /// `ram_mib` is 0.
+    #[error("amount of RAM is zero: at least 1 MiB is required")]
+    RamIsZero,
+
+    /// An exec path, argument, workdir or environment entry is not printable
+    /// ASCII (space to `~`), holds a NUL, or is too long.
+    #[error("invalid command-line string {0:?}: {reason}", reason = command_line_reason(.0))]
+    InvalidCommandLineString(String),
+
+    /// A guest path (mount point or workdir) is relative, climbs above `/`
+    /// with `..`, or is otherwise unusable.
+    #[error(transparent)]
+    InvalidGuestPath(#[from] GuestPathError),
+
+    /// Two mapped directories' guest paths are equal, or one lies inside the
+    /// other (after normalization).
+    #[error("conflicting guest paths: '{0}' and '{1}' overlap")]
+    ConflictingGuestPaths(String, String),
+
+    /// Two port mappings use the same host port.
+    #[error("host port {0} is mapped twice")]
+    DuplicateHostPort(u16),
+
+    /// A port mapping uses port 0.
+    #[error("port 0 cannot be mapped: ports are 1 to 65535")]
+    PortIsZero,
+
+    /// A resource limit's soft value exceeds its hard value.
+    #[error("resource limit {resource}: soft limit {soft} exceeds hard limit {hard}")]
+    RlimitSoftExceedsHard {
+        /// The resource.
+        resource: LinuxRLimitResource,
+        /// The soft limit.
+        soft: u64,
+        /// The hard limit.
+        hard: u64,
+    },
+
+    /// The same resource is limited twice.
+    #[error("resource limit {0} is set twice")]
+    DuplicateRlimit(LinuxRLimitResource),
+
+    /// An environment variable name is empty or holds `=` or NUL.
+    #[error("invalid environment variable name {0:?}: it must be non-empty, without `=` or NUL")]
+    InvalidEnvName(String),
+
+    /// Arguments were given but no exec path to pass them to.
+    #[error("arguments {0:?} were given without an exec path to run them")]
+    ArgsWithoutExecPath(Vec<String>),
+
+    /// A list is longer than its documented limit (see `monocore_rules::limits`).
+    #[error("too many {what}: {count} given, at most {max} allowed")]
+    TooMany {
+        /// Which list.
+        what: &'static str,
+        /// How many were given.
+        count: usize,
+        /// The limit.
+        max: usize,
+    },
+}
+
+fn command_line_reason(s: &str) -> String {
+    match monocore_rules::validate_command_line(s) {
+        Err(CommandLineError::InvalidChar { found, index }) => {
+            format!("{found:?} at byte {index} is not printable ASCII (space to `~`)")
+        }
+        Err(e @ CommandLineError::TooLong { .. }) => e.to_string(),
+        Ok(()) => "not allowed here".to_owned(),
+    }
+}

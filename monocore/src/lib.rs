@@ -1,0 +1,47 @@
+//! # monocore
+//!
+//! Provision secure microVMs that run untrusted code in isolation.
+//!
+//! A microVM is described by a [`vm::MicroVmConfig`]: its root filesystem,
+//! memory, vCPUs, the host directories it may see, its ports, resource
+//! limits, and the command it runs. Every value that reaches the VMM is
+//! checked first, and every failure is a typed [`MonocoreError`] that names
+//! the offending value.
+//!
+//! ```
+//! use monocore::config::{EnvPair, PathPair, PortPair};
+//! use monocore::vm::{LinuxRlimit, MicroVmConfig};
+//!
+//! let volume: PathPair = "/srv/data:/data".parse()?;
+//! let port: PortPair = "8080:80".parse()?;
+//! let env: EnvPair = "GREETING=hello".parse()?;
+//! let limit: LinuxRlimit = "RLIMIT_NOFILE=1024:2048".parse()?;
+//!
+//! assert_eq!(volume.to_string(), "/srv/data:/data");
+//! assert_eq!(port.get_guest(), 80);
+//! assert_eq!(env.get_name(), "GREETING");
+//! assert_eq!(limit.to_string(), "7=1024:2048"); // the form libkrun reads
+//!
+//! // A value that cannot be valid is a typed error naming it.
+//! let err = "8080:80:90".parse::<PortPair>().unwrap_err();
+//! assert_eq!(err.to_string(), "invalid port pair \"8080:80:90\": expected `host:guest` with one `:`");
+//! # let _ = MicroVmConfig::validate_command_line("ok")?;
+//! # Ok::<(), monocore::MonocoreError>(())
+//! ```
+
+#![warn(missing_docs)]
+
+pub mod config;
+mod error;
+pub mod vm;
+
+pub use error::{InvalidMicroVMConfigError, MonocoreError, MonocoreResult};
+
+/// The `typed_path` crate whose `Utf8UnixPathBuf` the config uses for guest
+/// paths, re-exported so callers need not match its version.
+pub use typed_path;
+
+/// The README's Rust examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;

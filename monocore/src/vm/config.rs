@@ -1,0 +1,120 @@
+use std::{net::Ipv4Addr, path::PathBuf};
+
+use serde::{Deserialize, Serialize};
+use typed_path::Utf8UnixPathBuf;
+
+use super::{LinuxRlimit, LogLevel};
+use crate::config::{EnvPair, PathPair, PortPair, serde_str::opt_unix_path};
+
+/// Everything needed to boot one microVM.
+///
+/// `root_path` and `ram_mib` are required; every other field has a safe
+/// default. [`MicroVmConfig::validate`] checks a config before it reaches the
+/// VMM.
+///
+/// ```
+/// use monocore::vm::MicroVmConfig;
+///
+/// let root = tempfile::tempdir()?;
+/// let mut config = MicroVmConfig::new(root.path(), 512);
+/// config.exec_path = Some("/bin/echo".into());
+/// config.args = vec!["hello".into()];
+/// config.validate()?;
+///
+/// config.ram_mib = 0;
+/// assert_eq!(config.validate().unwrap_err().to_string(),
+///            "invalid microVM configuration: amount of RAM is zero: at least 1 MiB is required");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MicroVmConfig {
+    /// The VMM's log level. Default: [`LogLevel::Off`].
+    #[serde(default)]
+    pub log_level: LogLevel,
+
+    /// The host directory that becomes the guest's root filesystem.
+    /// Required; it must exist.
+    pub root_path: PathBuf,
+
+    /// The number of virtual CPUs, 1 to 255. Default:
+    /// [`DEFAULT_NUM_VCPUS`](crate::config::DEFAULT_NUM_VCPUS).
+    #[serde(default = "default_num_vcpus")]
+    pub num_vcpus: u8,
+
+    /// The guest memory in MiB. Required; must be greater than 0.
+    pub ram_mib: u32,
+
+    /// Host directories shared with the guest over virtio-fs. Guest paths are
+    /// absolute and may not overlap.
+    #[serde(default)]
+    pub mapped_dirs: Vec<PathPair>,
+
+    /// Host ports forwarded to guest ports. Empty means no port is exposed.
+    #[serde(default)]
+    pub port_map: Vec<PortPair>,
+
+    /// Resource limits for the guest command.
+    #[serde(default)]
+    pub rlimits: Vec<LinuxRlimit>,
+
+    /// The guest working directory (absolute).
+    #[serde(default, with = "opt_unix_path")]
+    pub workdir_path: Option<Utf8UnixPathBuf>,
+
+    /// The guest program to run.
+    #[serde(default, with = "opt_unix_path")]
+    pub exec_path: Option<Utf8UnixPathBuf>,
+
+    /// Arguments for `exec_path` (not including the program name).
+    #[serde(default)]
+    pub args: Vec<String>,
+
+    /// The guest command's environment. Empty means an empty environment:
+    /// the host's environment is never copied into the guest.
+    #[serde(default)]
+    pub env: Vec<EnvPair>,
+
+    /// A host file that receives the guest console's output.
+    #[serde(default, with = "opt_unix_path")]
+    pub console_output: Option<Utf8UnixPathBuf>,
+
+    /// The IPv4 address the guest should have.
+    #[serde(default)]
+    pub assigned_ip: Option<Ipv4Addr>,
+
+    /// Restrict guest networking to the local host. Default: `true`.
+    #[serde(default = "default_local_only")]
+    pub local_only: bool,
+}
+
+fn default_num_vcpus() -> u8 {
+    crate::config::DEFAULT_NUM_VCPUS
+}
+
+fn default_local_only() -> bool {
+    true
+}
+
+impl MicroVmConfig {
+    /// A config with the two required fields set and every other field at its
+    /// default.
+    pub fn new(root_path: impl Into<PathBuf>, ram_mib: u32) -> Self {
+        Self {
+            log_level: LogLevel::default(),
+            root_path: root_path.into(),
+            num_vcpus: default_num_vcpus(),
+            ram_mib,
+            mapped_dirs: Vec::new(),
+            port_map: Vec::new(),
+            rlimits: Vec::new(),
+            workdir_path: None,
+            exec_path: None,
+            args: Vec::new(),
+            env: Vec::new(),
+            console_output: None,
+            assigned_ip: None,
+            local_only: default_local_only(),
+        }
+    }
+}

@@ -1,0 +1,118 @@
+use std::{fmt, str::FromStr};
+
+use crate::{MonocoreError, config::serde_str::serde_via_str};
+
+/// The VMM's log level.
+///
+/// Parses from a name (`info`, case-insensitive) or a number 0–5, and prints
+/// its lowercase name.
+///
+/// ```
+/// use monocore::vm::LogLevel;
+/// assert_eq!("Info".parse::<LogLevel>()?, LogLevel::Info);
+/// assert_eq!("5".parse::<LogLevel>()?, LogLevel::Trace);
+/// assert_eq!(LogLevel::Warn as u32, 2);
+/// # Ok::<(), monocore::MonocoreError>(())
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(u32)]
+pub enum LogLevel {
+    /// No logging.
+    #[default]
+    Off = 0,
+    /// Errors only.
+    Error = 1,
+    /// Warnings and errors.
+    Warn = 2,
+    /// Informational messages and above.
+    Info = 3,
+    /// Debug messages and above.
+    Debug = 4,
+    /// Everything.
+    Trace = 5,
+}
+
+impl LogLevel {
+    /// Every level, from `Off` to `Trace`.
+    pub const ALL: [LogLevel; 6] = [
+        Self::Off,
+        Self::Error,
+        Self::Warn,
+        Self::Info,
+        Self::Debug,
+        Self::Trace,
+    ];
+
+    /// The lowercase name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Off => "off",
+            Self::Error => "error",
+            Self::Warn => "warn",
+            Self::Info => "info",
+            Self::Debug => "debug",
+            Self::Trace => "trace",
+        }
+    }
+}
+
+impl TryFrom<u32> for LogLevel {
+    type Error = MonocoreError;
+
+    fn try_from(value: u32) -> Result<Self, MonocoreError> {
+        Self::ALL
+            .into_iter()
+            .find(|l| *l as u32 == value)
+            .ok_or_else(|| MonocoreError::InvalidLogLevel(value.to_string()))
+    }
+}
+
+impl FromStr for LogLevel {
+    type Err = MonocoreError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|l| l.name().eq_ignore_ascii_case(s) || (*l as u32).to_string() == s)
+            .ok_or_else(|| MonocoreError::InvalidLogLevel(s.to_owned()))
+    }
+}
+
+impl fmt::Display for LogLevel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+serde_via_str!(LogLevel);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_match_libkrun() {
+        let numbers: Vec<u32> = LogLevel::ALL.iter().map(|l| *l as u32).collect();
+        assert_eq!(numbers, [0, 1, 2, 3, 4, 5]);
+    }
+
+    #[test]
+    fn parses_names_and_numbers_and_round_trips() {
+        for level in LogLevel::ALL {
+            assert_eq!(level.to_string().parse::<LogLevel>().unwrap(), level);
+            assert_eq!(
+                (level as u32).to_string().parse::<LogLevel>().unwrap(),
+                level
+            );
+            assert_eq!(LogLevel::try_from(level as u32).unwrap(), level);
+        }
+        assert_eq!("TRACE".parse::<LogLevel>().unwrap(), LogLevel::Trace);
+        assert!(
+            matches!("6".parse::<LogLevel>(), Err(MonocoreError::InvalidLogLevel(s)) if s == "6")
+        );
+        assert!(matches!(
+            "loud".parse::<LogLevel>(),
+            Err(MonocoreError::InvalidLogLevel(_))
+        ));
+    }
+}

@@ -1,0 +1,10 @@
+//! MicroVM configuration and its validation.
+
+mod config;
+mod log_level;
+mod rlimit;
+mod validate;
+
+pub use config::MicroVmConfig;
+pub use log_level::LogLevel;
+pub use rlimit::{LinuxRLimitResource, LinuxRlimit};

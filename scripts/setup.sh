@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Installs what monocore needs on a Debian host (bookworm or newer):
+#   - libkrunfw5: the guest kernel that libkrun loads at run time. Debian ships
+#     it only in forky/sid, so forky is added with a low pin priority (100):
+#     nothing else is taken from it unless asked for by name.
+#   - busybox-static: a static shell and coreutils for test and default rootfs.
+#   - the pinned Rust toolchain's components (rustfmt, clippy).
+# Safe to run again: every step checks before it changes anything.
+set -euo pipefail
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+need_update=0
+if ! apt-cache policy libkrunfw5 2>/dev/null | grep -q 'Candidate: [0-9]'; then
+    if ! grep -rqs 'forky' /etc/apt/sources.list /etc/apt/sources.list.d/; then
+        echo "setup: adding Debian forky (pinned low, for libkrunfw5 only)"
+        $SUDO tee /etc/apt/sources.list.d/monocore-forky.sources >/dev/null <<'SRC'
+Types: deb
+URIs: http://deb.debian.org/debian
+Suites: forky
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SRC
+        $SUDO tee /etc/apt/preferences.d/monocore-forky >/dev/null <<'PIN'
+Package: *
+Pin: release n=forky
+Pin-Priority: 100
+PIN
+    fi
+    need_update=1
+fi
+
+missing=()
+dpkg -s libkrunfw5 >/dev/null 2>&1 || missing+=(libkrunfw5)
+dpkg -s busybox-static >/dev/null 2>&1 || missing+=(busybox-static)
+
+if [ ${#missing[@]} -gt 0 ]; then
+    if [ "$need_update" = 1 ] || [ ! -d /var/lib/apt/lists ] || [ -z "$(ls -A /var/lib/apt/lists 2>/dev/null | grep -v lock)" ]; then
+        $SUDO apt-get update -qq
+    fi
+    echo "setup: installing ${missing[*]}"
+    # libkrunfw5 comes from forky; its only dependency is libc6, which bookworm has.
+    if ! DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"; then
+        $SUDO apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+    fi
+fi
+
+# The toolchain is pinned by rust-toolchain.toml; make sure its components exist.
+if command -v rustup >/dev/null 2>&1; then
+    rustup component add rustfmt clippy >/dev/null 2>&1 || true
+fi
+
+echo "setup: ok (libkrunfw5 $(dpkg-query -W -f='${Version}' libkrunfw5), busybox-static $(dpkg-query -W -f='${Version}' busybox-static))"
