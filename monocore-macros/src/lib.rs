@@ -1,1 +1,4 @@
-//! Procedural macros for monocore (filled in by issues 3 and 4).
+//! Procedural macros for monocore.
+//!
+//! This file stays thin: each macro's parsing, validation and expansion live
+//! in their own modules.

@@ -2,9 +2,11 @@
 
 mod config;
 mod log_level;
+mod microvm;
 mod rlimit;
 mod validate;
 
 pub use config::MicroVmConfig;
 pub use log_level::LogLevel;
+pub use microvm::MicroVm;
 pub use rlimit::{LinuxRLimitResource, LinuxRlimit};
