@@ -22,6 +22,7 @@
 
 pub mod cmdline;
 pub mod guest_path;
+pub mod keys;
 pub mod limits;
 pub mod pair;
 pub mod rlimit;

@@ -54,6 +54,14 @@ pub enum MonocoreError {
     )]
     InvalidLogLevel(String),
 
+    /// A root filesystem could not be prepared.
+    #[error(transparent)]
+    Rootfs(#[from] crate::rootfs::RootfsError),
+
+    /// A config file has problems (each with its line and column).
+    #[error(transparent)]
+    ConfigFile(crate::config::file::ConfigFileErrors),
+
     /// The values parse, but do not make a valid microVM.
     #[error("invalid microVM configuration: {0}")]
     InvalidMicroVMConfig(#[from] InvalidMicroVMConfigError),

@@ -33,6 +33,7 @@
 
 pub mod config;
 mod error;
+pub mod rootfs;
 pub mod vm;
 
 pub use error::{InvalidMicroVMConfigError, MonocoreError, MonocoreResult};

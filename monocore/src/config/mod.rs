@@ -6,6 +6,7 @@
 
 mod defaults;
 mod env_pair;
+pub mod file;
 mod path_pair;
 mod port_pair;
 pub(crate) mod serde_str;

@@ -1,0 +1,115 @@
+//! The config keys shared by the `vm!` macro and the TOML config file: one
+//! table, so both accept exactly the same keys.
+
+/// Every config key with the `MicroVmConfig` field it sets and whether it is
+/// required.
+pub const VM_KEYS: [(&str, &str, bool); 14] = [
+    ("root", "root_path", true),
+    ("ram", "ram_mib", true),
+    ("vcpus", "num_vcpus", false),
+    ("exec", "exec_path", false),
+    ("args", "args", false),
+    ("env", "env", false),
+    ("workdir", "workdir_path", false),
+    ("mapped_dirs", "mapped_dirs", false),
+    ("port_map", "port_map", false),
+    ("rlimits", "rlimits", false),
+    ("console", "console_output", false),
+    ("ip", "assigned_ip", false),
+    ("local_only", "local_only", false),
+    ("log_level", "log_level", false),
+];
+
+/// The keys that must be present.
+pub fn required_keys() -> impl Iterator<Item = &'static str> {
+    VM_KEYS.iter().filter(|k| k.2).map(|k| k.0)
+}
+
+/// Whether `key` is a config key.
+pub fn is_key(key: &str) -> bool {
+    VM_KEYS.iter().any(|k| k.0 == key)
+}
+
+/// The config key closest to an unknown `key` (by edit distance, at most a
+/// third of its length, as rustc does), for "did you mean …?" hints. A field name
+/// (`ram_mib`) suggests its key (`ram`).
+///
+/// ```
+/// use monocore_rules::keys::suggest_key;
+/// assert_eq!(suggest_key("rma"), Some("ram"));
+/// assert_eq!(suggest_key("ram_mib"), Some("ram"));
+/// assert_eq!(suggest_key("zzzzzz"), None);
+/// ```
+pub fn suggest_key(key: &str) -> Option<&'static str> {
+    if let Some(k) = VM_KEYS.iter().find(|k| k.1 == key) {
+        return Some(k.0);
+    }
+    let limit = key.chars().count().max(3) / 3;
+    VM_KEYS
+        .iter()
+        .map(|k| (edit_distance(key, k.0), k.0))
+        .filter(|&(d, _)| d <= limit)
+        .min_by_key(|&(d, _)| d)
+        .map(|(_, k)| k)
+}
+
+/// Edit distance (optimal string alignment: insertions, deletions,
+/// substitutions and adjacent transpositions each cost 1) over chars, in
+/// O(len(a) * len(b)) time and O(len(b)) space.
+pub fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let width = b.len() + 1;
+    let mut before: Vec<usize> = vec![0; width];
+    let mut prev: Vec<usize> = (0..width).collect();
+    let mut cur: Vec<usize> = vec![0; width];
+    for i in 1..=a.len() {
+        if let Some(first) = cur.first_mut() {
+            *first = i;
+        }
+        for j in 1..width {
+            let at = |row: &Vec<usize>, k: usize| row.get(k).copied().unwrap_or(usize::MAX / 2);
+            let (ca, cb) = (a.get(i - 1), b.get(j - 1));
+            let cost = usize::from(ca != cb);
+            let mut value = (at(&prev, j - 1) + cost)
+                .min(at(&prev, j) + 1)
+                .min(at(&cur, j - 1) + 1);
+            if i > 1 && j > 1 && ca == b.get(j - 2) && a.get(i - 2) == cb {
+                value = value.min(at(&before, j - 2) + 1);
+            }
+            if let Some(slot) = cur.get_mut(j) {
+                *slot = value;
+            }
+        }
+        std::mem::swap(&mut before, &mut prev);
+        std::mem::swap(&mut prev, &mut cur);
+    }
+    prev.last().copied().unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn edit_distance_basics() {
+        assert_eq!(edit_distance("", ""), 0);
+        assert_eq!(edit_distance("ram", "ram"), 0);
+        assert_eq!(edit_distance("rma", "ram"), 1);
+        assert_eq!(edit_distance("roto", "root"), 1);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("abc", ""), 3);
+    }
+
+    #[test]
+    fn suggestions() {
+        assert_eq!(suggest_key("roto"), Some("root"));
+        assert_eq!(suggest_key("vcpu"), Some("vcpus"));
+        assert_eq!(suggest_key("mapped_dir"), Some("mapped_dirs"));
+        assert_eq!(suggest_key("exec_path"), Some("exec"));
+        assert_eq!(suggest_key("completely_different"), None);
+        assert_eq!(required_keys().collect::<Vec<_>>(), ["root", "ram"]);
+        assert!(is_key("ip") && !is_key("ram_mib"));
+    }
+}

@@ -1,0 +1,345 @@
+//! Minimal guest root filesystems built from Debian's `busybox-static`.
+//!
+//! The `monocore` command uses these when no `--root` is given, and the tests
+//! and benchmarks use them to boot real guests.
+//!
+//! * [`prepare_template`] builds a pristine template once, in a cache
+//!   directory. It is idempotent and safe to run concurrently: the tree is
+//!   built in a private temporary directory and moved into place with one
+//!   atomic `rename`, so a reader sees either no template or a complete one.
+//!   If two processes race, one rename wins and the other's tree is removed.
+//! * [`RunRootfs::copy_of`] makes a private, writable copy of a template for
+//!   one run, removed when dropped. A guest can write to its root filesystem
+//!   (it is shared over virtio-fs), so runs never share one: untrusted code in
+//!   one run cannot plant files that a later run would execute.
+
+use std::{
+    fs, io,
+    os::unix::fs::{PermissionsExt, symlink},
+    path::{Path, PathBuf},
+    time::{SystemTime, UNIX_EPOCH},
+};
+
+/// Where `busybox-static` installs its binary (Debian; `/bin` is merged into
+/// `/usr/bin` from bookworm on).
+pub const BUSYBOX_PATHS: [&str; 2] = ["/usr/bin/busybox", "/bin/busybox"];
+
+/// The applets linked into `/bin` of a busybox rootfs.
+const APPLETS: [&str; 48] = [
+    "sh", "ash", "echo", "cat", "ls", "true", "false", "env", "uname", "pwd", "mkdir", "rm", "cp",
+    "mv", "ln", "sleep", "mount", "umount", "id", "printf", "test", "[", "head", "tail", "wc",
+    "grep", "sed", "awk", "sort", "uniq", "tr", "cut", "date", "dmesg", "hostname", "ps", "kill",
+    "touch", "chmod", "stat", "df", "du", "find", "xargs", "yes", "seq", "poweroff", "ip",
+];
+
+/// Why a rootfs could not be prepared.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RootfsError {
+    /// No static busybox binary was found.
+    #[error(
+        "no static busybox found at {searched:?}: install it with `apt-get install busybox-static` \
+         (or run ./scripts/setup.sh), or pass --root DIR"
+    )]
+    BusyboxNotFound {
+        /// The paths looked at.
+        searched: Vec<PathBuf>,
+    },
+    /// A filesystem operation failed.
+    #[error("preparing rootfs at {}: {source}", path.display())]
+    Io {
+        /// The path being written or read.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+fn io_at(path: &Path) -> impl FnOnce(io::Error) -> RootfsError + '_ {
+    move |source| RootfsError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// The first static busybox found at [`BUSYBOX_PATHS`].
+pub fn find_busybox() -> Result<PathBuf, RootfsError> {
+    BUSYBOX_PATHS
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.is_file())
+        .ok_or_else(|| RootfsError::BusyboxNotFound {
+            searched: BUSYBOX_PATHS.iter().map(PathBuf::from).collect(),
+        })
+}
+
+/// monocore's cache directory: `$MONOCORE_CACHE_DIR`, else
+/// `$XDG_CACHE_HOME/monocore`, else `$HOME/.cache/monocore`, else
+/// `<tmp>/monocore-cache-<uid>`.
+pub fn cache_dir() -> PathBuf {
+    let var = |name: &str| {
+        std::env::var_os(name)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    if let Some(dir) = var("MONOCORE_CACHE_DIR") {
+        return dir;
+    }
+    if let Some(dir) = var("XDG_CACHE_HOME") {
+        return dir.join("monocore");
+    }
+    if let Some(home) = var("HOME") {
+        return home.join(".cache").join("monocore");
+    }
+    // SAFETY: getuid has no preconditions and cannot fail.
+    let uid = unsafe { libc::getuid() };
+    std::env::temp_dir().join(format!("monocore-cache-{uid}"))
+}
+
+/// A name no other process will pick: pid, time and a per-process counter.
+fn unique_suffix() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("{}-{nanos}-{n}", std::process::id())
+}
+
+/// Builds a busybox root filesystem tree at `dest`, which must not exist.
+pub fn build_busybox_tree(dest: &Path, busybox: &Path) -> Result<(), RootfsError> {
+    fs::create_dir(dest).map_err(io_at(dest))?;
+    for dir in [
+        "bin", "sbin", "etc", "proc", "sys", "dev", "tmp", "root", "run", "var", "usr",
+    ] {
+        let path = dest.join(dir);
+        fs::create_dir(&path).map_err(io_at(&path))?;
+    }
+    for (link, target) in [("usr/bin", "../bin"), ("usr/sbin", "../sbin")] {
+        let path = dest.join(link);
+        symlink(target, &path).map_err(io_at(&path))?;
+    }
+    let tmp = dest.join("tmp");
+    fs::set_permissions(&tmp, fs::Permissions::from_mode(0o1777)).map_err(io_at(&tmp))?;
+
+    let bin = dest.join("bin").join("busybox");
+    fs::copy(busybox, &bin).map_err(io_at(&bin))?;
+    fs::set_permissions(&bin, fs::Permissions::from_mode(0o755)).map_err(io_at(&bin))?;
+    for applet in APPLETS {
+        let path = dest.join("bin").join(applet);
+        symlink("busybox", &path).map_err(io_at(&path))?;
+    }
+    let init = dest.join("sbin").join("init");
+    symlink("../bin/busybox", &init).map_err(io_at(&init))?;
+
+    for (file, text) in [
+        ("etc/passwd", "root:x:0:0:root:/root:/bin/sh\n"),
+        ("etc/group", "root:x:0:\n"),
+        ("etc/hostname", "monocore\n"),
+        (
+            "etc/fstab",
+            "# /etc/fstab: static file system information.\n",
+        ),
+    ] {
+        let path = dest.join(file);
+        fs::write(&path, text).map_err(io_at(&path))?;
+    }
+    Ok(())
+}
+
+/// A cache key for the template: changes when busybox or monocore changes.
+fn template_key(busybox: &Path) -> Result<String, RootfsError> {
+    let meta = fs::metadata(busybox).map_err(io_at(busybox))?;
+    let mtime = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map(|d| d.as_secs());
+    Ok(format!(
+        "busybox-{}-{}-{}",
+        env!("CARGO_PKG_VERSION"),
+        meta.len(),
+        mtime.unwrap_or(0)
+    ))
+}
+
+/// Prepares (once) the pristine busybox template in [`cache_dir`] and
+/// returns its path. Safe to call from many processes at once.
+pub fn prepare_template() -> Result<PathBuf, RootfsError> {
+    prepare_template_in(&cache_dir(), &find_busybox()?)
+}
+
+/// [`prepare_template`] with an explicit cache directory and busybox.
+pub fn prepare_template_in(cache: &Path, busybox: &Path) -> Result<PathBuf, RootfsError> {
+    let final_dir = cache.join(template_key(busybox)?);
+    if final_dir.join("bin/busybox").is_file() {
+        return Ok(final_dir);
+    }
+    fs::create_dir_all(cache).map_err(io_at(cache))?;
+    let staging = cache.join(format!(".staging-{}", unique_suffix()));
+    let built = build_busybox_tree(&staging, busybox).and_then(|()| {
+        fs::File::open(&staging)
+            .and_then(|d| d.sync_all())
+            .map_err(io_at(&staging))
+    });
+    if let Err(e) = built {
+        let _ = fs::remove_dir_all(&staging);
+        return Err(e);
+    }
+    match fs::rename(&staging, &final_dir) {
+        Ok(()) => Ok(final_dir),
+        // Another process won the race: its complete tree is in place.
+        Err(_) if final_dir.join("bin/busybox").is_file() => {
+            let _ = fs::remove_dir_all(&staging);
+            Ok(final_dir)
+        }
+        Err(e) => {
+            let _ = fs::remove_dir_all(&staging);
+            Err(io_at(&final_dir)(e))
+        }
+    }
+}
+
+/// A private, writable copy of a rootfs template for one run; removed when
+/// dropped.
+#[derive(Debug)]
+pub struct RunRootfs {
+    path: PathBuf,
+}
+
+impl RunRootfs {
+    /// Copies `template` (regular files, directories and symlinks, the links
+    /// copied as links, never followed) into a new private directory under
+    /// `parent`.
+    pub fn copy_of(template: &Path, parent: &Path) -> Result<Self, RootfsError> {
+        fs::create_dir_all(parent).map_err(io_at(parent))?;
+        let path = parent.join(format!("run-{}", unique_suffix()));
+        let this = Self { path };
+        fs::create_dir(&this.path).map_err(io_at(&this.path))?;
+        fs::set_permissions(&this.path, fs::Permissions::from_mode(0o755))
+            .map_err(io_at(&this.path))?;
+        copy_tree(template, &this.path)?;
+        Ok(this)
+    }
+
+    /// The copy's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for RunRootfs {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.path);
+    }
+}
+
+fn copy_tree(from: &Path, to: &Path) -> Result<(), RootfsError> {
+    for entry in fs::read_dir(from).map_err(io_at(from))? {
+        let entry = entry.map_err(io_at(from))?;
+        let (src, dst) = (entry.path(), to.join(entry.file_name()));
+        let kind = entry.file_type().map_err(io_at(&src))?;
+        if kind.is_symlink() {
+            let target = fs::read_link(&src).map_err(io_at(&src))?;
+            symlink(&target, &dst).map_err(io_at(&dst))?;
+        } else if kind.is_dir() {
+            fs::create_dir(&dst).map_err(io_at(&dst))?;
+            let mode = entry.metadata().map_err(io_at(&src))?.permissions().mode();
+            copy_tree(&src, &dst)?;
+            fs::set_permissions(&dst, fs::Permissions::from_mode(mode)).map_err(io_at(&dst))?;
+        } else if kind.is_file() {
+            fs::copy(&src, &dst).map_err(io_at(&dst))?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn busybox() -> Option<PathBuf> {
+        match find_busybox() {
+            Ok(p) => Some(p),
+            Err(e) => {
+                eprintln!("SKIPPED: {e}");
+                None
+            }
+        }
+    }
+
+    #[test]
+    fn template_holds_busybox_and_applets() {
+        let Some(bb) = busybox() else { return };
+        let cache = tempfile::tempdir().unwrap();
+        let t = prepare_template_in(cache.path(), &bb).unwrap();
+        assert!(t.join("bin/busybox").is_file());
+        assert_eq!(
+            fs::read_link(t.join("bin/sh")).unwrap(),
+            Path::new("busybox")
+        );
+        assert!(t.join("proc").is_dir() && t.join("dev").is_dir());
+        assert_eq!(
+            fs::metadata(t.join("tmp")).unwrap().permissions().mode() & 0o7777,
+            0o1777
+        );
+        // Idempotent: a second call returns the same tree, and leaves no staging dirs.
+        assert_eq!(prepare_template_in(cache.path(), &bb).unwrap(), t);
+        let names: Vec<_> = fs::read_dir(cache.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names.len(), 1, "{names:?}");
+    }
+
+    #[test]
+    fn concurrent_preparations_yield_one_complete_template() {
+        let Some(bb) = busybox() else { return };
+        let cache = tempfile::tempdir().unwrap();
+        let results: Vec<PathBuf> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..6)
+                .map(|_| s.spawn(|| prepare_template_in(cache.path(), &bb).unwrap()))
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert!(results.windows(2).all(|w| w[0] == w[1]));
+        let names: Vec<_> = fs::read_dir(cache.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names.len(), 1, "leftover staging dirs: {names:?}");
+        assert_eq!(
+            fs::read(results[0].join("bin/busybox")).unwrap().len(),
+            fs::read(&bb).unwrap().len()
+        );
+    }
+
+    #[test]
+    fn run_copies_are_private_and_removed_on_drop() {
+        let Some(bb) = busybox() else { return };
+        let cache = tempfile::tempdir().unwrap();
+        let t = prepare_template_in(cache.path(), &bb).unwrap();
+        let runs = tempfile::tempdir().unwrap();
+        let copy = RunRootfs::copy_of(&t, runs.path()).unwrap();
+        let path = copy.path().to_path_buf();
+        // A guest writing into its copy does not touch the template.
+        fs::write(path.join("bin/busybox"), "trojan").unwrap();
+        assert_ne!(fs::read(t.join("bin/busybox")).unwrap(), b"trojan");
+        assert_eq!(
+            fs::read_link(path.join("bin/sh")).unwrap(),
+            Path::new("busybox")
+        );
+        drop(copy);
+        assert!(!path.exists());
+    }
+
+    #[test]
+    fn missing_busybox_is_a_typed_error() {
+        let cache = tempfile::tempdir().unwrap();
+        let err = prepare_template_in(cache.path(), Path::new("/no/busybox")).unwrap_err();
+        assert!(matches!(err, RootfsError::Io { .. }), "{err:?}");
+    }
+}
