@@ -1,0 +1,282 @@
+//! Integration tests of the `monocore` command: the real binary, run as a
+//! user would run it.
+
+// Test code: a failed expectation should panic with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Command, Output},
+};
+
+use monocore::vm::MicroVmConfig;
+
+fn monocore() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_monocore"));
+    cmd.env_remove("MONOCORE_CACHE_DIR");
+    cmd
+}
+
+fn run(cmd: &mut Command) -> (i32, String, String) {
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = cmd.output().expect("monocore runs");
+    (
+        status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&stdout).into_owned(),
+        String::from_utf8_lossy(&stderr).into_owned(),
+    )
+}
+
+fn rootfs() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("data")).unwrap();
+    dir
+}
+
+fn dry_run(root: &Path, flags: &[&str]) -> MicroVmConfig {
+    let (code, out, err) = run(monocore()
+        .args(["run", "--dry-run", "--root"])
+        .arg(root)
+        .args(flags));
+    assert_eq!(code, 0, "stderr: {err}");
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
+#[test]
+fn every_run_flag_lands_in_the_config() {
+    let root = rootfs();
+    let data = root.path().join("data");
+    let volume = format!("{}:/data", data.display());
+    let volume2 = format!("{}:/more", data.display());
+    let config = dry_run(
+        root.path(),
+        &[
+            "--ram",
+            "256",
+            "--cpus",
+            "2",
+            "-v",
+            &volume,
+            "--volume",
+            &volume2,
+            "-p",
+            "8080:80",
+            "--port",
+            "443",
+            "-e",
+            "A=1",
+            "--env",
+            "B=",
+            "-w",
+            "/data",
+            "--rlimit",
+            "RLIMIT_NOFILE=1024:2048",
+            "--console",
+            "/tmp/console.log",
+            "--log-level",
+            "debug",
+            "--",
+            "/bin/echo",
+            "hello",
+            "world",
+        ],
+    );
+    let mut expected = MicroVmConfig::new(root.path(), 256);
+    expected.num_vcpus = 2;
+    expected.mapped_dirs = vec![
+        volume.parse().unwrap(),
+        format!("{}:/more", data.display()).parse().unwrap(),
+    ];
+    expected.port_map = vec!["8080:80".parse().unwrap(), "443".parse().unwrap()];
+    expected.env = vec!["A=1".parse().unwrap(), "B=".parse().unwrap()];
+    expected.workdir_path = Some("/data".into());
+    expected.rlimits = vec!["RLIMIT_NOFILE=1024:2048".parse().unwrap()];
+    expected.console_output = Some("/tmp/console.log".into());
+    expected.log_level = monocore::vm::LogLevel::Debug;
+    expected.exec_path = Some("/bin/echo".into());
+    expected.args = vec!["hello".into(), "world".into()];
+    assert_eq!(config, expected);
+}
+
+#[test]
+fn defaults_are_safe_and_the_default_command_says_hello() {
+    let root = rootfs();
+    let config = dry_run(root.path(), &[]);
+    assert_eq!(config.ram_mib, monocore::config::DEFAULT_RAM_MIB);
+    assert_eq!(config.num_vcpus, 1);
+    assert!(config.port_map.is_empty() && config.env.is_empty() && config.local_only);
+    assert_eq!(
+        config.exec_path.as_ref().map(|p| p.as_str()),
+        Some("/bin/sh")
+    );
+    assert!(
+        config
+            .args
+            .iter()
+            .any(|a| a.contains("Hello from inside a monocore microVM"))
+    );
+}
+
+#[test]
+fn bad_flags_give_the_library_error_text_and_exit_2() {
+    let root = rootfs();
+    for (flags, text) in [
+        (
+            vec!["-p", "8080:80:90"],
+            "invalid port pair \"8080:80:90\": expected `host:guest` with one `:`",
+        ),
+        (
+            vec!["-e", "=x"],
+            "invalid environment variable \"=x\": the name before `=` is empty",
+        ),
+        (
+            vec!["--rlimit", "RLIMIT_NOFILE=9:1"],
+            "the soft limit 9 exceeds the hard limit 1",
+        ),
+        (
+            vec!["-v", "/a:"],
+            "invalid path pair \"/a:\": the guest path after `:` is empty",
+        ),
+        (vec!["--log-level", "loud"], "invalid log level \"loud\""),
+        (vec!["--cpus", "256"], "256"),
+    ] {
+        let (code, _, err) = run(monocore()
+            .args(["run", "--dry-run", "--root"])
+            .arg(root.path())
+            .args(&flags));
+        assert_eq!(code, 2, "{flags:?}: {err}");
+        assert!(err.contains(text), "{flags:?}: {err}");
+    }
+}
+
+#[test]
+fn invalid_configs_give_the_validation_error_and_exit_125() {
+    let root = rootfs();
+    for (flags, text) in [
+        (vec!["--ram", "0"], "amount of RAM is zero"),
+        (vec!["--cpus", "0"], "number of vCPUs is zero"),
+        (
+            vec!["-w", "relative"],
+            "guest path `relative` is not absolute",
+        ),
+        (
+            vec!["-v", "/no/such/dir:/data"],
+            "host path does not exist: /no/such/dir",
+        ),
+    ] {
+        let (code, _, err) = run(monocore()
+            .args(["run", "--dry-run", "--root"])
+            .arg(root.path())
+            .args(&flags));
+        assert_eq!(code, 125, "{flags:?}: {err}");
+        assert!(err.contains(text), "{flags:?}: {err}");
+    }
+    let (code, _, err) = run(monocore().args(["run", "--dry-run", "--root", "/no/such/rootfs"]));
+    assert_eq!(code, 125);
+    assert!(
+        err.contains("root path does not exist: /no/such/rootfs"),
+        "{err}"
+    );
+}
+
+fn write_config(dir: &Path, text: &str) -> PathBuf {
+    let file = dir.join("vm.toml");
+    std::fs::write(&file, text).unwrap();
+    file
+}
+
+#[test]
+fn config_check_accepts_a_good_file() {
+    let dir = rootfs();
+    let file = write_config(
+        dir.path(),
+        "root = \".\"\nram = 512\nexec = \"/bin/echo\"\nargs = [\"hi\"]\n",
+    );
+    let (code, out, err) = run(monocore().args(["config", "check"]).arg(&file));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains(": ok"), "{out}");
+}
+
+#[test]
+fn config_check_prints_every_error_with_line_and_column() {
+    let dir = rootfs();
+    let file = write_config(
+        dir.path(),
+        "root = \".\"\nram = 0\nrma = 1\nport_map = [\"1:2:3\"]\n",
+    );
+    let (code, _, err) = run(monocore().args(["config", "check"]).arg(&file));
+    assert_eq!(code, 1, "{err}");
+    let f = file.display();
+    for line in [
+        format!("{f}:2:7: `ram`: amount of RAM is zero"),
+        format!("{f}:3:1: unknown key `rma`: did you mean `ram`?"),
+        format!("{f}:4:13: `port_map`: invalid port pair \"1:2:3\""),
+        format!("{f}: 3 problem(s)"),
+    ] {
+        assert!(err.contains(&line), "missing {line:?} in:\n{err}");
+    }
+}
+
+#[test]
+fn config_check_on_a_missing_file_fails() {
+    let (code, _, err) = run(monocore().args(["config", "check", "/no/such/vm.toml"]));
+    assert_eq!(code, 1);
+    assert!(err.contains("No such file"), "{err}");
+}
+
+#[test]
+fn default_rootfs_preparation_is_safe_when_concurrent() {
+    let cache = tempfile::tempdir().unwrap();
+    let children: Vec<_> = (0..4)
+        .map(|_| {
+            monocore()
+                .args(["run", "--dry-run"])
+                .env("MONOCORE_CACHE_DIR", cache.path())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut roots = Vec::new();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        if !out.status.success() {
+            let err = String::from_utf8_lossy(&out.stderr);
+            if err.contains("busybox") {
+                eprintln!("SKIPPED: default rootfs needs busybox-static: {err}");
+                return;
+            }
+            panic!("run failed: {err}");
+        }
+        let config: MicroVmConfig = serde_json::from_slice(&out.stdout).unwrap();
+        roots.push(config.root_path);
+    }
+    // One template in the cache, no staging leftovers; each run had its own copy.
+    let entries: Vec<String> = std::fs::read_dir(cache.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    let templates: Vec<&String> = entries
+        .iter()
+        .filter(|n| n.starts_with("busybox-"))
+        .collect();
+    assert_eq!(templates.len(), 1, "{entries:?}");
+    assert!(
+        !entries.iter().any(|n| n.starts_with(".staging")),
+        "{entries:?}"
+    );
+    roots.sort();
+    roots.dedup();
+    assert_eq!(roots.len(), 4, "runs must not share a rootfs copy");
+    assert!(
+        cache
+            .path()
+            .join(templates[0])
+            .join("bin/busybox")
+            .is_file()
+    );
+}
