@@ -13,7 +13,7 @@
 use std::collections::HashSet;
 
 use proc_macro2::{Ident, TokenStream, TokenTree};
-use quote::{ToTokens, format_ident, quote};
+use quote::{ToTokens, format_ident, quote, quote_spanned};
 use syn::{Type, ext::IdentExt};
 
 use super::parse::{BuilderInput, FieldInput, FieldKind, Shape, Wrapper};
@@ -52,16 +52,19 @@ pub(crate) fn expand(input: &BuilderInput) -> TokenStream {
         .filter(|f| matches!(f.kind, FieldKind::Required))
         .map(|field| {
             let camel = camel_case(&field.ident.unraw().to_string());
+            // Spanned at the field, so that "required by this bound" notes
+            // point at the field rather than at the derive.
+            let span = field.ident.span();
             let param = if taken.contains(&camel) {
-                format_ident!("{camel}State")
+                format_ident!("{camel}State", span = span)
             } else {
-                format_ident!("{camel}")
+                format_ident!("{camel}", span = span)
             };
             Required {
                 field,
                 param,
-                is_set: format_ident!("{camel}IsSet"),
-                is_unset: format_ident!("{camel}IsUnset"),
+                is_set: format_ident!("{camel}IsSet", span = span),
+                is_unset: format_ident!("{camel}IsUnset", span = span),
             }
         })
         .collect();
@@ -129,7 +132,9 @@ impl Names<'_> {
             .iter()
             .map(|r| {
                 let (param, is_set) = (&r.param, &r.is_set);
-                quote!(#param: #state_mod::#is_set)
+                // Spanned at the field, so "required by this bound" points there.
+                let state_mod = with_span(state_mod, r.field.ident.span());
+                quote_spanned!(r.field.ident.span()=> #param: #state_mod::#is_set)
             })
             .collect()
     }
@@ -195,6 +200,18 @@ fn state_module(names: &Names<'_>) -> TokenStream {
             "Holds while the required field `{name}` is not set: a bound of its setter, \
              so that it is set only once."
         );
+        // Spanned at the field, so "the trait is implemented for" points there.
+        let span = r.field.ident.span();
+        let set_impl = quote_spanned! {span=>
+            impl #is_set for Set<members::#marker> {
+                fn into_value(self) -> <members::#marker as Member>::Value {
+                    self.0
+                }
+            }
+        };
+        let unset_impl = quote_spanned! {span=>
+            impl #is_unset for Unset<members::#marker> {}
+        };
         quote! {
             #[doc = #set_doc]
             #[diagnostic::on_unimplemented(
@@ -206,11 +223,7 @@ fn state_module(names: &Names<'_>) -> TokenStream {
                 #[doc(hidden)]
                 fn into_value(self) -> <members::#marker as Member>::Value;
             }
-            impl #is_set for Set<members::#marker> {
-                fn into_value(self) -> <members::#marker as Member>::Value {
-                    self.0
-                }
-            }
+            #set_impl
 
             #[doc = #unset_doc]
             #[diagnostic::on_unimplemented(
@@ -219,7 +232,7 @@ fn state_module(names: &Names<'_>) -> TokenStream {
                 note = #twice_note,
             )]
             pub trait #is_unset: sealed::Sealed {}
-            impl #is_unset for Unset<members::#marker> {}
+            #unset_impl
         }
     });
 
@@ -401,6 +414,8 @@ fn builder_struct(names: &Names<'_>) -> TokenStream {
                     return TokenStream::new();
                 };
                 let (param, is_unset) = (&r.param, &r.is_unset);
+                let spanned_mod = with_span(state_mod, r.field.ident.span());
+                let bound = quote_spanned!(r.field.ident.span()=> #param: #spanned_mod::#is_unset);
                 let after = names.params_after_setting(index);
                 let moved = input
                     .fields
@@ -414,7 +429,7 @@ fn builder_struct(names: &Names<'_>) -> TokenStream {
                     #docs
                     #vis fn #field(self, #field: #param_ty) -> #builder<#(#after),*>
                     where
-                        #param: #state_mod::#is_unset,
+                        #bound,
                     {
                         #builder {
                             #field: #state_mod::Set::new(#convert),
@@ -526,12 +541,14 @@ fn wrapper_struct(names: &Names<'_>, wrapper: &Wrapper) -> TokenStream {
                     return TokenStream::new();
                 };
                 let (param, is_unset) = (&r.param, &r.is_unset);
+                let spanned_mod = with_span(state_mod, r.field.ident.span());
+                let bound = quote_spanned!(r.field.ident.span()=> #param: #spanned_mod::#is_unset);
                 let after = names.params_after_setting(index);
                 quote! {
                     #docs
                     #vis fn #field(self, #field: #param_ty) -> #name<#(#after),*>
                     where
-                        #param: #state_mod::#is_unset,
+                        #bound,
                     {
                         #name {
                             inner: self.inner.#field(#field),
@@ -594,6 +611,13 @@ fn wrapper_struct(names: &Names<'_>, wrapper: &Wrapper) -> TokenStream {
             }
         }
     }
+}
+
+/// `ident` as written at `span`, for diagnostics that should point there.
+fn with_span(ident: &Ident, span: proc_macro2::Span) -> Ident {
+    let mut ident = ident.clone();
+    ident.set_span(span);
+    ident
 }
 
 /// An intra-doc link for a plain type path, plain code otherwise.
