@@ -100,17 +100,18 @@ fn once<T>(
     meta: &ParseNestedMeta<'_>,
     value: T,
 ) {
-    let key = meta.path.get_ident().map(Ident::to_string).unwrap_or_default();
+    let key = meta
+        .path
+        .get_ident()
+        .map(Ident::to_string)
+        .unwrap_or_default();
     match slot {
         Some((first, _)) => {
             errors.push(syn::Error::new_spanned(
                 &meta.path,
                 format!("duplicate builder attribute `{key}`"),
             ));
-            errors.push(syn::Error::new(
-                *first,
-                format!("`{key}` first given here"),
-            ));
+            errors.push(syn::Error::new(*first, format!("`{key}` first given here")));
         }
         None => *slot = Some((meta.path.span(), value)),
     }
@@ -328,5 +329,117 @@ fn shape_of(ty: &Type) -> Shape {
         Shape::Option(inner.clone())
     } else {
         Shape::Plain
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use syn::{DeriveInput, parse_quote};
+
+    use super::{BuilderInput, FieldKind, Shape};
+
+    fn errors_of(input: DeriveInput) -> Vec<String> {
+        match BuilderInput::from_derive(&input) {
+            Ok(_) => Vec::new(),
+            Err(error) => error.into_iter().map(|e| e.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn reads_required_default_into_and_shapes() {
+        let input: DeriveInput = parse_quote! {
+            pub struct Config {
+                /// The root.
+                #[builder(required, into)]
+                root: std::path::PathBuf,
+                #[builder(default = 7)]
+                count: u8,
+                #[builder(into)]
+                args: Vec<String>,
+                exec: Option<String>,
+            }
+        };
+        let model = BuilderInput::from_derive(&input).unwrap();
+        let [root, count, args, exec] = model.fields.as_slice() else {
+            panic!("expected four fields");
+        };
+        assert!(matches!(root.kind, FieldKind::Required));
+        assert!(root.into && matches!(root.shape, Shape::Plain));
+        assert_eq!(root.docs.len(), 1);
+        assert!(matches!(
+            count.kind,
+            FieldKind::Optional { default: Some(_) }
+        ));
+        assert!(args.into && matches!(args.shape, Shape::Vec(_)));
+        assert!(!exec.into && matches!(exec.shape, Shape::Option(_)));
+        assert!(model.wrapper.is_none());
+    }
+
+    #[test]
+    fn every_attribute_error_is_reported_at_once() {
+        let errors = errors_of(parse_quote! {
+            struct Config {
+                #[builder(required, default = 1)]
+                a: u32,
+                #[builder(requird)]
+                b: u32,
+                #[builder(into, into)]
+                c: String,
+            }
+        });
+        assert_eq!(
+            errors,
+            [
+                "field `a` is `required`, so it cannot have a `default`: remove one of the two",
+                "`required` given here",
+                "unknown builder attribute: on a field, expected `required`, `default = expr` or `into`",
+                "duplicate builder attribute `into`",
+                "`into` first given here",
+            ]
+        );
+    }
+
+    #[test]
+    fn rejects_generics_tuple_structs_and_enums() {
+        assert_eq!(
+            errors_of(parse_quote!(
+                struct Config<T> {
+                    a: T,
+                }
+            )),
+            [
+                "TypestateBuilder does not support generic structs: remove the type, lifetime and const parameters"
+            ]
+        );
+        assert_eq!(
+            errors_of(parse_quote!(
+                struct Config(u32);
+            )),
+            ["TypestateBuilder needs a struct with named fields"]
+        );
+        assert_eq!(
+            errors_of(parse_quote!(
+                enum Config {
+                    A,
+                }
+            )),
+            ["TypestateBuilder needs a struct with named fields"]
+        );
+    }
+
+    #[test]
+    fn wrapper_needs_all_four_keys() {
+        let errors = errors_of(parse_quote! {
+            #[builder(wrapper(name = VmBuilder, target = Vm))]
+            struct Config { a: u32 }
+        });
+        assert_eq!(errors, ["wrapper is missing `build_with`, `output`"]);
+
+        let input: DeriveInput = parse_quote! {
+            #[builder(wrapper(name = VmBuilder, target = Vm, build_with = Vm::new, output = Result<Vm, E>))]
+            struct Config { a: u32 }
+        };
+        let wrapper = BuilderInput::from_derive(&input).unwrap().wrapper.unwrap();
+        assert_eq!(wrapper.name, "VmBuilder");
     }
 }

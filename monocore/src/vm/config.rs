@@ -139,6 +139,12 @@ impl MicroVmConfig {
     /// assert_eq!(config, MicroVmConfig::builder().root_path("/srv/rootfs").ram_mib(512).build());
     /// ```
     pub fn new(root_path: impl Into<PathBuf>, ram_mib: u32) -> Self {
-        Self::builder().root_path(root_path).ram_mib(ram_mib).build()
+        Self::builder()
+            .root_path(root_path)
+            .ram_mib(ram_mib)
+            .build()
     }
 }
+
+#[cfg(test)]
+mod tests;
