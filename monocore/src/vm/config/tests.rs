@@ -62,7 +62,7 @@ fn every_setter_sets_its_field() {
         .num_vcpus(4)
         .ram_mib(2048)
         .mapped_dirs([dir.clone()])
-        .port_map(vec![port.clone()])
+        .port_map(vec![port])
         .rlimits([limit.clone()])
         .workdir_path("/work")
         .exec_path(Utf8UnixPathBuf::from("/bin/echo"))
