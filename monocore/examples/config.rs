@@ -12,16 +12,20 @@ fn main() -> MonocoreResult<()> {
     let shared = root.join("srv-data");
     std::fs::create_dir_all(&shared)?;
 
-    let mut config = MicroVmConfig::new(&root, 512);
-    config.log_level = "info".parse::<LogLevel>()?;
-    config.num_vcpus = 2;
-    config.mapped_dirs = vec![format!("{}:/data", shared.display()).parse::<PathPair>()?];
-    config.port_map = vec!["8080:80".parse::<PortPair>()?];
-    config.rlimits = vec!["RLIMIT_NOFILE=1024:2048".parse::<LinuxRlimit>()?];
-    config.workdir_path = Some("/data".into());
-    config.exec_path = Some("/bin/echo".into());
-    config.args = vec!["Hello, World!".into()];
-    config.env = vec!["GREETING=hello".parse::<EnvPair>()?];
+    // The builder does not compile without `root_path` and `ram_mib`.
+    let mut config = MicroVmConfig::builder()
+        .root_path(&root)
+        .ram_mib(512)
+        .log_level("info".parse::<LogLevel>()?)
+        .num_vcpus(2)
+        .mapped_dirs([format!("{}:/data", shared.display()).parse::<PathPair>()?])
+        .port_map(["8080:80".parse::<PortPair>()?])
+        .rlimits(["RLIMIT_NOFILE=1024:2048".parse::<LinuxRlimit>()?])
+        .workdir_path("/data")
+        .exec_path("/bin/echo")
+        .args(["Hello, World!"])
+        .env(["GREETING=hello".parse::<EnvPair>()?])
+        .build();
     config.validate()?;
 
     println!("valid microVM config:");

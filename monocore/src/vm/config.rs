@@ -3,22 +3,32 @@ use std::{net::Ipv4Addr, path::PathBuf};
 use serde::{Deserialize, Serialize};
 use typed_path::Utf8UnixPathBuf;
 
-use super::{LinuxRlimit, LogLevel};
+use monocore_macros::TypestateBuilder;
+
+use super::{LinuxRlimit, LogLevel, MicroVm};
+use crate::MonocoreResult;
 use crate::config::{EnvPair, PathPair, PortPair, serde_str::opt_unix_path};
 
 /// Everything needed to boot one microVM.
 ///
 /// `root_path` and `ram_mib` are required; every other field has a safe
-/// default. [`MicroVmConfig::validate`] checks a config before it reaches the
-/// VMM.
+/// default. Build one with [`MicroVmConfig::builder`] (a
+/// [`MicroVmConfigBuilder`] that does not compile until both required fields
+/// are set), or with [`MicroVmConfig::new`]. [`MicroVmConfig::validate`]
+/// checks a config before it reaches the VMM; [`MicroVm::builder`] builds and
+/// validates in one go.
 ///
 /// ```
-/// use monocore::vm::MicroVmConfig;
+/// use monocore::vm::{LogLevel, MicroVmConfig};
 ///
 /// let root = tempfile::tempdir()?;
-/// let mut config = MicroVmConfig::new(root.path(), 512);
-/// config.exec_path = Some("/bin/echo".into());
-/// config.args = vec!["hello".into()];
+/// let mut config = MicroVmConfig::builder()
+///     .root_path(root.path())
+///     .ram_mib(512)
+///     .log_level(LogLevel::Info)
+///     .exec_path("/bin/echo")
+///     .args(["hello"])
+///     .build();
 /// config.validate()?;
 ///
 /// config.ram_mib = 0;
@@ -26,8 +36,22 @@ use crate::config::{EnvPair, PathPair, PortPair, serde_str::opt_unix_path};
 ///            "invalid microVM configuration: amount of RAM is zero: at least 1 MiB is required");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// Leaving out a required field is a compile error that names it:
+///
+/// ```compile_fail
+/// # use monocore::vm::MicroVmConfig;
+/// // error: missing required field `ram_mib`: call `.ram_mib(..)` before `.build()`
+/// let config = MicroVmConfig::builder().root_path("/tmp").build();
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TypestateBuilder)]
 #[serde(deny_unknown_fields)]
+#[builder(wrapper(
+    name = MicroVmBuilder,
+    target = MicroVm,
+    build_with = MicroVm::from_config,
+    output = MonocoreResult<MicroVm>,
+))]
 pub struct MicroVmConfig {
     /// The VMM's log level. Default: [`LogLevel::Off`].
     #[serde(default)]
@@ -35,14 +59,17 @@ pub struct MicroVmConfig {
 
     /// The host directory that becomes the guest's root filesystem.
     /// Required; it must exist.
+    #[builder(required, into)]
     pub root_path: PathBuf,
 
     /// The number of virtual CPUs, 1 to 255. Default:
     /// [`DEFAULT_NUM_VCPUS`](crate::config::DEFAULT_NUM_VCPUS).
     #[serde(default = "default_num_vcpus")]
+    #[builder(default = default_num_vcpus())]
     pub num_vcpus: u8,
 
     /// The guest memory in MiB. Required; must be greater than 0.
+    #[builder(required)]
     pub ram_mib: u32,
 
     /// Host directories shared with the guest over virtio-fs. Guest paths are
@@ -60,14 +87,17 @@ pub struct MicroVmConfig {
 
     /// The guest working directory (absolute).
     #[serde(default, with = "opt_unix_path")]
+    #[builder(into)]
     pub workdir_path: Option<Utf8UnixPathBuf>,
 
     /// The guest program to run.
     #[serde(default, with = "opt_unix_path")]
+    #[builder(into)]
     pub exec_path: Option<Utf8UnixPathBuf>,
 
     /// Arguments for `exec_path` (not including the program name).
     #[serde(default)]
+    #[builder(into)]
     pub args: Vec<String>,
 
     /// The guest command's environment. Empty means an empty environment:
@@ -77,6 +107,7 @@ pub struct MicroVmConfig {
 
     /// A host file that receives the guest console's output.
     #[serde(default, with = "opt_unix_path")]
+    #[builder(into)]
     pub console_output: Option<Utf8UnixPathBuf>,
 
     /// The IPv4 address the guest should have.
@@ -85,6 +116,7 @@ pub struct MicroVmConfig {
 
     /// Restrict guest networking to the local host. Default: `true`.
     #[serde(default = "default_local_only")]
+    #[builder(default = default_local_only())]
     pub local_only: bool,
 }
 
@@ -98,23 +130,21 @@ fn default_local_only() -> bool {
 
 impl MicroVmConfig {
     /// A config with the two required fields set and every other field at its
-    /// default.
+    /// default: the same as
+    /// `MicroVmConfig::builder().root_path(root_path).ram_mib(ram_mib).build()`.
+    ///
+    /// ```
+    /// use monocore::vm::MicroVmConfig;
+    /// let config = MicroVmConfig::new("/srv/rootfs", 512);
+    /// assert_eq!(config, MicroVmConfig::builder().root_path("/srv/rootfs").ram_mib(512).build());
+    /// ```
     pub fn new(root_path: impl Into<PathBuf>, ram_mib: u32) -> Self {
-        Self {
-            log_level: LogLevel::default(),
-            root_path: root_path.into(),
-            num_vcpus: default_num_vcpus(),
-            ram_mib,
-            mapped_dirs: Vec::new(),
-            port_map: Vec::new(),
-            rlimits: Vec::new(),
-            workdir_path: None,
-            exec_path: None,
-            args: Vec::new(),
-            env: Vec::new(),
-            console_output: None,
-            assigned_ip: None,
-            local_only: default_local_only(),
-        }
+        Self::builder()
+            .root_path(root_path)
+            .ram_mib(ram_mib)
+            .build()
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -5,6 +5,28 @@ use crate::MonocoreResult;
 ///
 /// A `MicroVm` can only be made from a config that passed
 /// [`MicroVmConfig::validate`], so every value it holds is known to be valid.
+/// Make one with [`MicroVm::builder`] (a [`MicroVmBuilder`](super::MicroVmBuilder)
+/// with the setters of [`MicroVmConfigBuilder`](super::MicroVmConfigBuilder),
+/// whose `build()` validates) or with [`MicroVm::from_config`].
+///
+/// ```
+/// use monocore::vm::MicroVm;
+///
+/// let dir = tempfile::tempdir()?;
+/// let dir = dir.path();
+/// let vm = MicroVm::builder()
+///     .root_path(dir)
+///     .ram_mib(1024)
+///     .exec_path("/bin/echo")
+///     .args(["Hello, World!"])
+///     .build()?;
+/// assert_eq!(vm.get_config().args, ["Hello, World!"]);
+///
+/// // `build()` validates: a root directory that does not exist is an error.
+/// let err = MicroVm::builder().root_path("/no/such/rootfs").ram_mib(512).build().unwrap_err();
+/// assert_eq!(err.to_string(), "invalid microVM configuration: root path does not exist: /no/such/rootfs");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 ///
 /// ```
 /// use monocore::vm::{MicroVm, MicroVmConfig};

@@ -6,7 +6,7 @@ mod microvm;
 mod rlimit;
 mod validate;
 
-pub use config::MicroVmConfig;
+pub use config::{MicroVmBuilder, MicroVmConfig, MicroVmConfigBuilder, micro_vm_config_builder};
 pub use log_level::LogLevel;
 pub use microvm::MicroVm;
 pub use rlimit::{LinuxRLimitResource, LinuxRlimit};
