@@ -185,6 +185,9 @@ pub struct Checked {
 pub fn check(input: VmInput) -> syn::Result<Checked> {
     let mut errors = Errors::default();
     let mut seen: Vec<Ident> = Vec::new();
+    // Keys suggested for unknown keys: a required key suggested this way is
+    // not reported missing as well.
+    let mut suggested: Vec<&str> = Vec::new();
     let mut root = None;
     let mut ram = None;
     let mut c = Optional::default();
@@ -224,7 +227,9 @@ pub fn check(input: VmInput) -> syn::Result<Checked> {
                 check_duplicate_rlimits(e, c.rlimits.as_ref());
             }
             _ => {
-                errors.spanned(&key, unknown_key_message(&name));
+                let suggestion = suggest_key(&name);
+                errors.spanned(&key, unknown_key_message(&name, suggestion));
+                suggested.extend(suggestion);
                 continue;
             }
         }
@@ -334,8 +339,8 @@ pub fn suggest_key(word: &str) -> Option<&'static str> {
         .or_else(|| closest(&lower, KEYS.iter().map(|(key, _)| *key)))
 }
 
-fn unknown_key_message(name: &str) -> String {
-    match suggest_key(name) {
+fn unknown_key_message(name: &str, suggestion: Option<&str>) -> String {
+    match suggestion {
         Some(key) => format!("unknown key `{name}`: did you mean `{key}`?"),
         None => {
             let all: Vec<String> = KEYS.iter().map(|(k, _)| format!("`{k}`")).collect();
@@ -462,7 +467,7 @@ fn integer<T>(
             match checked {
                 Ok(_) => Some(Value::Lit(lit.clone())),
                 Err(message) => {
-                    errors.spanned(lit, format!("invalid `{key}`: {message}"));
+                    errors.spanned(lit, message);
                     None
                 }
             }
@@ -876,5 +881,15 @@ mod tests {
         assert!(errors_of(quote!(root: "r", ram: 1, log_level: LogLevel::Info)).is_empty());
         let errors = errors_of(quote!(root: "r", ram: 1, log_level: Infoo));
         assert_eq!(errors, ["unknown log level `Infoo`: did you mean `Info`?"]);
+    }
+
+    #[test]
+    fn a_misspelt_required_key_is_not_also_reported_missing() {
+        let errors = errors_of(quote!(root: "r", rma: 1));
+        assert_eq!(errors, ["unknown key `rma`: did you mean `ram`?"]);
+        let errors = errors_of(quote!(root: "r", banana: 1));
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert!(errors[0].starts_with("unknown key `banana`: expected one of `root`, `ram`,"));
+        assert!(errors[1].starts_with("missing key `ram`"));
     }
 }
