@@ -238,14 +238,14 @@ pub fn check(input: VmInput) -> syn::Result<Checked> {
     for (required, example) in [
         (
             "root",
-            "root: \"./rootfs\" (the host directory holding the guest's root filesystem)",
+            "`root: \"./rootfs\"`, the host directory holding the guest's root filesystem",
         ),
-        ("ram", "ram: 512 (the guest memory in MiB)"),
+        ("ram", "`ram: 512`, the guest memory in MiB"),
     ] {
-        if !seen.iter().any(|k| k == required) {
+        if !seen.iter().any(|k| k == required) && !suggested.contains(&required) {
             errors.at(
                 Span::call_site(),
-                format!("missing key `{required}`: add `{example}`"),
+                format!("missing key `{required}`: add {example}"),
             );
         }
     }
