@@ -1,10 +1,10 @@
-//! Compile-fail and compile-pass tests of monocore's macros (trybuild).
+//! Compiler-output tests (trybuild): each `ui-tests/fail/*.rs` case must fail
+//! to compile with exactly the error in its `.stderr` snapshot, and each
+//! `ui-tests/pass/*.rs` case must compile and run.
 //!
-//! Each `ui-tests/fail/*.rs` case must fail to compile with exactly the
-//! message in the `.stderr` next to it; each `ui-tests/pass/*.rs` case must
-//! compile and run. Regenerate the snapshots with
-//! `TRYBUILD=overwrite cargo test --test ui`, then read every changed
-//! `.stderr` as a user would.
+//! Regenerate snapshots with `TRYBUILD=overwrite cargo test --test ui`, then
+//! read every changed `.stderr`. The toolchain is pinned in
+//! `rust-toolchain.toml` so the compiler's wording stays stable.
 
 #[test]
 fn ui() {

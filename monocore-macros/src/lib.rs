@@ -1,14 +1,16 @@
 //! Procedural macros for monocore.
 //!
 //! This file stays thin: each macro's parsing, validation and expansion live
-//! in their own modules.
+//! in their own modules, over `proc_macro2` types only.
 //!
 //! - [`TypestateBuilder`]: derives a compile-time-checked typestate builder.
+//! - [`vm!`]: a microVM config whose literals are checked at compile time.
 
 use proc_macro::TokenStream;
 use syn::{DeriveInput, parse_macro_input};
 
 mod builder;
+mod vm;
 
 /// Derives a typestate builder for a struct with named fields.
 ///
@@ -53,4 +55,108 @@ pub fn derive_typestate_builder(input: TokenStream) -> TokenStream {
     builder::derive(&input)
         .unwrap_or_else(syn::Error::into_compile_error)
         .into()
+}
+
+
+/// Writes a `monocore::vm::MicroVmConfig` whose literal values are checked at
+/// compile time.
+///
+/// Use it as `monocore::vm!`:
+///
+/// ```
+/// use monocore::vm;
+///
+/// let config = vm! {
+///     root: "./rootfs",
+///     ram: 1024,
+///     exec: "/bin/echo",
+///     args: ["Hello", "from a microVM"],
+/// };
+/// assert_eq!(config.ram_mib, 1024);
+/// assert_eq!(config.args, ["Hello", "from a microVM"]);
+/// ```
+///
+/// `vm!(…)` and `vm![…]` work as well. Inside the delimiters the pairs may be
+/// wrapped in `<` … `>`, which reads like monocore's design card.
+/// `vm!<…>` itself cannot be written: Rust's grammar requires a macro call
+/// to open with `(`, `[` or `{`.
+///
+/// ```
+/// let config = monocore::vm!(<root: "./rootfs", ram: 512>);
+/// assert_eq!(config, monocore::vm::MicroVmConfig::new("./rootfs", 512));
+/// ```
+///
+/// # Keys
+///
+/// `root` and `ram` are required; a key not given keeps the default of
+/// `MicroVmConfig::new`. A trailing comma is allowed.
+///
+/// | key | field | literal form | an expression must be |
+/// |---|---|---|---|
+/// | `root` | `root_path` | `"./rootfs"` | `Into<PathBuf>` |
+/// | `ram` | `ram_mib` | `1024` (1 to `u32::MAX`) | `u32` |
+/// | `vcpus` | `num_vcpus` | `2` (1 to 255) | `u8` |
+/// | `exec` | `exec_path` | `"/bin/echo"` | `Into<Utf8UnixPathBuf>` |
+/// | `args` | `args` | `["a", "b"]` | `IntoIterator<Item: Into<String>>` |
+/// | `env` | `env` | `["K=V"]` | `IntoIterator<Item = EnvPair>` |
+/// | `workdir` | `workdir_path` | `"/app"` | `Into<Utf8UnixPathBuf>` |
+/// | `mapped_dirs` | `mapped_dirs` | `["./data:/data"]` | `IntoIterator<Item = PathPair>` |
+/// | `port_map` | `port_map` | `["8080:80"]` | `IntoIterator<Item = PortPair>` |
+/// | `rlimits` | `rlimits` | `["RLIMIT_NOFILE=1024:2048"]` | `IntoIterator<Item = LinuxRlimit>` |
+/// | `console` | `console_output` | `"./console.log"` | `Into<Utf8UnixPathBuf>` |
+/// | `ip` | `assigned_ip` | `"10.0.0.2"` | `Into<Ipv4Addr>` |
+/// | `local_only` | `local_only` | `false` | `bool` |
+/// | `log_level` | `log_level` | `Info` (`Off`, `Error`, `Warn`, `Info`, `Debug`, `Trace`) | `LogLevel` |
+///
+/// An element of a list literal may itself be an expression of the element
+/// type (`args: ["-c", script]`). For `log_level`, a capitalized identifier
+/// names a level; a lowercase identifier or a path is an expression.
+///
+/// # Compile-time checks
+///
+/// A literal is checked by the same `monocore_rules` functions that
+/// `MicroVmConfig::validate` runs, and the error points at the token at
+/// fault. Every error is reported at once:
+///
+/// * `root` and `ram` are present; keys are known (with a "did you mean"
+///   suggestion) and given once;
+/// * `ram` is 1 to `u32::MAX`, `vcpus` 1 to 255;
+/// * `exec`, `args`, `workdir` and `env` are printable ASCII;
+/// * path pairs, port pairs (`u16`, not 0), env entries and rlimits parse,
+///   soft ≤ hard; no host port or rlimit resource twice;
+/// * `ip` is an IPv4 address;
+/// * guest paths are absolute, without `..` above `/`, and no two mapped
+///   directories overlap;
+/// * each value has the right shape (a number where a number belongs, a list
+///   where a list belongs).
+///
+/// ```compile_fail
+/// let config = monocore::vm! { root: "./rootfs", ram: 0 }; // ram must be at least 1
+/// ```
+///
+/// ```compile_fail
+/// let config = monocore::vm! { root: "./rootfs", ram: 512, port_map: ["8080:80:90"] };
+/// ```
+///
+/// # Expressions
+///
+/// Any value may be an expression instead of a literal. Its type is checked
+/// by rustc and its value at run time, by `MicroVm::from_config`:
+///
+/// ```
+/// use monocore::{vm, config::PortPair};
+///
+/// let ram = 256 * 4;
+/// let ports = vec![PortPair::with_same(443)];
+/// let config = vm! { root: std::env::temp_dir(), ram: ram, port_map: ports, args: ["-c", &ram.to_string()] };
+/// assert_eq!(config.ram_mib, 1024);
+/// assert_eq!(config.port_map, [PortPair::with_same(443)]);
+/// ```
+///
+/// A literal expands to the value it stands for, with no parsing left for
+/// run time: `"8080:80"` in `port_map` becomes
+/// `PortPair::with_distinct(8080, 80)`.
+#[proc_macro]
+pub fn vm(input: proc_macro::TokenStream) -> proc_macro::TokenStream {
+    vm::vm(input.into()).into()
 }

@@ -26,6 +26,7 @@ pub mod keys;
 pub mod limits;
 pub mod pair;
 pub mod rlimit;
+pub mod value;
 
 pub use cmdline::{CommandLineError, validate_command_line};
 pub use guest_path::{
@@ -36,5 +37,10 @@ pub use pair::{
     PortPairErrorKind, check_env_name, parse_env_pair, parse_path_pair, parse_port_pair,
 };
 pub use rlimit::{
-    RLIMIT_NAMES, RlimitError, RlimitErrorKind, parse_rlimit, rlimit_name, rlimit_resource,
+    RLIMIT_NAMES, RlimitError, RlimitErrorKind, check_soft_hard, parse_rlimit, rlimit_name,
+    rlimit_resource,
+};
+pub use value::{
+    HostPathError, LOG_LEVEL_NAMES, RangeError, check_host_path, check_num_vcpus, check_ram_mib,
+    find_duplicates, log_level_number,
 };

@@ -71,6 +71,20 @@ pub fn rlimit_name(resource: u32) -> Option<&'static str> {
     RLIMIT_NAMES.get(usize::try_from(resource).ok()?).copied()
 }
 
+/// Checks that a soft limit does not exceed its hard limit.
+///
+/// ```
+/// use monocore_rules::check_soft_hard;
+/// assert!(check_soft_hard(1024, 2048).is_ok());
+/// assert!(check_soft_hard(4096, 1024).is_err());
+/// ```
+pub fn check_soft_hard(soft: u64, hard: u64) -> Result<(), RlimitErrorKind> {
+    if soft > hard {
+        return Err(RlimitErrorKind::SoftExceedsHard { soft, hard });
+    }
+    Ok(())
+}
+
 /// Parses `RESOURCE=soft:hard` into `(resource number, soft, hard)`.
 ///
 /// ```
@@ -97,9 +111,7 @@ pub fn parse_rlimit(s: &str) -> Result<(u32, u64, u64), RlimitError> {
             .ok_or_else(|| err(RlimitErrorKind::InvalidValue(part.to_owned())))
     };
     let (soft, hard) = (value(soft)?, value(hard)?);
-    if soft > hard {
-        return Err(err(RlimitErrorKind::SoftExceedsHard { soft, hard }));
-    }
+    check_soft_hard(soft, hard).map_err(err)?;
     Ok((resource, soft, hard))
 }
 

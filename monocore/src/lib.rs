@@ -38,6 +38,14 @@ pub mod vm;
 
 pub use error::{InvalidMicroVMConfigError, MonocoreError, MonocoreResult};
 
+/// The `vm!` macro (from `monocore-macros`): a [`vm::MicroVmConfig`] whose
+/// literal values are checked at compile time.
+///
+/// The macro and the [`vm`] module share a name; they live in different
+/// namespaces, so `use monocore::vm;` brings in both, and `vm! { … }` and
+/// `vm::MicroVmConfig` resolve side by side.
+pub use monocore_macros::vm;
+
 /// The `typed_path` crate whose `Utf8UnixPathBuf` the config uses for guest
 /// paths, re-exported so callers need not match its version.
 pub use typed_path;

@@ -43,16 +43,12 @@ impl LogLevel {
         Self::Trace,
     ];
 
-    /// The lowercase name.
+    /// The lowercase name (from `monocore_rules::LOG_LEVEL_NAMES`).
     pub fn name(self) -> &'static str {
-        match self {
-            Self::Off => "off",
-            Self::Error => "error",
-            Self::Warn => "warn",
-            Self::Info => "info",
-            Self::Debug => "debug",
-            Self::Trace => "trace",
-        }
+        monocore_rules::LOG_LEVEL_NAMES
+            .get(self as usize)
+            .copied()
+            .unwrap_or("off")
     }
 }
 
@@ -67,13 +63,14 @@ impl TryFrom<u32> for LogLevel {
     }
 }
 
+/// Parses a name (any case) or a number 0–5 with
+/// `monocore_rules::log_level_number`, the rule the `vm!` macro also uses.
 impl FromStr for LogLevel {
     type Err = MonocoreError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|l| l.name().eq_ignore_ascii_case(s) || (*l as u32).to_string() == s)
+        monocore_rules::log_level_number(s)
+            .and_then(|n| Self::try_from(n).ok())
             .ok_or_else(|| MonocoreError::InvalidLogLevel(s.to_owned()))
     }
 }

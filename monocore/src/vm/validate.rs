@@ -4,9 +4,12 @@
 //! compile-time `vm!` macro also uses, so the two cannot drift apart. Only the
 //! checks that need the host (does the root exist?) are unique to run time.
 
-use std::{collections::HashSet, ops::ControlFlow, path::Path};
+use std::{ops::ControlFlow, path::Path};
 
-use monocore_rules::{find_overlap, limits, normalize_guest_path, normalize_mount_point};
+use monocore_rules::{
+    check_host_path, check_num_vcpus, check_ram_mib, find_duplicates, find_overlap, limits,
+    normalize_guest_path, normalize_mount_point,
+};
 
 use super::MicroVmConfig;
 use crate::{InvalidMicroVMConfigError as E, MonocoreError, MonocoreResult};
@@ -47,10 +50,7 @@ fn count(what: &'static str, count: usize, max: usize) -> Result<(), E> {
 }
 
 fn host_path(path: &str) -> Result<(), E> {
-    if path.contains('\0') || path.is_empty() || path.len() > limits::MAX_PATH_LEN {
-        return Err(E::InvalidHostPath(path.to_owned()));
-    }
-    Ok(())
+    check_host_path(path).map_err(|_| E::InvalidHostPath(path.to_owned()))
 }
 
 impl MicroVmConfig {
@@ -133,10 +133,11 @@ impl MicroVmConfig {
     }
 
     fn check_values(&self, sink: &mut Sink) -> ControlFlow<()> {
-        if self.num_vcpus == 0 {
+        // The field types bound the maximum; the shared rules reject zero.
+        if check_num_vcpus(u128::from(self.num_vcpus)).is_err() {
             sink.push(E::NumVCPUsIsZero)?;
         }
-        if self.ram_mib == 0 {
+        if check_ram_mib(u128::from(self.ram_mib)).is_err() {
             sink.push(E::RamIsZero)?;
         }
 
@@ -224,11 +225,24 @@ impl MicroVmConfig {
     }
 
     fn check_ports(&self, sink: &mut Sink) -> ControlFlow<()> {
-        let mut host_ports = HashSet::with_capacity(self.port_map.len());
-        for pair in &self.port_map {
+        // Zero ports are reported on their own and take no part in the
+        // duplicate check.
+        let host_ports: Vec<(u16, usize)> = self
+            .port_map
+            .iter()
+            .enumerate()
+            .filter(|(_, pair)| pair.get_host() != 0 && pair.get_guest() != 0)
+            .map(|(i, pair)| (pair.get_host(), i))
+            .collect();
+        let keys: Vec<u16> = host_ports.iter().map(|&(port, _)| port).collect();
+        let mut repeats = find_duplicates(&keys)
+            .into_iter()
+            .filter_map(|(_, repeat)| host_ports.get(repeat).map(|&(_, i)| i))
+            .peekable();
+        for (i, pair) in self.port_map.iter().enumerate() {
             if pair.get_host() == 0 || pair.get_guest() == 0 {
                 sink.push(E::PortIsZero)?;
-            } else if !host_ports.insert(pair.get_host()) {
+            } else if repeats.next_if_eq(&i).is_some() {
                 sink.push(E::DuplicateHostPort(pair.get_host()))?;
             }
         }
@@ -236,18 +250,22 @@ impl MicroVmConfig {
     }
 
     fn check_rlimits(&self, sink: &mut Sink) -> ControlFlow<()> {
-        let mut seen = HashSet::with_capacity(self.rlimits.len());
-        for limit in &self.rlimits {
+        let resources: Vec<_> = self.rlimits.iter().map(|l| *l.get_resource()).collect();
+        let mut repeats = find_duplicates(&resources)
+            .into_iter()
+            .map(|(_, repeat)| repeat)
+            .peekable();
+        for (i, limit) in self.rlimits.iter().enumerate() {
             let (resource, soft, hard) =
                 (*limit.get_resource(), *limit.get_soft(), *limit.get_hard());
-            if soft > hard {
+            if monocore_rules::check_soft_hard(soft, hard).is_err() {
                 sink.push(E::RlimitSoftExceedsHard {
                     resource,
                     soft,
                     hard,
                 })?;
             }
-            if !seen.insert(resource) {
+            if repeats.next_if_eq(&i).is_some() {
                 sink.push(E::DuplicateRlimit(resource))?;
             }
         }

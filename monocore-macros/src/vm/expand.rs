@@ -1,0 +1,246 @@
+//! Expansion of a checked `vm!` input into a `::monocore::vm::MicroVmConfig`.
+//!
+//! A literal expands to the value it stands for, already checked: no string
+//! is parsed at run time (`"8080:80"` becomes `PortPair::with_distinct(8080,
+//! 80)`). An expression is passed through a conversion that rustc type-checks;
+//! its value is validated at run time by `MicroVm::from_config`.
+//!
+//! Fields not given come from `MicroVmConfig::new`, so the defaults are
+//! written in one place only: `monocore` itself.
+
+use proc_macro2::{Literal, Span, TokenStream};
+use quote::{ToTokens, quote, quote_spanned};
+
+use super::validate::{Checked, EnvLit, IpLit, List, PathLit, PortLit, RlimitLit, Value};
+
+fn value<T>(
+    value: &Value<T>,
+    lit: impl Fn(&T) -> TokenStream,
+    expr: impl Fn(&syn::Expr) -> TokenStream,
+) -> TokenStream {
+    match value {
+        Value::Lit(l) => lit(l),
+        Value::Expr(e) => expr(e),
+    }
+}
+
+/// `Some(Utf8UnixPathBuf)` from a string literal or an `Into` expression.
+fn unix_path(v: &Value<syn::LitStr>) -> TokenStream {
+    value(
+        v,
+        |lit| quote!(::core::option::Option::Some(::monocore::typed_path::Utf8UnixPathBuf::from(#lit))),
+        |e| quote!(::core::option::Option::Some(::core::convert::Into::<::monocore::typed_path::Utf8UnixPathBuf>::into(#e))),
+    )
+}
+
+/// A `Vec` from an array literal (each element expanded by `lit`, or taken
+/// through `elem` if it is an expression) or from any `IntoIterator`
+/// expression (its items taken through `item`).
+fn list<T>(
+    list: &List<T>,
+    lit: impl Fn(&T) -> TokenStream,
+    elem: impl Fn(&syn::Expr) -> TokenStream,
+    collect: impl Fn(&syn::Expr) -> TokenStream,
+) -> TokenStream {
+    match list {
+        List::Items(items) => {
+            let items = items.iter().map(|item| value(item, &lit, &elem));
+            quote!(::std::vec![#(#items),*])
+        }
+        List::Expr(e) => collect(e),
+    }
+}
+
+fn spanned_u16(n: u16, span: Span) -> Literal {
+    let mut lit = Literal::u16_unsuffixed(n);
+    lit.set_span(span);
+    lit
+}
+
+fn spanned_u64(n: u64, span: Span) -> Literal {
+    let mut lit = Literal::u64_unsuffixed(n);
+    lit.set_span(span);
+    lit
+}
+
+fn spanned_str(s: &str, span: Span) -> Literal {
+    let mut lit = Literal::string(s);
+    lit.set_span(span);
+    lit
+}
+
+fn path_pair(p: &PathLit) -> TokenStream {
+    let host = spanned_str(&p.host, p.span);
+    let guest = spanned_str(&p.guest, p.span);
+    // The same variant `PathPair::from_str` would pick.
+    if p.host == p.guest {
+        quote_spanned!(p.span=> ::monocore::config::PathPair::with_same(::monocore::typed_path::Utf8UnixPathBuf::from(#host)))
+    } else {
+        quote_spanned!(p.span=> ::monocore::config::PathPair::with_distinct(
+            ::monocore::typed_path::Utf8UnixPathBuf::from(#host),
+            ::monocore::typed_path::Utf8UnixPathBuf::from(#guest),
+        ))
+    }
+}
+
+fn port_pair(p: &PortLit) -> TokenStream {
+    let host = spanned_u16(p.host, p.span);
+    let guest = spanned_u16(p.guest, p.span);
+    if p.host == p.guest {
+        quote_spanned!(p.span=> ::monocore::config::PortPair::with_same(#host))
+    } else {
+        quote_spanned!(p.span=> ::monocore::config::PortPair::with_distinct(#host, #guest))
+    }
+}
+
+fn env_pair(e: &EnvLit) -> TokenStream {
+    let name = spanned_str(&e.name, e.span);
+    let value = spanned_str(&e.value, e.span);
+    quote_spanned!(e.span=> ::monocore::config::EnvPair::new(#name, #value))
+}
+
+fn rlimit(r: &RlimitLit) -> TokenStream {
+    let span = r.resource.span();
+    let resource = &r.resource;
+    let (soft, hard) = (spanned_u64(r.soft, span), spanned_u64(r.hard, span));
+    quote_spanned!(span=> ::monocore::vm::LinuxRlimit::new(::monocore::vm::LinuxRLimitResource::#resource, #soft, #hard))
+}
+
+fn ip(ip: &IpLit) -> TokenStream {
+    let [a, b, c, d] = ip.octets.map(|o| {
+        let mut lit = Literal::u8_unsuffixed(o);
+        lit.set_span(ip.span);
+        lit
+    });
+    quote_spanned!(ip.span=> ::core::option::Option::Some(::std::net::Ipv4Addr::new(#a, #b, #c, #d)))
+}
+
+/// Collects an `IntoIterator` expression into `Vec<#ty>`.
+fn collect_into(ty: TokenStream) -> impl Fn(&syn::Expr) -> TokenStream {
+    move |e| {
+        quote!(::core::iter::Iterator::collect::<::std::vec::Vec<#ty>>(
+            ::core::iter::IntoIterator::into_iter(#e)
+        ))
+    }
+}
+
+/// The `MicroVmConfig` struct literal.
+pub fn expand(c: &Checked) -> TokenStream {
+    let root = value(
+        &c.root,
+        |lit| lit.to_token_stream(),
+        |e| e.to_token_stream(),
+    );
+    let ram = value(&c.ram, |lit| lit.to_token_stream(), |e| e.to_token_stream());
+    let passthrough = |e: &syn::Expr| e.to_token_stream();
+
+    let mut fields: Vec<TokenStream> = Vec::new();
+    if let Some(v) = &c.vcpus {
+        let v = value(v, |lit| lit.to_token_stream(), passthrough);
+        fields.push(quote!(num_vcpus: #v));
+    }
+    if let Some(v) = &c.exec {
+        let v = unix_path(v);
+        fields.push(quote!(exec_path: #v));
+    }
+    if let Some(v) = &c.args {
+        let v = list(
+            v,
+            |lit| quote!(::std::string::String::from(#lit)),
+            |e| quote!(::core::convert::Into::<::std::string::String>::into(#e)),
+            |e| {
+                quote!(::core::iter::Iterator::collect::<::std::vec::Vec<::std::string::String>>(
+                    ::core::iter::Iterator::map(
+                        ::core::iter::IntoIterator::into_iter(#e),
+                        ::core::convert::Into::<::std::string::String>::into,
+                    )
+                ))
+            },
+        );
+        fields.push(quote!(args: #v));
+    }
+    if let Some(v) = &c.env {
+        let v = list(
+            v,
+            env_pair,
+            passthrough,
+            collect_into(quote!(::monocore::config::EnvPair)),
+        );
+        fields.push(quote!(env: #v));
+    }
+    if let Some(v) = &c.workdir {
+        let v = unix_path(v);
+        fields.push(quote!(workdir_path: #v));
+    }
+    if let Some(v) = &c.mapped_dirs {
+        let v = list(
+            v,
+            path_pair,
+            passthrough,
+            collect_into(quote!(::monocore::config::PathPair)),
+        );
+        fields.push(quote!(mapped_dirs: #v));
+    }
+    if let Some(v) = &c.port_map {
+        let v = list(
+            v,
+            port_pair,
+            passthrough,
+            collect_into(quote!(::monocore::config::PortPair)),
+        );
+        fields.push(quote!(port_map: #v));
+    }
+    if let Some(v) = &c.rlimits {
+        let v = list(
+            v,
+            rlimit,
+            passthrough,
+            collect_into(quote!(::monocore::vm::LinuxRlimit)),
+        );
+        fields.push(quote!(rlimits: #v));
+    }
+    if let Some(v) = &c.console {
+        let v = unix_path(v);
+        fields.push(quote!(console_output: #v));
+    }
+    if let Some(v) = &c.ip {
+        let v = value(
+            v,
+            ip,
+            |e| quote!(::core::option::Option::Some(::core::convert::Into::<::std::net::Ipv4Addr>::into(#e))),
+        );
+        fields.push(quote!(assigned_ip: #v));
+    }
+    if let Some(v) = &c.local_only {
+        let v = value(v, |lit| lit.to_token_stream(), passthrough);
+        fields.push(quote!(local_only: #v));
+    }
+    if let Some(v) = &c.log_level {
+        let v = value(
+            v,
+            |variant| quote!(::monocore::vm::LogLevel::#variant),
+            passthrough,
+        );
+        fields.push(quote!(log_level: #v));
+    }
+
+    quote! {
+        ::monocore::vm::MicroVmConfig {
+            #(#fields,)*
+            ..::monocore::vm::MicroVmConfig::new(#root, #ram)
+        }
+    }
+}
+
+/// What the macro emits after an error: the `compile_error!`s and a value of
+/// the right type, so that code using the config does not report follow-on
+/// errors that bury the real one.
+pub fn fallback(error: syn::Error) -> TokenStream {
+    let errors = error.into_compile_error();
+    quote! {
+        {
+            #errors
+            ::monocore::vm::MicroVmConfig::new(::std::path::PathBuf::new(), 1)
+        }
+    }
+}

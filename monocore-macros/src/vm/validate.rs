@@ -1,0 +1,895 @@
+//! Compile-time validation of the `vm!` input.
+//!
+//! Every rule applied here is a function of `monocore_rules`, the crate that
+//! `MicroVmConfig::validate` calls at run time too (see that crate's docs for
+//! why the rules live in a crate of their own rather than in a file included
+//! with `#[path]`). This module only decides *where* a rule's error points:
+//! at the literal, key or list element at fault. It never restates a rule.
+//!
+//! Errors are collected, not returned at the first (serde_derive's `Ctxt`
+//! pattern), so one build shows every mistake.
+//!
+//! Plain Rust over `proc_macro2` and `syn`, like `parse`: fuzzable from an
+//! ordinary crate.
+
+use std::fmt::Display;
+use std::net::Ipv4Addr;
+
+use monocore_rules::{
+    LOG_LEVEL_NAMES, check_env_name, check_host_path, check_num_vcpus, check_ram_mib,
+    find_duplicates, find_overlap, limits, log_level_number, normalize_guest_path,
+    normalize_mount_point, parse_env_pair, parse_path_pair, parse_port_pair, parse_rlimit,
+    rlimit_name, validate_command_line,
+};
+use proc_macro2::Span;
+use quote::ToTokens;
+use syn::{Expr, ExprArray, Ident, Lit, LitBool, LitInt, LitStr, UnOp};
+
+use super::parse::{Field, VmInput};
+
+/// The keys `vm!` accepts and the `MicroVmConfig` field each sets.
+pub const KEYS: [(&str, &str); 14] = [
+    ("root", "root_path"),
+    ("ram", "ram_mib"),
+    ("vcpus", "num_vcpus"),
+    ("exec", "exec_path"),
+    ("args", "args"),
+    ("env", "env"),
+    ("workdir", "workdir_path"),
+    ("mapped_dirs", "mapped_dirs"),
+    ("port_map", "port_map"),
+    ("rlimits", "rlimits"),
+    ("console", "console_output"),
+    ("ip", "assigned_ip"),
+    ("local_only", "local_only"),
+    ("log_level", "log_level"),
+];
+
+/// Other names people reach for, and the key they mean.
+const ALIASES: [(&str, &str); 12] = [
+    ("memory", "ram"),
+    ("mem", "ram"),
+    ("cpus", "vcpus"),
+    ("command", "exec"),
+    ("cmd", "exec"),
+    ("volumes", "mapped_dirs"),
+    ("ports", "port_map"),
+    ("environment", "env"),
+    ("rootfs", "root"),
+    ("cwd", "workdir"),
+    ("log", "log_level"),
+    ("ipv4", "ip"),
+];
+
+/// The error collector (serde_derive's `Ctxt`): every error is kept and they
+/// are combined into one `syn::Error` at the end.
+#[derive(Default)]
+pub struct Errors {
+    combined: Option<syn::Error>,
+}
+
+impl Errors {
+    /// Records an error.
+    pub fn push(&mut self, error: syn::Error) {
+        match &mut self.combined {
+            Some(combined) => combined.combine(error),
+            None => self.combined = Some(error),
+        }
+    }
+
+    /// Records an error spanning `tokens`.
+    pub fn spanned(&mut self, tokens: impl ToTokens, message: impl Display) {
+        self.push(syn::Error::new_spanned(tokens, message));
+    }
+
+    /// Records an error at `span`.
+    pub fn at(&mut self, span: Span, message: impl Display) {
+        self.push(syn::Error::new(span, message));
+    }
+
+    /// `Err` with every recorded error, or `Ok(value)` if there were none.
+    pub fn finish<T>(self, value: T) -> syn::Result<T> {
+        match self.combined {
+            Some(error) => Err(error),
+            None => Ok(value),
+        }
+    }
+}
+
+/// A value checked at compile time (a literal) or left to run time (any other
+/// expression).
+pub enum Value<T> {
+    /// A literal, already checked.
+    Lit(T),
+    /// An expression: its type is checked by rustc, its value at run time.
+    Expr(Expr),
+}
+
+/// A list value: an array literal whose elements are each checked (or left to
+/// run time if they are expressions), or an expression yielding the elements.
+pub enum List<T> {
+    /// `[a, b, …]`.
+    Items(Vec<Value<T>>),
+    /// Any expression that is `IntoIterator` of the element type.
+    Expr(Expr),
+}
+
+/// A `host:guest` path pair literal, already split.
+pub struct PathLit {
+    /// The literal, for its span.
+    pub span: Span,
+    /// The host side.
+    pub host: String,
+    /// The guest side.
+    pub guest: String,
+}
+
+/// A `host:guest` port pair literal, already parsed.
+pub struct PortLit {
+    /// The literal, for its span.
+    pub span: Span,
+    /// The host port.
+    pub host: u16,
+    /// The guest port.
+    pub guest: u16,
+}
+
+/// A `NAME=value` literal, already split.
+pub struct EnvLit {
+    /// The literal, for its span.
+    pub span: Span,
+    /// The name.
+    pub name: String,
+    /// The value.
+    pub value: String,
+}
+
+/// A `RLIMIT_X=soft:hard` literal, already parsed.
+pub struct RlimitLit {
+    /// The resource's variant name, spanned on the literal.
+    pub resource: Ident,
+    /// The soft limit.
+    pub soft: u64,
+    /// The hard limit.
+    pub hard: u64,
+}
+
+/// An IPv4 address literal, already parsed.
+pub struct IpLit {
+    /// The literal, for its span.
+    pub span: Span,
+    /// The four octets.
+    pub octets: [u8; 4],
+}
+
+/// The checked input: what `expand` turns into a `MicroVmConfig`.
+pub struct Checked {
+    pub root: Value<LitStr>,
+    pub ram: Value<LitInt>,
+    pub vcpus: Option<Value<LitInt>>,
+    pub exec: Option<Value<LitStr>>,
+    pub args: Option<List<LitStr>>,
+    pub env: Option<List<EnvLit>>,
+    pub workdir: Option<Value<LitStr>>,
+    pub mapped_dirs: Option<List<PathLit>>,
+    pub port_map: Option<List<PortLit>>,
+    pub rlimits: Option<List<RlimitLit>>,
+    pub console: Option<Value<LitStr>>,
+    pub ip: Option<Value<IpLit>>,
+    pub local_only: Option<Value<LitBool>>,
+    /// The `LogLevel` variant, spanned on the user's identifier.
+    pub log_level: Option<Value<Ident>>,
+}
+
+/// Checks the whole input, reporting every error at once.
+pub fn check(input: VmInput) -> syn::Result<Checked> {
+    let mut errors = Errors::default();
+    let mut seen: Vec<Ident> = Vec::new();
+    // Keys suggested for unknown keys: a required key suggested this way is
+    // not reported missing as well.
+    let mut suggested: Vec<&str> = Vec::new();
+    let mut root = None;
+    let mut ram = None;
+    let mut c = Optional::default();
+    for Field { key, value } in input.fields {
+        let name = key.to_string();
+        if let Some(first) = seen.iter().find(|k| **k == key) {
+            errors.spanned(
+                &key,
+                format!("duplicate key `{name}`: each key may be given once; remove one of them"),
+            );
+            errors.spanned(first, format!("`{name}` is first given here"));
+            continue;
+        }
+        let e = &mut errors;
+        match name.as_str() {
+            "root" => root = string(e, &name, value, |_| Ok(())),
+            "ram" => ram = integer(e, &name, value, "a number of MiB", check_ram_mib),
+            "vcpus" => c.vcpus = integer(e, &name, value, "a number of vCPUs", check_num_vcpus),
+            "exec" => c.exec = string(e, &name, value, command_line),
+            "workdir" => c.workdir = string(e, &name, value, workdir),
+            "console" => c.console = string(e, &name, value, host_path),
+            "ip" => c.ip = ip(e, value),
+            "local_only" => c.local_only = boolean(e, &name, value),
+            "log_level" => c.log_level = log_level(e, value),
+            "args" => c.args = list(e, &name, value, limits::MAX_ARGS, arg),
+            "env" => c.env = list(e, &name, value, limits::MAX_ENV_VARS, env),
+            "mapped_dirs" => {
+                c.mapped_dirs = list(e, &name, value, limits::MAX_MAPPED_DIRS, path_pair);
+                check_overlap(e, c.mapped_dirs.as_ref());
+            }
+            "port_map" => {
+                c.port_map = list(e, &name, value, limits::MAX_PORT_MAPPINGS, port_pair);
+                check_duplicate_ports(e, c.port_map.as_ref());
+            }
+            "rlimits" => {
+                c.rlimits = list(e, &name, value, limits::MAX_RLIMITS, rlimit);
+                check_duplicate_rlimits(e, c.rlimits.as_ref());
+            }
+            _ => {
+                let suggestion = suggest_key(&name);
+                errors.spanned(&key, unknown_key_message(&name, suggestion));
+                suggested.extend(suggestion);
+                continue;
+            }
+        }
+        seen.push(key);
+    }
+    for (required, example) in [
+        (
+            "root",
+            "`root: \"./rootfs\"`, the host directory holding the guest's root filesystem",
+        ),
+        ("ram", "`ram: 512`, the guest memory in MiB"),
+    ] {
+        if !seen.iter().any(|k| k == required) && !suggested.contains(&required) {
+            errors.at(
+                Span::call_site(),
+                format!("missing key `{required}`: add {example}"),
+            );
+        }
+    }
+    let (Some(root), Some(ram)) = (root, ram) else {
+        // An error was recorded for each missing or invalid required key.
+        return Err(errors.finish(()).err().unwrap_or_else(|| {
+            syn::Error::new(
+                Span::call_site(),
+                "`vm!` needs valid `root` and `ram` values",
+            )
+        }));
+    };
+    errors.finish(Checked {
+        root,
+        ram,
+        vcpus: c.vcpus,
+        exec: c.exec,
+        args: c.args,
+        env: c.env,
+        workdir: c.workdir,
+        mapped_dirs: c.mapped_dirs,
+        port_map: c.port_map,
+        rlimits: c.rlimits,
+        console: c.console,
+        ip: c.ip,
+        local_only: c.local_only,
+        log_level: c.log_level,
+    })
+}
+
+/// The optional keys, as they are checked one by one.
+#[derive(Default)]
+struct Optional {
+    vcpus: Option<Value<LitInt>>,
+    exec: Option<Value<LitStr>>,
+    args: Option<List<LitStr>>,
+    env: Option<List<EnvLit>>,
+    workdir: Option<Value<LitStr>>,
+    mapped_dirs: Option<List<PathLit>>,
+    port_map: Option<List<PortLit>>,
+    rlimits: Option<List<RlimitLit>>,
+    console: Option<Value<LitStr>>,
+    ip: Option<Value<IpLit>>,
+    local_only: Option<Value<LitBool>>,
+    log_level: Option<Value<Ident>>,
+}
+
+// ---- suggestions ------------------------------------------------------------
+
+/// The Levenshtein distance between two strings, by characters.
+pub fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut current = Vec::with_capacity(b.len() + 1);
+        current.push(i + 1);
+        for ((diagonal, up), cb) in previous.iter().zip(previous.iter().skip(1)).zip(&b) {
+            let left = current.last().copied().unwrap_or(usize::MAX);
+            let substitute = diagonal + usize::from(ca != *cb);
+            current.push(substitute.min(up + 1).min(left.saturating_add(1)));
+        }
+        previous = current;
+    }
+    previous.last().copied().unwrap_or(0)
+}
+
+/// The closest of `candidates` to `word`, if it is close enough to be a typo:
+/// at most two edits, and fewer edits than the candidate has characters.
+pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .map(|c| (edit_distance(word, c), c))
+        .filter(|&(d, c)| d <= 2 && d < c.chars().count())
+        .min_by_key(|&(d, _)| d)
+        .map(|(_, c)| c)
+}
+
+/// The key `word` most likely means: the key for a `MicroVmConfig` field
+/// name, an alias, or the closest key by edit distance.
+pub fn suggest_key(word: &str) -> Option<&'static str> {
+    let lower = word.to_ascii_lowercase();
+    KEYS.iter()
+        .find(|(_, field)| *field == lower)
+        .map(|(key, _)| *key)
+        .or_else(|| {
+            ALIASES
+                .iter()
+                .find(|(alias, _)| *alias == lower)
+                .map(|(_, key)| *key)
+        })
+        .or_else(|| closest(&lower, KEYS.iter().map(|(key, _)| *key)))
+}
+
+fn unknown_key_message(name: &str, suggestion: Option<&str>) -> String {
+    match suggestion {
+        Some(key) => format!("unknown key `{name}`: did you mean `{key}`?"),
+        None => {
+            let all: Vec<String> = KEYS.iter().map(|(k, _)| format!("`{k}`")).collect();
+            format!("unknown key `{name}`: expected one of {}", all.join(", "))
+        }
+    }
+}
+
+// ---- value shapes -----------------------------------------------------------
+
+/// What kind of value an expression is, as far as the macro can tell.
+enum Shape<'a> {
+    Str(&'a LitStr),
+    Int(&'a LitInt),
+    Bool(&'a LitBool),
+    /// A negative integer literal (`-1`).
+    NegInt,
+    /// Any other literal (float, char, byte string …).
+    OtherLit(&'static str),
+    Array(&'a ExprArray),
+    /// Anything else: left to rustc and to run-time validation.
+    Expr,
+}
+
+fn shape(expr: &Expr) -> Shape<'_> {
+    match expr {
+        // Invisible groups come from `macro_rules!` fragments (`$e:expr`).
+        Expr::Group(group) => shape(&group.expr),
+        Expr::Lit(lit) => match &lit.lit {
+            Lit::Str(s) => Shape::Str(s),
+            Lit::Int(i) => Shape::Int(i),
+            Lit::Bool(b) => Shape::Bool(b),
+            Lit::Float(_) => Shape::OtherLit("a floating-point number"),
+            Lit::Char(_) => Shape::OtherLit("a character"),
+            Lit::Byte(_) => Shape::OtherLit("a byte"),
+            Lit::ByteStr(_) => Shape::OtherLit("a byte string"),
+            Lit::CStr(_) => Shape::OtherLit("a C string"),
+            _ => Shape::OtherLit("a literal"),
+        },
+        Expr::Unary(unary)
+            if matches!(unary.op, UnOp::Neg(_))
+                && matches!(shape(&unary.expr), Shape::Int(_) | Shape::OtherLit(_)) =>
+        {
+            Shape::NegInt
+        }
+        Expr::Array(array) => Shape::Array(array),
+        _ => Shape::Expr,
+    }
+}
+
+fn found(shape: &Shape<'_>) -> &'static str {
+    match shape {
+        Shape::Str(_) => "a string",
+        Shape::Int(_) => "an integer",
+        Shape::Bool(_) => "a boolean",
+        Shape::NegInt => "a negative number",
+        Shape::OtherLit(what) => what,
+        Shape::Array(_) => "a list",
+        Shape::Expr => "an expression",
+    }
+}
+
+fn wrong_type(errors: &mut Errors, value: &Expr, key: &str, expected: &str, hint: &str) {
+    let found = found(&shape(value));
+    errors.spanned(
+        value,
+        format!("wrong type for `{key}`: expected {expected}, found {found}{hint}"),
+    );
+}
+
+// ---- scalar keys --------------------------------------------------------------
+
+fn string(
+    errors: &mut Errors,
+    key: &str,
+    value: Expr,
+    rule: impl Fn(&str) -> Result<(), String>,
+) -> Option<Value<LitStr>> {
+    match shape(&value) {
+        Shape::Str(lit) => match rule(&lit.value()) {
+            Ok(()) => Some(Value::Lit(lit.clone())),
+            Err(message) => {
+                errors.spanned(lit, format!("invalid `{key}`: {message}"));
+                None
+            }
+        },
+        Shape::Expr => Some(Value::Expr(value)),
+        Shape::Array(_) => {
+            wrong_type(
+                errors,
+                &value,
+                key,
+                "a string",
+                ": give one string, not a list",
+            );
+            None
+        }
+        _ => {
+            wrong_type(
+                errors,
+                &value,
+                key,
+                "a string",
+                ": put the value in double quotes",
+            );
+            None
+        }
+    }
+}
+
+fn integer<T>(
+    errors: &mut Errors,
+    key: &str,
+    value: Expr,
+    expected: &str,
+    rule: fn(u128) -> Result<T, monocore_rules::RangeError>,
+) -> Option<Value<LitInt>> {
+    match shape(&value) {
+        Shape::Int(lit) => {
+            let checked = lit
+                .base10_parse::<u128>()
+                .map_err(|e| e.to_string())
+                .and_then(|n| rule(n).map_err(|e| e.to_string()));
+            match checked {
+                Ok(_) => Some(Value::Lit(lit.clone())),
+                Err(message) => {
+                    errors.spanned(lit, message);
+                    None
+                }
+            }
+        }
+        Shape::Expr => Some(Value::Expr(value)),
+        Shape::Str(lit) => {
+            let text = lit.value();
+            let hint = if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+                format!(": write `{text}` without quotes")
+            } else {
+                String::new()
+            };
+            wrong_type(errors, &value, key, expected, &hint);
+            None
+        }
+        Shape::NegInt => {
+            wrong_type(errors, &value, key, expected, ": it must be at least 1");
+            None
+        }
+        _ => {
+            wrong_type(errors, &value, key, expected, "");
+            None
+        }
+    }
+}
+
+fn boolean(errors: &mut Errors, key: &str, value: Expr) -> Option<Value<LitBool>> {
+    match shape(&value) {
+        Shape::Bool(lit) => Some(Value::Lit(lit.clone())),
+        Shape::Expr => Some(Value::Expr(value)),
+        Shape::Str(lit) if matches!(lit.value().as_str(), "true" | "false") => {
+            let hint = format!(": write `{}` without quotes", lit.value());
+            wrong_type(errors, &value, key, "`true` or `false`", &hint);
+            None
+        }
+        _ => {
+            wrong_type(errors, &value, key, "`true` or `false`", "");
+            None
+        }
+    }
+}
+
+/// The `LogLevel` variant name of a level number (`3` → `Info`).
+fn level_variant(number: u32) -> Option<String> {
+    let name = LOG_LEVEL_NAMES.get(usize::try_from(number).ok()?)?;
+    let mut chars = name.chars();
+    let first = chars.next()?;
+    Some(first.to_ascii_uppercase().to_string() + chars.as_str())
+}
+
+fn level_variants() -> String {
+    let all: Vec<String> = (0..6u32)
+        .filter_map(level_variant)
+        .map(|v| format!("`{v}`"))
+        .collect();
+    all.join(", ")
+}
+
+fn log_level(errors: &mut Errors, value: Expr) -> Option<Value<Ident>> {
+    let key = "log_level";
+    if let Expr::Path(path) = &value
+        && path.qself.is_none()
+        && let Some(ident) = path.path.get_ident()
+    {
+        let name = ident.to_string();
+        // A capitalized identifier names a level; a lowercase one is a
+        // variable, whose value is checked by its type.
+        if name.starts_with(|c: char| c.is_ascii_uppercase()) {
+            return match log_level_number(&name).and_then(level_variant) {
+                Some(variant) => Some(Value::Lit(Ident::new(&variant, ident.span()))),
+                None => {
+                    let variants: Vec<String> = (0..6u32).filter_map(level_variant).collect();
+                    let hint = closest(&name, variants.iter().map(String::as_str))
+                        .map(|v| format!(": did you mean `{v}`?"))
+                        .unwrap_or_else(|| format!(": expected one of {}", level_variants()));
+                    errors.spanned(ident, format!("unknown log level `{name}`{hint}"));
+                    None
+                }
+            };
+        }
+        return Some(Value::Expr(value));
+    }
+    match shape(&value) {
+        Shape::Expr => Some(Value::Expr(value)),
+        Shape::Str(lit) => {
+            let hint = match log_level_number(&lit.value()).and_then(level_variant) {
+                Some(variant) => format!(": write `{variant}` without quotes"),
+                None => format!(": one of {}", level_variants()),
+            };
+            wrong_type(errors, &value, key, "an identifier such as `Info`", &hint);
+            None
+        }
+        _ => {
+            let hint = format!(": one of {}", level_variants());
+            wrong_type(errors, &value, key, "an identifier such as `Info`", &hint);
+            None
+        }
+    }
+}
+
+fn ip(errors: &mut Errors, value: Expr) -> Option<Value<IpLit>> {
+    match shape(&value) {
+        Shape::Str(lit) => match lit.value().parse::<Ipv4Addr>() {
+            // The same parser as `Ipv4Addr`'s `FromStr`, which the run-time
+            // config (serde) uses: there is no second IPv4 rule to drift.
+            Ok(addr) => Some(Value::Lit(IpLit {
+                span: lit.span(),
+                octets: addr.octets(),
+            })),
+            Err(_) => {
+                errors.spanned(
+                    lit,
+                    format!(
+                        "invalid `ip`: {:?} is not an IPv4 address: expected four numbers from 0 to 255 separated by dots, such as \"10.0.0.2\"",
+                        lit.value()
+                    ),
+                );
+                None
+            }
+        },
+        Shape::Expr => Some(Value::Expr(value)),
+        _ => {
+            wrong_type(
+                errors,
+                &value,
+                "ip",
+                "an IPv4 address string such as \"10.0.0.2\"",
+                "",
+            );
+            None
+        }
+    }
+}
+
+// ---- string rules (each one call into `monocore_rules`) ----------------------
+
+fn command_line(s: &str) -> Result<(), String> {
+    validate_command_line(s).map_err(|e| format!("{s:?}: {e}"))
+}
+
+fn workdir(s: &str) -> Result<(), String> {
+    command_line(s)?;
+    normalize_guest_path(s).map(drop).map_err(|e| e.to_string())
+}
+
+fn host_path(s: &str) -> Result<(), String> {
+    check_host_path(s).map_err(|e| e.to_string())
+}
+
+// ---- list keys ----------------------------------------------------------------
+
+fn list<T>(
+    errors: &mut Errors,
+    key: &str,
+    value: Expr,
+    max: usize,
+    element: fn(&LitStr) -> Result<T, String>,
+) -> Option<List<T>> {
+    let array = match shape(&value) {
+        Shape::Array(array) => array,
+        Shape::Expr => return Some(List::Expr(value)),
+        Shape::Str(lit) => {
+            let hint = format!(": put it in brackets, `[{}]`", lit.to_token_stream());
+            wrong_type(errors, &value, key, "a list", &hint);
+            return None;
+        }
+        _ => {
+            wrong_type(errors, &value, key, "a list", "");
+            return None;
+        }
+    };
+    if array.elems.len() > max {
+        errors.spanned(
+            array,
+            format!(
+                "too many `{key}`: {} given, at most {max} allowed",
+                array.elems.len()
+            ),
+        );
+        return None;
+    }
+    let mut items = Vec::with_capacity(array.elems.len());
+    for elem in &array.elems {
+        match shape(elem) {
+            Shape::Str(lit) => match element(lit) {
+                Ok(item) => items.push(Value::Lit(item)),
+                Err(message) => errors.spanned(lit, message),
+            },
+            Shape::Expr => items.push(Value::Expr(elem.clone())),
+            _ => wrong_type(
+                errors,
+                elem,
+                key,
+                "a string for each element",
+                ": put the value in double quotes",
+            ),
+        }
+    }
+    Some(List::Items(items))
+}
+
+fn arg(lit: &LitStr) -> Result<LitStr, String> {
+    command_line(&lit.value())
+        .map(|()| lit.clone())
+        .map_err(|e| format!("invalid argument {e}"))
+}
+
+fn env(lit: &LitStr) -> Result<EnvLit, String> {
+    let text = lit.value();
+    let (name, value) = parse_env_pair(&text).map_err(|e| e.to_string())?;
+    // The same two rules `MicroVmConfig::validate` applies to an `EnvPair`.
+    check_env_name(name).map_err(|e| format!("invalid environment variable name {name:?}: {e}"))?;
+    command_line(&text).map_err(|e| format!("invalid environment variable {e}"))?;
+    Ok(EnvLit {
+        span: lit.span(),
+        name: name.to_owned(),
+        value: value.to_owned(),
+    })
+}
+
+fn path_pair(lit: &LitStr) -> Result<PathLit, String> {
+    let text = lit.value();
+    let (host, guest) = parse_path_pair(&text).map_err(|e| e.to_string())?;
+    check_host_path(host).map_err(|e| e.to_string())?;
+    normalize_mount_point(guest).map_err(|e| e.to_string())?;
+    Ok(PathLit {
+        span: lit.span(),
+        host: host.to_owned(),
+        guest: guest.to_owned(),
+    })
+}
+
+fn port_pair(lit: &LitStr) -> Result<PortLit, String> {
+    let (host, guest) = parse_port_pair(&lit.value()).map_err(|e| e.to_string())?;
+    Ok(PortLit {
+        span: lit.span(),
+        host,
+        guest,
+    })
+}
+
+fn rlimit(lit: &LitStr) -> Result<RlimitLit, String> {
+    let (resource, soft, hard) = parse_rlimit(&lit.value()).map_err(|e| e.to_string())?;
+    let name = rlimit_name(resource).ok_or_else(|| format!("unknown resource {resource}"))?;
+    Ok(RlimitLit {
+        resource: Ident::new(name, lit.span()),
+        soft,
+        hard,
+    })
+}
+
+fn literal_items<T>(list: Option<&List<T>>) -> Vec<&T> {
+    match list {
+        Some(List::Items(items)) => items
+            .iter()
+            .filter_map(|item| match item {
+                Value::Lit(lit) => Some(lit),
+                Value::Expr(_) => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+// ---- cross-element rules ----------------------------------------------------------
+
+fn check_overlap(errors: &mut Errors, dirs: Option<&List<PathLit>>) {
+    let dirs = literal_items(dirs);
+    // Every literal here passed `normalize_mount_point` in `path_pair`.
+    let normalized: Vec<(String, &PathLit)> = dirs
+        .iter()
+        .filter_map(|d| normalize_mount_point(&d.guest).ok().map(|n| (n, *d)))
+        .collect();
+    let paths: Vec<&str> = normalized.iter().map(|(n, _)| n.as_str()).collect();
+    if let Some((i, j)) = find_overlap(&paths)
+        && let (Some((_, first)), Some((_, second))) = (normalized.get(i), normalized.get(j))
+    {
+        errors.at(
+            second.span,
+            format!(
+                "guest path `{}` overlaps `{}`: two mapped directories cannot share or nest mount points",
+                second.guest, first.guest
+            ),
+        );
+        errors.at(first.span, format!("`{}` is mapped here", first.guest));
+    }
+}
+
+fn check_duplicate_ports(errors: &mut Errors, ports: Option<&List<PortLit>>) {
+    let ports = literal_items(ports);
+    let hosts: Vec<u16> = ports.iter().map(|p| p.host).collect();
+    for (first, repeat) in find_duplicates(&hosts) {
+        if let (Some(first), Some(repeat)) = (ports.get(first), ports.get(repeat)) {
+            errors.at(
+                repeat.span,
+                format!(
+                    "host port {} is mapped twice: each host port may be mapped once",
+                    repeat.host
+                ),
+            );
+            errors.at(
+                first.span,
+                format!("host port {} is first mapped here", first.host),
+            );
+        }
+    }
+}
+
+fn check_duplicate_rlimits(errors: &mut Errors, rlimits: Option<&List<RlimitLit>>) {
+    let rlimits = literal_items(rlimits);
+    let resources: Vec<String> = rlimits.iter().map(|r| r.resource.to_string()).collect();
+    for (first, repeat) in find_duplicates(&resources) {
+        if let (Some(first), Some(repeat)) = (rlimits.get(first), rlimits.get(repeat)) {
+            errors.spanned(
+                &repeat.resource,
+                format!(
+                    "resource limit {} is set twice: each resource may be limited once",
+                    repeat.resource
+                ),
+            );
+            errors.spanned(
+                &first.resource,
+                format!("{} is first limited here", first.resource),
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use quote::quote;
+
+    fn errors_of(tokens: proc_macro2::TokenStream) -> Vec<String> {
+        let input: VmInput = syn::parse2(tokens).unwrap();
+        match check(input) {
+            Ok(_) => Vec::new(),
+            Err(e) => e.into_iter().map(|e| e.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn edit_distance_counts_insertions_deletions_and_substitutions() {
+        assert_eq!(edit_distance("ram", "ram"), 0);
+        assert_eq!(edit_distance("rma", "ram"), 2);
+        assert_eq!(edit_distance("ramm", "ram"), 1);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+    }
+
+    #[test]
+    fn suggestions_cover_typos_field_names_and_aliases() {
+        assert_eq!(suggest_key("rma"), Some("ram"));
+        assert_eq!(suggest_key("vcpu"), Some("vcpus"));
+        assert_eq!(suggest_key("ram_mib"), Some("ram"));
+        assert_eq!(suggest_key("exec_path"), Some("exec"));
+        assert_eq!(suggest_key("memory"), Some("ram"));
+        assert_eq!(suggest_key("portmap"), Some("port_map"));
+        assert_eq!(suggest_key("x"), None);
+        assert_eq!(suggest_key("banana"), None);
+    }
+
+    #[test]
+    fn a_valid_input_has_no_errors() {
+        assert!(errors_of(quote!(root: "r", ram: 1)).is_empty());
+        assert!(errors_of(quote!(root: r, ram: n, log_level: Info, ip: "1.2.3.4")).is_empty());
+    }
+
+    #[test]
+    fn every_error_is_reported_at_once() {
+        let errors = errors_of(quote!(ram: 0, vcpus: 256, rma: 1, exec: "a\tb"));
+        assert!(
+            errors.iter().any(|e| e.contains("ram (MiB) is 0")),
+            "{errors:?}"
+        );
+        assert!(
+            errors.iter().any(|e| e.contains("vcpus is 256")),
+            "{errors:?}"
+        );
+        assert!(
+            errors.iter().any(|e| e.contains("did you mean `ram`?")),
+            "{errors:?}"
+        );
+        assert!(
+            errors.iter().any(|e| e.contains("printable ASCII")),
+            "{errors:?}"
+        );
+        assert!(
+            errors.iter().any(|e| e.contains("missing key `root`")),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn duplicates_point_at_both_places() {
+        let errors = errors_of(quote!(root: "r", ram: 1, ram: 2));
+        assert_eq!(
+            errors,
+            [
+                "duplicate key `ram`: each key may be given once; remove one of them",
+                "`ram` is first given here"
+            ]
+        );
+        let errors = errors_of(quote!(root: "r", ram: 1, port_map: ["80", "8080:80", "80:81"]));
+        assert_eq!(errors.len(), 2, "{errors:?}");
+    }
+
+    #[test]
+    fn log_level_identifiers_are_checked_and_variables_are_not() {
+        assert!(errors_of(quote!(root: "r", ram: 1, log_level: level)).is_empty());
+        assert!(errors_of(quote!(root: "r", ram: 1, log_level: LogLevel::Info)).is_empty());
+        let errors = errors_of(quote!(root: "r", ram: 1, log_level: Infoo));
+        assert_eq!(errors, ["unknown log level `Infoo`: did you mean `Info`?"]);
+    }
+
+    #[test]
+    fn a_misspelt_required_key_is_not_also_reported_missing() {
+        let errors = errors_of(quote!(root: "r", rma: 1));
+        assert_eq!(errors, ["unknown key `rma`: did you mean `ram`?"]);
+        let errors = errors_of(quote!(root: "r", banana: 1));
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert!(errors[0].starts_with("unknown key `banana`: expected one of `root`, `ram`,"));
+        assert!(errors[1].starts_with("missing key `ram`"));
+    }
+}

@@ -1,0 +1,7 @@
+// Ports are u16 and not 0.
+use monocore::vm;
+
+fn main() {
+    let config = vm! { root: "./rootfs", ram: 512, port_map: ["70000:80"] };
+    let _ = config.ram_mib;
+}

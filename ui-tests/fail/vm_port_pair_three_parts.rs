@@ -1,0 +1,7 @@
+// A port pair has one `:`.
+use monocore::vm;
+
+fn main() {
+    let config = vm! { root: "./rootfs", ram: 512, port_map: ["8080:80:90"] };
+    let _ = config.ram_mib;
+}
