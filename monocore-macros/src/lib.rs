@@ -57,7 +57,6 @@ pub fn derive_typestate_builder(input: TokenStream) -> TokenStream {
         .into()
 }
 
-
 /// Writes a `monocore::vm::MicroVmConfig` whose literal values are checked at
 /// compile time.
 ///

@@ -30,27 +30,73 @@ pub fn is_key(key: &str) -> bool {
     VM_KEYS.iter().any(|k| k.0 == key)
 }
 
-/// The config key closest to an unknown `key` (by edit distance, at most a
-/// third of its length, as rustc does), for "did you mean …?" hints. A field name
-/// (`ram_mib`) suggests its key (`ram`).
+/// Other names people reach for, and the key they mean.
+pub const ALIASES: [(&str, &str); 12] = [
+    ("memory", "ram"),
+    ("mem", "ram"),
+    ("cpus", "vcpus"),
+    ("command", "exec"),
+    ("cmd", "exec"),
+    ("volumes", "mapped_dirs"),
+    ("ports", "port_map"),
+    ("environment", "env"),
+    ("rootfs", "root"),
+    ("cwd", "workdir"),
+    ("log", "log_level"),
+    ("ipv4", "ip"),
+];
+
+/// The closest of `candidates` to `word`, if it is close enough to be a typo:
+/// at most two edits, and fewer edits than the candidate has characters.
+pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .map(|c| (edit_distance(word, c), c))
+        .filter(|&(d, c)| d <= 2 && d < c.chars().count())
+        .min_by_key(|&(d, _)| d)
+        .map(|(_, c)| c)
+}
+
+/// The key an unknown `key` most likely means, for "did you mean …?" hints:
+/// the key of a `MicroVmConfig` field name (`ram_mib` → `ram`), of an alias
+/// (`memory` → `ram`), or the closest key by edit distance (`rma` → `ram`).
 ///
 /// ```
 /// use monocore_rules::keys::suggest_key;
 /// assert_eq!(suggest_key("rma"), Some("ram"));
 /// assert_eq!(suggest_key("ram_mib"), Some("ram"));
+/// assert_eq!(suggest_key("memory"), Some("ram"));
 /// assert_eq!(suggest_key("zzzzzz"), None);
 /// ```
 pub fn suggest_key(key: &str) -> Option<&'static str> {
-    if let Some(k) = VM_KEYS.iter().find(|k| k.1 == key) {
-        return Some(k.0);
-    }
-    let limit = key.chars().count().max(3) / 3;
+    let lower = key.to_ascii_lowercase();
     VM_KEYS
         .iter()
-        .map(|k| (edit_distance(key, k.0), k.0))
-        .filter(|&(d, _)| d <= limit)
-        .min_by_key(|&(d, _)| d)
-        .map(|(_, k)| k)
+        .find(|k| k.1 == lower)
+        .map(|k| k.0)
+        .or_else(|| {
+            ALIASES
+                .iter()
+                .find(|(alias, _)| *alias == lower)
+                .map(|(_, k)| *k)
+        })
+        .or_else(|| closest(&lower, VM_KEYS.iter().map(|k| k.0)))
+}
+
+/// The message for an unknown key: a "did you mean" hint, or the list of keys.
+///
+/// ```
+/// use monocore_rules::keys::unknown_key_message;
+/// assert_eq!(unknown_key_message("rma"), "unknown key `rma`: did you mean `ram`?");
+/// ```
+pub fn unknown_key_message(key: &str) -> String {
+    match suggest_key(key) {
+        Some(k) => format!("unknown key `{key}`: did you mean `{k}`?"),
+        None => {
+            let all: Vec<String> = VM_KEYS.iter().map(|k| format!("`{}`", k.0)).collect();
+            format!("unknown key `{key}`: expected one of {}", all.join(", "))
+        }
+    }
 }
 
 /// Edit distance (optimal string alignment: insertions, deletions,
@@ -109,6 +155,9 @@ mod tests {
         assert_eq!(suggest_key("mapped_dir"), Some("mapped_dirs"));
         assert_eq!(suggest_key("exec_path"), Some("exec"));
         assert_eq!(suggest_key("completely_different"), None);
+        assert_eq!(suggest_key("portmap"), Some("port_map"));
+        assert_eq!(suggest_key("x"), None);
+        assert_eq!(suggest_key("banana"), None);
         assert_eq!(required_keys().collect::<Vec<_>>(), ["root", "ram"]);
         assert!(is_key("ip") && !is_key("ram_mib"));
     }

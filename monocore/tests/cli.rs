@@ -2,7 +2,12 @@
 //! user would run it.
 
 // Test code: a failed expectation should panic with its message.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::{
     path::{Path, PathBuf},

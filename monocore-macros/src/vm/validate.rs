@@ -15,6 +15,7 @@
 use std::fmt::Display;
 use std::net::Ipv4Addr;
 
+use monocore_rules::keys::{closest, suggest_key, unknown_key_message};
 use monocore_rules::{
     LOG_LEVEL_NAMES, check_env_name, check_host_path, check_num_vcpus, check_ram_mib,
     find_duplicates, find_overlap, limits, log_level_number, normalize_guest_path,
@@ -26,40 +27,6 @@ use quote::ToTokens;
 use syn::{Expr, ExprArray, Ident, Lit, LitBool, LitInt, LitStr, UnOp};
 
 use super::parse::{Field, VmInput};
-
-/// The keys `vm!` accepts and the `MicroVmConfig` field each sets.
-pub const KEYS: [(&str, &str); 14] = [
-    ("root", "root_path"),
-    ("ram", "ram_mib"),
-    ("vcpus", "num_vcpus"),
-    ("exec", "exec_path"),
-    ("args", "args"),
-    ("env", "env"),
-    ("workdir", "workdir_path"),
-    ("mapped_dirs", "mapped_dirs"),
-    ("port_map", "port_map"),
-    ("rlimits", "rlimits"),
-    ("console", "console_output"),
-    ("ip", "assigned_ip"),
-    ("local_only", "local_only"),
-    ("log_level", "log_level"),
-];
-
-/// Other names people reach for, and the key they mean.
-const ALIASES: [(&str, &str); 12] = [
-    ("memory", "ram"),
-    ("mem", "ram"),
-    ("cpus", "vcpus"),
-    ("command", "exec"),
-    ("cmd", "exec"),
-    ("volumes", "mapped_dirs"),
-    ("ports", "port_map"),
-    ("environment", "env"),
-    ("rootfs", "root"),
-    ("cwd", "workdir"),
-    ("log", "log_level"),
-    ("ipv4", "ip"),
-];
 
 /// The error collector (serde_derive's `Ctxt`): every error is kept and they
 /// are combined into one `syn::Error` at the end.
@@ -227,9 +194,8 @@ pub fn check(input: VmInput) -> syn::Result<Checked> {
                 check_duplicate_rlimits(e, c.rlimits.as_ref());
             }
             _ => {
-                let suggestion = suggest_key(&name);
-                errors.spanned(&key, unknown_key_message(&name, suggestion));
-                suggested.extend(suggestion);
+                errors.spanned(&key, unknown_key_message(&name));
+                suggested.extend(suggest_key(&name));
                 continue;
             }
         }
@@ -291,62 +257,6 @@ struct Optional {
     ip: Option<Value<IpLit>>,
     local_only: Option<Value<LitBool>>,
     log_level: Option<Value<Ident>>,
-}
-
-// ---- suggestions ------------------------------------------------------------
-
-/// The Levenshtein distance between two strings, by characters.
-pub fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut previous: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut current = Vec::with_capacity(b.len() + 1);
-        current.push(i + 1);
-        for ((diagonal, up), cb) in previous.iter().zip(previous.iter().skip(1)).zip(&b) {
-            let left = current.last().copied().unwrap_or(usize::MAX);
-            let substitute = diagonal + usize::from(ca != *cb);
-            current.push(substitute.min(up + 1).min(left.saturating_add(1)));
-        }
-        previous = current;
-    }
-    previous.last().copied().unwrap_or(0)
-}
-
-/// The closest of `candidates` to `word`, if it is close enough to be a typo:
-/// at most two edits, and fewer edits than the candidate has characters.
-pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
-    candidates
-        .into_iter()
-        .map(|c| (edit_distance(word, c), c))
-        .filter(|&(d, c)| d <= 2 && d < c.chars().count())
-        .min_by_key(|&(d, _)| d)
-        .map(|(_, c)| c)
-}
-
-/// The key `word` most likely means: the key for a `MicroVmConfig` field
-/// name, an alias, or the closest key by edit distance.
-pub fn suggest_key(word: &str) -> Option<&'static str> {
-    let lower = word.to_ascii_lowercase();
-    KEYS.iter()
-        .find(|(_, field)| *field == lower)
-        .map(|(key, _)| *key)
-        .or_else(|| {
-            ALIASES
-                .iter()
-                .find(|(alias, _)| *alias == lower)
-                .map(|(_, key)| *key)
-        })
-        .or_else(|| closest(&lower, KEYS.iter().map(|(key, _)| *key)))
-}
-
-fn unknown_key_message(name: &str, suggestion: Option<&str>) -> String {
-    match suggestion {
-        Some(key) => format!("unknown key `{name}`: did you mean `{key}`?"),
-        None => {
-            let all: Vec<String> = KEYS.iter().map(|(k, _)| format!("`{k}`")).collect();
-            format!("unknown key `{name}`: expected one of {}", all.join(", "))
-        }
-    }
 }
 
 // ---- value shapes -----------------------------------------------------------
@@ -807,27 +717,6 @@ mod tests {
             Ok(_) => Vec::new(),
             Err(e) => e.into_iter().map(|e| e.to_string()).collect(),
         }
-    }
-
-    #[test]
-    fn edit_distance_counts_insertions_deletions_and_substitutions() {
-        assert_eq!(edit_distance("ram", "ram"), 0);
-        assert_eq!(edit_distance("rma", "ram"), 2);
-        assert_eq!(edit_distance("ramm", "ram"), 1);
-        assert_eq!(edit_distance("", "abc"), 3);
-        assert_eq!(edit_distance("kitten", "sitting"), 3);
-    }
-
-    #[test]
-    fn suggestions_cover_typos_field_names_and_aliases() {
-        assert_eq!(suggest_key("rma"), Some("ram"));
-        assert_eq!(suggest_key("vcpu"), Some("vcpus"));
-        assert_eq!(suggest_key("ram_mib"), Some("ram"));
-        assert_eq!(suggest_key("exec_path"), Some("exec"));
-        assert_eq!(suggest_key("memory"), Some("ram"));
-        assert_eq!(suggest_key("portmap"), Some("port_map"));
-        assert_eq!(suggest_key("x"), None);
-        assert_eq!(suggest_key("banana"), None);
     }
 
     #[test]

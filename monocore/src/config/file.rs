@@ -151,13 +151,7 @@ pub fn parse_config(text: &str, base_dir: &Path) -> Result<MicroVmConfig, Config
     for (key, value) in table.get_ref().iter() {
         let name = key.get_ref().as_ref();
         if !keys::is_key(name) {
-            let hint = keys::suggest_key(name)
-                .map(|k| format!(": did you mean `{k}`?"))
-                .unwrap_or_else(|| {
-                    let all: Vec<&str> = keys::VM_KEYS.iter().map(|k| k.0).collect();
-                    format!("; the keys are {}", all.join(", "))
-                });
-            c.at(key.span(), None, format!("unknown key `{name}`{hint}"));
+            c.at(key.span(), None, keys::unknown_key_message(name));
             continue;
         }
         have_root |= name == "root";
