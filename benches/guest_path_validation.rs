@@ -5,6 +5,9 @@
 //!
 //! Run: `cargo bench --bench guest_path_validation`
 
+// Bench code: a broken setup should stop the run with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
