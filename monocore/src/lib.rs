@@ -33,6 +33,7 @@
 
 pub mod config;
 mod error;
+pub mod host;
 pub mod vm;
 
 pub use error::{InvalidMicroVMConfigError, MonocoreError, MonocoreResult};
