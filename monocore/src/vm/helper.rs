@@ -17,7 +17,7 @@
 //!   guest's exit code. Whether that code came from the guest or from a VMM
 //!   failure is told by libkrun's own log line (`using vmm exit code: N`
 //!   means the guest reported N; `using vcpu exit code: N` means it never
-//!   did), which the parent requests with `RUST_LOG=…,vmm=debug`.
+//!   did), which the parent requests with `RUST_LOG=…,krun_vmm=debug`.
 //!
 //! [`MicroVm::spawn`]: super::MicroVm::spawn
 
@@ -252,7 +252,7 @@ pub(crate) fn parse_log_line(line: &str) -> Option<LogLine<'_>> {
 
 /// The VMM's exit-code line, if `line` is one.
 pub(crate) fn parse_exit_source(line: &LogLine<'_>) -> Option<ExitSource> {
-    if line.target != "vmm" || line.level != log_level::Level::Debug {
+    if line.target != "krun_vmm" || line.level != log_level::Level::Debug {
         return None;
     }
     if let Some(code) = line.message.strip_prefix("using vmm exit code: ") {
@@ -269,8 +269,8 @@ pub(crate) fn parse_exit_source(line: &LogLine<'_>) -> Option<ExitSource> {
 /// lines.
 pub(crate) fn log_filter(level: super::LogLevel) -> String {
     match level {
-        super::LogLevel::Off | super::LogLevel::Error => "error,vmm=debug".to_owned(),
-        super::LogLevel::Warn | super::LogLevel::Info => format!("{},vmm=debug", level.name()),
+        super::LogLevel::Off | super::LogLevel::Error => "error,krun_vmm=debug".to_owned(),
+        super::LogLevel::Warn | super::LogLevel::Info => format!("{},krun_vmm=debug", level.name()),
         super::LogLevel::Debug | super::LogLevel::Trace => level.name().to_owned(),
     }
 }
@@ -313,23 +313,24 @@ mod tests {
 
     #[test]
     fn log_lines_and_exit_sources_parse() {
-        let line = parse_log_line("[2025-01-01T00:00:00.000000Z DEBUG vmm] using vmm exit code: 3")
-            .unwrap();
+        let line =
+            parse_log_line("[2025-01-01T00:00:00.000000Z DEBUG krun_vmm] using vmm exit code: 3")
+                .unwrap();
         assert_eq!(parse_exit_source(&line), Some(ExitSource::Guest(3)));
         let line =
-            parse_log_line("[2025-01-01T00:00:00.000000Z DEBUG vmm] using vcpu exit code: 1")
+            parse_log_line("[2025-01-01T00:00:00.000000Z DEBUG krun_vmm] using vcpu exit code: 1")
                 .unwrap();
         assert_eq!(parse_exit_source(&line), Some(ExitSource::Vcpu(1)));
         let line = parse_log_line(
-            "[2025-01-01T00:00:00.000000Z ERROR vmm::linux::vstate] Received KVM_EXIT_INTERNAL_ERROR signal",
+            "[2025-01-01T00:00:00.000000Z ERROR krun_vmm::linux::vstate] Received KVM_EXIT_INTERNAL_ERROR signal",
         )
         .unwrap();
         assert_eq!(line.level, log_level::Level::Error);
-        assert_eq!(line.target, "vmm::linux::vstate");
+        assert_eq!(line.target, "krun_vmm::linux::vstate");
         assert_eq!(line.message, "Received KVM_EXIT_INTERNAL_ERROR signal");
         assert_eq!(parse_exit_source(&line), None);
         // Without a timestamp, and with a padded level.
-        let line = parse_log_line("[INFO  vmm] Vmm is stopping.").unwrap();
+        let line = parse_log_line("[INFO  krun_vmm] Vmm is stopping.").unwrap();
         assert_eq!(line.level, log_level::Level::Info);
     }
 
@@ -337,21 +338,27 @@ mod tests {
     fn guest_text_cannot_forge_an_exit_line() {
         // Kernel console output is logged under `init_or_kernel`.
         let forged = parse_log_line(
-            "[2025-01-01T00:00:00.000000Z ERROR init_or_kernel] [t DEBUG vmm] using vmm exit code: 0",
+            "[2025-01-01T00:00:00.000000Z ERROR init_or_kernel] [t DEBUG krun_vmm] using vmm exit code: 0",
         )
         .unwrap();
         assert_eq!(parse_exit_source(&forged), None);
         // Continuation lines are indented.
         assert_eq!(
-            parse_log_line("    [t DEBUG vmm] using vmm exit code: 0"),
+            parse_log_line("    [t DEBUG krun_vmm] using vmm exit code: 0"),
             None
         );
     }
 
     #[test]
     fn log_filter_always_keeps_errors_and_exit_lines() {
-        assert_eq!(log_filter(super::super::LogLevel::Off), "error,vmm=debug");
-        assert_eq!(log_filter(super::super::LogLevel::Info), "info,vmm=debug");
+        assert_eq!(
+            log_filter(super::super::LogLevel::Off),
+            "error,krun_vmm=debug"
+        );
+        assert_eq!(
+            log_filter(super::super::LogLevel::Info),
+            "info,krun_vmm=debug"
+        );
         assert_eq!(log_filter(super::super::LogLevel::Trace), "trace");
     }
 }
