@@ -2,6 +2,8 @@
 //! in its own helper process); otherwise each test prints
 //! `SKIPPED: <reason from monocore::host::check>`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code may panic
+
 use std::{fs, sync::OnceLock, time::Duration};
 
 use monocore::{

@@ -1,6 +1,8 @@
 //! No orphan or zombie is left behind. This file holds one test so no other
 //! test's children run in the same process while it counts.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code may panic
+
 use std::time::Duration;
 
 use monocore::vm::{MicroVm, MicroVmConfig, SpawnOptions};

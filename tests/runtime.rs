@@ -2,6 +2,8 @@
 //! to `krun_start_enter`), error mapping, and spawn/wait/kill/timeout on the
 //! failure path. Real boots are in `tests/boot.rs`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code may panic
+
 use std::{fs, os::unix::ffi::OsStrExt, path::Path, time::Duration};
 
 use monocore::{
