@@ -54,9 +54,9 @@ pub enum MonocoreError {
     )]
     InvalidLogLevel(String),
 
-    /// A root filesystem could not be prepared.
+    /// A default (busybox) root filesystem could not be prepared.
     #[error(transparent)]
-    Rootfs(#[from] crate::rootfs::RootfsError),
+    RootfsPrepare(#[from] crate::rootfs::RootfsError),
 
     /// A config file has problems (each with its line and column).
     #[error(transparent)]
@@ -65,6 +65,106 @@ pub enum MonocoreError {
     /// The values parse, but do not make a valid microVM.
     #[error("invalid microVM configuration: {0}")]
     InvalidMicroVMConfig(#[from] InvalidMicroVMConfigError),
+
+    /// A libkrun call returned a negative status.
+    #[error("libkrun call {call} failed with errno {errno} ({description})", description = errno_description(*.errno))]
+    Krun {
+        /// The `krun_*` function that failed.
+        call: &'static str,
+        /// The errno it returned (positive).
+        errno: i32,
+    },
+
+    /// A config value that libkrun 1.19.7 cannot honour. monocore refuses it
+    /// rather than ignore it.
+    #[error("unsupported setting {setting} = {value}: {reason}")]
+    Unsupported {
+        /// The config field.
+        setting: &'static str,
+        /// Its value.
+        value: String,
+        /// Why libkrun cannot honour it, and what to do instead.
+        reason: &'static str,
+    },
+
+    /// A string holds a NUL byte, so it cannot be passed to libkrun.
+    #[error("{field} {value:?} holds a NUL byte, which cannot be passed to libkrun")]
+    NulInString {
+        /// The config field.
+        field: &'static str,
+        /// The offending value.
+        value: String,
+    },
+
+    /// A string holds a `"`, which libkrun cannot quote on the guest kernel
+    /// command line (it would end the quoted value early).
+    #[error(
+        "{field} {value:?} holds a double quote (\"), which libkrun cannot pass to the guest intact"
+    )]
+    QuoteInString {
+        /// The config field.
+        field: &'static str,
+        /// The offending value.
+        value: String,
+    },
+
+    /// A host path is not valid UTF-8; libkrun only accepts UTF-8 paths.
+    #[error("host path {} is not valid UTF-8, which libkrun requires", .0.display())]
+    NonUtf8Path(PathBuf),
+
+    /// The root filesystem could not be prepared safely (e.g. a symlink
+    /// where monocore must write a file or a mount point).
+    #[error("unsafe or unusable root filesystem entry {path:?}: {reason}")]
+    Rootfs {
+        /// The path, relative to the root.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+
+    /// The VM helper binary (`monocore-vmm`) was not found.
+    #[error("the VM helper `monocore-vmm` was not found (looked in: {}); build it with `cargo build -p monocore --bin monocore-vmm`, or set MONOCORE_VMM_PATH", .searched.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "))]
+    HelperNotFound {
+        /// Every path tried.
+        searched: Vec<PathBuf>,
+    },
+
+    /// The VM helper failed before the VM was entered (bad config, a libkrun
+    /// call failed, or it could not start).
+    #[error("the VM helper failed before entering the VM: {message}")]
+    HelperFailed {
+        /// The helper's report, or its exit status and last output line.
+        message: String,
+    },
+
+    /// The VMM stopped without the guest reporting an exit code: the guest
+    /// failed to boot or crashed (e.g. `KVM_EXIT_INTERNAL_ERROR`, a kernel
+    /// panic). Never a guest exit code.
+    #[error(
+        "the microVM failed to boot or crashed (VMM exit status {vmm_exit_code}): {last_error_line}"
+    )]
+    BootFailed {
+        /// The VMM's last error line.
+        last_error_line: String,
+        /// The VMM process's own exit code (not a guest exit code).
+        vmm_exit_code: i32,
+    },
+}
+
+impl From<rustix::io::Errno> for MonocoreError {
+    fn from(errno: rustix::io::Errno) -> Self {
+        Self::Io(errno.into())
+    }
+}
+
+/// `strerror`-like text for an errno.
+pub(crate) fn errno_description(errno: i32) -> String {
+    let text = std::io::Error::from_raw_os_error(errno).to_string();
+    // std appends " (os error N)"; keep only the description.
+    match text.rfind(" (os error") {
+        Some(end) => text.get(..end).unwrap_or(&text).to_owned(),
+        None => text,
+    }
 }
 
 impl From<RlimitError> for MonocoreError {

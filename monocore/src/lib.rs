@@ -33,6 +33,7 @@
 
 pub mod config;
 mod error;
+pub mod host;
 pub mod rootfs;
 pub mod vm;
 

@@ -1,12 +1,26 @@
-//! MicroVM configuration and its validation.
+//! MicroVM configuration, its validation, and running it on libkrun.
+//!
+//! - [`MicroVm::prepare`] applies a validated config to a libkrun context;
+//! - [`MicroVm::start`] enters the VM in this process (returns only on error);
+//! - [`MicroVm::spawn`] runs it in a child process and returns a [`VmHandle`].
 
+mod apply;
 mod config;
+mod fstab;
+mod helper;
+mod krun;
 mod log_level;
 mod microvm;
 mod rlimit;
+mod spawn;
 mod validate;
 
+pub use apply::PreparedVm;
+pub use helper::helper_main;
 pub use config::{MicroVmBuilder, MicroVmConfig, MicroVmConfigBuilder, micro_vm_config_builder};
 pub use log_level::LogLevel;
 pub use microvm::MicroVm;
 pub use rlimit::{LinuxRLimitResource, LinuxRlimit};
+pub use spawn::{
+    HELPER_NAME, HELPER_PATH_ENV, SpawnOptions, VmExitStatus, VmHandle, locate_helper,
+};

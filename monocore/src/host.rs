@@ -1,0 +1,265 @@
+//! Can this host boot microVMs? [`check`] answers with a [`HostReport`].
+//!
+//! ```
+//! let report = monocore::host::check();
+//! println!("{report}");
+//! match report.boot_blocker() {
+//!     None => assert!(report.can_boot()),
+//!     Some(problem) => assert!(!problem.fix().is_empty()),
+//! }
+//! ```
+
+use std::{ffi::CStr, fmt, path::Path};
+
+/// The guest kernel library libkrun loads at run time.
+pub const LIBKRUNFW: &str = "libkrunfw.so.5";
+const LIBKRUNFW_C: &CStr = c"libkrunfw.so.5";
+
+/// One reason this host cannot boot a microVM, with the fix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum HostProblem {
+    /// `/dev/kvm` does not exist: no KVM on this host.
+    KvmMissing,
+    /// `/dev/kvm` exists but cannot be opened read-write.
+    KvmNotAccessible {
+        /// The errno from `open`.
+        errno: i32,
+    },
+    /// KVM is the nested paravirtualized kind (`kvm_pvm`): VMs can be
+    /// created, but stock guest kernels fail with `KVM_EXIT_INTERNAL_ERROR`.
+    NestedPvm,
+    /// `libkrunfw.so.5` (the guest kernel) cannot be loaded.
+    LibkrunfwNotLoadable {
+        /// What the dynamic loader said.
+        error: String,
+    },
+}
+
+impl HostProblem {
+    /// A one-line fix.
+    pub fn fix(&self) -> &'static str {
+        match self {
+            Self::KvmMissing => {
+                "enable virtualization (VT-x/AMD-V) in the firmware and load the kvm_intel or kvm_amd module; in a cloud VM, pick an instance type with nested virtualization"
+            }
+            Self::KvmNotAccessible { .. } => {
+                "add your user to the `kvm` group (sudo usermod -aG kvm $USER, then log in again) or run as root"
+            }
+            Self::NestedPvm => {
+                "run on a host with hardware KVM (bare metal, or a VM with nested VT-x/AMD-V); this paravirtualized KVM cannot run the stock libkrunfw kernel"
+            }
+            Self::LibkrunfwNotLoadable { .. } => {
+                "install libkrunfw5 (./scripts/setup.sh adds Debian forky with a low pin priority and installs it)"
+            }
+        }
+    }
+}
+
+impl fmt::Display for HostProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::KvmMissing => f.write_str("/dev/kvm does not exist"),
+            Self::KvmNotAccessible { errno } => write!(
+                f,
+                "/dev/kvm cannot be opened read-write: {}",
+                crate::error::errno_description(*errno)
+            ),
+            Self::NestedPvm => f.write_str(
+                "KVM is nested paravirtualized (kvm_pvm): stock guest kernels fail with KVM_EXIT_INTERNAL_ERROR",
+            ),
+            Self::LibkrunfwNotLoadable { error } => {
+                write!(f, "{LIBKRUNFW} cannot be loaded: {error}")
+            }
+        }
+    }
+}
+
+/// What [`check`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostReport {
+    /// Every problem, most fundamental first. Empty means the host can boot.
+    pub problems: Vec<HostProblem>,
+    /// Online CPUs.
+    pub cpus: usize,
+    /// `MemTotal` from `/proc/meminfo`, in KiB, if readable.
+    pub mem_total_kib: Option<u64>,
+    /// `MemAvailable` from `/proc/meminfo`, in KiB, if readable.
+    pub mem_available_kib: Option<u64>,
+}
+
+impl HostReport {
+    /// `true` when nothing blocks booting a microVM.
+    pub fn can_boot(&self) -> bool {
+        self.problems.is_empty()
+    }
+
+    /// The first problem that blocks booting, if any.
+    pub fn boot_blocker(&self) -> Option<&HostProblem> {
+        self.problems.first()
+    }
+}
+
+impl fmt::Display for HostReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mib = |kib: Option<u64>| match kib {
+            Some(kib) => format!("{} MiB", kib / 1024),
+            None => "unknown".to_owned(),
+        };
+        writeln!(
+            f,
+            "cpus: {}, memory: {} total, {} available",
+            self.cpus,
+            mib(self.mem_total_kib),
+            mib(self.mem_available_kib)
+        )?;
+        if self.problems.is_empty() {
+            return f.write_str("ok: this host can boot microVMs");
+        }
+        let mut first = true;
+        for problem in &self.problems {
+            if !first {
+                writeln!(f)?;
+            }
+            first = false;
+            write!(f, "problem: {problem}\n  fix: {}", problem.fix())?;
+        }
+        Ok(())
+    }
+}
+
+/// Checks this host: `/dev/kvm`, nested PVM, `libkrunfw.so.5`, CPUs and
+/// memory. Does no harm (opens and closes `/dev/kvm`, loads and unloads
+/// libkrunfw).
+pub fn check() -> HostReport {
+    let mut problems = Vec::new();
+    if let Some(problem) = check_kvm(Path::new("/dev/kvm")) {
+        problems.push(problem);
+    }
+    if Path::new("/sys/module/kvm_pvm").exists() {
+        problems.push(HostProblem::NestedPvm);
+    }
+    if let Err(error) = load_libkrunfw() {
+        problems.push(HostProblem::LibkrunfwNotLoadable { error });
+    }
+    let (mem_total_kib, mem_available_kib) = std::fs::read_to_string("/proc/meminfo")
+        .map(|text| (meminfo(&text, "MemTotal"), meminfo(&text, "MemAvailable")))
+        .unwrap_or((None, None));
+    HostReport {
+        problems,
+        cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        mem_total_kib,
+        mem_available_kib,
+    }
+}
+
+fn check_kvm(path: &Path) -> Option<HostProblem> {
+    match std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+    {
+        Ok(_) => None,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some(HostProblem::KvmMissing),
+        Err(e) => Some(HostProblem::KvmNotAccessible {
+            errno: e.raw_os_error().unwrap_or(libc::EIO),
+        }),
+    }
+}
+
+fn load_libkrunfw() -> Result<(), String> {
+    // SAFETY: `LIBKRUNFW_C` is a valid C string. Loading runs the library's
+    // initialisers; libkrunfw is the trusted system library libkrun itself
+    // loads. The handle is closed at once.
+    let handle = unsafe { libc::dlopen(LIBKRUNFW_C.as_ptr(), libc::RTLD_LAZY | libc::RTLD_LOCAL) };
+    if handle.is_null() {
+        // SAFETY: `dlerror` returns NULL or a valid C string owned by libc,
+        // copied here before any other dl* call.
+        let message = unsafe {
+            let err = libc::dlerror();
+            if err.is_null() {
+                "unknown dlopen error".to_owned()
+            } else {
+                CStr::from_ptr(err).to_string_lossy().into_owned()
+            }
+        };
+        return Err(message);
+    }
+    // SAFETY: `handle` came from a successful `dlopen` and is closed once.
+    unsafe { libc::dlclose(handle) };
+    Ok(())
+}
+
+fn meminfo(text: &str, key: &str) -> Option<u64> {
+    text.lines().find_map(|line| {
+        let rest = line.strip_prefix(key)?.strip_prefix(':')?;
+        rest.split_whitespace().next()?.parse().ok()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn meminfo_is_parsed() {
+        let text = "MemTotal:       16314468 kB\nMemFree:  100 kB\nMemAvailable:   12000000 kB\n";
+        assert_eq!(meminfo(text, "MemTotal"), Some(16_314_468));
+        assert_eq!(meminfo(text, "MemAvailable"), Some(12_000_000));
+        assert_eq!(meminfo(text, "Mem"), None);
+    }
+
+    #[test]
+    fn kvm_problems_are_typed() {
+        assert_eq!(
+            check_kvm(Path::new("/no/such/kvm")),
+            Some(HostProblem::KvmMissing)
+        );
+        let dir = tempfile::tempdir().unwrap();
+        // A directory cannot be opened for writing: EISDIR.
+        assert_eq!(
+            check_kvm(dir.path()),
+            Some(HostProblem::KvmNotAccessible {
+                errno: libc::EISDIR
+            })
+        );
+    }
+
+    #[test]
+    fn report_matches_this_host() {
+        let report = check();
+        assert!(report.cpus >= 1);
+        assert!(report.mem_total_kib.unwrap() > 0);
+        assert_eq!(
+            report.problems.contains(&HostProblem::NestedPvm),
+            Path::new("/sys/module/kvm_pvm").exists()
+        );
+        assert_eq!(report.can_boot(), report.boot_blocker().is_none());
+        let text = report.to_string();
+        for problem in &report.problems {
+            assert!(text.contains(problem.fix()), "{text}");
+        }
+    }
+
+    #[test]
+    fn display_is_one_line_per_problem_and_fix() {
+        let report = HostReport {
+            problems: vec![
+                HostProblem::NestedPvm,
+                HostProblem::LibkrunfwNotLoadable {
+                    error: "not found".into(),
+                },
+            ],
+            cpus: 2,
+            mem_total_kib: Some(4 * 1024 * 1024),
+            mem_available_kib: None,
+        };
+        assert!(!report.can_boot());
+        assert_eq!(report.boot_blocker(), Some(&HostProblem::NestedPvm));
+        let text = report.to_string();
+        assert!(text.starts_with("cpus: 2, memory: 4096 MiB total, unknown available\nproblem: KVM is nested paravirtualized"));
+        assert!(text.contains(
+            "problem: libkrunfw.so.5 cannot be loaded: not found\n  fix: install libkrunfw5"
+        ));
+    }
+}

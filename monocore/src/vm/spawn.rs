@@ -1,0 +1,655 @@
+//! Running a VM in a child process: [`MicroVm::spawn`] and [`VmHandle`].
+
+use std::{
+    collections::VecDeque,
+    ffi::OsString,
+    fmt,
+    io::{BufRead, BufReader, Read, Write},
+    os::unix::{fs::PermissionsExt, process::ExitStatusExt},
+    path::{Path, PathBuf},
+    process::{Child, ChildStdin, Command, ExitStatus, Stdio},
+    sync::{
+        Arc, Mutex, MutexGuard,
+        mpsc::{self, Receiver},
+    },
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+};
+
+use super::{
+    LogLevel, MicroVm,
+    helper::{self, ExitSource, HelperError, Status, log_level::Level},
+};
+use crate::{MonocoreError, MonocoreResult};
+
+/// The environment variable that overrides where the helper binary is.
+pub const HELPER_PATH_ENV: &str = "MONOCORE_VMM_PATH";
+/// The helper binary's file name.
+pub const HELPER_NAME: &str = "monocore-vmm";
+
+/// At most this much console output is kept when it is captured.
+const MAX_CONSOLE: usize = 16 << 20;
+/// At most this many lines of the VMM's log are kept.
+const LOG_TAIL: usize = 64;
+/// How long to wait for the helper's pipes to drain once it has exited.
+const DRAIN_GRACE: Duration = Duration::from_secs(5);
+
+/// Finds the `monocore-vmm` helper binary.
+///
+/// In order:
+/// 1. `$MONOCORE_VMM_PATH`, if set (it must name an executable file);
+/// 2. `monocore-vmm` in the directory of the current executable;
+/// 3. `monocore-vmm` in that directory's parent (test binaries live in
+///    `target/<profile>/deps`, the helper in `target/<profile>`).
+///
+/// [`SpawnOptions::helper_path`] bypasses this search. Build the helper
+/// with `cargo build -p monocore --bin monocore-vmm` (or install it next to
+/// your program).
+///
+/// ```
+/// # use monocore::{vm::locate_helper, MonocoreError};
+/// match locate_helper() {
+///     Ok(path) => assert!(path.ends_with("monocore-vmm") || std::env::var_os("MONOCORE_VMM_PATH").is_some()),
+///     Err(MonocoreError::HelperNotFound { searched }) => assert!(!searched.is_empty()),
+///     Err(other) => panic!("{other}"),
+/// }
+/// ```
+pub fn locate_helper() -> MonocoreResult<PathBuf> {
+    locate_in(std::env::var_os(HELPER_PATH_ENV), &std::env::current_exe()?)
+}
+
+fn is_executable_file(path: &Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+fn locate_in(env_override: Option<OsString>, exe: &Path) -> MonocoreResult<PathBuf> {
+    if let Some(path) = env_override.filter(|p| !p.is_empty()) {
+        let path = PathBuf::from(path);
+        if is_executable_file(&path) {
+            return Ok(path);
+        }
+        return Err(MonocoreError::HelperNotFound {
+            searched: vec![path],
+        });
+    }
+    let mut searched = Vec::new();
+    let dir = exe.parent();
+    for candidate in [dir, dir.and_then(Path::parent)]
+        .into_iter()
+        .flatten()
+        .map(|d| d.join(HELPER_NAME))
+    {
+        if is_executable_file(&candidate) {
+            return Ok(candidate);
+        }
+        searched.push(candidate);
+    }
+    Err(MonocoreError::HelperNotFound { searched })
+}
+
+/// How [`MicroVm::spawn_with`] runs the helper.
+///
+/// ```
+/// use monocore::vm::SpawnOptions;
+/// let options = SpawnOptions::new().capture_console(true);
+/// assert!(options.is_capturing_console());
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct SpawnOptions {
+    capture_console: bool,
+    helper_path: Option<PathBuf>,
+}
+
+impl SpawnOptions {
+    /// Defaults: the console goes to this process's stdout; the helper is
+    /// found by [`locate_helper`].
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Capture the guest console (the guest's stdout and stderr, up to
+    /// 16 MiB) for [`VmHandle::console_output`] instead of passing it to
+    /// this process's stdout.
+    pub fn capture_console(mut self, capture: bool) -> Self {
+        self.capture_console = capture;
+        self
+    }
+
+    /// Whether the console is captured.
+    pub fn is_capturing_console(&self) -> bool {
+        self.capture_console
+    }
+
+    /// Use this helper binary instead of searching for one.
+    pub fn helper_path(mut self, path: impl Into<PathBuf>) -> Self {
+        self.helper_path = Some(path.into());
+        self
+    }
+}
+
+/// How a spawned VM ended: the guest's exit code, or the signal that killed
+/// the VM (after [`VmHandle::kill`], or from outside).
+///
+/// A VM that failed to boot is not a `VmExitStatus` but
+/// [`MonocoreError::BootFailed`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VmExitStatus {
+    code: Option<i32>,
+    signal: Option<i32>,
+}
+
+impl VmExitStatus {
+    /// The guest's exit code; `None` if the VM was killed.
+    pub fn code(&self) -> Option<i32> {
+        self.code
+    }
+
+    /// The signal that killed the VM, if it was killed.
+    pub fn signal(&self) -> Option<i32> {
+        self.signal
+    }
+
+    /// `true` when the guest exited with code 0.
+    pub fn success(&self) -> bool {
+        self.code == Some(0)
+    }
+}
+
+impl fmt::Display for VmExitStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.code, self.signal) {
+            (Some(code), _) => write!(f, "guest exited with code {code}"),
+            (None, Some(signal)) => write!(f, "VM killed by signal {signal}"),
+            (None, None) => f.write_str("VM ended"),
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Shared {
+    entered_at: Option<SystemTime>,
+    failure: Option<HelperError>,
+    exit_source: Option<ExitSource>,
+    last_vmm_error: Option<String>,
+    last_kernel_line: Option<String>,
+    tail: VecDeque<String>,
+    console: Vec<u8>,
+    console_truncated: bool,
+}
+
+fn lock(shared: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
+    // A panic in a reader thread cannot leave `Shared` inconsistent: every
+    // update is a single assignment.
+    shared
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// A VM running in a child process. Made by [`MicroVm::spawn`].
+///
+/// Dropping the handle kills the VM and reaps the process: no orphan, no
+/// zombie. If this whole process dies, the helper notices (its stdin, held
+/// open by the handle, reaches EOF) and ends the VM too.
+#[derive(Debug)]
+pub struct VmHandle {
+    child: Child,
+    lifeline: Option<ChildStdin>,
+    shared: Arc<Mutex<Shared>>,
+    log_done: Receiver<()>,
+    console_done: Option<Receiver<()>>,
+    spawned_at: SystemTime,
+    killed: bool,
+    reaped: Option<ExitStatus>,
+}
+
+impl MicroVm {
+    /// Runs the VM in a child process (the `monocore-vmm` helper, found by
+    /// [`locate_helper`]) and returns at once. The console goes to this
+    /// process's stdout; see [`spawn_with`](Self::spawn_with) to capture it.
+    ///
+    /// The helper receives the validated config over a pipe, validates it
+    /// again, applies it and enters the VM.
+    ///
+    /// ```no_run
+    /// use monocore::vm::{MicroVm, MicroVmConfig};
+    /// let mut config = MicroVmConfig::new("/path/to/rootfs", 256);
+    /// config.exec_path = Some("/bin/true".into());
+    /// let mut vm = MicroVm::from_config(config)?.spawn()?;
+    /// let status = vm.wait()?; // a boot failure is Err(BootFailed), not a code
+    /// assert_eq!(status.code(), Some(0));
+    /// # Ok::<(), monocore::MonocoreError>(())
+    /// ```
+    pub fn spawn(&self) -> MonocoreResult<VmHandle> {
+        self.spawn_with(&SpawnOptions::default())
+    }
+
+    /// [`spawn`](Self::spawn) with options.
+    pub fn spawn_with(&self, options: &SpawnOptions) -> MonocoreResult<VmHandle> {
+        let helper = match &options.helper_path {
+            Some(path) => path.clone(),
+            None => locate_helper()?,
+        };
+        let config = self.get_config();
+        let json = serde_json::to_vec(config).map_err(|e| MonocoreError::HelperFailed {
+            message: format!("could not serialize the config: {e}"),
+        })?;
+
+        let mut command = Command::new(&helper);
+        command
+            .env_clear()
+            .env("RUST_LOG", helper::log_filter(config.log_level))
+            .env("RUST_LOG_STYLE", "never")
+            .stdin(Stdio::piped())
+            .stderr(Stdio::piped())
+            .stdout(if options.capture_console {
+                Stdio::piped()
+            } else {
+                Stdio::inherit()
+            });
+        // libkrun dlopens libkrunfw.so.5; keep the library search path.
+        if let Some(path) = std::env::var_os("LD_LIBRARY_PATH") {
+            command.env("LD_LIBRARY_PATH", path);
+        }
+        let spawned_at = SystemTime::now();
+        let mut child = command.spawn().map_err(|e| MonocoreError::HelperFailed {
+            message: format!("could not start {}: {e}", helper.display()),
+        })?;
+
+        let shared = Arc::new(Mutex::new(Shared::default()));
+        let (log_tx, log_done) = mpsc::channel();
+        if let Some(stderr) = child.stderr.take() {
+            let shared = Arc::clone(&shared);
+            let forward = config.log_level;
+            std::thread::Builder::new()
+                .name("monocore-vmm-log".into())
+                .spawn(move || {
+                    read_log(stderr, &shared, forward);
+                    let _ = log_tx.send(());
+                })?;
+        }
+        let console_done = match child.stdout.take() {
+            Some(stdout) => {
+                let (tx, rx) = mpsc::channel();
+                let shared = Arc::clone(&shared);
+                std::thread::Builder::new()
+                    .name("monocore-vmm-console".into())
+                    .spawn(move || {
+                        read_console(stdout, &shared);
+                        let _ = tx.send(());
+                    })?;
+                Some(rx)
+            }
+            None => None,
+        };
+
+        let mut handle = VmHandle {
+            lifeline: child.stdin.take(),
+            child,
+            shared,
+            log_done,
+            console_done,
+            spawned_at,
+            killed: false,
+            reaped: None,
+        };
+        if let Some(stdin) = handle.lifeline.as_mut() {
+            let sent = stdin
+                .write_all(format!("{}\n", json.len()).as_bytes())
+                .and_then(|()| stdin.write_all(&json))
+                .and_then(|()| stdin.flush());
+            // A broken pipe means the helper died early; `wait` reports why.
+            if let Err(e) = sent
+                && e.kind() != std::io::ErrorKind::BrokenPipe
+            {
+                return Err(e.into());
+            }
+        }
+        Ok(handle)
+    }
+}
+
+fn read_log(stderr: impl Read, shared: &Mutex<Shared>, forward: LogLevel) {
+    let mut reader = BufReader::new(stderr);
+    let mut buf = Vec::new();
+    loop {
+        buf.clear();
+        match (&mut reader).take(64 << 10).read_until(b'\n', &mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        let text = String::from_utf8_lossy(&buf);
+        let line = text.trim_end_matches(['\n', '\r']);
+        let mut state = lock(shared);
+        if let Some(status) = helper::parse_status(line) {
+            match status {
+                Status::Ready(nanos) => {
+                    let nanos = u64::try_from(nanos).unwrap_or(u64::MAX);
+                    state.entered_at = UNIX_EPOCH.checked_add(Duration::from_nanos(nanos));
+                }
+                Status::Failed(error) => {
+                    state.failure.get_or_insert(error);
+                }
+            }
+            continue;
+        }
+        let mut show = forward != LogLevel::Off;
+        if let Some(record) = helper::parse_log_line(line) {
+            show = (record.level as u32) <= (forward as u32);
+            if let Some(source) = helper::parse_exit_source(&record) {
+                state.exit_source = Some(source);
+            } else if record.target == "init_or_kernel" {
+                state.last_kernel_line = Some(record.message.to_owned());
+            } else if record.level == Level::Error {
+                state.last_vmm_error = Some(record.message.to_owned());
+            }
+        }
+        if state.tail.len() >= LOG_TAIL {
+            state.tail.pop_front();
+        }
+        state.tail.push_back(line.to_owned());
+        drop(state);
+        if show {
+            let _ = writeln!(std::io::stderr(), "{line}");
+        }
+    }
+}
+
+fn read_console(mut stdout: impl Read, shared: &Mutex<Shared>) {
+    let mut buf = [0u8; 8192];
+    loop {
+        let n = match stdout.read(&mut buf) {
+            Ok(0) => return,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => return,
+        };
+        let mut state = lock(shared);
+        let room = MAX_CONSOLE.saturating_sub(state.console.len());
+        let chunk = buf.get(..n.min(room)).unwrap_or(&[]);
+        state.console.extend_from_slice(chunk);
+        if n > room {
+            state.console_truncated = true;
+        }
+    }
+}
+
+impl VmHandle {
+    /// The helper process's id (the VMM runs in it).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits for the VM to end.
+    ///
+    /// - `Ok(status)`: the guest exited with `status.code()`, or the VM was
+    ///   killed (`status.signal()`).
+    /// - `Err(BootFailed)`: the VMM stopped without the guest reporting an
+    ///   exit code (it failed to boot, or crashed), with the VMM's last error
+    ///   line.
+    /// - `Err(Krun | HelperFailed)`: the helper failed before entering the
+    ///   VM (a libkrun call failed, the rootfs was unusable, …).
+    pub fn wait(&mut self) -> MonocoreResult<VmExitStatus> {
+        let status = match self.reaped {
+            Some(status) => status,
+            None => self.child.wait()?,
+        };
+        self.finish(status)
+    }
+
+    /// Like [`wait`](Self::wait), but gives up after `timeout`: `Ok(None)`
+    /// means the VM is still running.
+    pub fn wait_timeout(&mut self, timeout: Duration) -> MonocoreResult<Option<VmExitStatus>> {
+        let deadline = Instant::now() + timeout;
+        let mut pause = Duration::from_millis(1);
+        loop {
+            if let Some(status) = self.reaped.or(self.child.try_wait()?) {
+                return self.finish(status).map(Some);
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Ok(None);
+            }
+            std::thread::sleep(pause.min(deadline - now));
+            pause = (pause * 2).min(Duration::from_millis(20));
+        }
+    }
+
+    /// Kills the VM (SIGKILL to the helper) and reaps it. Killing a VM that
+    /// already ended does nothing. A later [`wait`](Self::wait) reports the
+    /// signal.
+    pub fn kill(&mut self) -> MonocoreResult<()> {
+        if self.reaped.is_some() {
+            return Ok(());
+        }
+        if self.child.try_wait()?.is_none() {
+            self.killed = true;
+            self.child.kill()?;
+        }
+        let status = self.child.wait()?;
+        self.reaped = Some(status);
+        self.lifeline = None;
+        Ok(())
+    }
+
+    /// The captured console output so far (empty unless
+    /// [`SpawnOptions::capture_console`] was set). After [`wait`](Self::wait)
+    /// it is complete (up to 16 MiB).
+    pub fn console_output(&self) -> Vec<u8> {
+        lock(&self.shared).console.clone()
+    }
+
+    /// Whether console output beyond 16 MiB was dropped.
+    pub fn console_truncated(&self) -> bool {
+        lock(&self.shared).console_truncated
+    }
+
+    /// The last lines (up to 64) of the VMM's log and the helper's status.
+    pub fn log_tail(&self) -> Vec<String> {
+        lock(&self.shared).tail.iter().cloned().collect()
+    }
+
+    /// When the handle started the helper.
+    pub fn spawned_at(&self) -> SystemTime {
+        self.spawned_at
+    }
+
+    /// When the helper was about to call `krun_start_enter` (its own clock),
+    /// once it has said so.
+    pub fn entered_at(&self) -> Option<SystemTime> {
+        lock(&self.shared).entered_at
+    }
+
+    /// From [`spawned_at`](Self::spawned_at) to
+    /// [`entered_at`](Self::entered_at).
+    pub fn spawn_to_enter(&self) -> Option<Duration> {
+        self.entered_at()
+            .and_then(|at| at.duration_since(self.spawned_at).ok())
+    }
+
+    fn finish(&mut self, status: ExitStatus) -> MonocoreResult<VmExitStatus> {
+        self.reaped = Some(status);
+        self.lifeline = None;
+        // The helper is gone, so its pipes reach EOF; let the readers finish.
+        let _ = self.log_done.recv_timeout(DRAIN_GRACE);
+        if let Some(done) = &self.console_done {
+            let _ = done.recv_timeout(DRAIN_GRACE);
+        }
+        classify(status, self.killed, &lock(&self.shared))
+    }
+}
+
+/// Tells a guest exit from a VMM failure. See the `helper` module docs.
+fn classify(status: ExitStatus, killed: bool, state: &Shared) -> MonocoreResult<VmExitStatus> {
+    if let Some(failure) = &state.failure {
+        return Err(failure.clone().into_error());
+    }
+    let last_line = || {
+        state
+            .last_vmm_error
+            .clone()
+            .or_else(|| state.last_kernel_line.clone())
+            .or_else(|| state.tail.back().cloned())
+            .unwrap_or_else(|| "(the VMM printed nothing)".to_owned())
+    };
+    if let Some(signal) = status.signal() {
+        if killed || signal == libc::SIGKILL || signal == libc::SIGTERM {
+            return Ok(VmExitStatus {
+                code: None,
+                signal: Some(signal),
+            });
+        }
+        return Err(MonocoreError::BootFailed {
+            last_error_line: format!(
+                "the VMM was killed by signal {signal}; last line: {}",
+                last_line()
+            ),
+            vmm_exit_code: 128 + signal,
+        });
+    }
+    let code = status.code().unwrap_or(-1);
+    match state.exit_source {
+        Some(ExitSource::Guest(guest)) => Ok(VmExitStatus {
+            code: Some(guest),
+            signal: None,
+        }),
+        Some(ExitSource::Vcpu(_)) => Err(MonocoreError::BootFailed {
+            last_error_line: last_line(),
+            vmm_exit_code: code,
+        }),
+        None if state.entered_at.is_none() => Err(MonocoreError::HelperFailed {
+            message: format!(
+                "the helper exited with code {code} before entering the VM; last line: {}",
+                last_line()
+            ),
+        }),
+        None => Err(MonocoreError::BootFailed {
+            last_error_line: last_line(),
+            vmm_exit_code: code,
+        }),
+    }
+}
+
+impl Drop for VmHandle {
+    fn drop(&mut self) {
+        if self.reaped.is_none() {
+            if let Ok(None) = self.child.try_wait() {
+                let _ = self.child.kill();
+            }
+            // Reap: no zombie.
+            let _ = self.child.wait();
+        }
+        self.lifeline = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fs;
+
+    use super::*;
+
+    #[test]
+    fn helper_is_found_next_to_the_exe_or_its_parent_or_by_env() {
+        let dir = tempfile::tempdir().unwrap();
+        let deps = dir.path().join("deps");
+        fs::create_dir(&deps).unwrap();
+        let exe = deps.join("test-abc");
+        let err = locate_in(None, &exe).unwrap_err();
+        match &err {
+            MonocoreError::HelperNotFound { searched } => {
+                assert_eq!(
+                    searched,
+                    &vec![deps.join(HELPER_NAME), dir.path().join(HELPER_NAME)]
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(err.to_string().contains("MONOCORE_VMM_PATH"));
+
+        let helper = dir.path().join(HELPER_NAME);
+        fs::write(&helper, "#!/bin/sh\n").unwrap();
+        // Not executable yet.
+        assert!(locate_in(None, &exe).is_err());
+        fs::set_permissions(&helper, fs::Permissions::from_mode(0o755)).unwrap();
+        assert_eq!(locate_in(None, &exe).unwrap(), helper);
+        let beside = deps.join(HELPER_NAME);
+        fs::copy(&helper, &beside).unwrap();
+        assert_eq!(locate_in(None, &exe).unwrap(), beside);
+
+        let custom = dir.path().join("custom-vmm");
+        assert!(matches!(
+            locate_in(Some(custom.clone().into()), &exe),
+            Err(MonocoreError::HelperNotFound { ref searched }) if searched == &vec![custom.clone()]
+        ));
+        fs::copy(&helper, &custom).unwrap();
+        assert_eq!(
+            locate_in(Some(custom.clone().into()), &exe).unwrap(),
+            custom
+        );
+    }
+
+    fn exited(code: i32) -> ExitStatus {
+        ExitStatus::from_raw(code << 8)
+    }
+
+    #[test]
+    fn classification_never_confuses_vmm_failure_with_guest_code() {
+        let mut state = Shared {
+            entered_at: Some(SystemTime::now()),
+            ..Shared::default()
+        };
+        state.exit_source = Some(ExitSource::Guest(1));
+        assert_eq!(classify(exited(1), false, &state).unwrap().code(), Some(1));
+
+        state.exit_source = Some(ExitSource::Vcpu(1));
+        state.last_vmm_error = Some("Received KVM_EXIT_INTERNAL_ERROR signal".into());
+        match classify(exited(1), false, &state) {
+            Err(MonocoreError::BootFailed {
+                last_error_line,
+                vmm_exit_code: 1,
+            }) => assert_eq!(last_error_line, "Received KVM_EXIT_INTERNAL_ERROR signal"),
+            other => panic!("{other:?}"),
+        }
+
+        state.exit_source = None;
+        assert!(matches!(
+            classify(exited(0), false, &state),
+            Err(MonocoreError::BootFailed { .. })
+        ));
+        state.entered_at = None;
+        assert!(matches!(
+            classify(exited(70), false, &state),
+            Err(MonocoreError::HelperFailed { .. })
+        ));
+        state.failure = Some(HelperError::Krun {
+            call: "krun_set_root",
+            errno: 22,
+        });
+        assert!(matches!(
+            classify(exited(70), false, &state),
+            Err(MonocoreError::Krun {
+                call: "krun_set_root",
+                errno: 22
+            })
+        ));
+
+        let killed = classify(
+            ExitStatus::from_raw(libc::SIGKILL),
+            true,
+            &Shared::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            (killed.code(), killed.signal()),
+            (None, Some(libc::SIGKILL))
+        );
+        assert_eq!(killed.to_string(), "VM killed by signal 9");
+        assert!(matches!(
+            classify(
+                ExitStatus::from_raw(libc::SIGABRT),
+                false,
+                &Shared::default()
+            ),
+            Err(MonocoreError::BootFailed { .. })
+        ));
+    }
+}

@@ -1,0 +1,331 @@
+//! The runtime on any host: applying a full config (every `krun_*` call up
+//! to `krun_start_enter`), error mapping, and spawn/wait/kill/timeout on the
+//! failure path. Real boots are in `tests/boot.rs`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code may panic
+
+use std::{fs, os::unix::ffi::OsStrExt, path::Path, time::Duration};
+
+use monocore::{
+    MonocoreError,
+    config::{EnvPair, PathPair, PortPair},
+    vm::{LinuxRlimit, LogLevel, MicroVm, MicroVmConfig, SpawnOptions},
+};
+use monocore_suite::{busybox_rootfs, sh_config, slow_helper};
+
+const HELPER: &str = env!("CARGO_BIN_EXE_monocore-suite-vmm");
+
+fn options() -> SpawnOptions {
+    SpawnOptions::new()
+        .capture_console(true)
+        .helper_path(HELPER)
+}
+
+fn full_config(root: &Path, data: &Path, console: &Path) -> MicroVmConfig {
+    let mut config = MicroVmConfig::new(root, 256);
+    config.log_level = LogLevel::Warn;
+    config.num_vcpus = 2;
+    config.mapped_dirs = vec![
+        format!("{}:/data", data.display())
+            .parse::<PathPair>()
+            .unwrap(),
+        format!("{}:/srv/deep/share", data.display())
+            .parse::<PathPair>()
+            .unwrap(),
+    ];
+    config.local_only = false;
+    config.port_map = vec![
+        "8080:80".parse::<PortPair>().unwrap(),
+        "9443".parse().unwrap(),
+    ];
+    config.rlimits = vec!["RLIMIT_NOFILE=1024:2048".parse::<LinuxRlimit>().unwrap()];
+    config.workdir_path = Some("/tmp".into());
+    config.exec_path = Some("/bin/sh".into());
+    config.args = vec!["-c".into(), "echo hi; exit 3".into()];
+    config.env = vec![EnvPair::new("GREETING", "hello"), EnvPair::new("EMPTY", "")];
+    config.console_output = Some(console.to_str().unwrap().into());
+    config
+}
+
+#[test]
+fn a_full_config_passes_every_krun_call_up_to_start_enter() {
+    let root = busybox_rootfs().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let console = data.path().join("console.log");
+    fs::write(
+        root.path().join("etc/fstab"),
+        "proc /proc proc defaults 0 0\n",
+    )
+    .unwrap();
+    let vm = MicroVm::from_config(full_config(root.path(), data.path(), &console)).unwrap();
+
+    let prepared = vm.prepare().unwrap();
+    // The rootfs was prepared: mount points and the fstab block.
+    assert!(root.path().join("srv/deep/share").is_dir());
+    let fstab = fs::read_to_string(root.path().join("etc/fstab")).unwrap();
+    assert!(
+        fstab.starts_with("proc /proc proc defaults 0 0\n"),
+        "{fstab}"
+    );
+    assert!(
+        fstab.contains("monocore_0 /data virtiofs defaults 0 0\n"),
+        "{fstab}"
+    );
+    assert!(
+        fstab.contains("monocore_1 /srv/deep/share virtiofs defaults 0 0\n"),
+        "{fstab}"
+    );
+    drop(prepared);
+
+    // Again, with other mapped dirs: no stale line, and a fresh context.
+    let mut config = full_config(root.path(), data.path(), &console);
+    config.mapped_dirs.truncate(1);
+    let a = MicroVm::from_config(config.clone())
+        .unwrap()
+        .prepare()
+        .unwrap();
+    let b = MicroVm::from_config(config).unwrap().prepare().unwrap();
+    assert_ne!(a.context_id(), b.context_id());
+    let fstab = fs::read_to_string(root.path().join("etc/fstab")).unwrap();
+    assert!(!fstab.contains("monocore_1"), "{fstab}");
+}
+
+#[test]
+fn the_default_network_is_none_and_ports_need_local_only_false() {
+    let root = tempfile::tempdir().unwrap();
+    let mut config = MicroVmConfig::new(root.path(), 128);
+    assert!(config.local_only);
+    MicroVm::from_config(config.clone())
+        .unwrap()
+        .prepare()
+        .unwrap();
+
+    config.port_map = vec!["8080:80".parse().unwrap()];
+    let err = MicroVm::from_config(config.clone())
+        .unwrap()
+        .prepare()
+        .unwrap_err();
+    assert!(
+        matches!(err, MonocoreError::Unsupported { setting: "port_map", ref value, .. } if value == "8080:80"),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("set local_only = false"), "{err}");
+
+    config.port_map.clear();
+    config.assigned_ip = Some("192.168.1.2".parse().unwrap());
+    let err = MicroVm::from_config(config).unwrap().prepare().unwrap_err();
+    assert!(
+        matches!(
+            err,
+            MonocoreError::Unsupported {
+                setting: "assigned_ip",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn a_negative_libkrun_status_is_a_typed_krun_error() {
+    // Two host ports for one guest port pass validation, but libkrun's port
+    // map refuses them with EINVAL.
+    let root = tempfile::tempdir().unwrap();
+    let mut config = MicroVmConfig::new(root.path(), 128);
+    config.local_only = false;
+    config.port_map = vec!["8080:80".parse().unwrap(), "8081:80".parse().unwrap()];
+    let err = MicroVm::from_config(config).unwrap().prepare().unwrap_err();
+    assert!(
+        matches!(
+            err,
+            MonocoreError::Krun {
+                call: "krun_set_port_map",
+                errno: 22
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "libkrun call krun_set_port_map failed with errno 22 (Invalid argument)"
+    );
+}
+
+#[test]
+fn a_non_utf8_root_path_is_a_typed_error_before_ffi() {
+    let parent = tempfile::tempdir().unwrap();
+    let name = std::ffi::OsStr::from_bytes(b"root-\xff");
+    let root = parent.path().join(name);
+    fs::create_dir(&root).unwrap();
+    let err = MicroVm::from_config(MicroVmConfig::new(&root, 128))
+        .unwrap()
+        .prepare()
+        .unwrap_err();
+    assert!(
+        matches!(err, MonocoreError::NonUtf8Path(ref p) if *p == root),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn a_double_quote_in_an_arg_is_refused() {
+    let root = tempfile::tempdir().unwrap();
+    let config = sh_config(root.path(), "echo \" KRUN_INIT=/evil \"");
+    let err = MicroVm::from_config(config).unwrap().prepare().unwrap_err();
+    assert!(
+        matches!(err, MonocoreError::QuoteInString { field: "args", .. }),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn a_failed_boot_is_a_typed_error_never_a_guest_exit_code() {
+    let root = busybox_rootfs().unwrap();
+    let vm = MicroVm::from_config(sh_config(root.path(), "echo monocore-marker; exit 0")).unwrap();
+    let mut handle = vm.spawn_with(&options()).unwrap();
+    assert!(handle.pid() > 0);
+    let result = handle.wait_timeout(Duration::from_secs(120)).transpose();
+    let host = monocore::host::check();
+    // The helper got as far as krun_start_enter either way.
+    assert!(handle.entered_at().is_some(), "{:?}", handle.log_tail());
+    assert!(handle.spawn_to_enter().is_some());
+    match result {
+        Some(Ok(status)) if host.can_boot() => {
+            assert_eq!(status.code(), Some(0));
+            assert!(String::from_utf8_lossy(&handle.console_output()).contains("monocore-marker"));
+        }
+        Some(Err(MonocoreError::BootFailed {
+            last_error_line,
+            vmm_exit_code,
+        })) if !host.can_boot() => {
+            println!(
+                "boot failure on this host, as expected: {last_error_line} (VMM exit {vmm_exit_code})"
+            );
+            assert!(!last_error_line.is_empty());
+            // Classified from libkrun's own exit-code line, not guessed.
+            assert!(
+                handle
+                    .log_tail()
+                    .iter()
+                    .any(|l| l.contains("] using vcpu exit code: ")),
+                "{:#?}",
+                handle.log_tail()
+            );
+            assert!(!last_error_line.contains("monocore-marker"));
+        }
+        other => panic!(
+            "host can boot: {}; got {other:?}; log: {:#?}",
+            host.can_boot(),
+            handle.log_tail()
+        ),
+    }
+}
+
+#[test]
+fn a_hostile_rootfs_fails_in_the_helper_with_a_typed_error() {
+    let root = busybox_rootfs().unwrap();
+    let host_dir = tempfile::tempdir().unwrap();
+    fs::remove_dir(root.path().join("etc")).unwrap();
+    std::os::unix::fs::symlink(host_dir.path(), root.path().join("etc")).unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let mut config = sh_config(root.path(), "true");
+    config.mapped_dirs = vec![format!("{}:/data", data.path().display()).parse().unwrap()];
+    let mut handle = MicroVm::from_config(config)
+        .unwrap()
+        .spawn_with(&options())
+        .unwrap();
+    let err = handle.wait().unwrap_err();
+    assert!(
+        matches!(err, MonocoreError::HelperFailed { ref message } if message.contains("unsafe or unusable root filesystem entry \"etc\"")),
+        "{err:?}"
+    );
+    assert!(handle.entered_at().is_none());
+    assert_eq!(fs::read_dir(host_dir.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn a_libkrun_error_in_the_helper_comes_back_typed() {
+    let root = busybox_rootfs().unwrap();
+    let mut config = sh_config(root.path(), "true");
+    config.local_only = false;
+    config.port_map = vec!["8080:80".parse().unwrap(), "8081:80".parse().unwrap()];
+    let mut handle = MicroVm::from_config(config)
+        .unwrap()
+        .spawn_with(&options())
+        .unwrap();
+    let err = handle.wait().unwrap_err();
+    assert!(
+        matches!(
+            err,
+            MonocoreError::Krun {
+                call: "krun_set_port_map",
+                errno: 22
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn a_missing_helper_is_a_typed_error() {
+    let root = tempfile::tempdir().unwrap();
+    let vm = MicroVm::from_config(MicroVmConfig::new(root.path(), 128)).unwrap();
+    let err = vm
+        .spawn_with(&SpawnOptions::new().helper_path("/no/such/monocore-vmm"))
+        .unwrap_err();
+    assert!(
+        matches!(err, MonocoreError::HelperFailed { ref message } if message.contains("/no/such/monocore-vmm")),
+        "{err:?}"
+    );
+}
+
+fn is_gone(pid: u32) -> bool {
+    // Reaped: no /proc entry (or a reused pid that is not our child).
+    match fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => {
+            !monocore_suite::live_children()
+                .iter()
+                .any(|(p, _)| *p == pid)
+                && !stat.is_empty()
+        }
+    }
+}
+
+#[test]
+fn timeout_then_kill_reaps_a_slow_helper() {
+    let dir = tempfile::tempdir().unwrap();
+    let slow = slow_helper(dir.path()).unwrap();
+    let vm = MicroVm::from_config(MicroVmConfig::new(dir.path(), 128)).unwrap();
+    let mut handle = vm
+        .spawn_with(&SpawnOptions::new().helper_path(&slow))
+        .unwrap();
+    let pid = handle.pid();
+    let started = std::time::Instant::now();
+    assert_eq!(
+        handle.wait_timeout(Duration::from_millis(300)).unwrap(),
+        None
+    );
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    assert!(!is_gone(pid));
+    handle.kill().unwrap();
+    assert!(is_gone(pid));
+    let status = handle.wait().unwrap();
+    assert_eq!((status.code(), status.signal()), (None, Some(9)));
+    // Killing again is harmless.
+    handle.kill().unwrap();
+}
+
+#[test]
+fn dropping_a_handle_kills_and_reaps() {
+    let dir = tempfile::tempdir().unwrap();
+    let slow = slow_helper(dir.path()).unwrap();
+    let vm = MicroVm::from_config(MicroVmConfig::new(dir.path(), 128)).unwrap();
+    let handle = vm
+        .spawn_with(&SpawnOptions::new().helper_path(&slow))
+        .unwrap();
+    let pid = handle.pid();
+    assert!(!is_gone(pid));
+    drop(handle);
+    assert!(is_gone(pid));
+}
