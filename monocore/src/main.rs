@@ -11,14 +11,36 @@
 //! | 124 | `--timeout` expired; the VM was killed |
 //! | 125 | monocore itself failed (invalid config, host cannot boot a VM, VMM failure) |
 //! | 130 | interrupted by Ctrl-C (SIGINT); the VM was killed |
+//! | 143 | terminated by SIGTERM; the VM was killed |
+//! | 128+N | the VM was killed by signal N from outside |
 
-use std::{path::PathBuf, process::ExitCode};
+use std::{
+    ffi::OsStr,
+    path::PathBuf,
+    process::ExitCode,
+    sync::atomic::{AtomicI32, Ordering},
+    time::{Duration, Instant},
+};
 
 use clap::{Args, Parser, Subcommand};
 use monocore::{
+    MonocoreError,
     config::{DEFAULT_RAM_MIB, EnvPair, PathPair, PortPair, file::load_config},
-    vm::{LinuxRlimit, LogLevel, MicroVmConfig},
+    host::{HostProblem, HostReport},
+    vm::{LinuxRlimit, LogLevel, MicroVm, MicroVmConfig, SpawnOptions, VmExitStatus},
 };
+
+/// The hidden first argument on which `monocore` acts as its own VM helper
+/// (see `SpawnOptions::helper_args`), so `cargo run` / a single installed
+/// binary is enough.
+const HELPER_ARG: &str = "__vmm";
+
+/// Exit code when `--timeout` expired.
+const EXIT_TIMEOUT: u8 = 124;
+/// Exit code after SIGINT (Ctrl-C): 128 + 2.
+const EXIT_SIGINT: u8 = 130;
+/// Exit code after SIGTERM: 128 + 15.
+const EXIT_SIGTERM: u8 = 143;
 
 /// Exit code when monocore itself fails before or while booting.
 const EXIT_MONOCORE_FAILED: u8 = 125;
@@ -93,8 +115,8 @@ struct RunArgs {
     rlimits: Vec<LinuxRlimit>,
 
     /// Kill the VM after this many seconds (exit code 124).
-    #[arg(long, value_name = "SECS")]
-    timeout: Option<f64>,
+    #[arg(long, value_name = "SECS", value_parser = parse_timeout)]
+    timeout: Option<Duration>,
 
     /// Write the guest console to FILE instead of this terminal.
     #[arg(long, value_name = "FILE")]
@@ -108,13 +130,29 @@ struct RunArgs {
     #[arg(long)]
     dry_run: bool,
 
+    /// Try to boot even when `monocore doctor` says this host cannot.
+    #[arg(long)]
+    force: bool,
+
     /// The command to run in the guest, and its arguments. Default: print a
     /// hello message from inside the guest.
     #[arg(last = true, value_name = "CMD")]
     command: Vec<String>,
 }
 
+fn parse_timeout(s: &str) -> Result<Duration, String> {
+    match s.parse::<f64>() {
+        Ok(secs) if secs.is_finite() && secs > 0.0 && secs <= 1e9 => {
+            Ok(Duration::from_secs_f64(secs))
+        }
+        _ => Err(format!("{s:?} is not a number of seconds greater than 0")),
+    }
+}
+
 fn main() -> ExitCode {
+    if std::env::args_os().nth(1).as_deref() == Some(OsStr::new(HELPER_ARG)) {
+        return monocore::vm::helper_main();
+    }
     let cli = Cli::parse();
     match cli.command {
         Command::Run(args) => run(args),
@@ -183,6 +221,8 @@ fn build_config(args: &RunArgs, root: PathBuf) -> MicroVmConfig {
 }
 
 fn run(args: RunArgs) -> ExitCode {
+    // Without --root: a private copy of the cached busybox template, removed
+    // when this function returns (the guest can write to its rootfs).
     let (root, _private_copy) = match &args.root {
         Some(root) => (root.clone(), None),
         None => match monocore::rootfs::prepare_template().and_then(|t| {
@@ -192,12 +232,12 @@ fn run(args: RunArgs) -> ExitCode {
             Err(e) => return fail(e),
         },
     };
-    let config = build_config(&args, root);
-    if let Err(e) = config.validate() {
-        return fail(e);
-    }
+    let vm = match MicroVm::from_config(build_config(&args, root)) {
+        Ok(vm) => vm,
+        Err(e) => return fail(e),
+    };
     if args.dry_run {
-        return match serde_json::to_string_pretty(&config) {
+        return match serde_json::to_string_pretty(vm.get_config()) {
             Ok(json) => {
                 println!("{json}");
                 ExitCode::SUCCESS
@@ -205,9 +245,170 @@ fn run(args: RunArgs) -> ExitCode {
             Err(e) => fail(e),
         };
     }
-    fail("booting is not wired up yet in this build (see issue 5)")
+    let report = monocore::host::check();
+    if !report.can_boot() && !args.force {
+        eprintln!("monocore: this host cannot boot microVMs, so none was started.\n");
+        eprint!("{}", doctor_table(&report));
+        eprintln!("\n(`monocore doctor` prints this report; `monocore run --force` tries anyway.)");
+        return ExitCode::from(EXIT_MONOCORE_FAILED);
+    }
+    launch(&vm, args.timeout, &report)
+}
+
+/// The signal that asked us to stop (SIGINT or SIGTERM), or 0.
+static STOP_SIGNAL: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn on_stop_signal(signal: libc::c_int) {
+    // Only an atomic store: async-signal-safe.
+    STOP_SIGNAL.store(signal, Ordering::SeqCst);
+}
+
+/// Routes SIGINT and SIGTERM to [`STOP_SIGNAL`], so the VM is killed and
+/// reaped before we exit instead of being orphaned.
+fn install_stop_handlers() -> std::io::Result<()> {
+    for signal in [libc::SIGINT, libc::SIGTERM] {
+        // SAFETY: a zeroed `sigaction` is a valid starting value; the handler
+        // is an `extern "C" fn(c_int)` that only stores to an atomic, which is
+        // async-signal-safe; `sigaction` reads `action` during the call only.
+        let status = unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction =
+                on_stop_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
+            action.sa_flags = libc::SA_RESTART;
+            libc::sigemptyset(&mut action.sa_mask);
+            libc::sigaction(signal, &action, std::ptr::null_mut())
+        };
+        if status != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+fn exit_code_of(status: VmExitStatus) -> ExitCode {
+    match (status.code(), status.signal()) {
+        (Some(code), _) => ExitCode::from(u8::try_from(code & 0xff).unwrap_or(1)),
+        (None, Some(signal)) => ExitCode::from(u8::try_from(128 + (signal & 0x7f)).unwrap_or(1)),
+        (None, None) => ExitCode::from(EXIT_MONOCORE_FAILED),
+    }
+}
+
+fn launch(vm: &MicroVm, timeout: Option<Duration>, report: &HostReport) -> ExitCode {
+    if let Err(e) = install_stop_handlers() {
+        return fail(format!("cannot install signal handlers: {e}"));
+    }
+    let options = match std::env::current_exe() {
+        Ok(exe) => SpawnOptions::new()
+            .helper_path(exe)
+            .helper_args([HELPER_ARG]),
+        Err(e) => return fail(format!("cannot find the monocore executable: {e}")),
+    };
+    let mut handle = match vm.spawn_with(&options) {
+        Ok(handle) => handle,
+        Err(e) => return fail(e),
+    };
+    let deadline = timeout.map(|t| Instant::now() + t);
+    loop {
+        match handle.wait_timeout(Duration::from_millis(50)) {
+            Ok(Some(status)) => return exit_code_of(status),
+            Ok(None) => {}
+            Err(e @ MonocoreError::BootFailed { .. }) => {
+                eprintln!("monocore: error: {e}\n");
+                eprint!("{}", doctor_table(report));
+                return ExitCode::from(EXIT_MONOCORE_FAILED);
+            }
+            Err(e) => return fail(e),
+        }
+        let signal = STOP_SIGNAL.load(Ordering::SeqCst);
+        if signal != 0 {
+            let _ = handle.kill();
+            eprintln!("monocore: interrupted (signal {signal}); the VM was killed");
+            return ExitCode::from(if signal == libc::SIGTERM {
+                EXIT_SIGTERM
+            } else {
+                EXIT_SIGINT
+            });
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            let _ = handle.kill();
+            let secs = timeout.map_or(0.0, |t| t.as_secs_f64());
+            eprintln!("monocore: timed out after {secs} s; the VM was killed");
+            return ExitCode::from(EXIT_TIMEOUT);
+        }
+    }
+}
+
+/// The host report as a short table, with the one-line fix for each problem.
+fn doctor_table(report: &HostReport) -> String {
+    let has = |p: &dyn Fn(&HostProblem) -> bool| report.problems.iter().find(|x| p(x));
+    let mut rows: Vec<(&str, bool, String)> = Vec::new();
+    let missing = has(&|p| matches!(p, HostProblem::KvmMissing));
+    rows.push(match missing {
+        Some(p) => ("KVM device", false, p.to_string()),
+        None => ("KVM device", true, "/dev/kvm present".to_owned()),
+    });
+    if missing.is_none() {
+        rows.push(
+            match has(&|p| matches!(p, HostProblem::KvmNotAccessible { .. })) {
+                Some(p) => ("KVM access", false, p.to_string()),
+                None => ("KVM access", true, "/dev/kvm opens read-write".to_owned()),
+            },
+        );
+        rows.push(match has(&|p| matches!(p, HostProblem::NestedPvm)) {
+            Some(_) => (
+                "KVM kind",
+                false,
+                "nested paravirtualized KVM (kvm_pvm): stock guest kernels fail with KVM_EXIT_INTERNAL_ERROR".to_owned(),
+            ),
+            None => ("KVM kind", true, "hardware-assisted KVM".to_owned()),
+        });
+    }
+    rows.push(
+        match has(&|p| matches!(p, HostProblem::LibkrunfwNotLoadable { .. })) {
+            Some(p) => ("guest kernel", false, p.to_string()),
+            None => (
+                "guest kernel",
+                true,
+                format!("{} loads", monocore::host::LIBKRUNFW),
+            ),
+        },
+    );
+    rows.push(("CPUs", report.cpus > 0, report.cpus.to_string()));
+    let mib = |kib: Option<u64>| kib.map_or("unknown".to_owned(), |k| format!("{} MiB", k / 1024));
+    rows.push((
+        "memory",
+        true,
+        format!(
+            "{} total, {} available",
+            mib(report.mem_total_kib),
+            mib(report.mem_available_kib)
+        ),
+    ));
+
+    let mut out = String::new();
+    for (check, ok, detail) in rows {
+        out.push_str(&format!(
+            "  {check:<13} {:<5} {detail}\n",
+            if ok { "ok" } else { "FAIL" }
+        ));
+    }
+    if report.can_boot() {
+        out.push_str("\nverdict: this host can boot microVMs\n");
+    } else {
+        out.push_str("\nverdict: microVMs cannot boot on this host\n");
+        for problem in &report.problems {
+            out.push_str(&format!("  fix: {}\n", problem.fix()));
+        }
+    }
+    out
 }
 
 fn doctor() -> ExitCode {
-    fail("doctor is not wired up yet in this build (see issue 5)")
+    let report = monocore::host::check();
+    print!("monocore doctor\n{}", doctor_table(&report));
+    if report.can_boot() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
 }

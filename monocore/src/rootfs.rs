@@ -112,6 +112,13 @@ fn unique_suffix() -> String {
 /// Builds a busybox root filesystem tree at `dest`, which must not exist.
 pub fn build_busybox_tree(dest: &Path, busybox: &Path) -> Result<(), RootfsError> {
     fs::create_dir(dest).map_err(io_at(dest))?;
+    populate_busybox_tree(dest, busybox)
+}
+
+/// Fills the existing, empty directory `dest` with a busybox root filesystem:
+/// `/bin/busybox` with applet symlinks (`sh`, `echo`, `cat`, `mount`, …), the
+/// usual top-level directories, and a minimal `/etc`.
+pub fn populate_busybox_tree(dest: &Path, busybox: &Path) -> Result<(), RootfsError> {
     for dir in [
         "bin", "sbin", "etc", "proc", "sys", "dev", "tmp", "root", "run", "var", "usr",
     ] {

@@ -285,3 +285,178 @@ fn default_rootfs_preparation_is_safe_when_concurrent() {
             .is_file()
     );
 }
+
+#[test]
+fn doctor_reports_this_host_correctly() {
+    let (code, out, _) = run(monocore().arg("doctor"));
+    let report = monocore::host::check();
+    for row in ["KVM device", "guest kernel", "CPUs", "memory"] {
+        assert!(out.contains(row), "missing {row:?} in:\n{out}");
+    }
+    assert!(
+        out.contains(&format!("CPUs          ok    {}", report.cpus)),
+        "{out}"
+    );
+    if std::path::Path::new("/sys/module/kvm_pvm").exists() {
+        // This machine: nested paravirtualized KVM, which cannot boot stock kernels.
+        assert!(
+            out.contains("KVM kind      FAIL  nested paravirtualized KVM (kvm_pvm)"),
+            "{out}"
+        );
+        assert!(
+            out.contains("verdict: microVMs cannot boot on this host"),
+            "{out}"
+        );
+        assert!(
+            out.contains("fix: run on a host with hardware KVM"),
+            "{out}"
+        );
+    }
+    if report.can_boot() {
+        assert_eq!(code, 0, "{out}");
+        assert!(
+            out.contains("verdict: this host can boot microVMs"),
+            "{out}"
+        );
+    } else {
+        assert_eq!(code, 1, "{out}");
+        for problem in &report.problems {
+            assert!(
+                out.contains(problem.fix()),
+                "missing the fix for {problem}:\n{out}"
+            );
+        }
+    }
+}
+
+#[test]
+fn run_on_a_host_that_cannot_boot_ends_in_the_doctor_explanation() {
+    let report = monocore::host::check();
+    if report.can_boot() {
+        eprintln!(
+            "SKIPPED: this host can boot microVMs, so the cannot-boot path is not reachable here"
+        );
+        return;
+    }
+    let root = rootfs();
+    let (code, out, err) = run(monocore()
+        .args(["run", "--root"])
+        .arg(root.path())
+        .args(["--", "/bin/true"]));
+    assert_eq!(code, 125, "{out}{err}");
+    assert!(err.contains("this host cannot boot microVMs"), "{err}");
+    assert!(
+        err.contains("verdict: microVMs cannot boot on this host"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("panicked") && !err.contains("RUST_BACKTRACE"),
+        "{err}"
+    );
+}
+
+/// Processes (other than zombies we are about to reap) whose working
+/// directory is `dir`: the monocore process under test and its VM helper
+/// both run there, so anything left is an orphan.
+fn processes_in(dir: &Path) -> Vec<u32> {
+    let dir = dir.canonicalize().unwrap();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_link(format!("/proc/{pid}/cwd")).is_ok_and(|cwd| cwd == dir)
+                && !std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+                    s.rsplit(')')
+                        .next()
+                        .is_some_and(|r| r.trim_start().starts_with('Z'))
+                })
+        })
+        .collect()
+}
+
+fn wait_until_gone(dir: &Path) -> Vec<u32> {
+    for _ in 0..100 {
+        let left = processes_in(dir);
+        if left.is_empty() {
+            return left;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    processes_in(dir)
+}
+
+#[test]
+fn timeout_kills_the_vm_exits_124_and_leaves_no_process() {
+    let root = rootfs();
+    let cwd = tempfile::tempdir().unwrap();
+    let started = std::time::Instant::now();
+    // --force: on a host that cannot boot, the VMM still starts and spins
+    // until it fails; either way the timeout must end it.
+    let (code, _, err) = run(monocore()
+        .current_dir(cwd.path())
+        .args(["run", "--force", "--timeout", "1.5", "--root"])
+        .arg(root.path())
+        .args(["--", "/bin/sleep", "30"]));
+    let elapsed = started.elapsed();
+    if code == 125 && err.contains("failed to boot") {
+        // The boot failed before the timeout: still no hang, and no process left.
+        assert!(wait_until_gone(cwd.path()).is_empty());
+        eprintln!("SKIPPED (partly): the VM failed to boot before the 1.5 s timeout: {err}");
+        return;
+    }
+    assert_eq!(code, 124, "{err}");
+    assert!(
+        err.contains("timed out after 1.5 s; the VM was killed"),
+        "{err}"
+    );
+    assert!(elapsed < std::time::Duration::from_secs(10), "{elapsed:?}");
+    assert_eq!(
+        wait_until_gone(cwd.path()),
+        Vec::<u32>::new(),
+        "orphaned VM processes"
+    );
+}
+
+#[test]
+fn ctrl_c_kills_the_vm_exits_130_and_leaves_no_process() {
+    let root = rootfs();
+    let cwd = tempfile::tempdir().unwrap();
+    let child = monocore()
+        .current_dir(cwd.path())
+        .args(["run", "--force", "--root"])
+        .arg(root.path())
+        .args(["--", "/bin/sleep", "30"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the VM helper runs (a second process in our cwd).
+    let mut helper_seen = false;
+    for _ in 0..100 {
+        if processes_in(cwd.path()).len() >= 2 {
+            helper_seen = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(helper_seen, "the VM helper never started");
+    // SAFETY: sending SIGINT to our own child process, which we have not reaped.
+    let sent = unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+    assert_eq!(sent, 0);
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    if out.status.code() == Some(125) && err.contains("failed to boot") {
+        assert!(wait_until_gone(cwd.path()).is_empty());
+        eprintln!("SKIPPED (partly): the VM failed to boot before the signal arrived: {err}");
+        return;
+    }
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(
+        err.contains("interrupted (signal 2); the VM was killed"),
+        "{err}"
+    );
+    assert_eq!(
+        wait_until_gone(cwd.path()),
+        Vec::<u32>::new(),
+        "orphaned VM processes"
+    );
+}

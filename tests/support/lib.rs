@@ -3,7 +3,6 @@
 //! decides whether real-boot tests can run, and loud skip reporting.
 
 use std::{
-    os::unix::fs::symlink,
     path::{Path, PathBuf},
     time::Duration,
 };
@@ -15,17 +14,9 @@ pub fn libkrunfw_at_build_time() -> Option<&'static str> {
     Some(env!("MONOCORE_BUILD_LIBKRUNFW")).filter(|p| !p.is_empty())
 }
 
-/// The static busybox from Debian's `busybox-static` package.
-pub const BUSYBOX: &str = "/bin/busybox";
-
-/// The applets linked into every test rootfs's `/bin`.
-pub const APPLETS: &[&str] = &[
-    "sh", "echo", "cat", "true", "false", "mount", "pwd", "env", "ls", "sleep", "test", "mkdir",
-];
-
-/// A minimal guest root filesystem in a temporary directory: a static
-/// busybox as `/bin/busybox`, with symlinks for [`APPLETS`], and the usual
-/// empty top-level directories. Removed when dropped.
+/// A minimal guest root filesystem in a temporary directory, built by
+/// [`monocore::rootfs::populate_busybox_tree`] from Debian's static busybox.
+/// Removed when dropped.
 pub fn busybox_rootfs() -> Result<tempfile::TempDir, String> {
     let root = tempfile::Builder::new()
         .prefix("monocore-rootfs-")
@@ -35,24 +26,10 @@ pub fn busybox_rootfs() -> Result<tempfile::TempDir, String> {
     Ok(root)
 }
 
-/// Fills `root` as [`busybox_rootfs`] does.
+/// Fills the empty directory `root` as [`busybox_rootfs`] does.
 pub fn populate_busybox_rootfs(root: &Path) -> Result<(), String> {
-    if !Path::new(BUSYBOX).is_file() {
-        return Err(format!(
-            "{BUSYBOX} is missing: install busybox-static (./scripts/setup.sh)"
-        ));
-    }
-    for dir in ["bin", "dev", "proc", "sys", "tmp", "etc", "root", "run"] {
-        std::fs::create_dir_all(root.join(dir)).map_err(|e| format!("mkdir {dir}: {e}"))?;
-    }
-    std::fs::copy(BUSYBOX, root.join("bin/busybox")).map_err(|e| format!("copy busybox: {e}"))?;
-    for applet in APPLETS {
-        let link = root.join("bin").join(applet);
-        if !link.exists() {
-            symlink("busybox", &link).map_err(|e| format!("symlink {applet}: {e}"))?;
-        }
-    }
-    Ok(())
+    let busybox = monocore::rootfs::find_busybox().map_err(|e| e.to_string())?;
+    monocore::rootfs::populate_busybox_tree(root, &busybox).map_err(|e| e.to_string())
 }
 
 /// A config for a busybox rootfs that runs `/bin/sh -c <script>`.

@@ -16,8 +16,8 @@ mod spawn;
 mod validate;
 
 pub use apply::PreparedVm;
-pub use helper::helper_main;
 pub use config::{MicroVmBuilder, MicroVmConfig, MicroVmConfigBuilder, micro_vm_config_builder};
+pub use helper::helper_main;
 pub use log_level::LogLevel;
 pub use microvm::MicroVm;
 pub use rlimit::{LinuxRLimitResource, LinuxRlimit};

@@ -97,6 +97,7 @@ fn locate_in(env_override: Option<OsString>, exe: &Path) -> MonocoreResult<PathB
 pub struct SpawnOptions {
     capture_console: bool,
     helper_path: Option<PathBuf>,
+    helper_args: Vec<OsString>,
 }
 
 impl SpawnOptions {
@@ -122,6 +123,19 @@ impl SpawnOptions {
     /// Use this helper binary instead of searching for one.
     pub fn helper_path(mut self, path: impl Into<PathBuf>) -> Self {
         self.helper_path = Some(path.into());
+        self
+    }
+
+    /// Arguments for the helper binary. A program can be its own helper: give
+    /// [`std::env::current_exe`] as [`helper_path`](Self::helper_path) and an
+    /// argument on which its `main` calls [`helper_main`](crate::vm::helper_main)
+    /// (the `monocore` command does this with a hidden `__vmm` argument).
+    pub fn helper_args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<OsString>,
+    {
+        self.helper_args = args.into_iter().map(Into::into).collect();
         self
     }
 }
@@ -235,6 +249,7 @@ impl MicroVm {
 
         let mut command = Command::new(&helper);
         command
+            .args(&options.helper_args)
             .env_clear()
             .env("RUST_LOG", helper::log_filter(config.log_level))
             .env("RUST_LOG_STYLE", "never")
