@@ -1,0 +1,76 @@
+//! From `MicroVm::spawn()` to the helper process reaching its
+//! `krun_start_enter` call, as the helper reports it over its status pipe
+//! (a `ready <ns>` line written just before entering). Each sample is a new
+//! process, so the bench uses `iter_custom` with flat sampling; the VM is
+//! killed as soon as the helper says it is entering.
+//!
+//! Baseline in the same run: spawning `/bin/true` with `std::process` and
+//! waiting for it, the floor of any "start a process" path on this host.
+//!
+//! Run: `cargo bench --bench spawn_to_enter`
+
+// Bench code: a broken setup should stop the run with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, SamplingMode, criterion_group, criterion_main};
+use monocore::vm::{MicroVm, SpawnOptions};
+
+const HELPER: &str = env!("CARGO_BIN_EXE_monocore-suite-vmm");
+
+fn bench(c: &mut Criterion) {
+    let root = monocore_suite::busybox_rootfs().expect("busybox rootfs (install busybox-static)");
+    let mut config = monocore::vm::MicroVmConfig::new(root.path(), 128);
+    config.exec_path = Some("/bin/true".into());
+    let vm = MicroVm::from_config(config).expect("valid config");
+    let options = SpawnOptions::new()
+        .capture_console(true)
+        .helper_path(HELPER);
+
+    let mut group = c.benchmark_group("spawn_to_enter");
+    group.sampling_mode(SamplingMode::Flat);
+    group.sample_size(20);
+    group.measurement_time(Duration::from_secs(5));
+    group.bench_function("process_spawn_baseline", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let start = Instant::now();
+                let status = std::process::Command::new("/bin/true")
+                    .status()
+                    .expect("spawn /bin/true");
+                total += start.elapsed();
+                assert!(status.success());
+            }
+            total
+        })
+    });
+    group.bench_function("spawn_to_krun_start_enter", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let mut handle = vm.spawn_with(&options).expect("spawn");
+                let deadline = Instant::now() + Duration::from_secs(10);
+                let took = loop {
+                    if let Some(took) = handle.spawn_to_enter() {
+                        break took;
+                    }
+                    assert!(
+                        Instant::now() < deadline,
+                        "the helper never reached krun_start_enter: {:?}",
+                        handle.log_tail()
+                    );
+                    std::thread::sleep(Duration::from_micros(100));
+                };
+                handle.kill().expect("kill");
+                total += took;
+            }
+            total
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
