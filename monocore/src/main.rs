@@ -96,10 +96,15 @@ struct RunArgs {
     #[arg(short = 'v', long = "volume", value_name = "HOST:GUEST")]
     volumes: Vec<PathPair>,
 
-    /// Forward a host port to a guest port (repeatable). No port is exposed
-    /// unless given.
+    /// Forward a host port to a guest port (repeatable; needs --net).
     #[arg(short = 'p', long = "port", value_name = "HOST:GUEST")]
     ports: Vec<PortPair>,
+
+    /// Give the guest network access through libkrun's TSI: it can connect
+    /// to anything the host can reach and listen on host ports. Without it
+    /// the guest has no network at all.
+    #[arg(long)]
+    net: bool,
 
     /// Set an environment variable in the guest (repeatable). The host's
     /// environment is never copied.
@@ -191,7 +196,8 @@ fn default_command() -> Vec<String> {
     vec![
         "/bin/sh".into(),
         "-c".into(),
-        "echo \"Hello from inside a monocore microVM (kernel $(uname -r), $(nproc) vCPU)\"".into(),
+        // No `"`: libkrun cannot pass one to the guest intact.
+        "echo Hello from inside a monocore microVM: kernel $(uname -r), $(nproc) vCPU".into(),
     ]
 }
 
@@ -210,6 +216,7 @@ fn build_config(args: &RunArgs, root: PathBuf) -> MicroVmConfig {
     config.num_vcpus = args.cpus;
     config.mapped_dirs = args.volumes.clone();
     config.port_map = args.ports.clone();
+    config.local_only = !args.net;
     config.env = args.env.clone();
     config.workdir_path = args.workdir.as_deref().map(Into::into);
     config.rlimits = args.rlimits.clone();
@@ -232,7 +239,9 @@ fn run(args: RunArgs) -> ExitCode {
             Err(e) => return fail(e),
         },
     };
-    let vm = match MicroVm::from_config(build_config(&args, root)) {
+    let vm = match MicroVm::from_config(build_config(&args, root))
+        .and_then(|vm| vm.check_support().map(|()| vm))
+    {
         Ok(vm) => vm,
         Err(e) => return fail(e),
     };

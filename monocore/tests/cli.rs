@@ -67,6 +67,7 @@ fn every_run_flag_lands_in_the_config() {
             &volume,
             "--volume",
             &volume2,
+            "--net",
             "-p",
             "8080:80",
             "--port",
@@ -96,6 +97,7 @@ fn every_run_flag_lands_in_the_config() {
         format!("{}:/more", data.display()).parse().unwrap(),
     ];
     expected.port_map = vec!["8080:80".parse().unwrap(), "443".parse().unwrap()];
+    expected.local_only = false;
     expected.env = vec!["A=1".parse().unwrap(), "B=".parse().unwrap()];
     expected.workdir_path = Some("/data".into());
     expected.rlimits = vec!["RLIMIT_NOFILE=1024:2048".parse().unwrap()];

@@ -107,9 +107,35 @@ impl MicroVm {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn prepare(&self) -> MonocoreResult<PreparedVm> {
+        self.check_support()?;
         let plan = Plan::new(self.get_config())?;
         fstab::prepare_rootfs(&self.get_config().root_path, &plan.mounts, None)?;
         plan.apply()
+    }
+
+    /// Checks, without any FFI call or file write, that libkrun 1.19.7 can
+    /// honour this config: every string converts to a C string, no `"` in
+    /// args or env, host paths are UTF-8, and the network settings are
+    /// supported (see the module docs: a `port_map` needs
+    /// `local_only = false`; `assigned_ip` is not supported). [`prepare`]
+    /// and [`spawn`](Self::spawn) run it first, so an unsupported setting
+    /// fails before any process starts.
+    ///
+    /// [`prepare`]: Self::prepare
+    ///
+    /// ```
+    /// use monocore::vm::{MicroVm, MicroVmConfig};
+    /// let root = tempfile::tempdir()?;
+    /// let mut config = MicroVmConfig::new(root.path(), 256);
+    /// config.port_map = vec!["8080:80".parse()?];
+    /// let vm = MicroVm::from_config(config.clone())?;
+    /// assert!(vm.check_support().unwrap_err().to_string().contains("local_only = false"));
+    /// config.local_only = false;
+    /// assert!(MicroVm::from_config(config)?.check_support().is_ok());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn check_support(&self) -> MonocoreResult<()> {
+        Plan::new(self.get_config()).map(drop)
     }
 
     /// Runs the VM in this process: [`prepare`](Self::prepare), then

@@ -238,6 +238,8 @@ impl MicroVm {
 
     /// [`spawn`](Self::spawn) with options.
     pub fn spawn_with(&self, options: &SpawnOptions) -> MonocoreResult<VmHandle> {
+        // Fail here, not in the helper, on settings libkrun cannot honour.
+        self.check_support()?;
         let helper = match &options.helper_path {
             Some(path) => path.clone(),
             None => locate_helper()?,
