@@ -256,3 +256,57 @@ fn a_literal_config_passes_run_time_validation() {
     let vm = monocore::vm::MicroVm::from_config(config.clone()).unwrap();
     assert_eq!(vm.get_config(), &config);
 }
+
+#[test]
+fn the_expansion_equals_the_same_config_built_with_the_builder() {
+    let from_macro = vm! {
+        root: "./rootfs",
+        ram: 1024,
+        vcpus: 4,
+        exec: "/bin/echo",
+        args: ["Hello", "from a microVM"],
+        env: ["GREETING=hello", "EMPTY="],
+        workdir: "/app",
+        mapped_dirs: ["./data:/data", "/srv"],
+        port_map: ["8080:80", "443"],
+        rlimits: ["RLIMIT_NOFILE=1024:2048", "0=10:20"],
+        console: "./console.log",
+        ip: "10.0.0.2",
+        local_only: false,
+        log_level: Info,
+    };
+    let from_builder = MicroVmConfig::builder()
+        .root_path("./rootfs")
+        .ram_mib(1024)
+        .num_vcpus(4)
+        .exec_path("/bin/echo")
+        .args(["Hello", "from a microVM"])
+        .env([EnvPair::new("GREETING", "hello"), EnvPair::new("EMPTY", "")])
+        .workdir_path("/app")
+        .mapped_dirs([
+            "./data:/data".parse::<PathPair>().unwrap(),
+            "/srv".parse().unwrap(),
+        ])
+        .port_map([
+            "8080:80".parse::<PortPair>().unwrap(),
+            "443".parse().unwrap(),
+        ])
+        .rlimits([
+            "RLIMIT_NOFILE=1024:2048".parse::<LinuxRlimit>().unwrap(),
+            "0=10:20".parse().unwrap(),
+        ])
+        .console_output("./console.log")
+        .assigned_ip(Ipv4Addr::new(10, 0, 0, 2))
+        .local_only(false)
+        .log_level(LogLevel::Info)
+        .build();
+    assert_eq!(from_macro, from_builder);
+    // And the minimal forms agree too, defaults included.
+    assert_eq!(
+        vm!(root: "./rootfs", ram: 512),
+        MicroVmConfig::builder()
+            .root_path(PathBuf::from("./rootfs"))
+            .ram_mib(512)
+            .build()
+    );
+}
