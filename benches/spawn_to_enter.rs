@@ -33,18 +33,7 @@ fn bench(c: &mut Criterion) {
     group.sample_size(20);
     group.measurement_time(Duration::from_secs(5));
     group.bench_function("process_spawn_baseline", |b| {
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                let start = Instant::now();
-                let status = std::process::Command::new("/bin/true")
-                    .status()
-                    .expect("spawn /bin/true");
-                total += start.elapsed();
-                assert!(status.success());
-            }
-            total
-        })
+        b.iter_custom(monocore_suite::time_host_true)
     });
     group.bench_function("spawn_to_krun_start_enter", |b| {
         b.iter_custom(|iters| {

@@ -125,3 +125,19 @@ pub fn slow_helper(dir: &Path) -> Result<PathBuf, String> {
         .map_err(|e| e.to_string())?;
     Ok(path)
 }
+
+/// The baseline of the process benchmarks: spawns `/bin/true` on the host
+/// with `std::process` and waits for it, `iters` times; returns the total
+/// time (for criterion's `iter_custom`).
+pub fn time_host_true(iters: u64) -> Duration {
+    let mut total = Duration::ZERO;
+    for _ in 0..iters {
+        let start = std::time::Instant::now();
+        let status = std::process::Command::new("/bin/true").status();
+        total += start.elapsed();
+        if !status.is_ok_and(|s| s.success()) {
+            eprintln!("process baseline: /bin/true did not succeed");
+        }
+    }
+    total
+}
