@@ -246,6 +246,16 @@ impl MicroVm {
         let json = serde_json::to_vec(config).map_err(|e| MonocoreError::HelperFailed {
             message: format!("could not serialize the config: {e}"),
         })?;
+        // The helper refuses a larger config; say so before starting it.
+        if json.len() > monocore_rules::limits::MAX_HELPER_CONFIG_LEN {
+            return Err(MonocoreError::HelperFailed {
+                message: format!(
+                    "the config is {} bytes of JSON: at most {} bytes can be sent to the helper",
+                    json.len(),
+                    monocore_rules::limits::MAX_HELPER_CONFIG_LEN
+                ),
+            });
+        }
 
         let mut command = Command::new(&helper);
         command
