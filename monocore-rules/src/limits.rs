@@ -31,16 +31,18 @@ pub const MAX_STRING_LEN: usize = 128 * 1024;
 /// The longest guest or host path in bytes (Linux `PATH_MAX`).
 pub const MAX_PATH_LEN: usize = 4096;
 
-/// The most bytes the guest command may take in total: the exec path, every
-/// argument, every `NAME=value` environment entry and the working directory,
-/// added up.
+/// The most bytes the guest command may take on the guest kernel command
+/// line: the exec path, the workdir, and every argument and `NAME=value`
+/// environment entry plus 3 bytes each (libkrun writes them as ` "…"`).
 ///
-/// This is Linux's default `ARG_MAX` (a quarter of the default 8 MiB stack
-/// limit): a guest `execve` with more fails with `E2BIG` anyway. It also
-/// bounds what one config can make monocore copy, escape and send to the
-/// helper (4096 arguments of [`MAX_STRING_LEN`] each would be 512 MiB).
-/// libkrun's own guest kernel command line may hold less than this.
-pub const MAX_COMMAND_LINE_TOTAL: usize = 2 * 1024 * 1024;
+/// libkrun 1.19.7 passes all of these on the guest kernel command line, which
+/// holds 64 KiB on x86_64 (`CMDLINE_MAX_SIZE`), and it `unwrap`s the insert:
+/// a longer command makes libkrun panic inside `krun_start_enter` (aborting
+/// the helper, or your process with `MicroVm::start`). Half of that is left
+/// for libkrun's own parameters (`KRUN_INIT=`, `KRUN_RLIMITS=`, one entry per
+/// virtio device). It also bounds what one config makes monocore copy and
+/// send to the helper.
+pub const MAX_COMMAND_LINE_TOTAL: usize = 32 * 1024;
 
 /// The largest TOML config file, in bytes, read or parsed.
 ///
@@ -54,9 +56,15 @@ pub const MAX_CONFIG_FILE_LEN: usize = 1024 * 1024;
 /// Every config that passes validation fits: its strings are bounded by the
 /// limits above (at worst 1024 mapped directories with two 4096-byte paths
 /// each, every byte a control character that JSON escapes to 6 bytes, about
-/// 48 MiB, plus 4 MiB for the escaped command line). The helper refuses a
+/// 48 MiB, plus the escaped command line). The helper refuses a
 /// larger length before reading, and never allocates more than it has read.
 pub const MAX_HELPER_CONFIG_LEN: usize = 64 * 1024 * 1024;
+
+/// The bytes one argument or environment entry of `len` bytes takes on the
+/// guest kernel command line (` "…"`).
+pub const fn quoted_len(len: usize) -> usize {
+    len.saturating_add(3)
+}
 
 /// Checks the total size of the guest command (see
 /// [`MAX_COMMAND_LINE_TOTAL`]).
@@ -79,7 +87,7 @@ pub fn check_command_line_total(total: usize) -> Result<(), CommandLineTotalErro
 /// The guest command (exec path, args, env, workdir) is too large in total.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "the guest command (exec path, arguments, environment, workdir) is {total} bytes in total: at most {max} are allowed"
+    "the guest command (exec path, arguments, environment, workdir) takes {total} bytes of the guest kernel command line: at most {max} are allowed"
 )]
 pub struct CommandLineTotalError {
     /// The total size in bytes.

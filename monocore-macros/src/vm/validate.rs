@@ -658,10 +658,10 @@ fn check_command_line_total(errors: &mut Errors, c: &Optional) {
     };
     let args = literal_items(c.args.as_ref())
         .into_iter()
-        .map(|lit| lit.value().len());
+        .map(|lit| limits::quoted_len(lit.value().len()));
     let env = literal_items(c.env.as_ref())
         .into_iter()
-        .map(|e| e.name.len().saturating_add(1).saturating_add(e.value.len()));
+        .map(|e| limits::quoted_len(e.name.len().saturating_add(1).saturating_add(e.value.len())));
     let total = [lit_len(&c.exec), lit_len(&c.workdir)]
         .into_iter()
         .chain(args)
@@ -893,17 +893,23 @@ mod tests {
 
     #[test]
     fn the_guest_command_is_bounded_in_total() {
-        let n = limits::MAX_COMMAND_LINE_TOTAL / limits::MAX_STRING_LEN;
-        let big = |_| "a".repeat(limits::MAX_STRING_LEN);
+        // `exec: "/x"` (2 bytes) and one argument, quoted (+3 bytes).
+        let fits = limits::MAX_COMMAND_LINE_TOTAL - 2 - 3;
+        assert!(errors_of(with_list("args", 1, |_| "a".repeat(fits))).is_empty());
         assert_eq!(
-            errors_of(with_list("args", n, big)),
+            errors_of(with_list("args", 1, |_| "a".repeat(fits + 1))),
             [format!(
-                "the guest command (exec path, arguments, environment, workdir) is {} bytes in total: at most {} are allowed",
-                n * limits::MAX_STRING_LEN + 2,
+                "the guest command (exec path, arguments, environment, workdir) takes {} bytes of the guest kernel command line: at most {} are allowed",
+                limits::MAX_COMMAND_LINE_TOTAL + 1,
                 limits::MAX_COMMAND_LINE_TOTAL
             )]
         );
-        assert!(errors_of(with_list("args", n - 1, big)).is_empty());
+        // Many short entries count their quoting too.
+        let n = limits::MAX_COMMAND_LINE_TOTAL / 4;
+        assert_eq!(
+            errors_of(with_list("env", n, |i| format!("{i}")[..1].to_owned() + "=")).len(),
+            1
+        );
     }
 
     #[test]

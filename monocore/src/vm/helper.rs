@@ -485,7 +485,7 @@ mod tests {
             .collect();
         config.console_output = Some(ctl(path_max).into());
         config.exec_path = Some("/x".into());
-        let per_arg = (limits::MAX_COMMAND_LINE_TOTAL - 2) / limits::MAX_ARGS;
+        let per_arg = (limits::MAX_COMMAND_LINE_TOTAL - 2) / limits::MAX_ARGS - 3;
         config.args = vec!["\\".repeat(per_arg); limits::MAX_ARGS];
         config.validate_values().unwrap();
 

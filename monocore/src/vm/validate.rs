@@ -39,8 +39,7 @@ impl Sink {
 }
 
 /// The `what` of the `TooMany` error for an oversized guest command.
-pub(crate) const COMMAND_BYTES: &str =
-    "bytes in the guest command (exec path, arguments, environment, workdir)";
+pub(crate) const COMMAND_BYTES: &str = "bytes of guest command (exec path, arguments, environment, workdir) on the kernel command line";
 
 fn command_line(s: &str) -> Result<(), E> {
     monocore_rules::validate_command_line(s).map_err(|_| E::InvalidCommandLineString(s.to_owned()))
@@ -221,12 +220,14 @@ impl MicroVmConfig {
             .iter()
             .chain(&self.workdir_path)
             .map(|p| p.as_str().len())
-            .chain(self.args.iter().map(String::len))
+            .chain(self.args.iter().map(|a| limits::quoted_len(a.len())))
             .chain(self.env.iter().map(|e| {
-                e.get_name()
-                    .len()
-                    .saturating_add(1)
-                    .saturating_add(e.get_value().len())
+                limits::quoted_len(
+                    e.get_name()
+                        .len()
+                        .saturating_add(1)
+                        .saturating_add(e.get_value().len()),
+                )
             }));
         strings.fold(0, usize::saturating_add)
     }

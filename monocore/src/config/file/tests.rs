@@ -226,11 +226,16 @@ fn a_ten_megabyte_arg_in_a_file_is_refused() {
         "a".repeat(limits::MAX_STRING_LEN + 1)
     );
     let errors = errors(&text, dir.path());
-    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors.len(), 2, "{errors:?}");
     assert!(
-        errors[0].starts_with("4:9: `args`: invalid command-line string"),
+        errors[0].starts_with("4:8: `args`: too many bytes of guest command"),
         "{}",
-        &errors[0][..80]
+        errors[0]
     );
-    assert!(errors[0].len() < 600, "{}", errors[0].len());
+    assert!(
+        errors[1].starts_with("4:9: `args`: invalid command-line string"),
+        "{}",
+        &errors[1][..80]
+    );
+    assert!(errors[1].len() < 600, "{}", errors[1].len());
 }
