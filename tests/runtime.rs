@@ -225,7 +225,7 @@ fn a_failed_boot_is_a_typed_error_never_a_guest_exit_code() {
 fn a_hostile_rootfs_fails_in_the_helper_with_a_typed_error() {
     let root = busybox_rootfs().unwrap();
     let host_dir = tempfile::tempdir().unwrap();
-    fs::remove_dir(root.path().join("etc")).unwrap();
+    fs::remove_dir_all(root.path().join("etc")).unwrap();
     std::os::unix::fs::symlink(host_dir.path(), root.path().join("etc")).unwrap();
     let data = tempfile::tempdir().unwrap();
     let mut config = sh_config(root.path(), "true");
