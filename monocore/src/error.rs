@@ -202,7 +202,7 @@ pub enum InvalidMicroVMConfigError {
 
     /// A host path (mapped directory or console file) is empty, too long, or
     /// holds a NUL byte.
-    #[error("invalid host path {0:?}: it must be non-empty, without NUL, and at most 4096 bytes")]
+    #[error("invalid host path {}: it must be non-empty, without NUL, and at most 4096 bytes", preview(.0))]
     InvalidHostPath(String),
 
     /// `num_vcpus` is 0.
@@ -215,7 +215,7 @@ pub enum InvalidMicroVMConfigError {
 
     /// An exec path, argument, workdir or environment entry is not printable
     /// ASCII (space to `~`), holds a NUL, or is too long.
-    #[error("invalid command-line string {0:?}: {reason}", reason = command_line_reason(.0))]
+    #[error("invalid command-line string {}: {reason}", preview(.0), reason = command_line_reason(.0))]
     InvalidCommandLineString(String),
 
     /// A guest path (mount point or workdir) is relative, climbs above `/`
@@ -269,6 +269,23 @@ pub enum InvalidMicroVMConfigError {
         /// The limit.
         max: usize,
     },
+}
+
+/// Longer values are shown cut short in messages (the variant keeps them
+/// whole): a 10 MB argument must not make a 10 MB error line.
+const PREVIEW_LEN: usize = 256;
+
+/// `s` quoted as `{:?}` would, cut after [`PREVIEW_LEN`] characters with
+/// its length in bytes when longer.
+fn preview(s: &str) -> String {
+    match s.char_indices().nth(PREVIEW_LEN) {
+        Some((cut, _)) => format!(
+            "{:?}… ({} bytes)",
+            s.get(..cut).unwrap_or_default(),
+            s.len()
+        ),
+        None => format!("{s:?}"),
+    }
 }
 
 fn command_line_reason(s: &str) -> String {

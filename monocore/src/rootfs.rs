@@ -45,6 +45,20 @@ pub enum RootfsError {
         /// The paths looked at.
         searched: Vec<PathBuf>,
     },
+    /// A cache directory (or the parent of per-run copies) is not private to
+    /// this user: another user could plant a template or swap a run
+    /// directory for a symlink.
+    #[error(
+        "unsafe cache directory {}: {reason}; remove it or set MONOCORE_CACHE_DIR to a directory \
+         only you can write",
+        path.display()
+    )]
+    UnsafeCacheDir {
+        /// The directory.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// A filesystem operation failed.
     #[error("preparing rootfs at {}: {source}", path.display())]
     Io {
@@ -95,6 +109,50 @@ pub fn cache_dir() -> PathBuf {
     // SAFETY: getuid has no preconditions and cannot fail.
     let uid = unsafe { libc::getuid() };
     std::env::temp_dir().join(format!("monocore-cache-{uid}"))
+}
+
+/// Creates `dir` (mode 0700) if needed and checks that it is private: a real
+/// directory (not a symlink), owned by this user, not writable by group or
+/// others. Entries in such a directory cannot be created, renamed or
+/// removed by another (non-root) user.
+///
+/// A directory of ours that is group- or world-writable is tightened (its
+/// write bits for group and others are removed) rather than refused.
+pub fn ensure_private_dir(dir: &Path) -> Result<(), RootfsError> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+    let unsafe_dir = |reason: String| RootfsError::UnsafeCacheDir {
+        path: dir.to_path_buf(),
+        reason,
+    };
+    match fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+    {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(io_at(dir)(e)),
+    }
+    let meta = fs::symlink_metadata(dir).map_err(io_at(dir))?;
+    if meta.file_type().is_symlink() {
+        return Err(unsafe_dir("it is a symlink".to_owned()));
+    }
+    if !meta.is_dir() {
+        return Err(unsafe_dir("it is not a directory".to_owned()));
+    }
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let uid = unsafe { libc::geteuid() };
+    if meta.uid() != uid {
+        return Err(unsafe_dir(format!(
+            "it is owned by uid {}, not by this user (uid {uid})",
+            meta.uid()
+        )));
+    }
+    let mode = meta.mode() & 0o7777;
+    if mode & 0o022 != 0 {
+        fs::set_permissions(dir, fs::Permissions::from_mode(mode & !0o022)).map_err(io_at(dir))?;
+    }
+    Ok(())
 }
 
 /// A name no other process will pick: pid, time and a per-process counter.
@@ -182,10 +240,12 @@ pub fn prepare_template() -> Result<PathBuf, RootfsError> {
 /// [`prepare_template`] with an explicit cache directory and busybox.
 pub fn prepare_template_in(cache: &Path, busybox: &Path) -> Result<PathBuf, RootfsError> {
     let final_dir = cache.join(template_key(busybox)?);
+    // Before trusting anything in it: a template planted by another user
+    // would become the guest's root.
+    ensure_private_dir(cache)?;
     if final_dir.join("bin/busybox").is_file() {
         return Ok(final_dir);
     }
-    fs::create_dir_all(cache).map_err(io_at(cache))?;
     let staging = cache.join(format!(".staging-{}", unique_suffix()));
     let built = build_busybox_tree(&staging, busybox).and_then(|()| {
         fs::File::open(&staging)
@@ -220,9 +280,11 @@ pub struct RunRootfs {
 impl RunRootfs {
     /// Copies `template` (regular files, directories and symlinks, the links
     /// copied as links, never followed) into a new private directory under
-    /// `parent`.
+    /// `parent`. `parent` is created if needed and must be private to this
+    /// user (see [`ensure_private_dir`]): in a shared directory another user
+    /// could swap the new directory for a symlink and redirect the copy.
     pub fn copy_of(template: &Path, parent: &Path) -> Result<Self, RootfsError> {
-        fs::create_dir_all(parent).map_err(io_at(parent))?;
+        ensure_private_dir(parent)?;
         let path = parent.join(format!("run-{}", unique_suffix()));
         let this = Self { path };
         fs::create_dir(&this.path).map_err(io_at(&this.path))?;
@@ -341,6 +403,70 @@ mod tests {
         );
         drop(copy);
         assert!(!path.exists());
+    }
+
+    #[test]
+    fn cache_dirs_are_created_private() {
+        let base = tempfile::tempdir().unwrap();
+        let cache = base.path().join("a/b/cache");
+        ensure_private_dir(&cache).unwrap();
+        let mode = fs::metadata(&cache).unwrap().permissions().mode() & 0o7777;
+        assert_eq!(mode, 0o700);
+        // Ours but group/world-writable: tightened, not refused.
+        fs::set_permissions(&cache, fs::Permissions::from_mode(0o777)).unwrap();
+        ensure_private_dir(&cache).unwrap();
+        let mode = fs::metadata(&cache).unwrap().permissions().mode() & 0o7777;
+        assert_eq!(mode, 0o755);
+    }
+
+    #[test]
+    fn a_symlinked_cache_dir_is_refused() {
+        // Another user pre-creating `/tmp/monocore-cache-<uid>` as a symlink
+        // to a directory they control.
+        let base = tempfile::tempdir().unwrap();
+        let theirs = base.path().join("theirs");
+        fs::create_dir(&theirs).unwrap();
+        let cache = base.path().join("cache");
+        symlink(&theirs, &cache).unwrap();
+        let err = ensure_private_dir(&cache).unwrap_err();
+        assert!(
+            matches!(err, RootfsError::UnsafeCacheDir { ref reason, .. } if reason == "it is a symlink"),
+            "{err}"
+        );
+        let err = prepare_template_in(&cache, Path::new("/bin/sh")).unwrap_err();
+        assert!(matches!(err, RootfsError::UnsafeCacheDir { .. }), "{err}");
+        let err = RunRootfs::copy_of(base.path(), &cache).unwrap_err();
+        assert!(matches!(err, RootfsError::UnsafeCacheDir { .. }), "{err}");
+        assert_eq!(fs::read_dir(&theirs).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn a_cache_dir_owned_by_another_user_is_refused() {
+        let base = tempfile::tempdir().unwrap();
+        // SAFETY: geteuid has no preconditions.
+        let theirs = if unsafe { libc::geteuid() } == 0 {
+            // As root: a directory pre-created by `nobody`.
+            let dir = base.path().join("cache");
+            fs::create_dir(&dir).unwrap();
+            std::os::unix::fs::chown(&dir, Some(65534), Some(65534)).unwrap();
+            dir
+        } else {
+            // As a user: `/` is owned by root, i.e. by someone else.
+            PathBuf::from("/")
+        };
+        let err = ensure_private_dir(&theirs).unwrap_err();
+        assert!(
+            matches!(err, RootfsError::UnsafeCacheDir { ref reason, .. } if reason.contains("owned by uid")),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_cache_path_that_is_a_file_is_refused() {
+        let base = tempfile::tempdir().unwrap();
+        let file = base.path().join("file");
+        fs::write(&file, "").unwrap();
+        assert!(ensure_private_dir(&file).is_err());
     }
 
     #[test]

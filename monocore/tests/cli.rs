@@ -462,3 +462,34 @@ fn ctrl_c_kills_the_vm_exits_130_and_leaves_no_process() {
         "orphaned VM processes"
     );
 }
+
+#[test]
+fn thousands_of_volume_flags_are_a_typed_error_not_a_hang() {
+    let root = rootfs();
+    // As many as fit in one command line (Linux ARG_MAX), far over the limit.
+    let flags: Vec<String> = (0..20_000).map(|i| format!("-v/{i:x}")).collect();
+    let start = std::time::Instant::now();
+    let (code, out, err) = run(monocore()
+        .args(["run", "--dry-run", "--root"])
+        .arg(root.path())
+        .args(&flags));
+    assert_eq!(code, 125, "stdout: {out}\nstderr: {err}");
+    assert_eq!(
+        err.trim_end(),
+        format!(
+            "monocore: error: invalid microVM configuration: too many mapped directories: 20000 given, at most {} allowed",
+            monocore::config::limits::MAX_MAPPED_DIRS
+        )
+    );
+    assert!(start.elapsed() < std::time::Duration::from_secs(5));
+}
+
+#[test]
+fn config_check_refuses_an_endless_file() {
+    let (code, _out, err) = run(monocore().args(["config", "check", "/dev/zero"]));
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("the config file is longer than 1048576 bytes"),
+        "{err}"
+    );
+}

@@ -201,6 +201,7 @@ pub fn check(input: VmInput) -> syn::Result<Checked> {
         }
         seen.push(key);
     }
+    check_command_line_total(&mut errors, &c);
     for (required, example) in [
         (
             "root",
@@ -515,7 +516,11 @@ fn ip(errors: &mut Errors, value: Expr) -> Option<Value<IpLit>> {
 // ---- string rules (each one call into `monocore_rules`) ----------------------
 
 fn command_line(s: &str) -> Result<(), String> {
-    validate_command_line(s).map_err(|e| format!("{s:?}: {e}"))
+    validate_command_line(s).map_err(|e| match e {
+        // Not echoed: the string is too long to be worth printing.
+        monocore_rules::CommandLineError::TooLong { .. } => format!("string: {e}"),
+        _ => format!("{s:?}: {e}"),
+    })
 }
 
 fn workdir(s: &str) -> Result<(), String> {
@@ -644,6 +649,29 @@ fn literal_items<T>(list: Option<&List<T>>) -> Vec<&T> {
 
 // ---- cross-element rules ----------------------------------------------------------
 
+/// The guest command's literal strings, added up, against
+/// `limits::MAX_COMMAND_LINE_TOTAL` (expressions are counted at run time).
+fn check_command_line_total(errors: &mut Errors, c: &Optional) {
+    let lit_len = |v: &Option<Value<LitStr>>| match v {
+        Some(Value::Lit(lit)) => lit.value().len(),
+        _ => 0,
+    };
+    let args = literal_items(c.args.as_ref())
+        .into_iter()
+        .map(|lit| limits::quoted_len(lit.value().len()));
+    let env = literal_items(c.env.as_ref())
+        .into_iter()
+        .map(|e| limits::quoted_len(e.name.len().saturating_add(1).saturating_add(e.value.len())));
+    let total = [lit_len(&c.exec), lit_len(&c.workdir)]
+        .into_iter()
+        .chain(args)
+        .chain(env)
+        .fold(0, usize::saturating_add);
+    if let Err(e) = limits::check_command_line_total(total) {
+        errors.at(Span::call_site(), e);
+    }
+}
+
 fn check_overlap(errors: &mut Errors, dirs: Option<&List<PathLit>>) {
     let dirs = literal_items(dirs);
     // Every literal here passed `normalize_mount_point` in `path_pair`.
@@ -770,6 +798,118 @@ mod tests {
         assert!(errors_of(quote!(root: "r", ram: 1, log_level: LogLevel::Info)).is_empty());
         let errors = errors_of(quote!(root: "r", ram: 1, log_level: Infoo));
         assert_eq!(errors, ["unknown log level `Infoo`: did you mean `Info`?"]);
+    }
+
+    /// `root: "r", ram: 1, <key>: [<n> string literals]` as tokens.
+    fn with_list(
+        key: &str,
+        n: usize,
+        element: impl Fn(usize) -> String,
+    ) -> proc_macro2::TokenStream {
+        let key = proc_macro2::Ident::new(key, Span::call_site());
+        let elements = (0..n).map(|i| proc_macro2::Literal::string(&element(i)));
+        quote!(root: "r", ram: 1, exec: "/x", #key: [#(#elements),*])
+    }
+
+    /// `root: "r", ram: 1, <key>: [<n> string literals]`, built as a syntax
+    /// tree directly: parsing 100k tokens with syn in a debug build takes
+    /// seconds, and is rustc's (linear) cost, not the macro's.
+    fn input_with_list(key: &str, n: usize) -> VmInput {
+        let lit = |s: &str| -> Expr {
+            Expr::Lit(syn::ExprLit {
+                attrs: Vec::new(),
+                lit: Lit::Str(LitStr::new(s, Span::call_site())),
+            })
+        };
+        let mut input: VmInput = syn::parse2(quote!(root: "r", ram: 1)).unwrap();
+        let elems = (0..n).map(|i| lit(&format!("/d{i}"))).collect();
+        input.fields.push(Field {
+            key: Ident::new(key, Span::call_site()),
+            value: Expr::Array(ExprArray {
+                attrs: Vec::new(),
+                bracket_token: Default::default(),
+                elems,
+            }),
+        });
+        input
+    }
+
+    #[test]
+    fn a_hundred_thousand_element_list_is_too_many_not_a_hang() {
+        for (key, n, max) in [
+            ("mapped_dirs", 100_000, limits::MAX_MAPPED_DIRS),
+            (
+                "port_map",
+                limits::MAX_PORT_MAPPINGS + 1,
+                limits::MAX_PORT_MAPPINGS,
+            ),
+            ("args", limits::MAX_ARGS + 1, limits::MAX_ARGS),
+            ("env", limits::MAX_ENV_VARS + 1, limits::MAX_ENV_VARS),
+            ("rlimits", limits::MAX_RLIMITS + 1, limits::MAX_RLIMITS),
+        ] {
+            let input = input_with_list(key, n);
+            let start = std::time::Instant::now();
+            let errors: Vec<String> = match check(input) {
+                Ok(_) => Vec::new(),
+                Err(e) => e.into_iter().map(|e| e.to_string()).collect(),
+            };
+            let elapsed = start.elapsed();
+            assert_eq!(
+                errors,
+                [format!(
+                    "too many `{key}`: {n} given, at most {max} allowed"
+                )]
+            );
+            // Includes dropping the 100k-element tree.
+            assert!(
+                elapsed < std::time::Duration::from_millis(500),
+                "{key}: {elapsed:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_overlong_literal_is_an_error_that_does_not_echo_it() {
+        // Any literal over the limit takes the same path as a 10 MB one (which
+        // only makes syn's unescaping, in a debug build, slow).
+        let len = limits::MAX_STRING_LEN + 1;
+        let tokens = with_list("args", 1, |_| "a".repeat(len));
+        let errors = errors_of(tokens);
+        assert_eq!(
+            errors.len(),
+            1,
+            "{:?}",
+            errors.iter().map(String::len).collect::<Vec<_>>()
+        );
+        assert_eq!(
+            errors[0],
+            format!(
+                "invalid argument string: {} bytes is too long: at most {} bytes are allowed",
+                len,
+                limits::MAX_STRING_LEN
+            )
+        );
+    }
+
+    #[test]
+    fn the_guest_command_is_bounded_in_total() {
+        // `exec: "/x"` (2 bytes) and one argument, quoted (+3 bytes).
+        let fits = limits::MAX_COMMAND_LINE_TOTAL - 2 - 3;
+        assert!(errors_of(with_list("args", 1, |_| "a".repeat(fits))).is_empty());
+        assert_eq!(
+            errors_of(with_list("args", 1, |_| "a".repeat(fits + 1))),
+            [format!(
+                "the guest command (exec path, arguments, environment, workdir) takes {} bytes of the guest kernel command line: at most {} are allowed",
+                limits::MAX_COMMAND_LINE_TOTAL + 1,
+                limits::MAX_COMMAND_LINE_TOTAL
+            )]
+        );
+        // Many short entries count their quoting too.
+        let n = limits::MAX_COMMAND_LINE_TOTAL / 4;
+        assert_eq!(
+            errors_of(with_list("env", n, |i| format!("{i}")[..1].to_owned() + "=")).len(),
+            1
+        );
     }
 
     #[test]

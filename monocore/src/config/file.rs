@@ -18,9 +18,9 @@
 //! value types, values that do not parse, and every validation rule of
 //! [`MicroVmConfig::validate`](crate::vm::MicroVmConfig::validate).
 
-use std::{fmt, net::Ipv4Addr, ops::Range, path::Path};
+use std::{fmt, io::Read, net::Ipv4Addr, ops::Range, path::Path};
 
-use monocore_rules::keys;
+use monocore_rules::{keys, limits};
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
@@ -134,6 +134,10 @@ fn line_column(text: &str, offset: usize) -> (usize, usize) {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn parse_config(text: &str, base_dir: &Path) -> Result<MicroVmConfig, ConfigFileErrors> {
+    // Bounded cost: a file beyond the limit is refused before parsing.
+    if text.len() > limits::MAX_CONFIG_FILE_LEN {
+        return Err(ConfigFileErrors(vec![too_large(Some(text.len()))]));
+    }
     let mut c = Collector {
         text,
         errors: Vec::new(),
@@ -194,13 +198,52 @@ pub fn parse_config(text: &str, base_dir: &Path) -> Result<MicroVmConfig, Config
 
 /// Reads and parses a config file; relative paths in it are resolved against
 /// its directory.
+///
+/// At most [`limits::MAX_CONFIG_FILE_LEN`] bytes are read: a larger (or
+/// endless) file is a [`ConfigFileErrors`] saying so, not an out-of-memory.
+///
+/// ```
+/// use monocore::{config::file::load_config, MonocoreError};
+/// let err = load_config("/dev/zero".as_ref()).unwrap_err();
+/// assert!(matches!(err, MonocoreError::ConfigFile(_)), "{err}");
+/// assert!(err.to_string().contains("at most 1048576 bytes"), "{err}");
+/// ```
 pub fn load_config(path: &Path) -> Result<MicroVmConfig, crate::MonocoreError> {
-    let text = std::fs::read_to_string(path)?;
+    let mut bytes = Vec::new();
+    let max = limits::MAX_CONFIG_FILE_LEN as u64;
+    std::fs::File::open(path)?
+        .take(max.saturating_add(1))
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > max {
+        return Err(ConfigFileErrors(vec![too_large(None)]).into());
+    }
+    let text = String::from_utf8(bytes).map_err(|e| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("the config file is not valid UTF-8: {e}"),
+        )
+    })?;
     let base = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     parse_config(&text, base).map_err(crate::MonocoreError::from)
+}
+
+/// The error for a file over [`limits::MAX_CONFIG_FILE_LEN`]; `len` is its
+/// size when known (a file read with a bound is only known to be larger).
+fn too_large(len: Option<usize>) -> ConfigFileError {
+    let max = limits::MAX_CONFIG_FILE_LEN;
+    let size = match len {
+        Some(len) => format!("{len} bytes long"),
+        None => format!("longer than {max} bytes"),
+    };
+    ConfigFileError {
+        line: 1,
+        column: 1,
+        key: None,
+        message: format!("the config file is {size}: at most {max} bytes are allowed"),
+    }
 }
 
 fn type_error(c: &mut Collector<'_>, key: &str, value: &Spanned<DeValue<'_>>, expected: &str) {
@@ -265,6 +308,21 @@ fn strings<T>(
         type_error(c, key, value, "a list of strings");
         return (out, spans);
     };
+    // Bounded cost: an oversized list is reported, not parsed element by
+    // element.
+    if let Some(max) = max_len(key)
+        && array.len() > max
+    {
+        c.at(
+            value.span(),
+            Some(key),
+            format!(
+                "too many elements: {} given, at most {max} allowed",
+                array.len()
+            ),
+        );
+        return (out, spans);
+    }
     for element in array.iter() {
         let Some(s) = element.get_ref().as_str() else {
             type_error(c, key, element, "a string");
@@ -277,6 +335,18 @@ fn strings<T>(
         spans.push((s.to_owned(), element.span()));
     }
     (out, spans)
+}
+
+/// The most elements a list key may hold (`monocore_rules::limits`).
+fn max_len(key: &str) -> Option<usize> {
+    Some(match key {
+        "args" => limits::MAX_ARGS,
+        "env" => limits::MAX_ENV_VARS,
+        "mapped_dirs" => limits::MAX_MAPPED_DIRS,
+        "port_map" => limits::MAX_PORT_MAPPINGS,
+        "rlimits" => limits::MAX_RLIMITS,
+        _ => return None,
+    })
 }
 
 fn resolve(base: &Path, path: &str) -> String {
@@ -424,6 +494,7 @@ fn locate(located: &Located, error: &E) -> (Option<String>, Range<usize>) {
             "port mappings" => "port_map",
             "resource limits" => "rlimits",
             "arguments" => "args",
+            crate::vm::validate::COMMAND_BYTES => "args",
             _ => "env",
         }),
     };

@@ -192,6 +192,24 @@ fn quoted_c_string(field: &'static str, value: &str) -> MonocoreResult<CString> 
     c_string(field, value)
 }
 
+/// A C string that libkrun puts on the guest kernel command line *without*
+/// quotes (`KRUN_INIT=<exec_path>`, `KRUN_WORKDIR=<workdir>`): a space would
+/// end the value and start another kernel parameter (`init=…`, `KRUN_…=…`,
+/// or `--`), so the guest would run something other than what the config
+/// says.
+fn unquoted_c_string(field: &'static str, value: &str) -> MonocoreResult<CString> {
+    if value.contains(' ') {
+        return Err(MonocoreError::Unsupported {
+            setting: field,
+            value: value.to_owned(),
+            reason: "libkrun 1.19.7 passes the exec path and the workdir unquoted on the guest \
+                     kernel command line, where a space would split them into further kernel \
+                     parameters; use a path without spaces",
+        });
+    }
+    quoted_c_string(field, value)
+}
+
 /// A host path as a UTF-8 C string (libkrun rejects non-UTF-8 paths).
 fn host_path(field: &'static str, path: &Path) -> MonocoreResult<CString> {
     let Some(text) = path.to_str() else {
@@ -269,7 +287,7 @@ impl Plan {
         let workdir = config
             .workdir_path
             .as_ref()
-            .map(|w| quoted_c_string("workdir_path", w.as_str()))
+            .map(|w| unquoted_c_string("workdir_path", w.as_str()))
             .transpose()?;
         let env = CStrArray::new(
             config
@@ -286,7 +304,7 @@ impl Plan {
                     .map(|a| quoted_c_string("args", a))
                     .collect::<MonocoreResult<Vec<_>>>()?;
                 Some((
-                    quoted_c_string("exec_path", path.as_str())?,
+                    unquoted_c_string("exec_path", path.as_str())?,
                     CStrArray::new(args),
                 ))
             }
@@ -409,6 +427,60 @@ mod tests {
             Plan::new(&config),
             Err(MonocoreError::QuoteInString { field: "env", ref value }) if value == "A=x\"y"
         ));
+    }
+
+    #[test]
+    fn quotes_in_exec_path_and_workdir_are_refused() {
+        let (_root, mut config) = config();
+        config.exec_path = Some("/bin/e\"cho".into());
+        assert!(matches!(
+            Plan::new(&config),
+            Err(MonocoreError::QuoteInString {
+                field: "exec_path",
+                ..
+            })
+        ));
+        config.exec_path = Some("/bin/echo".into());
+        config.workdir_path = Some("/w\"x".into());
+        assert!(matches!(
+            Plan::new(&config),
+            Err(MonocoreError::QuoteInString {
+                field: "workdir_path",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn spaces_in_unquoted_exec_path_and_workdir_cannot_inject_kernel_parameters() {
+        // libkrun writes `KRUN_INIT=<exec> KRUN_WORKDIR=<workdir>` unquoted on
+        // the guest kernel command line.
+        let (_root, mut config) = config();
+        config.exec_path = Some("/bin/true init=/evil".into());
+        match Plan::new(&config) {
+            Err(MonocoreError::Unsupported {
+                setting: "exec_path",
+                value,
+                ..
+            }) => {
+                assert_eq!(value, "/bin/true init=/evil")
+            }
+            other => panic!("{:?}", other.map(|_| ())),
+        }
+        config.exec_path = Some("/bin/true".into());
+        config.workdir_path = Some("/tmp -- x".into());
+        assert!(matches!(
+            Plan::new(&config),
+            Err(MonocoreError::Unsupported {
+                setting: "workdir_path",
+                ..
+            })
+        ));
+        // Args and env are quoted by libkrun: a space there is fine.
+        config.workdir_path = Some("/tmp".into());
+        config.args = vec!["two words".into()];
+        config.env = vec![EnvPair::new("A", "b c")];
+        assert!(Plan::new(&config).is_ok());
     }
 
     #[test]

@@ -28,6 +28,8 @@ use std::{
     time::{SystemTime, UNIX_EPOCH},
 };
 
+use monocore_rules::limits;
+
 use super::{MicroVm, MicroVmConfig};
 use crate::{MonocoreError, MonocoreResult};
 
@@ -37,8 +39,6 @@ pub(crate) const STATUS_PREFIX: &str = "monocore-vmm ";
 pub(crate) const HELPER_FAILED_EXIT: u8 = 70;
 /// The exit code of a helper whose parent went away.
 const LIFELINE_EXIT: i32 = 71;
-/// The largest config the helper accepts.
-const MAX_CONFIG_LEN: usize = 1 << 30;
 
 /// The helper's entry point; `monocore-vmm`'s `main` is just this call.
 ///
@@ -87,24 +87,7 @@ fn run(status: &mut std::fs::File) -> MonocoreResult<std::convert::Infallible> {
 fn read_config() -> MonocoreResult<MicroVmConfig> {
     let stdin = rustix::io::fcntl_dupfd_cloexec(rustix::stdio::stdin(), 3)?;
     let mut reader = BufReader::new(std::fs::File::from(stdin));
-    let mut header = String::new();
-    (&mut reader).take(32).read_line(&mut header)?;
-    let len: usize = header
-        .trim()
-        .parse()
-        .map_err(|_| MonocoreError::HelperFailed {
-            message: format!("bad config header {header:?}: expected a byte length"),
-        })?;
-    if len > MAX_CONFIG_LEN {
-        return Err(MonocoreError::HelperFailed {
-            message: format!("config of {len} bytes is larger than {MAX_CONFIG_LEN}"),
-        });
-    }
-    let mut json = vec![0; len];
-    reader.read_exact(&mut json)?;
-    let config = serde_json::from_slice(&json).map_err(|e| MonocoreError::HelperFailed {
-        message: format!("bad config JSON: {e}"),
-    })?;
+    let config = decode_config(&mut reader)?;
 
     // The lifeline: stdin stays open while the parent lives. Nothing is
     // buffered beyond the config (the parent writes nothing more).
@@ -129,6 +112,47 @@ fn read_config() -> MonocoreResult<MicroVmConfig> {
             }
         })?;
     Ok(config)
+}
+
+fn channel_error(message: String) -> MonocoreError {
+    MonocoreError::HelperFailed { message }
+}
+
+/// Decodes one `<len>\n<json>` config from the parent.
+///
+/// Bounded: the header is at most 32 bytes; a length above
+/// [`limits::MAX_HELPER_CONFIG_LEN`] is refused before anything is read;
+/// the buffer grows only with the bytes that actually arrive (a lying length
+/// allocates nothing up front); a short stream is an error. The config is
+/// *not* trusted for being well-formed JSON: the caller validates it again
+/// (`MicroVm::from_config`).
+pub(crate) fn decode_config(reader: &mut impl BufRead) -> MonocoreResult<MicroVmConfig> {
+    let mut header = Vec::new();
+    (&mut *reader).take(32).read_until(b'\n', &mut header)?;
+    let len: usize = std::str::from_utf8(&header)
+        .ok()
+        .and_then(|h| h.strip_suffix('\n'))
+        .and_then(|h| h.parse().ok())
+        .ok_or_else(|| {
+            channel_error(format!(
+                "bad config header {:?}: expected a byte length and a newline",
+                String::from_utf8_lossy(&header)
+            ))
+        })?;
+    if len > limits::MAX_HELPER_CONFIG_LEN {
+        return Err(channel_error(format!(
+            "config of {len} bytes is larger than the limit of {} bytes",
+            limits::MAX_HELPER_CONFIG_LEN
+        )));
+    }
+    let mut json = Vec::new();
+    let read = (&mut *reader).take(len as u64).read_to_end(&mut json)?;
+    if read != len {
+        return Err(channel_error(format!(
+            "config ended after {read} of {len} bytes"
+        )));
+    }
+    serde_json::from_slice(&json).map_err(|e| channel_error(format!("bad config JSON: {e}")))
 }
 
 /// fd 0 becomes an empty pipe (the guest reads EOF); fd 2 becomes fd 1, so
@@ -346,6 +370,141 @@ mod tests {
         assert_eq!(
             parse_log_line("    [t DEBUG krun_vmm] using vmm exit code: 0"),
             None
+        );
+    }
+
+    fn decode(bytes: &[u8]) -> MonocoreResult<MicroVmConfig> {
+        decode_config(&mut std::io::Cursor::new(bytes))
+    }
+
+    fn framed(json: &[u8]) -> Vec<u8> {
+        let mut out = format!("{}\n", json.len()).into_bytes();
+        out.extend_from_slice(json);
+        out
+    }
+
+    #[test]
+    fn config_channel_round_trips_a_config() {
+        let mut config = MicroVmConfig::new("/rootfs", 256);
+        config.args = vec!["a b".into()];
+        let json = serde_json::to_vec(&config).unwrap();
+        let mut stream = framed(&json);
+        // Bytes after the config (there are none in the protocol) are not read.
+        stream.extend_from_slice(b"trailing");
+        assert_eq!(decode(&stream).unwrap(), config);
+    }
+
+    #[test]
+    fn config_channel_refuses_a_huge_length_before_allocating() {
+        let start = std::time::Instant::now();
+        for header in [
+            format!("{}\n", limits::MAX_HELPER_CONFIG_LEN + 1),
+            format!("{}\n", usize::MAX),
+        ] {
+            match decode(header.as_bytes()) {
+                Err(MonocoreError::HelperFailed { message }) => {
+                    assert!(message.contains("larger than the limit"), "{message}")
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        // A length within the limit but a short stream: an error, and the
+        // buffer only ever held the bytes that arrived.
+        let lying = format!("{}\n{{}}", limits::MAX_HELPER_CONFIG_LEN);
+        match decode(lying.as_bytes()) {
+            Err(MonocoreError::HelperFailed { message }) => assert_eq!(
+                message,
+                format!(
+                    "config ended after 2 of {} bytes",
+                    limits::MAX_HELPER_CONFIG_LEN
+                )
+            ),
+            other => panic!("{other:?}"),
+        }
+        assert!(start.elapsed() < std::time::Duration::from_secs(1));
+    }
+
+    #[test]
+    fn config_channel_refuses_bad_headers_and_json() {
+        for bad in [
+            &b""[..],
+            b"12",                                          // no newline
+            b"-1\n{}",                                      // not a length
+            b" 2\n{}",                                      // not exactly a length
+            b"000000000000000000000000000000000000002\n{}", // header > 32 bytes
+            b"2\n[]",                                       // JSON, but not a config
+            b"3\n{\xff}",                                   // not UTF-8
+        ] {
+            assert!(
+                matches!(decode(bad), Err(MonocoreError::HelperFailed { .. })),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+
+    #[test]
+    fn the_helper_validates_the_config_again() {
+        // Well-formed JSON is not trusted: `run` passes it to
+        // `MicroVm::from_config`, which validates.
+        let root = tempfile::tempdir().unwrap();
+        let mut config = MicroVmConfig::new(root.path(), 256);
+        config.args = vec!["x".into()]; // args without exec_path
+        let json = serde_json::to_vec(&config).unwrap();
+        let decoded = decode(&framed(&json)).unwrap();
+        assert!(matches!(
+            MicroVm::from_config(decoded),
+            Err(MonocoreError::InvalidMicroVMConfig(_))
+        ));
+    }
+
+    #[test]
+    fn every_valid_config_fits_the_helper_channel() {
+        use crate::config::{PathPair, PortPair};
+        use crate::vm::LinuxRlimit;
+        // The worst case the limits allow: every path at its maximum length,
+        // made of bytes JSON escapes to six (`\u0001`); a command line at its
+        // maximum total, made of bytes JSON escapes to two (`\\`).
+        let ctl = |n: usize| "\u{1}".repeat(n);
+        let path_max = limits::MAX_PATH_LEN;
+        let dir = |i: usize| {
+            let guest = format!("/{i:04}{}", ctl(path_max - 5));
+            PathPair::with_distinct(ctl(path_max).into(), guest.into())
+        };
+        let mut config = MicroVmConfig::new(format!("/{}", ctl(path_max - 1)), 1);
+        config.mapped_dirs = (0..limits::MAX_MAPPED_DIRS).map(dir).collect();
+        config.port_map = (1..=limits::MAX_PORT_MAPPINGS)
+            .map(|p| PortPair::with_distinct(u16::try_from(p).unwrap(), 65535))
+            .collect();
+        config.rlimits = (0..16)
+            .map(|r| {
+                format!("{r}=18446744073709551615:18446744073709551615")
+                    .parse::<LinuxRlimit>()
+                    .unwrap()
+            })
+            .collect();
+        config.console_output = Some(ctl(path_max).into());
+        config.exec_path = Some("/x".into());
+        let per_arg = (limits::MAX_COMMAND_LINE_TOTAL - 2) / limits::MAX_ARGS - 3;
+        config.args = vec!["\\".repeat(per_arg); limits::MAX_ARGS];
+        config.validate_values().unwrap();
+
+        // Serializing 50 MiB is slow in debug builds, and a JSON list grows
+        // by the same bytes per equal-sized element: measure one mapped
+        // directory and extrapolate, exactly.
+        config.mapped_dirs.truncate(1);
+        let one = serde_json::to_vec(&config).unwrap().len();
+        config.mapped_dirs.push(dir(1));
+        let two = serde_json::to_vec(&config).unwrap().len();
+        let worst = one + (two - one) * (limits::MAX_MAPPED_DIRS - 1);
+        assert!(
+            worst <= limits::MAX_HELPER_CONFIG_LEN,
+            "{worst} > {}",
+            limits::MAX_HELPER_CONFIG_LEN
+        );
+        assert!(
+            worst > limits::MAX_HELPER_CONFIG_LEN / 2,
+            "not a worst case: {worst}"
         );
     }
 

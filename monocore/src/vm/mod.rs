@@ -13,7 +13,7 @@ mod log_level;
 mod microvm;
 mod rlimit;
 mod spawn;
-mod validate;
+pub(crate) mod validate;
 
 pub use apply::PreparedVm;
 pub use config::{MicroVmBuilder, MicroVmConfig, MicroVmConfigBuilder, micro_vm_config_builder};

@@ -248,6 +248,16 @@ impl MicroVm {
         let json = serde_json::to_vec(config).map_err(|e| MonocoreError::HelperFailed {
             message: format!("could not serialize the config: {e}"),
         })?;
+        // The helper refuses a larger config; say so before starting it.
+        if json.len() > monocore_rules::limits::MAX_HELPER_CONFIG_LEN {
+            return Err(MonocoreError::HelperFailed {
+                message: format!(
+                    "the config is {} bytes of JSON: at most {} bytes can be sent to the helper",
+                    json.len(),
+                    monocore_rules::limits::MAX_HELPER_CONFIG_LEN
+                ),
+            });
+        }
 
         let mut command = Command::new(&helper);
         command
@@ -602,6 +612,107 @@ mod tests {
             locate_in(Some(custom.clone().into()), &exe).unwrap(),
             custom
         );
+    }
+
+    fn vm() -> (tempfile::TempDir, MicroVm) {
+        let root = tempfile::tempdir().unwrap();
+        let mut config = crate::vm::MicroVmConfig::new(root.path(), 64);
+        config.exec_path = Some("/bin/true".into());
+        config.args = vec!["a b".into()];
+        let vm = MicroVm::from_config(config).unwrap();
+        (root, vm)
+    }
+
+    /// Runs a stand-in helper that prints what it sees instead of booting.
+    fn run_fake_helper(vm: &MicroVm, path: &str, args: &[&str]) -> Vec<u8> {
+        let options = SpawnOptions::new()
+            .capture_console(true)
+            .helper_path(path)
+            .helper_args(args);
+        let mut handle = vm.spawn_with(&options).unwrap();
+        // It never says `ready`: a helper failure, with its stdout captured.
+        assert!(matches!(
+            handle.wait(),
+            Err(MonocoreError::HelperFailed { .. })
+        ));
+        handle.console_output()
+    }
+
+    #[test]
+    fn the_helper_gets_a_cleared_environment() {
+        let (_root, vm) = vm();
+        // The test process has HOME, PATH, … set; none may reach the helper.
+        assert!(std::env::var_os("PATH").is_some());
+        let out = run_fake_helper(&vm, "/usr/bin/env", &[]);
+        let text = String::from_utf8(out).unwrap();
+        let names: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.split_once('=').map(|(name, _)| name))
+            .collect();
+        assert!(names.contains(&"RUST_LOG"), "{text}");
+        for name in &names {
+            assert!(
+                ["RUST_LOG", "RUST_LOG_STYLE", "LD_LIBRARY_PATH"].contains(name),
+                "{name} leaked into the helper: {text}"
+            );
+        }
+        assert_eq!(
+            names.contains(&"LD_LIBRARY_PATH"),
+            std::env::var_os("LD_LIBRARY_PATH").is_some()
+        );
+    }
+
+    #[test]
+    fn the_config_travels_over_an_anonymous_pipe_not_a_file() {
+        let (_root, vm) = vm();
+        // The stand-in reads the length line and the config from stdin,
+        // echoes the config, then shows what its stdin is.
+        let script = "read len; head -c \"$len\"; echo; readlink /proc/self/fd/0";
+        let out = run_fake_helper(&vm, "/bin/sh", &["-c", script]);
+        let text = String::from_utf8(out).unwrap();
+        let mut lines = text.lines();
+        let sent = lines.next().unwrap();
+        let fd0 = lines.next().unwrap();
+        assert_eq!(
+            sent.as_bytes(),
+            serde_json::to_vec(vm.get_config()).unwrap(),
+            "{text}"
+        );
+        // An anonymous pipe: no path another user could open or replace.
+        assert!(fd0.starts_with("pipe:["), "{fd0}");
+    }
+
+    #[test]
+    fn captured_console_is_bounded() {
+        let shared = Mutex::new(Shared::default());
+        read_console(
+            std::io::repeat(b'x').take((MAX_CONSOLE + 12345) as u64),
+            &shared,
+        );
+        let state = lock(&shared);
+        assert_eq!(state.console.len(), MAX_CONSOLE);
+        assert!(state.console_truncated);
+    }
+
+    #[test]
+    fn log_lines_and_the_log_tail_are_bounded() {
+        let shared = Mutex::new(Shared::default());
+        // One 1 MiB line without a newline, then many short lines.
+        let mut input = vec![b'['; 1 << 20];
+        for i in 0..1000 {
+            input.extend_from_slice(format!("\nline {i}").as_bytes());
+        }
+        read_log(&input[..], &shared, LogLevel::Off);
+        let state = lock(&shared);
+        assert_eq!(state.tail.len(), LOG_TAIL);
+        assert!(state.tail.iter().all(|l| l.len() <= 64 << 10));
+        assert_eq!(state.tail.back().map(String::as_str), Some("line 999"));
+
+        let shared = Mutex::new(Shared::default());
+        read_log(&vec![b'a'; 1 << 20][..], &shared, LogLevel::Off);
+        let state = lock(&shared);
+        assert!(state.tail.iter().all(|l| l.len() <= 64 << 10));
+        assert_eq!(state.tail.len(), (1 << 20) / (64 << 10));
     }
 
     fn exited(code: i32) -> ExitStatus {

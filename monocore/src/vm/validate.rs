@@ -38,6 +38,9 @@ impl Sink {
     }
 }
 
+/// The `what` of the `TooMany` error for an oversized guest command.
+pub(crate) const COMMAND_BYTES: &str = "bytes of guest command (exec path, arguments, environment, workdir) on the kernel command line";
+
 fn command_line(s: &str) -> Result<(), E> {
     monocore_rules::validate_command_line(s).map_err(|_| E::InvalidCommandLineString(s.to_owned()))
 }
@@ -120,6 +123,11 @@ impl MicroVmConfig {
 
     fn check_host(&self, sink: &mut Sink) -> ControlFlow<()> {
         sink.check(check_root(&self.root_path))?;
+        // Bounded cost: an oversized list is reported by `check_values`
+        // (`TooMany`), never walked here with one `stat` per entry.
+        if self.mapped_dirs.len() > limits::MAX_MAPPED_DIRS {
+            return ControlFlow::Continue(());
+        }
         for dir in &self.mapped_dirs {
             let host = dir.get_host().as_str();
             let result = host_path(host).and_then(|()| match std::fs::metadata(host) {
@@ -170,6 +178,11 @@ impl MicroVmConfig {
             return ControlFlow::Continue(());
         }
 
+        sink.check(count(
+            COMMAND_BYTES,
+            self.command_line_total(),
+            limits::MAX_COMMAND_LINE_TOTAL,
+        ))?;
         if let Some(exec) = &self.exec_path {
             sink.check(command_line(exec.as_str()))?;
         } else if !self.args.is_empty() {
@@ -197,6 +210,26 @@ impl MicroVmConfig {
         self.check_mapped_dirs(sink)?;
         self.check_ports(sink)?;
         self.check_rlimits(sink)
+    }
+
+    /// The bytes the guest command takes: exec path, args, `NAME=value`
+    /// env entries and workdir (see `limits::MAX_COMMAND_LINE_TOTAL`).
+    fn command_line_total(&self) -> usize {
+        let strings = self
+            .exec_path
+            .iter()
+            .chain(&self.workdir_path)
+            .map(|p| p.as_str().len())
+            .chain(self.args.iter().map(|a| limits::quoted_len(a.len())))
+            .chain(self.env.iter().map(|e| {
+                limits::quoted_len(
+                    e.get_name()
+                        .len()
+                        .saturating_add(1)
+                        .saturating_add(e.get_value().len()),
+                )
+            }));
+        strings.fold(0, usize::saturating_add)
     }
 
     fn check_mapped_dirs(&self, sink: &mut Sink) -> ControlFlow<()> {

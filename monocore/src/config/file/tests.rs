@@ -1,6 +1,7 @@
 use std::path::Path;
 
 use super::*;
+use monocore_rules::limits;
 
 fn rootfs() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
@@ -137,4 +138,104 @@ fn line_column_counts_chars() {
     assert_eq!(line_column("ab\ncé\nx", 3), (2, 1));
     assert_eq!(line_column("ab\ncé\nx", 7), (3, 1));
     assert_eq!(line_column("ab", 99), (1, 3));
+}
+
+#[test]
+fn an_oversized_file_is_refused_before_parsing() {
+    let dir = rootfs();
+    let text = format!(
+        "root = \"rootfs\"\nram = 1\n#{}\n",
+        "x".repeat(limits::MAX_CONFIG_FILE_LEN)
+    );
+    assert_eq!(
+        errors(&text, dir.path()),
+        [format!(
+            "1:1: the config file is {} bytes long: at most {} bytes are allowed",
+            text.len(),
+            limits::MAX_CONFIG_FILE_LEN
+        )]
+    );
+    // Through the loader: at most the limit (plus one byte) is read.
+    let path = dir.path().join("big.toml");
+    std::fs::write(&path, &text).unwrap();
+    let err = load_config(&path).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "1 problem(s) in the config file:\n  1:1: the config file is longer than {0} bytes: at most {0} bytes are allowed",
+            limits::MAX_CONFIG_FILE_LEN
+        )
+    );
+}
+
+#[test]
+fn an_endless_file_is_refused_not_read_to_exhaustion() {
+    let err = load_config(Path::new("/dev/zero")).unwrap_err();
+    assert!(matches!(err, crate::MonocoreError::ConfigFile(_)), "{err}");
+}
+
+#[test]
+fn a_hundred_thousand_mapped_dirs_in_a_file_are_refused_fast() {
+    let dir = rootfs();
+    let list: Vec<String> = (0..100_000).map(|i| format!("\"/{i:x}\"")).collect();
+    let text = format!(
+        "root = \"rootfs\"\nram = 1\nmapped_dirs = [{}]\n",
+        list.join(",")
+    );
+    assert!(text.len() <= limits::MAX_CONFIG_FILE_LEN);
+    let start = std::time::Instant::now();
+    assert_eq!(
+        errors(&text, dir.path()),
+        [format!(
+            "3:15: `mapped_dirs`: too many elements: 100000 given, at most {} allowed",
+            limits::MAX_MAPPED_DIRS
+        )]
+    );
+    let elapsed = start.elapsed();
+    assert!(
+        elapsed < std::time::Duration::from_millis(900),
+        "{elapsed:?}"
+    );
+}
+
+#[test]
+fn deeply_nested_values_are_an_error_not_a_stack_overflow() {
+    let dir = rootfs();
+    let depth = limits::MAX_CONFIG_FILE_LEN / 2 - 64;
+    let text = format!(
+        "root = \"rootfs\"\nram = 1\nargs = {}{}\n",
+        "[".repeat(depth),
+        "]".repeat(depth)
+    );
+    let errors = parse_config(&text, dir.path()).unwrap_err();
+    assert!(!errors.0.is_empty());
+}
+
+#[test]
+fn a_ten_megabyte_arg_in_a_file_is_refused() {
+    let dir = rootfs();
+    // The file limit comes first.
+    let text = format!(
+        "root = \"rootfs\"\nram = 1\nexec = \"/x\"\nargs = [\"{}\"]\n",
+        "a".repeat(10 << 20)
+    );
+    assert!(errors(&text, dir.path())[0].contains("at most 1048576 bytes are allowed"));
+    // Within the file limit, the string limit applies, located at the element.
+    let text = format!(
+        "root = \"rootfs\"\nram = 1\nexec = \"/x\"\nargs = [\"{}\"]\n",
+        "a".repeat(limits::MAX_STRING_LEN + 1)
+    );
+    let errors = errors(&text, dir.path());
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert!(
+        errors[0].starts_with("4:8: `args`: too many bytes of guest command"),
+        "{}",
+        errors[0]
+    );
+    assert!(
+        errors[1].starts_with("4:9: `args`: invalid command-line string"),
+        "{}",
+        &errors[1][..80]
+    );
+    assert!(errors[1].len() < 600, "{}", errors[1].len());
 }

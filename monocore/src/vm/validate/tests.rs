@@ -306,3 +306,82 @@ fn validation_errors_reports_everything_at_once() {
     );
     assert!(c.validate_values().is_err());
 }
+
+#[test]
+fn a_hundred_thousand_mapped_dirs_are_refused_fast_without_touching_the_host() {
+    let f = fixture();
+    let mut c = config(&f);
+    // Host paths that do not exist: were they stat'ed, the first error would
+    // be HostPathDoesNotExist, not TooMany.
+    c.mapped_dirs = (0..100_000)
+        .map(|i| format!("/no/such/{i}:/m/{i}").parse().unwrap())
+        .collect();
+    let start = std::time::Instant::now();
+    let too_many = E::TooMany {
+        what: "mapped directories",
+        count: 100_000,
+        max: limits::MAX_MAPPED_DIRS,
+    };
+    assert_eq!(first_error(&c), too_many);
+    assert_eq!(c.validation_errors(), vec![too_many.clone()]);
+    assert_eq!(
+        c.validate_values().unwrap_err().to_string(),
+        format!("invalid microVM configuration: {too_many}")
+    );
+    let elapsed = start.elapsed();
+    assert!(
+        elapsed < std::time::Duration::from_millis(500),
+        "{elapsed:?}"
+    );
+}
+
+#[test]
+fn a_ten_megabyte_arg_is_a_typed_error_with_a_bounded_message() {
+    let f = fixture();
+    let mut c = config(&f);
+    c.exec_path = Some("/bin/echo".into());
+    c.args = vec!["a".repeat(10 << 20)];
+    let start = std::time::Instant::now();
+    let errors = c.validation_errors();
+    assert_eq!(
+        errors.first(),
+        Some(&E::TooMany {
+            what: crate::vm::validate::COMMAND_BYTES,
+            count: (10 << 20) + 3 + "/bin/echo".len(),
+            max: limits::MAX_COMMAND_LINE_TOTAL,
+        })
+    );
+    assert!(
+        matches!(errors.get(1), Some(E::InvalidCommandLineString(s)) if s.len() == 10 << 20),
+        "{:?}",
+        errors.get(1).map(|e| e.to_string().len())
+    );
+    // The message names the problem without echoing 10 MB.
+    let message = errors[1].to_string();
+    assert!(message.len() < 400, "{} bytes", message.len());
+    assert!(message.contains("10485760 bytes"), "{message}");
+    assert!(start.elapsed() < std::time::Duration::from_millis(500));
+}
+
+#[test]
+fn the_guest_command_is_bounded_in_total() {
+    let f = fixture();
+    let mut c = config(&f);
+    c.exec_path = Some("/bin/echo".into());
+    // Each string is short; with their quoting (3 bytes each) they add up to
+    // one byte more than the kernel command line budget.
+    let budget = limits::MAX_COMMAND_LINE_TOTAL - "/bin/echo".len();
+    let env_len = "A=".len() + 3;
+    c.env = vec![EnvPair::new("A", "")];
+    c.args = vec!["a".repeat(budget - env_len - 3)];
+    c.validate().unwrap();
+    c.env = vec![EnvPair::new("A", "b")];
+    assert_eq!(
+        first_error(&c),
+        E::TooMany {
+            what: crate::vm::validate::COMMAND_BYTES,
+            count: limits::MAX_COMMAND_LINE_TOTAL + 1,
+            max: limits::MAX_COMMAND_LINE_TOTAL,
+        }
+    );
+}
