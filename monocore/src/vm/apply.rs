@@ -149,6 +149,33 @@ impl MicroVm {
     }
 }
 
+/// Why a VM can have only a few mapped directories (x86_64): every
+/// virtio-fs share is a virtio-mmio device with its own interrupt line.
+#[cfg(target_arch = "x86_64")]
+const MAPPED_DIRS_REASON: &str = "libkrun 1.19.7 on x86_64 gives virtio devices the 11 interrupt lines 5 to 15; \
+     the balloon, entropy and console devices and the root filesystem take 4 and networking \
+     (local_only = false) 1 more, so at most 7 directories can be mapped (6 with networking); \
+     beyond that krun_start_enter fails with EINVAL";
+#[cfg(not(target_arch = "x86_64"))]
+const MAPPED_DIRS_REASON: &str =
+    "libkrun 1.19.7 has no interrupt line left for more virtio-fs devices";
+
+/// The most mapped directories libkrun 1.19.7 can attach on this
+/// architecture (measured on x86_64: 8 with local_only fails in
+/// `krun_start_enter` with EINVAL, 7 boots; with networking, 7 fails).
+fn max_mapped_dirs(local_only: bool) -> usize {
+    // Interrupt lines for virtio-mmio devices: x86_64 IRQ 5..=15; aarch64
+    // 32..=159 (krun-arch layout.rs).
+    let lines: usize = if cfg!(target_arch = "x86_64") {
+        11
+    } else {
+        128
+    };
+    // balloon + rng + console + the root filesystem's virtio-fs device.
+    let fixed = 4 + usize::from(!local_only);
+    lines.saturating_sub(fixed)
+}
+
 /// Everything libkrun will read, converted and checked before any FFI call.
 pub(crate) struct Plan {
     num_vcpus: u8,
@@ -231,6 +258,14 @@ impl Plan {
                 reason: "libkrun 1.19.7 cannot set the guest's IPv4 address: TSI networking shares \
                          the host's addresses (the rewrite-IP call exists only in a fork); leave \
                          assigned_ip unset",
+            });
+        }
+        let max_dirs = max_mapped_dirs(config.local_only);
+        if config.mapped_dirs.len() > max_dirs {
+            return Err(MonocoreError::Unsupported {
+                setting: "mapped_dirs",
+                value: config.mapped_dirs.len().to_string(),
+                reason: MAPPED_DIRS_REASON,
             });
         }
         let network = if config.local_only {
@@ -377,6 +412,44 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let config = MicroVmConfig::new(root.path(), 128);
         (root, config)
+    }
+
+    #[test]
+    fn more_mapped_dirs_than_libkrun_has_interrupt_lines_are_refused_up_front() {
+        let root = tempfile::tempdir().unwrap();
+        let share = tempfile::tempdir().unwrap();
+        let mut config = MicroVmConfig::new(root.path(), 128);
+        let pairs = |n: usize| -> Vec<crate::config::PathPair> {
+            (0..n)
+                .map(|i| format!("{}:/m{i}", share.path().display()).parse().unwrap())
+                .collect()
+        };
+        let max = max_mapped_dirs(true);
+        if cfg!(target_arch = "x86_64") {
+            assert_eq!((max, max_mapped_dirs(false)), (7, 6));
+        }
+        config.mapped_dirs = pairs(max);
+        assert!(Plan::new(&config).is_ok());
+        config.mapped_dirs = pairs(max + 1);
+        match Plan::new(&config) {
+            Err(MonocoreError::Unsupported {
+                setting: "mapped_dirs",
+                value,
+                ..
+            }) => {
+                assert_eq!(value, (max + 1).to_string())
+            }
+            other => panic!("{:?}", other.map(|_| ())),
+        }
+        config.local_only = false;
+        config.mapped_dirs = pairs(max);
+        assert!(matches!(
+            Plan::new(&config),
+            Err(MonocoreError::Unsupported {
+                setting: "mapped_dirs",
+                ..
+            })
+        ));
     }
 
     #[test]
