@@ -11,6 +11,8 @@
 //!
 //! The pair types' `Display` → `FromStr` round-trips are in `roundtrip.rs`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code may panic
+
 use monocore::InvalidMicroVMConfigError as E;
 use monocore::MonocoreError;
 use monocore::config::file::parse_config;
@@ -36,7 +38,11 @@ fn path() -> impl Strategy<Value = String> {
         any::<bool>(),
     )
         .prop_map(|(absolute, segs, trailing)| {
-            let mut p = if absolute { "/".to_owned() } else { String::new() };
+            let mut p = if absolute {
+                "/".to_owned()
+            } else {
+                String::new()
+            };
             p.push_str(&segs.join("/"));
             if trailing {
                 p.push('/');
@@ -86,7 +92,7 @@ fn config() -> impl Strategy<Value = MicroVmConfig> {
         prop::collection::vec((text(), text()), 0..3),
         prop::collection::vec(mapped_dir(), 0..5),
         prop::collection::vec((port(), port()), 0..4),
-        prop::collection::vec((0usize..16, limit(), limit()), 0..4),
+        prop::collection::vec((0u32..16, limit(), limit()), 0..4),
     );
     (scalars, lists).prop_map(
         |((vcpus, ram, exec, args, workdir, console), (env, dirs, ports, rlimits))| {
@@ -104,7 +110,7 @@ fn config() -> impl Strategy<Value = MicroVmConfig> {
                 .collect();
             c.rlimits = rlimits
                 .into_iter()
-                .map(|(r, s, h)| LinuxRlimit::new(LinuxRLimitResource::ALL[r], s, h))
+                .map(|(r, s, h)| LinuxRlimit::new(LinuxRLimitResource::try_from(r).unwrap(), s, h))
                 .collect();
             c
         },

@@ -51,7 +51,10 @@ fuzz_target!(|text: &str| {
                 assert!(!e.message.is_empty());
             }
             assert!(
-                errors.0.windows(2).all(|w| (w[0].line, w[0].column) <= (w[1].line, w[1].column)),
+                errors
+                    .0
+                    .windows(2)
+                    .all(|w| (w[0].line, w[0].column) <= (w[1].line, w[1].column)),
                 "{text:?}: unsorted {errors:?}"
             );
         }

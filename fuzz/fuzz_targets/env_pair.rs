@@ -11,7 +11,10 @@ fuzz_target!(|input: &str| {
         Ok(pair) => {
             let (name, value) = input.split_once('=').expect("accepted without `=`");
             assert!(!name.is_empty() && !input.contains('\0'), "{input:?}");
-            assert_eq!((pair.get_name().as_str(), pair.get_value().as_str()), (name, value));
+            assert_eq!(
+                (pair.get_name().as_str(), pair.get_value().as_str()),
+                (name, value)
+            );
             let text = pair.to_string();
             assert_eq!(text, input);
             let again: EnvPair = text.parse().expect("Display output must parse");
@@ -23,7 +26,10 @@ fuzz_target!(|input: &str| {
             assert_eq!(back, pair);
         }
         Err(e) => {
-            assert!(matches!(e, monocore::MonocoreError::InvalidEnvPair(_)), "{e:?}");
+            assert!(
+                matches!(e, monocore::MonocoreError::InvalidEnvPair(_)),
+                "{e:?}"
+            );
             assert_names_input(&e.to_string(), input);
             if let Some((name, value)) = input.split_once('=') {
                 assert!(EnvPair::try_new(name, value).is_err(), "{input:?}");

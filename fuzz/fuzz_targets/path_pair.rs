@@ -22,7 +22,10 @@ fuzz_target!(|input: &str| {
             assert_eq!(back, pair);
         }
         Err(e) => {
-            assert!(matches!(e, monocore::MonocoreError::InvalidPathPair(_)), "{e:?}");
+            assert!(
+                matches!(e, monocore::MonocoreError::InvalidPathPair(_)),
+                "{e:?}"
+            );
             assert_names_input(&e.to_string(), input);
             // The string form is rejected by serde in the same way.
             let json = serde_json::to_string(input).expect("serialize a str");

@@ -26,7 +26,11 @@ fuzz_target!(|input: &str| {
     };
     match input.parse::<PortPair>() {
         Ok(pair) => {
-            assert_eq!(Some((pair.get_host(), pair.get_guest())), expected, "{input:?}");
+            assert_eq!(
+                Some((pair.get_host(), pair.get_guest())),
+                expected,
+                "{input:?}"
+            );
             let text = pair.to_string();
             let again: PortPair = text.parse().expect("Display output must parse");
             assert_eq!(again, pair, "{input:?} -> {text:?}");
@@ -36,7 +40,10 @@ fuzz_target!(|input: &str| {
         }
         Err(e) => {
             assert_eq!(expected, None, "{input:?} rejected: {e}");
-            assert!(matches!(e, monocore::MonocoreError::InvalidPortPair(_)), "{e:?}");
+            assert!(
+                matches!(e, monocore::MonocoreError::InvalidPortPair(_)),
+                "{e:?}"
+            );
             assert_names_input(&e.to_string(), input);
         }
     }

@@ -19,7 +19,10 @@ fuzz_target!(|input: &str| {
                 && name.trim_start_matches('0').parse::<u32>().unwrap_or(0) == resource.as_int();
             assert!(by_name || by_number, "{input:?} parsed as {resource}");
             assert_eq!(
-                resource.to_string().parse::<LinuxRLimitResource>().expect("resource name"),
+                resource
+                    .to_string()
+                    .parse::<LinuxRLimitResource>()
+                    .expect("resource name"),
                 resource
             );
             let text = limit.to_string();
@@ -34,7 +37,9 @@ fuzz_target!(|input: &str| {
             assert!(
                 matches!(
                     e,
-                    M::InvalidRLimitFormat(_) | M::InvalidRLimitResource(_) | M::InvalidRLimitValue(_)
+                    M::InvalidRLimitFormat(_)
+                        | M::InvalidRLimitResource(_)
+                        | M::InvalidRLimitValue(_)
                 ),
                 "{e:?}"
             );

@@ -31,7 +31,12 @@ fuzz_target!(|input: arb::Config| {
         .iter()
         .map(|d| oracle::guest_components(d.get_guest().as_str()).filter(|c| !c.is_empty()))
         .collect();
-    assert_eq!(shared.is_some(), reference.is_some(), "{:?}", config.mapped_dirs);
+    assert_eq!(
+        shared.is_some(),
+        reference.is_some(),
+        "{:?}",
+        config.mapped_dirs
+    );
     if let (Some(shared), Some(reference)) = (shared, reference) {
         for (s, r) in shared.iter().zip(&reference) {
             assert_eq!(*s, format!("/{}", r.join("/")));

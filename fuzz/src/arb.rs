@@ -378,8 +378,12 @@ fn list_lit(items: &[String]) -> String {
 impl MacroInput {
     pub fn render(&self) -> Rendered {
         let take = |v: &Option<Vec<Text>>| {
-            v.as_ref()
-                .map(|v| v.iter().take(MAX_LIST).map(Text::render).collect::<Vec<_>>())
+            v.as_ref().map(|v| {
+                v.iter()
+                    .take(MAX_LIST)
+                    .map(Text::render)
+                    .collect::<Vec<_>>()
+            })
         };
         fn elems<T>(v: &Option<Vec<Elem<T>>>, parts: impl Fn(&T) -> String) -> Option<Vec<String>> {
             v.as_ref()
@@ -391,7 +395,9 @@ impl MacroInput {
             vcpus: self.vcpus.as_ref().map(IntLit::value),
             exec: self.exec.as_ref().map(Text::render),
             args: take(&self.args),
-            env: elems(&self.env, |e| format!("{}={}", e.name.render(), e.value.render())),
+            env: elems(&self.env, |e| {
+                format!("{}={}", e.name.render(), e.value.render())
+            }),
             workdir: self.workdir.as_ref().map(Path::render),
             mapped_dirs: elems(&self.mapped_dirs, |d| {
                 if d.same {
@@ -416,11 +422,14 @@ impl MacroInput {
                 format!("{resource}={}:{}", r.soft.value(), r.hard.value())
             }),
             console: self.console.as_ref().map(Text::render),
-            ip: self.ip.as_ref().map(|ip| {
-                ip.render(|o| format!("{}.{}.{}.{}", o[0], o[1], o[2], o[3]))
-            }),
+            ip: self
+                .ip
+                .as_ref()
+                .map(|ip| ip.render(|o| format!("{}.{}.{}.{}", o[0], o[1], o[2], o[3]))),
             local_only: self.local_only,
-            log_level: self.log_level.map(|i| LEVELS[usize::from(i) % LEVELS.len()]),
+            log_level: self
+                .log_level
+                .map(|i| LEVELS[usize::from(i) % LEVELS.len()]),
         };
         let mut fields = vec!["root: \"./rootfs\"".to_owned(), format!("ram: {}", r.ram)];
         let mut add = |key: &str, value: Option<String>| {

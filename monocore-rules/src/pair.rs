@@ -282,7 +282,10 @@ mod tests {
         // Whatever passes it prints to a string that parses back.
         let (host, guest) = ("/h x", "/g.y");
         check_path_pair_parts(host, guest).unwrap();
-        assert_eq!(parse_path_pair(&format!("{host}:{guest}")), Ok((host, guest)));
+        assert_eq!(
+            parse_path_pair(&format!("{host}:{guest}")),
+            Ok((host, guest))
+        );
     }
 
     #[test]

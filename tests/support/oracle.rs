@@ -236,6 +236,8 @@ pub fn check_against_oracle(config: &MicroVmConfig) -> Result<(), String> {
             }
             Ok(())
         }
-        Err(other) => Err(format!("validate_values returned a non-config error {other:?}")),
+        Err(other) => Err(format!(
+            "validate_values returned a non-config error {other:?}"
+        )),
     }
 }

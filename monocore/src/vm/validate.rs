@@ -7,8 +7,8 @@
 use std::{ops::ControlFlow, path::Path};
 
 use monocore_rules::{
-    check_host_path, check_num_vcpus, check_path_pair_parts, check_ram_mib, find_duplicates, find_overlap, limits,
-    normalize_guest_path, normalize_mount_point,
+    check_host_path, check_num_vcpus, check_path_pair_parts, check_ram_mib, find_duplicates,
+    find_overlap, limits, normalize_guest_path, normalize_mount_point,
 };
 
 use super::MicroVmConfig;
