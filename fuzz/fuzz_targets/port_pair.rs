@@ -16,7 +16,7 @@ fn port(s: &str) -> Option<u16> {
         return None;
     }
     let n: u32 = digits.parse().unwrap_or(0);
-    (1..=65535).contains(&n).then(|| n as u16)
+    u16::try_from(n).ok().filter(|&p| p != 0)
 }
 
 fuzz_target!(|input: &str| {
