@@ -120,7 +120,8 @@ pub fn derive_typestate_builder(input: TokenStream) -> TokenStream {
 /// * `root` and `ram` are present; keys are known (with a "did you mean"
 ///   suggestion) and given once;
 /// * `ram` is 1 to `u32::MAX`, `vcpus` 1 to 255;
-/// * `exec`, `args`, `workdir` and `env` are printable ASCII;
+/// * `exec`, `args`, `workdir` and `env` are printable ASCII; literal `args`
+///   come with an `exec` key (without one they would never run);
 /// * path pairs, port pairs (`u16`, not 0), env entries and rlimits parse,
 ///   soft ≤ hard; no host port or rlimit resource twice;
 /// * `ip` is an IPv4 address;
@@ -147,7 +148,7 @@ pub fn derive_typestate_builder(input: TokenStream) -> TokenStream {
 ///
 /// let ram = 256 * 4;
 /// let ports = vec![PortPair::with_same(443)];
-/// let config = vm! { root: std::env::temp_dir(), ram: ram, port_map: ports, args: ["-c", &ram.to_string()] };
+/// let config = vm! { root: std::env::temp_dir(), ram: ram, port_map: ports, exec: "/bin/sh", args: ["-c", &ram.to_string()] };
 /// assert_eq!(config.ram_mib, 1024);
 /// assert_eq!(config.port_map, [PortPair::with_same(443)]);
 /// ```

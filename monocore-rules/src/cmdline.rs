@@ -48,6 +48,20 @@ pub fn validate_command_line(s: &str) -> Result<(), CommandLineError> {
     }
 }
 
+/// Whether a command has arguments but no program to run them: such
+/// arguments would be silently dropped, so this is an error both at run time
+/// and in the `vm!` macro.
+///
+/// ```
+/// use monocore_rules::cmdline::args_without_exec;
+/// assert!(args_without_exec(false, 2));
+/// assert!(!args_without_exec(true, 2));
+/// assert!(!args_without_exec(false, 0));
+/// ```
+pub fn args_without_exec(has_exec: bool, arg_count: usize) -> bool {
+    !has_exec && arg_count > 0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -97,6 +111,14 @@ mod tests {
                 index: 1
             })
         );
+    }
+
+    #[test]
+    fn args_need_an_exec_path() {
+        assert!(args_without_exec(false, 1));
+        assert!(!args_without_exec(true, 1));
+        assert!(!args_without_exec(true, 0));
+        assert!(!args_without_exec(false, 0));
     }
 
     #[test]

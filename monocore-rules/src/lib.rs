@@ -34,7 +34,8 @@ pub use guest_path::{
 };
 pub use pair::{
     EnvPairError, EnvPairErrorKind, PathPairError, PathPairErrorKind, PortPairError,
-    PortPairErrorKind, check_env_name, parse_env_pair, parse_path_pair, parse_port_pair,
+    PortPairErrorKind, check_env_name, check_path_pair_parts, parse_env_pair, parse_path_pair,
+    parse_port_pair,
 };
 pub use rlimit::{
     RLIMIT_NAMES, RlimitError, RlimitErrorKind, check_soft_hard, parse_rlimit, rlimit_name,

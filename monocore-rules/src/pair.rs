@@ -153,6 +153,26 @@ pub fn parse_path_pair(s: &str) -> Result<(&str, &str), PathPairError> {
     Ok((host, guest))
 }
 
+/// Checks that a path pair given as two parts (`PathPair::with_distinct`)
+/// can be written in the `host:guest` string form: neither part holds a `:`.
+///
+/// The string form is how a pair is printed, parsed and serialized (the VM
+/// helper receives its config through it), so a pair it cannot carry would
+/// pass validation and then fail to reach the VM.
+///
+/// ```
+/// use monocore_rules::check_path_pair_parts;
+/// assert!(check_path_pair_parts("/srv/data", "/data").is_ok());
+/// assert!(check_path_pair_parts("/srv/a:b", "/data").is_err());
+/// assert!(check_path_pair_parts("/srv/data", "/da:ta").is_err());
+/// ```
+pub fn check_path_pair_parts(host: &str, guest: &str) -> Result<(), PathPairErrorKind> {
+    if host.contains(':') || guest.contains(':') {
+        return Err(PathPairErrorKind::TooManyColons);
+    }
+    Ok(())
+}
+
 /// Parses `host:guest`, or a single port meaning the same port on both sides.
 ///
 /// ```
@@ -246,6 +266,26 @@ mod tests {
         assert_eq!(path_kind("/a\0:/b"), PathPairErrorKind::ContainsNul);
         let long = format!("/{}:/g", "x".repeat(MAX_PATH_LEN));
         assert_eq!(path_kind(&long), PathPairErrorKind::TooLong);
+    }
+
+    #[test]
+    fn parts_with_a_colon_cannot_form_a_pair() {
+        assert_eq!(check_path_pair_parts("/h", "/g"), Ok(()));
+        assert_eq!(
+            check_path_pair_parts("/h:x", "/g"),
+            Err(PathPairErrorKind::TooManyColons)
+        );
+        assert_eq!(
+            check_path_pair_parts("/h", "/g:x"),
+            Err(PathPairErrorKind::TooManyColons)
+        );
+        // Whatever passes it prints to a string that parses back.
+        let (host, guest) = ("/h x", "/g.y");
+        check_path_pair_parts(host, guest).unwrap();
+        assert_eq!(
+            parse_path_pair(&format!("{host}:{guest}")),
+            Ok((host, guest))
+        );
     }
 
     #[test]

@@ -205,6 +205,14 @@ pub enum InvalidMicroVMConfigError {
     #[error("invalid host path {}: it must be non-empty, without NUL, and at most 4096 bytes", preview(.0))]
     InvalidHostPath(String),
 
+    /// A mapped directory whose host or guest path holds a `:`, which the
+    /// `host:guest` string form (and so the VM helper's config channel)
+    /// cannot carry. Holds the pair as `host:guest`.
+    #[error(
+        "invalid mapped directory {0:?}: a host or guest path holds `:`, which the `host:guest` form cannot carry"
+    )]
+    InvalidMappedDir(String),
+
     /// `num_vcpus` is 0.
     #[error("number of vCPUs is zero: at least 1 is required")]
     NumVCPUsIsZero,

@@ -9,6 +9,8 @@ use std::{
 
 use monocore::vm::{MicroVm, MicroVmConfig, SpawnOptions};
 
+pub mod oracle;
+
 /// Where the build script found `libkrunfw.so.5`, or `None` if it did not.
 pub fn libkrunfw_at_build_time() -> Option<&'static str> {
     Some(env!("MONOCORE_BUILD_LIBKRUNFW")).filter(|p| !p.is_empty())

@@ -15,6 +15,7 @@
 use std::fmt::Display;
 use std::net::Ipv4Addr;
 
+use monocore_rules::cmdline::args_without_exec;
 use monocore_rules::keys::{closest, suggest_key, unknown_key_message};
 use monocore_rules::{
     LOG_LEVEL_NAMES, check_env_name, check_host_path, check_num_vcpus, check_ram_mib,
@@ -202,6 +203,18 @@ pub fn check(input: VmInput) -> syn::Result<Checked> {
         seen.push(key);
     }
     check_command_line_total(&mut errors, &c);
+    // Literal arguments with no `exec` key: the config could never pass
+    // run-time validation (the same rule as `validate`'s).
+    if let Some(args_key) = seen.iter().find(|k| *k == "args")
+        && !seen.iter().any(|k| k == "exec")
+        && let Some(List::Items(items)) = &c.args
+        && args_without_exec(false, items.len())
+    {
+        errors.spanned(
+            args_key,
+            "`args` without `exec`: the arguments have no program to run; add `exec: \"/path/to/program\"`",
+        );
+    }
     for (required, example) in [
         (
             "root",
@@ -776,6 +789,23 @@ mod tests {
             errors.iter().any(|e| e.contains("missing key `root`")),
             "{errors:?}"
         );
+    }
+
+    /// Regression (found by the `vm_macro` fuzz target): `args` without
+    /// `exec` compiled, giving a config that `validate` always rejects.
+    #[test]
+    fn literal_args_need_exec() {
+        assert_eq!(
+            errors_of(quote!(root: "r", ram: 1, args: ["a"])),
+            [
+                "`args` without `exec`: the arguments have no program to run; add `exec: \"/path/to/program\"`"
+            ]
+        );
+        assert!(errors_of(quote!(root: "r", ram: 1, args: ["a"], exec: "/bin/echo")).is_empty());
+        assert!(errors_of(quote!(root: "r", ram: 1, exec: e, args: ["a"])).is_empty());
+        // Nothing to drop: an empty list, or an expression checked at run time.
+        assert!(errors_of(quote!(root: "r", ram: 1, args: [])).is_empty());
+        assert!(errors_of(quote!(root: "r", ram: 1, args: list)).is_empty());
     }
 
     #[test]

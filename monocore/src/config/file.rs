@@ -488,6 +488,7 @@ fn locate(located: &Located, error: &E) -> (Option<String>, Range<usize>) {
         E::PortIsZero => by_key("port_map"),
         E::RlimitSoftExceedsHard { .. } | E::DuplicateRlimit(_) => by_key("rlimits"),
         E::InvalidEnvName(_) => by_key("env"),
+        E::InvalidMappedDir(_) => by_key("mapped_dirs"),
         E::ArgsWithoutExecPath(_) => by_key("args"),
         E::TooMany { what, .. } => by_key(match *what {
             "mapped directories" => "mapped_dirs",

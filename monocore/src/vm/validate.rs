@@ -7,8 +7,8 @@
 use std::{ops::ControlFlow, path::Path};
 
 use monocore_rules::{
-    check_host_path, check_num_vcpus, check_ram_mib, find_duplicates, find_overlap, limits,
-    normalize_guest_path, normalize_mount_point,
+    check_host_path, check_num_vcpus, check_path_pair_parts, check_ram_mib, find_duplicates,
+    find_overlap, limits, normalize_guest_path, normalize_mount_point,
 };
 
 use super::MicroVmConfig;
@@ -185,7 +185,7 @@ impl MicroVmConfig {
         ))?;
         if let Some(exec) = &self.exec_path {
             sink.check(command_line(exec.as_str()))?;
-        } else if !self.args.is_empty() {
+        } else if monocore_rules::cmdline::args_without_exec(false, self.args.len()) {
             sink.push(E::ArgsWithoutExecPath(self.args.clone()))?;
         }
         for arg in &self.args {
@@ -237,6 +237,10 @@ impl MicroVmConfig {
         let mut all_normalized = true;
         for dir in &self.mapped_dirs {
             sink.check(host_path(dir.get_host().as_str()))?;
+            sink.check(
+                check_path_pair_parts(dir.get_host().as_str(), dir.get_guest().as_str())
+                    .map_err(|_| E::InvalidMappedDir(dir.to_string())),
+            )?;
             match normalize_mount_point(dir.get_guest().as_str()) {
                 Ok(path) => normalized.push(path),
                 Err(e) => {

@@ -385,3 +385,35 @@ fn the_guest_command_is_bounded_in_total() {
         }
     );
 }
+
+/// Regression (found by the `validate` fuzz target and the
+/// `accepted_configs_survive_json` property): a `PathPair` built from parts
+/// may hold a `:`, which its `host:guest` string form cannot carry. Such a
+/// config used to validate, then fail in the VM helper, which reads the
+/// config back from JSON (through that string form).
+#[test]
+fn mapped_dir_paths_with_a_colon_are_rejected_before_the_helper_channel() {
+    let f = fixture();
+    let colon_dir = f.root.path().join("a:b");
+    std::fs::create_dir(&colon_dir).unwrap();
+    let colon_host = colon_dir.to_str().unwrap();
+    let a = f.host_a.to_str().unwrap();
+    for (host, guest) in [(colon_host, "/data"), (a, "/da:ta")] {
+        let mut c = config(&f);
+        c.mapped_dirs = vec![PathPair::with_distinct(host.into(), guest.into())];
+        let shown = format!("{host}:{guest}");
+        assert_eq!(first_error(&c), E::InvalidMappedDir(shown.clone()));
+        assert!(c.validate_values().is_err());
+        assert!(
+            c.validation_errors()
+                .contains(&E::InvalidMappedDir(shown.clone()))
+        );
+        // The string form indeed cannot carry it.
+        assert!(shown.parse::<PathPair>().is_err());
+    }
+    let mut c = config(&f);
+    c.mapped_dirs = vec![pair(&f.host_a, "/data")];
+    c.validate().unwrap();
+    let json = serde_json::to_string(&c).unwrap();
+    assert_eq!(serde_json::from_str::<MicroVmConfig>(&json).unwrap(), c);
+}
