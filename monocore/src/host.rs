@@ -98,21 +98,23 @@ impl HostReport {
     pub fn boot_blocker(&self) -> Option<&HostProblem> {
         self.problems.first()
     }
+
+    /// The memory figures as text: `"<total> MiB total, <available> MiB
+    /// available"` (`unknown` where `/proc/meminfo` did not say).
+    pub fn memory_summary(&self) -> String {
+        let mib =
+            |kib: Option<u64>| kib.map_or("unknown".to_owned(), |k| format!("{} MiB", k / 1024));
+        format!(
+            "{} total, {} available",
+            mib(self.mem_total_kib),
+            mib(self.mem_available_kib)
+        )
+    }
 }
 
 impl fmt::Display for HostReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mib = |kib: Option<u64>| match kib {
-            Some(kib) => format!("{} MiB", kib / 1024),
-            None => "unknown".to_owned(),
-        };
-        writeln!(
-            f,
-            "cpus: {}, memory: {} total, {} available",
-            self.cpus,
-            mib(self.mem_total_kib),
-            mib(self.mem_available_kib)
-        )?;
+        writeln!(f, "cpus: {}, memory: {}", self.cpus, self.memory_summary())?;
         if self.problems.is_empty() {
             return f.write_str("ok: this host can boot microVMs");
         }

@@ -35,6 +35,7 @@ pub mod config;
 mod error;
 pub mod host;
 pub mod rootfs;
+mod util;
 pub mod vm;
 
 pub use error::{InvalidMicroVMConfigError, MonocoreError, MonocoreResult};

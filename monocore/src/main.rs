@@ -383,16 +383,7 @@ fn doctor_table(report: &HostReport) -> String {
         },
     );
     rows.push(("CPUs", report.cpus > 0, report.cpus.to_string()));
-    let mib = |kib: Option<u64>| kib.map_or("unknown".to_owned(), |k| format!("{} MiB", k / 1024));
-    rows.push((
-        "memory",
-        true,
-        format!(
-            "{} total, {} available",
-            mib(report.mem_total_kib),
-            mib(report.mem_available_kib)
-        ),
-    ));
+    rows.push(("memory", true, report.memory_summary()));
 
     let mut out = String::new();
     for (check, ok, detail) in rows {

@@ -17,7 +17,7 @@ use std::{
     fs, io,
     os::unix::fs::{PermissionsExt, symlink},
     path::{Path, PathBuf},
-    time::{SystemTime, UNIX_EPOCH},
+    time::UNIX_EPOCH,
 };
 
 /// Where `busybox-static` installs its binary (Debian; `/bin` is merged into
@@ -155,18 +155,6 @@ pub fn ensure_private_dir(dir: &Path) -> Result<(), RootfsError> {
     Ok(())
 }
 
-/// A name no other process will pick: pid, time and a per-process counter.
-fn unique_suffix() -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    format!("{}-{nanos}-{n}", std::process::id())
-}
-
 /// Builds a busybox root filesystem tree at `dest`, which must not exist.
 pub fn build_busybox_tree(dest: &Path, busybox: &Path) -> Result<(), RootfsError> {
     fs::create_dir(dest).map_err(io_at(dest))?;
@@ -246,7 +234,7 @@ pub fn prepare_template_in(cache: &Path, busybox: &Path) -> Result<PathBuf, Root
     if final_dir.join("bin/busybox").is_file() {
         return Ok(final_dir);
     }
-    let staging = cache.join(format!(".staging-{}", unique_suffix()));
+    let staging = cache.join(format!(".staging-{}", crate::util::unique_suffix()));
     let built = build_busybox_tree(&staging, busybox).and_then(|()| {
         fs::File::open(&staging)
             .and_then(|d| d.sync_all())
@@ -285,7 +273,7 @@ impl RunRootfs {
     /// could swap the new directory for a symlink and redirect the copy.
     pub fn copy_of(template: &Path, parent: &Path) -> Result<Self, RootfsError> {
         ensure_private_dir(parent)?;
-        let path = parent.join(format!("run-{}", unique_suffix()));
+        let path = parent.join(format!("run-{}", crate::util::unique_suffix()));
         let this = Self { path };
         fs::create_dir(&this.path).map_err(io_at(&this.path))?;
         fs::set_permissions(&this.path, fs::Permissions::from_mode(0o755))

@@ -107,7 +107,7 @@ impl MicroVm {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn prepare(&self) -> MonocoreResult<PreparedVm> {
-        self.check_support()?;
+        // Building the plan is the support check (see `check_support`).
         let plan = Plan::new(self.get_config())?;
         fstab::prepare_rootfs(&self.get_config().root_path, &plan.mounts, None)?;
         plan.apply()
@@ -118,7 +118,7 @@ impl MicroVm {
     /// args or env, host paths are UTF-8, and the network settings are
     /// supported (see the module docs: a `port_map` needs
     /// `local_only = false`; `assigned_ip` is not supported). [`prepare`]
-    /// and [`spawn`](Self::spawn) run it first, so an unsupported setting
+    /// and [`spawn`](Self::spawn) make the same check first, so an unsupported setting
     /// fails before any process starts.
     ///
     /// [`prepare`]: Self::prepare

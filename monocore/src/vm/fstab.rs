@@ -18,7 +18,6 @@
 //! replaced by the regular file, never written through.
 
 use std::{
-    hash::{BuildHasher, RandomState},
     io::{Read, Write},
     os::fd::{AsFd, OwnedFd},
     path::Path,
@@ -282,12 +281,7 @@ fn describe(path: &[&str], e: Errno) -> MonocoreError {
 }
 
 fn temp_name() -> String {
-    let random = RandomState::new().hash_one((
-        std::process::id(),
-        std::time::SystemTime::now(),
-        std::thread::current().id(),
-    ));
-    format!(".fstab.monocore-{random:016x}")
+    format!(".fstab.monocore-{}", crate::util::unique_suffix())
 }
 
 /// Escapes a path for an fstab field (space, tab, newline and backslash as
