@@ -1,0 +1,401 @@
+//! The run spec: what the host asks the agent to set up and run.
+//!
+//! The host writes it to `/.monocore/spec` in the VM's private root before
+//! the VM starts; the agent reads it once, before it touches anything else.
+//! It travels as a file, not on the kernel command line, so arguments and
+//! environment values may hold any bytes but NUL, and need no quoting.
+//!
+//! # Encoding (version 1)
+//!
+//! All integers are little-endian. A *string* is a `u32` byte length and the
+//! bytes (no NUL inside, no terminator). A *list* is a `u32` count and the
+//! items.
+//!
+//! ```text
+//! magic       8 bytes  "MCSPEC\0\x01"
+//! root_tag    string   virtio-fs tag of the guest's root filesystem
+//! exec        string   program to run; empty means /bin/sh
+//! workdir     string   working directory; empty means /
+//! args        list of string
+//! env         list of string   NAME=value, exactly the command's environment
+//! mounts      list of (tag: string, guest_path: string)
+//! rlimits     list of (resource: u32, soft: u64, hard: u64)
+//! ```
+//!
+//! Nothing may follow the last list. [`Spec::decode`] checks every length
+//! against the bytes that remain before it allocates, so a hostile or
+//! truncated spec is an error, never a large allocation or a panic.
+
+use std::fmt;
+
+/// The first bytes of every spec: a name and the format version (1).
+pub const MAGIC: &[u8; 8] = b"MCSPEC\0\x01";
+
+/// A spec is at most this long (64 MiB); the agent reads no more.
+pub const MAX_SPEC_LEN: usize = 64 << 20;
+
+/// One virtio-fs share to mount in the guest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mount {
+    /// The virtio-fs tag the host gave the share.
+    pub tag: Vec<u8>,
+    /// Where it is mounted, as an absolute path in the guest's root.
+    pub guest_path: Vec<u8>,
+}
+
+/// One resource limit (`setrlimit`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rlimit {
+    /// The resource number (`RLIMIT_NOFILE` is 7 on Linux).
+    pub resource: u32,
+    /// The soft limit.
+    pub soft: u64,
+    /// The hard limit.
+    pub hard: u64,
+}
+
+/// What the agent sets up and runs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Spec {
+    /// The virtio-fs tag of the guest's root filesystem.
+    pub root_tag: Vec<u8>,
+    /// The program; empty means `/bin/sh`. Without a `/` it is looked up in
+    /// the `PATH` of [`env`](Self::env) (or a default `PATH`).
+    pub exec: Vec<u8>,
+    /// The working directory; empty means `/`.
+    pub workdir: Vec<u8>,
+    /// The program's arguments (after `argv[0]`, which is `exec`).
+    pub args: Vec<Vec<u8>>,
+    /// The program's whole environment, as `NAME=value` entries.
+    pub env: Vec<Vec<u8>>,
+    /// Shares to mount, in order.
+    pub mounts: Vec<Mount>,
+    /// Resource limits to set.
+    pub rlimits: Vec<Rlimit>,
+}
+
+/// Why a spec could not be encoded or decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SpecError {
+    /// The spec does not start with [`MAGIC`] (not a spec, or another
+    /// version).
+    BadMagic,
+    /// The bytes ended inside `field`.
+    Truncated {
+        /// The field being read.
+        field: &'static str,
+    },
+    /// A string in `field` holds a NUL byte (it becomes a C string).
+    Nul {
+        /// The field.
+        field: &'static str,
+    },
+    /// Bytes follow the last field.
+    TrailingBytes {
+        /// How many.
+        count: usize,
+    },
+    /// The spec is longer than [`MAX_SPEC_LEN`], or a length does not fit a
+    /// `u32`.
+    TooLong {
+        /// The length.
+        len: usize,
+    },
+}
+
+impl fmt::Display for SpecError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::BadMagic => f.write_str("not a version-1 run spec (bad magic)"),
+            Self::Truncated { field } => write!(f, "run spec ends inside `{field}`"),
+            Self::Nul { field } => write!(f, "run spec: a string in `{field}` holds a NUL byte"),
+            Self::TrailingBytes { count } => {
+                write!(f, "run spec: {count} bytes after the last field")
+            }
+            Self::TooLong { len } => write!(
+                f,
+                "run spec of {len} bytes is longer than the limit of {MAX_SPEC_LEN} bytes"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for SpecError {}
+
+impl Spec {
+    /// Encodes the spec. Fails only on a NUL in a string or a spec longer
+    /// than [`MAX_SPEC_LEN`].
+    pub fn encode(&self) -> Result<Vec<u8>, SpecError> {
+        let mut out = Writer(MAGIC.to_vec());
+        out.string("root_tag", &self.root_tag)?;
+        out.string("exec", &self.exec)?;
+        out.string("workdir", &self.workdir)?;
+        out.count(self.args.len())?;
+        for arg in &self.args {
+            out.string("args", arg)?;
+        }
+        out.count(self.env.len())?;
+        for entry in &self.env {
+            out.string("env", entry)?;
+        }
+        out.count(self.mounts.len())?;
+        for mount in &self.mounts {
+            out.string("mounts.tag", &mount.tag)?;
+            out.string("mounts.guest_path", &mount.guest_path)?;
+        }
+        out.count(self.rlimits.len())?;
+        for limit in &self.rlimits {
+            out.0.extend_from_slice(&limit.resource.to_le_bytes());
+            out.0.extend_from_slice(&limit.soft.to_le_bytes());
+            out.0.extend_from_slice(&limit.hard.to_le_bytes());
+        }
+        if out.0.len() > MAX_SPEC_LEN {
+            return Err(SpecError::TooLong { len: out.0.len() });
+        }
+        Ok(out.0)
+    }
+
+    /// Decodes a spec; see the module docs for the checks.
+    pub fn decode(bytes: &[u8]) -> Result<Self, SpecError> {
+        if bytes.len() > MAX_SPEC_LEN {
+            return Err(SpecError::TooLong { len: bytes.len() });
+        }
+        let rest = bytes.strip_prefix(MAGIC).ok_or(SpecError::BadMagic)?;
+        let mut r = Reader(rest);
+        let root_tag = r.string("root_tag")?;
+        let exec = r.string("exec")?;
+        let workdir = r.string("workdir")?;
+        let args = r.list("args", 4, |r| r.string("args"))?;
+        let env = r.list("env", 4, |r| r.string("env"))?;
+        let mounts = r.list("mounts", 8, |r| {
+            Ok(Mount {
+                tag: r.string("mounts.tag")?,
+                guest_path: r.string("mounts.guest_path")?,
+            })
+        })?;
+        let rlimits = r.list("rlimits", 20, |r| {
+            Ok(Rlimit {
+                resource: r.u32("rlimits")?,
+                soft: r.u64("rlimits")?,
+                hard: r.u64("rlimits")?,
+            })
+        })?;
+        if !r.0.is_empty() {
+            return Err(SpecError::TrailingBytes { count: r.0.len() });
+        }
+        Ok(Self {
+            root_tag,
+            exec,
+            workdir,
+            args,
+            env,
+            mounts,
+            rlimits,
+        })
+    }
+}
+
+struct Writer(Vec<u8>);
+
+impl Writer {
+    fn count(&mut self, n: usize) -> Result<(), SpecError> {
+        let n = u32::try_from(n).map_err(|_| SpecError::TooLong { len: n })?;
+        self.0.extend_from_slice(&n.to_le_bytes());
+        Ok(())
+    }
+
+    fn string(&mut self, field: &'static str, s: &[u8]) -> Result<(), SpecError> {
+        if s.contains(&0) {
+            return Err(SpecError::Nul { field });
+        }
+        self.count(s.len())?;
+        self.0.extend_from_slice(s);
+        Ok(())
+    }
+}
+
+struct Reader<'a>(&'a [u8]);
+
+impl Reader<'_> {
+    fn take<const N: usize>(&mut self, field: &'static str) -> Result<[u8; N], SpecError> {
+        let (head, rest) = self
+            .0
+            .split_first_chunk::<N>()
+            .ok_or(SpecError::Truncated { field })?;
+        self.0 = rest;
+        Ok(*head)
+    }
+
+    fn u32(&mut self, field: &'static str) -> Result<u32, SpecError> {
+        self.take::<4>(field).map(u32::from_le_bytes)
+    }
+
+    fn u64(&mut self, field: &'static str) -> Result<u64, SpecError> {
+        self.take::<8>(field).map(u64::from_le_bytes)
+    }
+
+    fn string(&mut self, field: &'static str) -> Result<Vec<u8>, SpecError> {
+        let len = usize::try_from(self.u32(field)?).map_err(|_| SpecError::Truncated { field })?;
+        if len > self.0.len() {
+            return Err(SpecError::Truncated { field });
+        }
+        let (s, rest) = self.0.split_at(len);
+        if s.contains(&0) {
+            return Err(SpecError::Nul { field });
+        }
+        self.0 = rest;
+        Ok(s.to_vec())
+    }
+
+    /// A list whose items take at least `min_item` bytes each: a count that
+    /// the remaining bytes cannot hold is refused before any allocation.
+    fn list<T>(
+        &mut self,
+        field: &'static str,
+        min_item: usize,
+        mut item: impl FnMut(&mut Self) -> Result<T, SpecError>,
+    ) -> Result<Vec<T>, SpecError> {
+        let n = usize::try_from(self.u32(field)?).map_err(|_| SpecError::Truncated { field })?;
+        if n > self.0.len() / min_item {
+            return Err(SpecError::Truncated { field });
+        }
+        let mut items = Vec::with_capacity(n);
+        for _ in 0..n {
+            items.push(item(self)?);
+        }
+        Ok(items)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn sample() -> Spec {
+        Spec {
+            root_tag: b"monocore_root".to_vec(),
+            exec: b"/bin/sh".to_vec(),
+            workdir: b"/work dir".to_vec(),
+            args: vec![
+                b"-c".to_vec(),
+                b"echo \"quoted\" 'and' \xff\n".to_vec(),
+                Vec::new(),
+            ],
+            env: vec![b"A=1".to_vec(), b"KRUN_INIT=not special".to_vec()],
+            mounts: vec![Mount {
+                tag: b"monocore_0".to_vec(),
+                guest_path: b"/data".to_vec(),
+            }],
+            rlimits: vec![Rlimit {
+                resource: 7,
+                soft: 1024,
+                hard: u64::MAX,
+            }],
+        }
+    }
+
+    #[test]
+    fn a_spec_round_trips_byte_for_byte() {
+        let spec = sample();
+        let bytes = spec.encode().unwrap();
+        assert!(bytes.starts_with(MAGIC));
+        assert_eq!(Spec::decode(&bytes).unwrap(), spec);
+        assert_eq!(
+            Spec::decode(&Spec::default().encode().unwrap()).unwrap(),
+            Spec::default()
+        );
+    }
+
+    #[test]
+    fn nul_bytes_are_refused_both_ways() {
+        let mut spec = sample();
+        spec.args.push(b"a\0b".to_vec());
+        assert_eq!(spec.encode(), Err(SpecError::Nul { field: "args" }));
+        // A hand-made spec with a NUL in the exec path.
+        let mut bytes = MAGIC.to_vec();
+        bytes.extend_from_slice(&0u32.to_le_bytes());
+        bytes.extend_from_slice(&3u32.to_le_bytes());
+        bytes.extend_from_slice(b"a\0b");
+        assert_eq!(Spec::decode(&bytes), Err(SpecError::Nul { field: "exec" }));
+    }
+
+    #[test]
+    fn every_truncation_is_an_error() {
+        let bytes = sample().encode().unwrap();
+        for cut in 0..bytes.len() {
+            let err = Spec::decode(&bytes[..cut]).unwrap_err();
+            if cut < MAGIC.len() {
+                assert_eq!(err, SpecError::BadMagic);
+            } else {
+                assert!(matches!(err, SpecError::Truncated { .. }), "{cut}: {err:?}");
+            }
+        }
+        let mut long = bytes.clone();
+        long.push(0);
+        assert_eq!(
+            Spec::decode(&long),
+            Err(SpecError::TrailingBytes { count: 1 })
+        );
+    }
+
+    #[test]
+    fn a_huge_count_is_refused_before_allocating() {
+        let mut bytes = MAGIC.to_vec();
+        for _ in 0..3 {
+            bytes.extend_from_slice(&0u32.to_le_bytes());
+        }
+        bytes.extend_from_slice(&u32::MAX.to_le_bytes()); // args
+        assert_eq!(
+            Spec::decode(&bytes),
+            Err(SpecError::Truncated { field: "args" })
+        );
+        let too_long = vec![0u8; MAX_SPEC_LEN + 1];
+        assert_eq!(
+            Spec::decode(&too_long),
+            Err(SpecError::TooLong {
+                len: MAX_SPEC_LEN + 1
+            })
+        );
+    }
+
+    fn bytes_without_nul() -> impl Strategy<Value = Vec<u8>> {
+        proptest::collection::vec(1u8..=255, 0..40)
+    }
+
+    proptest! {
+        #[test]
+        fn any_spec_round_trips(
+            root_tag in bytes_without_nul(),
+            exec in bytes_without_nul(),
+            args in proptest::collection::vec(bytes_without_nul(), 0..8),
+            env in proptest::collection::vec(bytes_without_nul(), 0..8),
+            mounts in proptest::collection::vec((bytes_without_nul(), bytes_without_nul()), 0..4),
+            rlimits in proptest::collection::vec((any::<u32>(), any::<u64>(), any::<u64>()), 0..4),
+        ) {
+            let spec = Spec {
+                root_tag,
+                exec,
+                workdir: b"/".to_vec(),
+                args,
+                env,
+                mounts: mounts.into_iter().map(|(tag, guest_path)| Mount { tag, guest_path }).collect(),
+                rlimits: rlimits.into_iter().map(|(resource, soft, hard)| Rlimit { resource, soft, hard }).collect(),
+            };
+            prop_assert_eq!(Spec::decode(&spec.encode().unwrap()).unwrap(), spec);
+        }
+
+        #[test]
+        fn any_bytes_decode_or_fail_without_panicking(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+            let mut with_magic = MAGIC.to_vec();
+            with_magic.extend_from_slice(&bytes);
+            for input in [&bytes, &with_magic] {
+                if let Ok(spec) = Spec::decode(input) {
+                    // What decodes re-encodes to the same bytes.
+                    prop_assert_eq!(&spec.encode().unwrap(), input);
+                }
+            }
+        }
+    }
+}
