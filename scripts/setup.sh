@@ -5,8 +5,28 @@
 #     nothing else is taken from it unless asked for by name.
 #   - busybox-static: a static shell and coreutils for test and default rootfs.
 #   - the pinned Rust toolchain's components (rustfmt, clippy).
+#   - on hosts whose KVM is kvm_pvm (paravirtualized KVM, where libkrunfw's
+#     kernel cannot boot), or with --compat-kernel: monocore's compat guest
+#     kernel, built from Debian's linux-source-6.12 by
+#     scripts/build-compat-kernel.sh (4-13 minutes the first time; reused
+#     afterwards when its stamp verifies). Nothing is built on hardware-KVM
+#     hosts.
 # Safe to run again: every step checks before it changes anything.
+#
+# Usage: scripts/setup.sh [--compat-kernel]
 set -euo pipefail
+
+compat_kernel=0
+case "${1:-}" in
+"") ;;
+--compat-kernel) compat_kernel=1 ;;
+*)
+    echo "setup: unknown argument: $1 (usage: scripts/setup.sh [--compat-kernel])" >&2
+    exit 2
+    ;;
+esac
+if [ -e /sys/module/kvm_pvm ]; then compat_kernel=1; fi
+here=$(cd "$(dirname "$0")" && pwd)
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
@@ -52,4 +72,8 @@ if command -v rustup >/dev/null 2>&1; then
     rustup component add rustfmt clippy >/dev/null 2>&1 || true
 fi
 
-echo "setup: ok (libkrunfw5 $(dpkg-query -W -f='${Version}' libkrunfw5), busybox-static $(dpkg-query -W -f='${Version}' busybox-static))"
+if [ "$compat_kernel" = 1 ]; then
+    "$here/build-compat-kernel.sh"
+fi
+
+echo "setup: ok (libkrunfw5 $(dpkg-query -W -f='${Version}' libkrunfw5), busybox-static $(dpkg-query -W -f='${Version}' busybox-static)$([ "$compat_kernel" = 1 ] && echo ', compat kernel'))"

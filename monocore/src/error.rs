@@ -96,31 +96,9 @@ pub enum MonocoreError {
         value: String,
     },
 
-    /// A string holds a `"`, which libkrun cannot quote on the guest kernel
-    /// command line (it would end the quoted value early).
-    #[error(
-        "{field} {value:?} holds a double quote (\"), which libkrun cannot pass to the guest intact"
-    )]
-    QuoteInString {
-        /// The config field.
-        field: &'static str,
-        /// The offending value.
-        value: String,
-    },
-
     /// A host path is not valid UTF-8; libkrun only accepts UTF-8 paths.
     #[error("host path {} is not valid UTF-8, which libkrun requires", .0.display())]
     NonUtf8Path(PathBuf),
-
-    /// The root filesystem could not be prepared safely (e.g. a symlink
-    /// where monocore must write a file or a mount point).
-    #[error("unsafe or unusable root filesystem entry {path:?}: {reason}")]
-    Rootfs {
-        /// The path, relative to the root.
-        path: String,
-        /// What is wrong.
-        reason: String,
-    },
 
     /// The VM helper binary (`monocore-vmm`) was not found.
     #[error("the VM helper `monocore-vmm` was not found (looked in: {}); build it with `cargo build -p monocore --bin monocore-vmm`, or set MONOCORE_VMM_PATH", .searched.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "))]
@@ -135,6 +113,49 @@ pub enum MonocoreError {
     HelperFailed {
         /// The helper's report, or its exit status and last output line.
         message: String,
+    },
+
+    /// No guest kernel can be used: a `kvm_pvm` host without the compat
+    /// kernel, or a kernel path that is not a file (see [`crate::kernel`]).
+    #[error("no usable guest kernel: {reason}")]
+    Kernel {
+        /// What is missing, and how to get it.
+        reason: String,
+    },
+
+    /// The VM's private run directory (the guest agent, its spec and report)
+    /// could not be created.
+    #[error("cannot create the VM's run directory in {}: {source}", .dir.display())]
+    RunDir {
+        /// The parent directory.
+        dir: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The VM booted, but the guest agent could not set it up (mount a
+    /// mapped directory, set a limit, enter the working directory) or could
+    /// not execute the command. Never a guest exit code.
+    #[error("{}", describe_guest_setup(*.step, *.errno, .detail))]
+    GuestSetup {
+        /// The step that failed.
+        step: crate::vm::GuestStep,
+        /// Its errno.
+        errno: i32,
+        /// What it was working on (a guest path, escaped to printable
+        /// ASCII; it comes from the guest).
+        detail: String,
+    },
+
+    /// The VM booted, but the guest agent ended without saying whether it
+    /// ran the command (it was killed, or its report is missing or garbled).
+    #[error("the guest agent ended (VM exit code {exit_code}) before it ran the command: {reason}")]
+    GuestAgentSilent {
+        /// The VM's exit code.
+        exit_code: i32,
+        /// What was found instead of a report.
+        reason: String,
     },
 
     /// The VMM stopped without the guest reporting an exit code: the guest
@@ -154,6 +175,27 @@ pub enum MonocoreError {
 impl From<rustix::io::Errno> for MonocoreError {
     fn from(errno: rustix::io::Errno) -> Self {
         Self::Io(errno.into())
+    }
+}
+
+fn describe_guest_setup(step: crate::vm::GuestStep, errno: i32, detail: &str) -> String {
+    use crate::vm::GuestStep;
+    let errno = errno_description(errno);
+    match step {
+        GuestStep::Exec => format!("the guest cannot execute {detail}: {errno}"),
+        GuestStep::Spec => format!("the guest agent cannot read its run spec: {detail}: {errno}"),
+        GuestStep::Root => {
+            format!("the guest cannot mount its root filesystem ({detail}): {errno}")
+        }
+        GuestStep::Pivot => format!("the guest cannot switch into its root filesystem: {errno}"),
+        GuestStep::System => format!("the guest cannot mount {detail}: {errno}"),
+        GuestStep::Mount { index } => {
+            format!("the guest cannot mount mapped_dirs[{index}] at {detail}: {errno}")
+        }
+        GuestStep::Rlimit { resource } => {
+            format!("the guest cannot set resource limit {resource}: {errno}")
+        }
+        GuestStep::Workdir => format!("the guest cannot enter the workdir {detail}: {errno}"),
     }
 }
 

@@ -1,15 +1,22 @@
-//! Can this host boot microVMs? [`check`] answers with a [`HostReport`].
+//! Can this host boot microVMs, and with which kernel? [`check`] answers
+//! with a [`HostReport`].
+//!
+//! On hardware KVM the guest kernel is libkrunfw's. On a `kvm_pvm` host
+//! (paravirtualized KVM, which emulates guest kernel code) only monocore's
+//! compat kernel boots, slowly; see [`crate::kernel`].
 //!
 //! ```
 //! let report = monocore::host::check();
 //! println!("{report}");
 //! match report.boot_blocker() {
-//!     None => assert!(report.can_boot()),
+//!     None => assert!(report.can_boot() && report.kernel.is_some()),
 //!     Some(problem) => assert!(!problem.fix().is_empty()),
 //! }
 //! ```
 
 use std::{ffi::CStr, fmt, path::Path};
+
+use crate::kernel::{self, CompatKernel};
 
 /// The guest kernel library libkrun loads at run time.
 pub const LIBKRUNFW: &str = "libkrunfw.so.5";
@@ -26,9 +33,13 @@ pub enum HostProblem {
         /// The errno from `open`.
         errno: i32,
     },
-    /// KVM is the nested paravirtualized kind (`kvm_pvm`): VMs can be
-    /// created, but stock guest kernels fail with `KVM_EXIT_INTERNAL_ERROR`.
-    NestedPvm,
+    /// KVM is the nested paravirtualized kind (`kvm_pvm`), where stock guest
+    /// kernels fail with `KVM_EXIT_INTERNAL_ERROR`, and monocore's compat
+    /// kernel is not installed (or not usable).
+    NestedPvm {
+        /// Why the compat kernel cannot be used.
+        compat: kernel::CompatKernelError,
+    },
     /// `libkrunfw.so.5` (the guest kernel) cannot be loaded.
     LibkrunfwNotLoadable {
         /// What the dynamic loader said.
@@ -37,6 +48,15 @@ pub enum HostProblem {
 }
 
 impl HostProblem {
+    /// `true` for a problem with the guest kernel monocore would pick (not
+    /// with KVM itself): an explicit kernel (`--kernel`) makes it moot.
+    pub fn is_about_the_kernel(&self) -> bool {
+        matches!(
+            self,
+            Self::NestedPvm { .. } | Self::LibkrunfwNotLoadable { .. }
+        )
+    }
+
     /// A one-line fix.
     pub fn fix(&self) -> &'static str {
         match self {
@@ -46,8 +66,8 @@ impl HostProblem {
             Self::KvmNotAccessible { .. } => {
                 "add your user to the `kvm` group (sudo usermod -aG kvm $USER, then log in again) or run as root"
             }
-            Self::NestedPvm => {
-                "run on a host with hardware KVM (bare metal, or a VM with nested VT-x/AMD-V); this paravirtualized KVM cannot run the stock libkrunfw kernel"
+            Self::NestedPvm { .. } => {
+                "build the compat kernel with ./scripts/build-compat-kernel.sh (or ./scripts/setup.sh; 4-13 minutes, once), or run on a host with hardware KVM"
             }
             Self::LibkrunfwNotLoadable { .. } => {
                 "install libkrunfw5 (./scripts/setup.sh adds Debian forky with a low pin priority and installs it)"
@@ -65,12 +85,40 @@ impl fmt::Display for HostProblem {
                 "/dev/kvm cannot be opened read-write: {}",
                 crate::error::errno_description(*errno)
             ),
-            Self::NestedPvm => f.write_str(
-                "KVM is nested paravirtualized (kvm_pvm): stock guest kernels fail with KVM_EXIT_INTERNAL_ERROR",
+            Self::NestedPvm { compat } => write!(
+                f,
+                "KVM is nested paravirtualized (kvm_pvm): stock guest kernels fail with KVM_EXIT_INTERNAL_ERROR, and {compat}"
             ),
             Self::LibkrunfwNotLoadable { error } => {
                 write!(f, "{LIBKRUNFW} cannot be loaded: {error}")
             }
+        }
+    }
+}
+
+/// The kernel a VM boots on this host (what [`KernelChoice::Auto`] picks).
+///
+/// [`KernelChoice::Auto`]: crate::kernel::KernelChoice::Auto
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BootKernel {
+    /// libkrunfw's kernel, on hardware KVM.
+    Libkrunfw,
+    /// monocore's compat kernel, on a `kvm_pvm` host: it boots, slowly.
+    Compat(CompatKernel),
+}
+
+impl fmt::Display for BootKernel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Libkrunfw => write!(f, "libkrunfw's kernel ({LIBKRUNFW})"),
+            Self::Compat(compat) => write!(
+                f,
+                "compat kernel {} ({}), slow: ~{} s per boot",
+                compat.release,
+                compat.vmlinux.display(),
+                kernel::COMPAT_BOOT_SECONDS
+            ),
         }
     }
 }
@@ -80,6 +128,8 @@ impl fmt::Display for HostProblem {
 pub struct HostReport {
     /// Every problem, most fundamental first. Empty means the host can boot.
     pub problems: Vec<HostProblem>,
+    /// The kernel VMs boot, when one can boot here.
+    pub kernel: Option<BootKernel>,
     /// Online CPUs.
     pub cpus: usize,
     /// `MemTotal` from `/proc/meminfo`, in KiB, if readable.
@@ -116,7 +166,10 @@ impl fmt::Display for HostReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "cpus: {}, memory: {}", self.cpus, self.memory_summary())?;
         if self.problems.is_empty() {
-            return f.write_str("ok: this host can boot microVMs");
+            return match &self.kernel {
+                Some(kernel) => write!(f, "ok: this host can boot microVMs with {kernel}"),
+                None => f.write_str("ok: this host can boot microVMs"),
+            };
         }
         let mut first = true;
         for problem in &self.problems {
@@ -130,25 +183,39 @@ impl fmt::Display for HostReport {
     }
 }
 
-/// Checks this host: `/dev/kvm`, nested PVM, `libkrunfw.so.5`, CPUs and
-/// memory. Does no harm (opens and closes `/dev/kvm`, loads and unloads
-/// libkrunfw).
+/// Checks this host: `/dev/kvm`, its kind, the guest kernel (libkrunfw, or
+/// on `kvm_pvm` the compat kernel), CPUs and memory. Does no harm (opens and
+/// closes `/dev/kvm`, loads and unloads libkrunfw, reads the compat kernel's
+/// stamp).
 pub fn check() -> HostReport {
     let mut problems = Vec::new();
     if let Some(problem) = check_kvm(Path::new("/dev/kvm")) {
         problems.push(problem);
     }
-    if Path::new("/sys/module/kvm_pvm").exists() {
-        problems.push(HostProblem::NestedPvm);
-    }
-    if let Err(error) = load_libkrunfw() {
-        problems.push(HostProblem::LibkrunfwNotLoadable { error });
-    }
+    let kernel = if kernel::host_is_pvm() {
+        match kernel::find_compat_kernel() {
+            Ok(compat) => Some(BootKernel::Compat(compat)),
+            Err(compat) => {
+                problems.push(HostProblem::NestedPvm { compat });
+                None
+            }
+        }
+    } else {
+        match load_libkrunfw() {
+            Ok(()) => Some(BootKernel::Libkrunfw),
+            Err(error) => {
+                problems.push(HostProblem::LibkrunfwNotLoadable { error });
+                None
+            }
+        }
+    };
+    let kernel = kernel.filter(|_| problems.is_empty());
     let (mem_total_kib, mem_available_kib) = std::fs::read_to_string("/proc/meminfo")
         .map(|text| (meminfo(&text, "MemTotal"), meminfo(&text, "MemAvailable")))
         .unwrap_or((None, None));
     HostReport {
         problems,
+        kernel,
         cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
         mem_total_kib,
         mem_available_kib,
@@ -232,11 +299,21 @@ mod tests {
         let report = check();
         assert!(report.cpus >= 1);
         assert!(report.mem_total_kib.unwrap() > 0);
+        let pvm = Path::new("/sys/module/kvm_pvm").exists();
+        let compat = kernel::find_compat_kernel();
         assert_eq!(
-            report.problems.contains(&HostProblem::NestedPvm),
-            Path::new("/sys/module/kvm_pvm").exists()
+            report
+                .problems
+                .iter()
+                .any(|p| matches!(p, HostProblem::NestedPvm { .. })),
+            pvm && compat.is_err()
         );
+        if report.can_boot() && pvm {
+            assert_eq!(report.kernel, Some(BootKernel::Compat(compat.unwrap())));
+            assert!(report.to_string().contains("compat kernel"), "{report}");
+        }
         assert_eq!(report.can_boot(), report.boot_blocker().is_none());
+        assert_eq!(report.can_boot(), report.kernel.is_some());
         let text = report.to_string();
         for problem in &report.problems {
             assert!(text.contains(problem.fix()), "{text}");
@@ -247,19 +324,33 @@ mod tests {
     fn display_is_one_line_per_problem_and_fix() {
         let report = HostReport {
             problems: vec![
-                HostProblem::NestedPvm,
+                HostProblem::NestedPvm {
+                    compat: kernel::CompatKernelError::Missing {
+                        dir: "/c/kernel/compat".into(),
+                    },
+                },
                 HostProblem::LibkrunfwNotLoadable {
                     error: "not found".into(),
                 },
             ],
+            kernel: None,
             cpus: 2,
             mem_total_kib: Some(4 * 1024 * 1024),
             mem_available_kib: None,
         };
         assert!(!report.can_boot());
-        assert_eq!(report.boot_blocker(), Some(&HostProblem::NestedPvm));
+        assert!(matches!(
+            report.boot_blocker(),
+            Some(HostProblem::NestedPvm { .. })
+        ));
         let text = report.to_string();
         assert!(text.starts_with("cpus: 2, memory: 4096 MiB total, unknown available\nproblem: KVM is nested paravirtualized"));
+        assert!(
+            text.contains(
+                "and no compat kernel in /c/kernel/compat\n  fix: build the compat kernel"
+            ),
+            "{text}"
+        );
         assert!(text.contains(
             "problem: libkrunfw.so.5 cannot be loaded: not found\n  fix: install libkrunfw5"
         ));

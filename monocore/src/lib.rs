@@ -34,6 +34,7 @@
 pub mod config;
 mod error;
 pub mod host;
+pub mod kernel;
 pub mod rootfs;
 mod util;
 pub mod vm;

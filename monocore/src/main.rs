@@ -26,7 +26,8 @@ use clap::{Args, Parser, Subcommand};
 use monocore::{
     MonocoreError,
     config::{DEFAULT_RAM_MIB, EnvPair, PathPair, PortPair, file::load_config},
-    host::{HostProblem, HostReport},
+    host::{BootKernel, HostProblem, HostReport},
+    kernel::KernelChoice,
     vm::{LinuxRlimit, LogLevel, MicroVm, MicroVmConfig, SpawnOptions, VmExitStatus},
 };
 
@@ -59,7 +60,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Boot a microVM and run CMD in it; exits with the guest's exit code.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Check whether this host can boot microVMs, and say how to fix it.
     Doctor,
     /// Work with TOML config files.
@@ -131,13 +132,20 @@ struct RunArgs {
     #[arg(long, value_name = "LEVEL", default_value = "off")]
     log_level: LogLevel,
 
-    /// Validate and print the config as JSON instead of booting.
+    /// Validate and print the config as JSON instead of booting. The config
+    /// is checked against the kernel this host boots (on a host that cannot
+    /// boot, against libkrunfw's).
     #[arg(long)]
     dry_run: bool,
 
     /// Try to boot even when `monocore doctor` says this host cannot.
     #[arg(long)]
     force: bool,
+
+    /// Boot this ELF kernel (a vmlinux) instead of the one monocore picks
+    /// (libkrunfw's, or on kvm_pvm hosts the compat kernel).
+    #[arg(long, value_name = "VMLINUX")]
+    kernel: Option<PathBuf>,
 
     /// The command to run in the guest, and its arguments. Default: print a
     /// hello message from inside the guest.
@@ -160,7 +168,7 @@ fn main() -> ExitCode {
     }
     let cli = Cli::parse();
     match cli.command {
-        Command::Run(args) => run(args),
+        Command::Run(args) => run(*args),
         Command::Doctor => doctor(),
         Command::Config(ConfigCommand::Check { file }) => config_check(&file),
     }
@@ -239,8 +247,12 @@ fn run(args: RunArgs) -> ExitCode {
             Err(e) => return fail(e),
         },
     };
+    let kernel = args
+        .kernel
+        .clone()
+        .map_or(KernelChoice::Auto, KernelChoice::Elf);
     let vm = match MicroVm::from_config(build_config(&args, root))
-        .and_then(|vm| vm.check_support().map(|()| vm))
+        .and_then(|vm| check_support(&vm, &kernel, args.dry_run).map(|()| vm))
     {
         Ok(vm) => vm,
         Err(e) => return fail(e),
@@ -255,13 +267,31 @@ fn run(args: RunArgs) -> ExitCode {
         };
     }
     let report = monocore::host::check();
-    if !report.can_boot() && !args.force {
+    // With --kernel, what the host check says of the kernel it would pick
+    // does not matter.
+    let blocked = report
+        .problems
+        .iter()
+        .any(|p| args.kernel.is_none() || !p.is_about_the_kernel());
+    if blocked && !args.force {
         eprintln!("monocore: this host cannot boot microVMs, so none was started.\n");
         eprint!("{}", doctor_table(&report));
         eprintln!("\n(`monocore doctor` prints this report; `monocore run --force` tries anyway.)");
         return ExitCode::from(EXIT_MONOCORE_FAILED);
     }
-    launch(&vm, args.timeout, &report)
+    launch(&vm, kernel, args.timeout, &report)
+}
+
+/// Checks that `vm` can run with `kernel`. For `--dry-run` on a host where
+/// no kernel can boot, the config is checked against libkrunfw's rules (what
+/// a host with hardware KVM would run) instead of failing on the host.
+fn check_support(vm: &MicroVm, kernel: &KernelChoice, dry_run: bool) -> Result<(), MonocoreError> {
+    match vm.check_support_with_kernel(kernel) {
+        Err(MonocoreError::Kernel { .. }) if dry_run => {
+            vm.check_support_with_kernel(&KernelChoice::Libkrunfw)
+        }
+        other => other,
+    }
 }
 
 /// The signal that asked us to stop (SIGINT or SIGTERM), or 0.
@@ -302,14 +332,20 @@ fn exit_code_of(status: VmExitStatus) -> ExitCode {
     }
 }
 
-fn launch(vm: &MicroVm, timeout: Option<Duration>, report: &HostReport) -> ExitCode {
+fn launch(
+    vm: &MicroVm,
+    kernel: KernelChoice,
+    timeout: Option<Duration>,
+    report: &HostReport,
+) -> ExitCode {
     if let Err(e) = install_stop_handlers() {
         return fail(format!("cannot install signal handlers: {e}"));
     }
     let options = match std::env::current_exe() {
         Ok(exe) => SpawnOptions::new()
             .helper_path(exe)
-            .helper_args([HELPER_ARG]),
+            .helper_args([HELPER_ARG])
+            .kernel(kernel),
         Err(e) => return fail(format!("cannot find the monocore executable: {e}")),
     };
     let mut handle = match vm.spawn_with(&options) {
@@ -363,25 +399,28 @@ fn doctor_table(report: &HostReport) -> String {
                 None => ("KVM access", true, "/dev/kvm opens read-write".to_owned()),
             },
         );
-        rows.push(match has(&|p| matches!(p, HostProblem::NestedPvm)) {
-            Some(_) => (
+        let pvm = monocore::kernel::host_is_pvm();
+        rows.push(match (pvm, has(&|p| matches!(p, HostProblem::NestedPvm { .. }))) {
+            (false, _) => ("KVM kind", true, "hardware-assisted KVM".to_owned()),
+            (true, found) => (
                 "KVM kind",
-                false,
-                "nested paravirtualized KVM (kvm_pvm): stock guest kernels fail with KVM_EXIT_INTERNAL_ERROR".to_owned(),
+                found.is_none(),
+                "nested paravirtualized KVM (kvm_pvm): stock guest kernels fail with KVM_EXIT_INTERNAL_ERROR; only the compat kernel boots".to_owned(),
             ),
-            None => ("KVM kind", true, "hardware-assisted KVM".to_owned()),
         });
     }
-    rows.push(
-        match has(&|p| matches!(p, HostProblem::LibkrunfwNotLoadable { .. })) {
-            Some(p) => ("guest kernel", false, p.to_string()),
-            None => (
-                "guest kernel",
-                true,
-                format!("{} loads", monocore::host::LIBKRUNFW),
-            ),
-        },
-    );
+    let kernel_problem = has(&|p| p.is_about_the_kernel());
+    rows.push(match (&report.kernel, kernel_problem) {
+        (_, Some(HostProblem::NestedPvm { compat })) => ("guest kernel", false, compat.to_string()),
+        (_, Some(p)) => ("guest kernel", false, p.to_string()),
+        (Some(BootKernel::Libkrunfw), None) => (
+            "guest kernel",
+            true,
+            format!("{} loads", monocore::host::LIBKRUNFW),
+        ),
+        (Some(kernel), None) => ("guest kernel", true, kernel.to_string()),
+        (None, None) => ("guest kernel", true, "not checked".to_owned()),
+    });
     rows.push(("CPUs", report.cpus > 0, report.cpus.to_string()));
     rows.push(("memory", true, report.memory_summary()));
 
@@ -392,7 +431,12 @@ fn doctor_table(report: &HostReport) -> String {
             if ok { "ok" } else { "FAIL" }
         ));
     }
-    if report.can_boot() {
+    if let (true, Some(BootKernel::Compat(_))) = (report.can_boot(), &report.kernel) {
+        out.push_str(&format!(
+            "\nverdict: this host can boot microVMs (compat kernel, slow: ~{} s per boot)\n",
+            monocore::kernel::COMPAT_BOOT_SECONDS
+        ));
+    } else if report.can_boot() {
         out.push_str("\nverdict: this host can boot microVMs\n");
     } else {
         out.push_str("\nverdict: microVMs cannot boot on this host\n");

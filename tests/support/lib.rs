@@ -1,13 +1,13 @@
 //! Helpers shared by monocore's integration tests and benchmarks (and,
-//! later, the CLI's tests): a busybox root filesystem, the probe boot that
-//! decides whether real-boot tests can run, and loud skip reporting.
+//! later, the CLI's tests): a busybox root filesystem, the gate that decides
+//! whether real-boot tests can run, loud skip reporting, and process checks.
 
 use std::{
     path::{Path, PathBuf},
     time::Duration,
 };
 
-use monocore::vm::{MicroVm, MicroVmConfig, SpawnOptions};
+use monocore::vm::MicroVmConfig;
 
 pub mod oracle;
 
@@ -50,37 +50,49 @@ pub fn skip(test: &str, reason: &str) {
     let _ = writeln!(std::io::stderr(), "SKIPPED: {test}: {reason}");
 }
 
-/// Boots `/bin/true` in a busybox VM with `helper`. `Ok(())` means real
-/// boot tests can run on this host; `Err` gives the reason (the host
-/// check's blocker and fix first, then what the probe saw).
-pub fn probe_boot(helper: &Path) -> Result<(), String> {
+/// Set to `1` (as `.ci/run` does) to make a host that cannot boot a test
+/// failure instead of a skip.
+pub const REQUIRE_BOOT_ENV: &str = "MONOCORE_REQUIRE_BOOT";
+
+/// Whether real-boot tests run on this host: `Ok(())` when
+/// [`monocore::host::check`] finds a kernel that boots here (libkrunfw on
+/// hardware KVM, the compat kernel on `kvm_pvm`), else `Err` with the
+/// host check's blocker and its fix. There is no probe boot: where the host
+/// check says a VM can boot, a VM that then fails to boot fails its test.
+pub fn boot_gate() -> Result<(), String> {
     let host = monocore::host::check();
-    let blocker = host
-        .boot_blocker()
-        .map(|p| format!("{p} (fix: {})", p.fix()));
-    let probe = (|| -> Result<(), String> {
-        let root = busybox_rootfs()?;
-        let mut config = MicroVmConfig::new(root.path(), 128);
-        config.exec_path = Some("/bin/true".into());
-        let vm = MicroVm::from_config(config).map_err(|e| e.to_string())?;
-        let mut handle = vm
-            .spawn_with(
-                &SpawnOptions::new()
-                    .capture_console(true)
-                    .helper_path(helper),
-            )
-            .map_err(|e| e.to_string())?;
-        match handle.wait_timeout(Duration::from_secs(60)) {
-            Ok(Some(status)) if status.success() => Ok(()),
-            Ok(Some(status)) => Err(format!("probe VM ended: {status}")),
-            Ok(None) => Err("probe VM did not finish within 60 s".into()),
-            Err(e) => Err(format!("probe boot failed: {e}")),
+    match host.boot_blocker() {
+        None => Ok(()),
+        Some(problem) => Err(format!("{problem} (fix: {})", problem.fix())),
+    }
+}
+
+/// `true` when the real-boot test `test` may run. Otherwise prints the loud
+/// `SKIPPED: <test>: <reason>` line and returns `false`, or, with
+/// [`REQUIRE_BOOT_ENV`] set, panics with the reason.
+#[expect(
+    clippy::panic,
+    reason = "test support: with MONOCORE_REQUIRE_BOOT=1 a host that cannot boot fails the test"
+)]
+pub fn may_boot(test: &str) -> bool {
+    match boot_gate() {
+        Ok(()) => true,
+        Err(reason) if std::env::var_os(REQUIRE_BOOT_ENV).is_some_and(|v| v == "1") => {
+            panic!("{test}: this host cannot boot a VM, and {REQUIRE_BOOT_ENV}=1: {reason}")
         }
-    })();
-    match (probe, blocker) {
-        (Ok(()), _) => Ok(()),
-        (Err(probe), Some(blocker)) => Err(format!("{blocker}; {probe}")),
-        (Err(probe), None) => Err(probe),
+        Err(reason) => {
+            skip(test, &reason);
+            false
+        }
+    }
+}
+
+/// Whether process `pid` is gone: no `/proc` entry, or one that is not a
+/// child of this process (a reused pid).
+pub fn is_gone(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(_) => !live_children().iter().any(|(p, _)| *p == pid),
     }
 }
 

@@ -1,10 +1,16 @@
 //! Applying a validated config to a libkrun context.
 //!
 //! Order matters: first every value is turned into what libkrun reads
-//! (C strings, port and rlimit strings), so a NUL byte, a non-UTF-8 host path
-//! or an unsupported setting is a typed error before any FFI call; then the
-//! rootfs is prepared ([`fstab`](super::fstab)); only then is a context
-//! created and configured.
+//! (C strings, the port map, the agent's run spec), so a NUL byte, a
+//! non-UTF-8 host path or an unsupported setting is a typed error before any
+//! FFI call; then the VM's private root is filled ([`agent`](super::agent));
+//! only then is a context created and configured.
+//!
+//! libkrun boots the private root and runs the guest agent there; the user's
+//! root filesystem and every mapped directory are virtio-fs shares that the
+//! agent mounts. Nothing of the user's command reaches the kernel command
+//! line: libkrun is given the agent's path with no arguments and an empty
+//! environment.
 //!
 //! # Networking with upstream libkrun 1.19.7
 //!
@@ -27,29 +33,48 @@
 //! | `local_only = true`, non-empty `port_map` | [`MonocoreError::Unsupported`]: exposing ports needs TSI, which also opens outbound access to everything. |
 //! | `local_only = false` | TSI for inet sockets (`krun_add_vsock(HIJACK_INET)`) with the port map passed explicitly (an empty array, never NULL). The guest can connect anywhere the host can, and listen on host ports. |
 //! | `assigned_ip = Some(_)` | [`MonocoreError::Unsupported`]. |
+//! | `local_only = false` with an ELF kernel (the compat kernel) | [`MonocoreError::Unsupported`]: TSI needs libkrunfw's kernel patches, which an ELF kernel of monocore's build does not have. |
 
 use std::{
     convert::Infallible,
     ffi::{CString, OsStr},
+    fs::File,
     os::unix::ffi::OsStrExt,
     path::Path,
 };
 
+use monocore_agent::spec::Spec;
+
 use super::{
-    LogLevel, MicroVm, MicroVmConfig,
-    fstab::{self, Mount},
+    LogLevel, MicroVm, MicroVmConfig, agent,
     krun::{self, CStrArray, KrunContext},
+    run_dir::{self, RunDir},
 };
-use crate::{MonocoreError, MonocoreResult};
+use crate::{
+    MonocoreError, MonocoreResult,
+    kernel::{GuestKernel, KernelChoice},
+};
 
 /// A libkrun context with a config fully applied, ready to enter.
 ///
-/// Made by [`MicroVm::prepare`]. Dropping it frees the context without
-/// starting anything.
+/// Made by [`MicroVm::prepare`]. Dropping it frees the context and removes
+/// the VM's private run directory without starting anything.
 #[derive(Debug)]
 pub struct PreparedVm {
     ctx: KrunContext,
     log_level: LogLevel,
+    // Dropped after the context: the run directory the context points at.
+    _run: RunHold,
+}
+
+/// How a prepared VM keeps its private run directory.
+#[derive(Debug)]
+enum RunHold {
+    /// It made the directory, and removes it when dropped.
+    Owned { _dir: RunDir },
+    /// Another process (the one that spawned the VM helper) owns it; this
+    /// one holds its lock until it ends.
+    Joined { _lock: File },
 }
 
 impl PreparedVm {
@@ -59,6 +84,7 @@ impl PreparedVm {
     /// when the guest exits, ends this whole process (`_exit`) with the
     /// guest's exit code: no destructor runs and nothing after this call
     /// executes. Use [`MicroVm::spawn`] to run a VM and keep your process.
+    /// (The VM's run directory is then removed by a later run's sweep.)
     ///
     /// The VMM logs to this process's stderr at the config's log level.
     pub fn enter(self) -> MonocoreResult<Infallible> {
@@ -87,55 +113,90 @@ impl PreparedVm {
 }
 
 impl MicroVm {
-    /// Applies the validated config to a new libkrun context: writes the
-    /// mount points and the monocore block of `/etc/fstab` into the rootfs,
-    /// then makes every `krun_*` configuration call. Nothing is started.
+    /// Applies the validated config to a new libkrun context, with the
+    /// kernel [`KernelChoice::Auto`] picks: makes the VM's private run
+    /// directory (the guest agent and its run spec, see [`crate::kernel`]
+    /// and the `vm` module docs), then makes every `krun_*` configuration
+    /// call. Nothing is started, and nothing is written to the root
+    /// filesystem.
     ///
     /// ```
-    /// use monocore::vm::{MicroVm, MicroVmConfig};
+    /// use monocore::{kernel::KernelChoice, vm::{MicroVm, MicroVmConfig}};
     /// let root = tempfile::tempdir()?;
     /// let mut config = MicroVmConfig::new(root.path(), 256);
     /// config.exec_path = Some("/bin/true".into());
-    /// let prepared = MicroVm::from_config(config)?.prepare()?;
-    /// drop(prepared); // frees the context; nothing ran
+    /// let vm = MicroVm::from_config(config)?;
+    /// // `prepare()` picks the kernel for this host; libkrunfw's kernel is
+    /// // named here so the example runs anywhere (it is loaded only when a
+    /// // VM starts).
+    /// let prepared = vm.prepare_with_kernel(&KernelChoice::Libkrunfw)?;
+    /// drop(prepared); // frees the context and the run directory; nothing ran
     ///
     /// // A setting libkrun cannot honour is refused, not ignored.
     /// let mut config = MicroVmConfig::new(root.path(), 256);
     /// config.assigned_ip = Some("10.0.0.2".parse()?);
-    /// let err = MicroVm::from_config(config)?.prepare().unwrap_err();
+    /// let err = MicroVm::from_config(config)?
+    ///     .prepare_with_kernel(&KernelChoice::Libkrunfw)
+    ///     .unwrap_err();
     /// assert!(err.to_string().starts_with("unsupported setting assigned_ip = 10.0.0.2"));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn prepare(&self) -> MonocoreResult<PreparedVm> {
-        // Building the plan is the support check (see `check_support`).
-        let plan = Plan::new(self.get_config())?;
-        fstab::prepare_rootfs(&self.get_config().root_path, &plan.mounts, None)?;
-        plan.apply()
+        self.prepare_with_kernel(&KernelChoice::Auto)
+    }
+
+    /// [`prepare`](Self::prepare) with this kernel.
+    pub fn prepare_with_kernel(&self, kernel: &KernelChoice) -> MonocoreResult<PreparedVm> {
+        let plan = Plan::new(self.get_config(), &kernel.resolve()?)?;
+        let run = RunDir::create(&run_dir::default_parent())?;
+        agent::install(&run.guest_root(), &plan.spec)?;
+        plan.apply(&run.guest_root(), RunHold::Owned { _dir: run })
+    }
+
+    /// Prepares the VM in the private root that the spawning process made
+    /// (`guest_root`, already holding the agent and the spec); used by the
+    /// VM helper.
+    pub(crate) fn prepare_in(
+        &self,
+        guest_root: &Path,
+        kernel: &GuestKernel,
+    ) -> MonocoreResult<PreparedVm> {
+        let plan = Plan::new(self.get_config(), kernel)?;
+        let hold = run_dir::hold(guest_root)?;
+        plan.apply(guest_root, RunHold::Joined { _lock: hold })
     }
 
     /// Checks, without any FFI call or file write, that libkrun 1.19.7 can
-    /// honour this config: every string converts to a C string, no `"` in
-    /// args or env, host paths are UTF-8, and the network settings are
-    /// supported (see the module docs: a `port_map` needs
-    /// `local_only = false`; `assigned_ip` is not supported). [`prepare`]
-    /// and [`spawn`](Self::spawn) make the same check first, so an unsupported setting
-    /// fails before any process starts.
+    /// honour this config with the kernel [`KernelChoice::Auto`] picks: a
+    /// kernel that can boot here exists, every string converts to a C
+    /// string, host paths are UTF-8, and the network settings are supported
+    /// (see the module docs: a `port_map` needs `local_only = false`;
+    /// `assigned_ip` is not supported). [`prepare`] and
+    /// [`spawn`](Self::spawn) make the same check first, so an unsupported
+    /// setting fails before any process starts.
     ///
     /// [`prepare`]: Self::prepare
     ///
     /// ```
-    /// use monocore::vm::{MicroVm, MicroVmConfig};
+    /// use monocore::{kernel::KernelChoice, vm::{MicroVm, MicroVmConfig}};
     /// let root = tempfile::tempdir()?;
     /// let mut config = MicroVmConfig::new(root.path(), 256);
     /// config.port_map = vec!["8080:80".parse()?];
     /// let vm = MicroVm::from_config(config.clone())?;
-    /// assert!(vm.check_support().unwrap_err().to_string().contains("local_only = false"));
+    /// let err = vm.check_support_with_kernel(&KernelChoice::Libkrunfw).unwrap_err();
+    /// assert!(err.to_string().contains("local_only = false"));
     /// config.local_only = false;
-    /// assert!(MicroVm::from_config(config)?.check_support().is_ok());
+    /// let vm = MicroVm::from_config(config)?;
+    /// assert!(vm.check_support_with_kernel(&KernelChoice::Libkrunfw).is_ok());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn check_support(&self) -> MonocoreResult<()> {
-        Plan::new(self.get_config()).map(drop)
+        self.check_support_with_kernel(&KernelChoice::Auto)
+    }
+
+    /// [`check_support`](Self::check_support) with this kernel.
+    pub fn check_support_with_kernel(&self, kernel: &KernelChoice) -> MonocoreResult<()> {
+        Plan::new(self.get_config(), &kernel.resolve()?).map(drop)
     }
 
     /// Runs the VM in this process: [`prepare`](Self::prepare), then
@@ -153,17 +214,18 @@ impl MicroVm {
 /// virtio-fs share is a virtio-mmio device with its own interrupt line.
 #[cfg(target_arch = "x86_64")]
 const MAPPED_DIRS_REASON: &str = "libkrun 1.19.7 on x86_64 gives virtio devices the 11 interrupt lines 5 to 15; \
-     the balloon, entropy and console devices and the root filesystem take 4 and networking \
-     (local_only = false) 1 more, so at most 7 directories can be mapped (6 with networking); \
-     beyond that krun_start_enter fails with EINVAL";
+     the balloon, entropy and console devices, the VM's private root and the root filesystem \
+     take 5 and networking (local_only = false) 1 more, so at most 6 directories can be mapped \
+     (5 with networking); beyond that krun_start_enter fails with EINVAL";
 #[cfg(not(target_arch = "x86_64"))]
 const MAPPED_DIRS_REASON: &str =
     "libkrun 1.19.7 has no interrupt line left for more virtio-fs devices";
 
 /// The most mapped directories libkrun 1.19.7 can attach on this
-/// architecture (measured on x86_64: 8 with local_only fails in
-/// `krun_start_enter` with EINVAL, 7 boots; with networking, 7 fails).
-fn max_mapped_dirs(local_only: bool) -> usize {
+/// architecture (measured on x86_64 with one virtio-fs root: 8 mapped
+/// directories with local_only failed in `krun_start_enter` with EINVAL, 7
+/// booted; the second root share takes one of them).
+pub(crate) fn max_mapped_dirs(local_only: bool) -> usize {
     // Interrupt lines for virtio-mmio devices: x86_64 IRQ 5..=15; aarch64
     // 32..=159 (krun-arch layout.rs).
     let lines: usize = if cfg!(target_arch = "x86_64") {
@@ -171,8 +233,8 @@ fn max_mapped_dirs(local_only: bool) -> usize {
     } else {
         128
     };
-    // balloon + rng + console + the root filesystem's virtio-fs device.
-    let fixed = 4 + usize::from(!local_only);
+    // balloon + rng + console + the private root + the user's root.
+    let fixed = 5 + usize::from(!local_only);
     lines.saturating_sub(fixed)
 }
 
@@ -181,15 +243,12 @@ pub(crate) struct Plan {
     num_vcpus: u8,
     ram_mib: u32,
     log_level: LogLevel,
-    root: CString,
-    pub(crate) mounts: Vec<Mount>,
-    virtiofs: Vec<(CString, CString)>,
+    /// virtio-fs shares: the user's root first, then the mapped directories.
+    shares: Vec<(CString, CString)>,
     network: Network,
-    rlimits: Option<CStrArray>,
-    workdir: Option<CString>,
-    exec: Option<(CString, CStrArray)>,
-    env: CStrArray,
     console_output: Option<CString>,
+    kernel: Option<(CString, CString)>,
+    pub(crate) spec: Spec,
 }
 
 enum Network {
@@ -207,36 +266,6 @@ fn c_string(field: &'static str, value: &str) -> MonocoreResult<CString> {
     })
 }
 
-/// A C string that libkrun puts in double quotes on the guest kernel
-/// command line (args and env): a `"` would end the quoting early.
-fn quoted_c_string(field: &'static str, value: &str) -> MonocoreResult<CString> {
-    if value.contains('"') {
-        return Err(MonocoreError::QuoteInString {
-            field,
-            value: value.to_owned(),
-        });
-    }
-    c_string(field, value)
-}
-
-/// A C string that libkrun puts on the guest kernel command line *without*
-/// quotes (`KRUN_INIT=<exec_path>`, `KRUN_WORKDIR=<workdir>`): a space would
-/// end the value and start another kernel parameter (`init=…`, `KRUN_…=…`,
-/// or `--`), so the guest would run something other than what the config
-/// says.
-fn unquoted_c_string(field: &'static str, value: &str) -> MonocoreResult<CString> {
-    if value.contains(' ') {
-        return Err(MonocoreError::Unsupported {
-            setting: field,
-            value: value.to_owned(),
-            reason: "libkrun 1.19.7 passes the exec path and the workdir unquoted on the guest \
-                     kernel command line, where a space would split them into further kernel \
-                     parameters; use a path without spaces",
-        });
-    }
-    quoted_c_string(field, value)
-}
-
 /// A host path as a UTF-8 C string (libkrun rejects non-UTF-8 paths).
 fn host_path(field: &'static str, path: &Path) -> MonocoreResult<CString> {
     let Some(text) = path.to_str() else {
@@ -245,12 +274,8 @@ fn host_path(field: &'static str, path: &Path) -> MonocoreResult<CString> {
     c_string(field, text)
 }
 
-fn utf8_path(field: &'static str, bytes: &OsStr) -> MonocoreResult<CString> {
-    host_path(field, Path::new(bytes))
-}
-
 impl Plan {
-    pub(crate) fn new(config: &MicroVmConfig) -> MonocoreResult<Self> {
+    pub(crate) fn new(config: &MicroVmConfig, kernel: &GuestKernel) -> MonocoreResult<Self> {
         if let Some(ip) = config.assigned_ip {
             return Err(MonocoreError::Unsupported {
                 setting: "assigned_ip",
@@ -281,6 +306,15 @@ impl Plan {
             }
             Network::None
         } else {
+            if matches!(kernel, GuestKernel::Elf { .. }) {
+                return Err(MonocoreError::Unsupported {
+                    setting: "local_only",
+                    value: "false".to_owned(),
+                    reason: "libkrun's networking (TSI) needs libkrunfw's kernel patches, and \
+                             this VM boots an ELF kernel (the compat kernel on this kvm_pvm \
+                             host) that does not have them; keep local_only = true",
+                });
+            }
             let ports = config
                 .port_map
                 .iter()
@@ -289,91 +323,55 @@ impl Plan {
             Network::Tsi(CStrArray::new(ports))
         };
 
-        let root = utf8_path("root_path", config.root_path.as_os_str())?;
-        let mut mounts = Vec::with_capacity(config.mapped_dirs.len());
-        let mut virtiofs = Vec::with_capacity(config.mapped_dirs.len());
+        let mut shares = Vec::with_capacity(config.mapped_dirs.len() + 1);
+        shares.push((
+            c_string("virtio-fs tag", agent::ROOT_TAG)?,
+            host_path("root_path", &config.root_path)?,
+        ));
         for (index, dir) in config.mapped_dirs.iter().enumerate() {
-            let guest = monocore_rules::normalize_mount_point(dir.get_guest().as_str())
-                .map_err(crate::InvalidMicroVMConfigError::from)?;
-            let tag = fstab::tag(index);
-            virtiofs.push((
-                c_string("virtio-fs tag", &tag)?,
-                utf8_path(
+            shares.push((
+                c_string("virtio-fs tag", &agent::mapped_dir_tag(index))?,
+                host_path(
                     "mapped_dirs",
-                    OsStr::from_bytes(dir.get_host().as_str().as_bytes()),
+                    Path::new(OsStr::from_bytes(dir.get_host().as_str().as_bytes())),
                 )?,
             ));
-            mounts.push(Mount {
-                tag,
-                guest_path: guest,
-            });
         }
-
-        let rlimits = if config.rlimits.is_empty() {
-            None
-        } else {
-            let limits = config
-                .rlimits
-                .iter()
-                .map(|l| c_string("rlimits", &l.to_string()))
-                .collect::<MonocoreResult<Vec<_>>>()?;
-            Some(CStrArray::new(limits))
-        };
-        let workdir = config
-            .workdir_path
-            .as_ref()
-            .map(|w| unquoted_c_string("workdir_path", w.as_str()))
-            .transpose()?;
-        let env = CStrArray::new(
-            config
-                .env
-                .iter()
-                .map(|e| quoted_c_string("env", &e.to_string()))
-                .collect::<MonocoreResult<Vec<_>>>()?,
-        );
-        let exec = match &config.exec_path {
-            Some(path) => {
-                let args = config
-                    .args
-                    .iter()
-                    .map(|a| quoted_c_string("args", a))
-                    .collect::<MonocoreResult<Vec<_>>>()?;
-                Some((
-                    unquoted_c_string("exec_path", path.as_str())?,
-                    CStrArray::new(args),
-                ))
-            }
-            None => None,
-        };
         let console_output = config
             .console_output
             .as_ref()
             .map(|p| c_string("console_output", p.as_str()))
             .transpose()?;
+        let kernel = match kernel {
+            GuestKernel::Libkrunfw => None,
+            GuestKernel::Elf { path, cmdline } => Some((
+                host_path("kernel", path)?,
+                c_string("kernel command line", cmdline)?,
+            )),
+        };
 
         Ok(Self {
             num_vcpus: config.num_vcpus,
             ram_mib: config.ram_mib,
             log_level: config.log_level,
-            root,
-            mounts,
-            virtiofs,
+            shares,
             network,
-            rlimits,
-            workdir,
-            exec,
-            env,
             console_output,
+            kernel,
+            spec: agent::spec_for(config)?,
         })
     }
 
-    /// Makes every libkrun configuration call. The context is freed if any
-    /// call fails.
-    pub(crate) fn apply(self) -> MonocoreResult<PreparedVm> {
+    /// Makes every libkrun configuration call, with `guest_root` (already
+    /// filled by [`agent::install`]) as the VM's root. The context is freed
+    /// if any call fails.
+    fn apply(self, guest_root: &Path, run: RunHold) -> MonocoreResult<PreparedVm> {
+        let root = host_path("the VM's private root", guest_root)?;
+        let agent = c_string("agent", agent::AGENT_GUEST_PATH)?;
         let mut ctx = KrunContext::new()?;
         ctx.set_vm_config(self.num_vcpus, self.ram_mib)?;
-        ctx.set_root(&self.root)?;
-        for (tag, host) in &self.virtiofs {
+        ctx.set_root(&root)?;
+        for (tag, host) in &self.shares {
             ctx.add_virtiofs(tag, host)?;
         }
         ctx.disable_implicit_vsock()?;
@@ -381,22 +379,23 @@ impl Plan {
             ctx.add_vsock(krun::TSI_HIJACK_INET)?;
             ctx.set_port_map(ports)?;
         }
-        if let Some(rlimits) = &self.rlimits {
-            ctx.set_rlimits(rlimits)?;
+        if let Some((path, cmdline)) = &self.kernel {
+            ctx.set_kernel_elf(path, cmdline)?;
         }
-        if let Some(workdir) = &self.workdir {
-            ctx.set_workdir(workdir)?;
-        }
-        match &self.exec {
-            Some((path, args)) => ctx.set_exec(path, args, &self.env)?,
-            None => ctx.set_env(&self.env)?,
-        }
+        // The agent, with no arguments and an empty environment (never NULL:
+        // a NULL envp would copy this process's environment into the guest).
+        ctx.set_exec(
+            &agent,
+            &CStrArray::new(Vec::new()),
+            &CStrArray::new(Vec::new()),
+        )?;
         if let Some(path) = &self.console_output {
             ctx.set_console_output(path)?;
         }
         Ok(PreparedVm {
             ctx,
             log_level: self.log_level,
+            _run: run,
         })
     }
 }
@@ -408,10 +407,16 @@ mod tests {
     use super::*;
     use crate::config::{EnvPair, PortPair};
 
+    const LIBKRUNFW: GuestKernel = GuestKernel::Libkrunfw;
+
     fn config() -> (tempfile::TempDir, MicroVmConfig) {
         let root = tempfile::tempdir().unwrap();
         let config = MicroVmConfig::new(root.path(), 128);
         (root, config)
+    }
+
+    fn plan(config: &MicroVmConfig) -> MonocoreResult<Plan> {
+        Plan::new(config, &LIBKRUNFW)
     }
 
     #[test]
@@ -426,12 +431,12 @@ mod tests {
         };
         let max = max_mapped_dirs(true);
         if cfg!(target_arch = "x86_64") {
-            assert_eq!((max, max_mapped_dirs(false)), (7, 6));
+            assert_eq!((max, max_mapped_dirs(false)), (6, 5));
         }
         config.mapped_dirs = pairs(max);
-        assert!(Plan::new(&config).is_ok());
+        assert!(plan(&config).is_ok());
         config.mapped_dirs = pairs(max + 1);
-        match Plan::new(&config) {
+        match plan(&config) {
             Err(MonocoreError::Unsupported {
                 setting: "mapped_dirs",
                 value,
@@ -444,7 +449,7 @@ mod tests {
         config.local_only = false;
         config.mapped_dirs = pairs(max);
         assert!(matches!(
-            Plan::new(&config),
+            plan(&config),
             Err(MonocoreError::Unsupported {
                 setting: "mapped_dirs",
                 ..
@@ -457,13 +462,13 @@ mod tests {
         let (_root, mut config) = config();
         config.exec_path = Some("/bin/e\0cho".into());
         assert!(matches!(
-            Plan::new(&config),
+            plan(&config),
             Err(MonocoreError::NulInString { field: "exec_path", ref value }) if value == "/bin/e\0cho"
         ));
-        let (_root, mut config) = config_with_root(PathBuf::from("/tmp/a\0b"));
+        let mut config = MicroVmConfig::new(PathBuf::from("/tmp/a\0b"), 128);
         config.exec_path = None;
         assert!(matches!(
-            Plan::new(&config),
+            plan(&config),
             Err(MonocoreError::NulInString {
                 field: "root_path",
                 ..
@@ -471,89 +476,68 @@ mod tests {
         ));
     }
 
-    fn config_with_root(root: PathBuf) -> (Option<tempfile::TempDir>, MicroVmConfig) {
-        (None, MicroVmConfig::new(root, 128))
-    }
-
     #[test]
     fn non_utf8_root_is_a_typed_error() {
         let path = PathBuf::from(OsString::from_vec(b"/tmp/\xff\xfe".to_vec()));
-        let (_r, config) = config_with_root(path.clone());
-        match Plan::new(&config) {
+        let config = MicroVmConfig::new(path.clone(), 128);
+        match plan(&config) {
             Err(MonocoreError::NonUtf8Path(p)) => assert_eq!(p, path),
             other => panic!("{:?}", other.map(|_| ())),
         }
     }
 
     #[test]
-    fn quotes_in_args_and_env_are_refused() {
+    fn quotes_and_spaces_reach_the_agent_instead_of_the_kernel_command_line() {
+        // libkrun would put these on the guest kernel command line, where a
+        // `"` or a space ends the value; the agent's spec carries them as is.
         let (_root, mut config) = config();
-        config.exec_path = Some("/bin/echo".into());
+        config.exec_path = Some("/bin/my prog".into());
+        config.workdir_path = Some("/w \"x\"".into());
         config.args = vec!["a\" KRUN_INIT=/evil \"".into()];
-        assert!(matches!(
-            Plan::new(&config),
-            Err(MonocoreError::QuoteInString { field: "args", .. })
-        ));
-        config.args.clear();
-        config.env = vec![EnvPair::new("A", "x\"y")];
-        assert!(matches!(
-            Plan::new(&config),
-            Err(MonocoreError::QuoteInString { field: "env", ref value }) if value == "A=x\"y"
-        ));
+        config.env = vec![EnvPair::new("A", "x\"y z")];
+        let plan = plan(&config).unwrap();
+        assert_eq!(plan.spec.exec, b"/bin/my prog");
+        assert_eq!(plan.spec.workdir, b"/w \"x\"");
+        assert_eq!(plan.spec.args, [b"a\" KRUN_INIT=/evil \"".to_vec()]);
+        assert_eq!(plan.spec.env, [b"A=x\"y z".to_vec()]);
     }
 
     #[test]
-    fn quotes_in_exec_path_and_workdir_are_refused() {
-        let (_root, mut config) = config();
-        config.exec_path = Some("/bin/e\"cho".into());
-        assert!(matches!(
-            Plan::new(&config),
-            Err(MonocoreError::QuoteInString {
-                field: "exec_path",
-                ..
-            })
-        ));
-        config.exec_path = Some("/bin/echo".into());
-        config.workdir_path = Some("/w\"x".into());
-        assert!(matches!(
-            Plan::new(&config),
-            Err(MonocoreError::QuoteInString {
-                field: "workdir_path",
-                ..
-            })
-        ));
+    fn the_root_and_mapped_dirs_are_shares_in_order() {
+        let (root, mut config) = config();
+        config.mapped_dirs = vec![format!("{}:/data", root.path().display()).parse().unwrap()];
+        let plan = plan(&config).unwrap();
+        let tags: Vec<_> = plan
+            .shares
+            .iter()
+            .map(|(t, _)| t.to_str().unwrap())
+            .collect();
+        assert_eq!(tags, ["monocore_root", "monocore_0"]);
+        assert_eq!(
+            plan.shares[0].1.to_str().unwrap(),
+            root.path().to_str().unwrap()
+        );
     }
 
     #[test]
-    fn spaces_in_unquoted_exec_path_and_workdir_cannot_inject_kernel_parameters() {
-        // libkrun writes `KRUN_INIT=<exec> KRUN_WORKDIR=<workdir>` unquoted on
-        // the guest kernel command line.
+    fn an_elf_kernel_gets_its_command_line_and_no_tsi() {
         let (_root, mut config) = config();
-        config.exec_path = Some("/bin/true init=/evil".into());
-        match Plan::new(&config) {
-            Err(MonocoreError::Unsupported {
-                setting: "exec_path",
-                value,
-                ..
-            }) => {
-                assert_eq!(value, "/bin/true init=/evil")
-            }
-            other => panic!("{:?}", other.map(|_| ())),
-        }
-        config.exec_path = Some("/bin/true".into());
-        config.workdir_path = Some("/tmp -- x".into());
+        let elf = GuestKernel::Elf {
+            path: "/k/vmlinux".into(),
+            cmdline: crate::kernel::elf_cmdline(true),
+        };
+        let plan = Plan::new(&config, &elf).unwrap();
+        let (path, cmdline) = plan.kernel.unwrap();
+        assert_eq!(path.to_str().unwrap(), "/k/vmlinux");
+        assert!(cmdline.to_str().unwrap().contains("clearcpuid="));
+        config.local_only = false;
         assert!(matches!(
-            Plan::new(&config),
+            Plan::new(&config, &elf),
             Err(MonocoreError::Unsupported {
-                setting: "workdir_path",
+                setting: "local_only",
                 ..
             })
         ));
-        // Args and env are quoted by libkrun: a space there is fine.
-        config.workdir_path = Some("/tmp".into());
-        config.args = vec!["two words".into()];
-        config.env = vec![EnvPair::new("A", "b c")];
-        assert!(Plan::new(&config).is_ok());
     }
 
     #[test]
@@ -561,10 +545,10 @@ mod tests {
         let (_root, mut config) = config();
         // Default: local only, no ports → no vsock at all.
         assert!(config.local_only);
-        assert!(matches!(Plan::new(&config).unwrap().network, Network::None));
+        assert!(matches!(plan(&config).unwrap().network, Network::None));
 
         config.port_map = vec![PortPair::with_distinct(8080, 80)];
-        match Plan::new(&config) {
+        match plan(&config) {
             Err(MonocoreError::Unsupported {
                 setting: "port_map",
                 value,
@@ -576,19 +560,13 @@ mod tests {
         }
 
         config.local_only = false;
-        assert!(matches!(
-            Plan::new(&config).unwrap().network,
-            Network::Tsi(_)
-        ));
+        assert!(matches!(plan(&config).unwrap().network, Network::Tsi(_)));
         config.port_map.clear();
-        assert!(matches!(
-            Plan::new(&config).unwrap().network,
-            Network::Tsi(_)
-        ));
+        assert!(matches!(plan(&config).unwrap().network, Network::Tsi(_)));
 
         config.assigned_ip = Some("10.0.0.2".parse().unwrap());
         assert!(matches!(
-            Plan::new(&config),
+            plan(&config),
             Err(MonocoreError::Unsupported {
                 setting: "assigned_ip",
                 ..

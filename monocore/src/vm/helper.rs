@@ -4,7 +4,10 @@
 //! # Protocol (private to monocore; both ends are in this crate)
 //!
 //! - **stdin**: the parent writes one line with the byte length of the
-//!   config, then the config as JSON ([`MicroVmConfig`]'s serde form). It then
+//!   request, then the request as JSON: the config ([`MicroVmConfig`]'s serde
+//!   form), the resolved kernel, and the VM's private root, which the parent
+//!   made and filled (the agent and its run spec) and removes when the VM
+//!   has ended. It then
 //!   keeps stdin open as a *lifeline*: when the parent dies, stdin reaches
 //!   EOF and the helper ends at once, so a VM never outlives its owner. The
 //!   guest itself gets an empty stdin.
@@ -24,14 +27,27 @@
 use std::{
     io::{BufRead, BufReader, Read, Write},
     os::fd::{AsFd, IntoRawFd, OwnedFd},
+    path::PathBuf,
     process::ExitCode,
     time::{SystemTime, UNIX_EPOCH},
 };
 
 use monocore_rules::limits;
+use serde::{Deserialize, Serialize};
 
 use super::{MicroVm, MicroVmConfig};
-use crate::{MonocoreError, MonocoreResult};
+use crate::{MonocoreError, MonocoreResult, kernel::GuestKernel};
+
+/// What the parent sends the helper.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct HelperRequest {
+    /// The config; validated again by the helper.
+    pub(crate) config: MicroVmConfig,
+    /// The kernel to boot.
+    pub(crate) kernel: GuestKernel,
+    /// The VM's private root, made and filled by the parent.
+    pub(crate) guest_root: PathBuf,
+}
 
 /// Prefix of every status line the helper writes.
 pub(crate) const STATUS_PREFIX: &str = "monocore-vmm ";
@@ -67,10 +83,10 @@ pub fn helper_main() -> ExitCode {
 }
 
 fn run(status: &mut std::fs::File) -> MonocoreResult<std::convert::Infallible> {
-    let config = read_config()?;
+    let request = read_request()?;
     redirect_stdio()?;
-    let vm = MicroVm::from_config(config)?;
-    let prepared = vm.prepare()?;
+    let vm = MicroVm::from_config(request.config)?;
+    let prepared = vm.prepare_in(&request.guest_root, &request.kernel)?;
 
     let log_fd = rustix::io::fcntl_dupfd_cloexec(status.as_fd(), 3)?;
     let nanos = SystemTime::now()
@@ -84,10 +100,10 @@ fn run(status: &mut std::fs::File) -> MonocoreResult<std::convert::Infallible> {
 }
 
 /// Reads `<len>\n<json>` from stdin, then keeps stdin as the lifeline.
-fn read_config() -> MonocoreResult<MicroVmConfig> {
+fn read_request() -> MonocoreResult<HelperRequest> {
     let stdin = rustix::io::fcntl_dupfd_cloexec(rustix::stdio::stdin(), 3)?;
     let mut reader = BufReader::new(std::fs::File::from(stdin));
-    let config = decode_config(&mut reader)?;
+    let request = decode_request(&mut reader)?;
 
     // The lifeline: stdin stays open while the parent lives. Nothing is
     // buffered beyond the config (the parent writes nothing more).
@@ -111,14 +127,14 @@ fn read_config() -> MonocoreResult<MicroVmConfig> {
                 }
             }
         })?;
-    Ok(config)
+    Ok(request)
 }
 
 fn channel_error(message: String) -> MonocoreError {
     MonocoreError::HelperFailed { message }
 }
 
-/// Decodes one `<len>\n<json>` config from the parent.
+/// Decodes one `<len>\n<json>` request from the parent.
 ///
 /// Bounded: the header is at most 32 bytes; a length above
 /// [`limits::MAX_HELPER_CONFIG_LEN`] is refused before anything is read;
@@ -126,7 +142,7 @@ fn channel_error(message: String) -> MonocoreError {
 /// allocates nothing up front); a short stream is an error. The config is
 /// *not* trusted for being well-formed JSON: the caller validates it again
 /// (`MicroVm::from_config`).
-pub(crate) fn decode_config(reader: &mut impl BufRead) -> MonocoreResult<MicroVmConfig> {
+pub(crate) fn decode_request(reader: &mut impl BufRead) -> MonocoreResult<HelperRequest> {
     let mut header = Vec::new();
     (&mut *reader).take(32).read_until(b'\n', &mut header)?;
     let len: usize = std::str::from_utf8(&header)
@@ -152,7 +168,7 @@ pub(crate) fn decode_config(reader: &mut impl BufRead) -> MonocoreResult<MicroVm
             "config ended after {read} of {len} bytes"
         )));
     }
-    serde_json::from_slice(&json).map_err(|e| channel_error(format!("bad config JSON: {e}")))
+    serde_json::from_slice(&json).map_err(|e| channel_error(format!("bad request JSON: {e}")))
 }
 
 /// fd 0 becomes an empty pipe (the guest reads EOF); fd 2 becomes fd 1, so
@@ -374,7 +390,18 @@ mod tests {
     }
 
     fn decode(bytes: &[u8]) -> MonocoreResult<MicroVmConfig> {
-        decode_config(&mut std::io::Cursor::new(bytes))
+        decode_request(&mut std::io::Cursor::new(bytes)).map(|r| r.config)
+    }
+
+    fn request(config: &MicroVmConfig) -> HelperRequest {
+        HelperRequest {
+            config: config.clone(),
+            kernel: GuestKernel::Elf {
+                path: "/k/vmlinux".into(),
+                cmdline: "quiet".into(),
+            },
+            guest_root: "/cache/vms/run-x/guest".into(),
+        }
     }
 
     fn framed(json: &[u8]) -> Vec<u8> {
@@ -384,14 +411,16 @@ mod tests {
     }
 
     #[test]
-    fn config_channel_round_trips_a_config() {
+    fn config_channel_round_trips_a_request() {
         let mut config = MicroVmConfig::new("/rootfs", 256);
         config.args = vec!["a b".into()];
-        let json = serde_json::to_vec(&config).unwrap();
+        let sent = request(&config);
+        let json = serde_json::to_vec(&sent).unwrap();
         let mut stream = framed(&json);
-        // Bytes after the config (there are none in the protocol) are not read.
+        // Bytes after the request (there are none in the protocol) are not read.
         stream.extend_from_slice(b"trailing");
-        assert_eq!(decode(&stream).unwrap(), config);
+        let got = decode_request(&mut std::io::Cursor::new(stream)).unwrap();
+        assert_eq!(got, sent);
     }
 
     #[test]
@@ -432,7 +461,7 @@ mod tests {
             b"-1\n{}",                                      // not a length
             b" 2\n{}",                                      // not exactly a length
             b"000000000000000000000000000000000000002\n{}", // header > 32 bytes
-            b"2\n[]",                                       // JSON, but not a config
+            b"2\n[]",                                       // JSON, but not a request
             b"3\n{\xff}",                                   // not UTF-8
         ] {
             assert!(
@@ -450,7 +479,7 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let mut config = MicroVmConfig::new(root.path(), 256);
         config.args = vec!["x".into()]; // args without exec_path
-        let json = serde_json::to_vec(&config).unwrap();
+        let json = serde_json::to_vec(&request(&config)).unwrap();
         let decoded = decode(&framed(&json)).unwrap();
         assert!(matches!(
             MicroVm::from_config(decoded),
@@ -493,9 +522,9 @@ mod tests {
         // by the same bytes per equal-sized element: measure one mapped
         // directory and extrapolate, exactly.
         config.mapped_dirs.truncate(1);
-        let one = serde_json::to_vec(&config).unwrap().len();
+        let one = serde_json::to_vec(&request(&config)).unwrap().len();
         config.mapped_dirs.push(dir(1));
-        let two = serde_json::to_vec(&config).unwrap().len();
+        let two = serde_json::to_vec(&request(&config)).unwrap().len();
         let worst = one + (two - one) * (limits::MAX_MAPPED_DIRS - 1);
         assert!(
             worst <= limits::MAX_HELPER_CONFIG_LEN,

@@ -133,18 +133,22 @@ impl KrunContext {
         check("krun_set_port_map", status).map(drop)
     }
 
-    /// `krun_set_rlimits`.
-    pub(crate) fn set_rlimits(&mut self, rlimits: &CStrArray) -> MonocoreResult<()> {
-        // SAFETY: as for `set_port_map`.
-        let status = unsafe { krun::krun_set_rlimits(self.id, rlimits.as_ptr()) };
-        check("krun_set_rlimits", status).map(drop)
-    }
-
-    /// `krun_set_workdir`.
-    pub(crate) fn set_workdir(&mut self, workdir: &CStr) -> MonocoreResult<()> {
-        // SAFETY: a valid NUL-terminated string alive for the call; copied.
-        let status = unsafe { krun::krun_set_workdir(self.id, workdir.as_ptr()) };
-        check("krun_set_workdir", status).map(drop)
+    /// `krun_set_kernel` for an ELF kernel (format 1) without an initramfs,
+    /// with this command line (which replaces libkrun's default one).
+    pub(crate) fn set_kernel_elf(&mut self, path: &CStr, cmdline: &CStr) -> MonocoreResult<()> {
+        const KERNEL_FORMAT_ELF: u32 = 1;
+        // SAFETY: `path` and `cmdline` are valid NUL-terminated strings that
+        // outlive the call (libkrun copies them); a NULL initramfs means none.
+        let status = unsafe {
+            krun::krun_set_kernel(
+                self.id,
+                path.as_ptr(),
+                KERNEL_FORMAT_ELF,
+                ptr::null(),
+                cmdline.as_ptr(),
+            )
+        };
+        check("krun_set_kernel", status).map(drop)
     }
 
     /// `krun_set_exec` with explicit argv and envp arrays: never NULL (a NULL
@@ -162,13 +166,6 @@ impl KrunContext {
             krun::krun_set_exec(self.id, exec_path.as_ptr(), argv.as_ptr(), envp.as_ptr())
         };
         check("krun_set_exec", status).map(drop)
-    }
-
-    /// `krun_set_env` with an explicit array: never NULL.
-    pub(crate) fn set_env(&mut self, envp: &CStrArray) -> MonocoreResult<()> {
-        // SAFETY: as for `set_port_map`.
-        let status = unsafe { krun::krun_set_env(self.id, envp.as_ptr()) };
-        check("krun_set_env", status).map(drop)
     }
 
     /// `krun_set_console_output`.
@@ -236,10 +233,8 @@ pub(crate) const CALL_NAMES: &[&str] = &[
     "krun_disable_implicit_vsock",
     "krun_add_vsock",
     "krun_set_port_map",
-    "krun_set_rlimits",
-    "krun_set_workdir",
+    "krun_set_kernel",
     "krun_set_exec",
-    "krun_set_env",
     "krun_set_console_output",
     "krun_init_log",
     "krun_start_enter",

@@ -4,14 +4,15 @@
 //! - [`MicroVm::start`] enters the VM in this process (returns only on error);
 //! - [`MicroVm::spawn`] runs it in a child process and returns a [`VmHandle`].
 
+mod agent;
 mod apply;
 mod config;
-mod fstab;
 mod helper;
 mod krun;
 mod log_level;
 mod microvm;
 mod rlimit;
+mod run_dir;
 mod spawn;
 pub(crate) mod validate;
 
@@ -20,6 +21,8 @@ pub use config::{MicroVmBuilder, MicroVmConfig, MicroVmConfigBuilder, micro_vm_c
 pub use helper::helper_main;
 pub use log_level::LogLevel;
 pub use microvm::MicroVm;
+/// The guest agent's set-up steps, as named by [`MonocoreError::GuestSetup`](crate::MonocoreError::GuestSetup).
+pub use monocore_agent::report::Step as GuestStep;
 pub use rlimit::{LinuxRLimitResource, LinuxRlimit};
 pub use spawn::{
     HELPER_NAME, HELPER_PATH_ENV, SpawnOptions, VmExitStatus, VmHandle, locate_helper,

@@ -15,11 +15,15 @@ use std::{
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
+use monocore_agent::report::Report;
+
 use super::{
-    LogLevel, MicroVm,
-    helper::{self, ExitSource, HelperError, Status, log_level::Level},
+    LogLevel, MicroVm, agent,
+    apply::Plan,
+    helper::{self, ExitSource, HelperError, HelperRequest, Status, log_level::Level},
+    run_dir::{self, RunDir},
 };
-use crate::{MonocoreError, MonocoreResult};
+use crate::{MonocoreError, MonocoreResult, kernel::KernelChoice};
 
 /// The environment variable that overrides where the helper binary is.
 pub const HELPER_PATH_ENV: &str = "MONOCORE_VMM_PATH";
@@ -98,6 +102,8 @@ pub struct SpawnOptions {
     capture_console: bool,
     helper_path: Option<PathBuf>,
     helper_args: Vec<OsString>,
+    kernel: KernelChoice,
+    runs_dir: Option<PathBuf>,
 }
 
 impl SpawnOptions {
@@ -118,6 +124,21 @@ impl SpawnOptions {
     /// Whether the console is captured.
     pub fn is_capturing_console(&self) -> bool {
         self.capture_console
+    }
+
+    /// Boot this kernel instead of the one [`KernelChoice::Auto`] picks.
+    pub fn kernel(mut self, kernel: KernelChoice) -> Self {
+        self.kernel = kernel;
+        self
+    }
+
+    /// Make the VM's private run directory in `dir` (created if needed; it
+    /// must be private to this user) instead of `vms` in the
+    /// [cache directory](crate::rootfs::cache_dir). It is removed when the
+    /// VM has ended; see [`VmHandle`].
+    pub fn runs_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.runs_dir = Some(dir.into());
+        self
     }
 
     /// Use this helper binary instead of searching for one.
@@ -203,6 +224,11 @@ fn lock(shared: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
 /// Dropping the handle kills the VM and reaps the process: no orphan, no
 /// zombie. If this whole process dies, the helper notices (its stdin, held
 /// open by the handle, reaches EOF) and ends the VM too.
+///
+/// The VM's private run directory (its root with the guest agent) is removed
+/// as soon as the VM has ended and been waited for or killed, and at the
+/// latest when the handle is dropped. If this process is killed first, the
+/// next VM started with the same runs directory sweeps it.
 #[derive(Debug)]
 pub struct VmHandle {
     child: Child,
@@ -213,6 +239,8 @@ pub struct VmHandle {
     spawned_at: SystemTime,
     killed: bool,
     reaped: Option<ExitStatus>,
+    // The VM's private root; removed once the VM has ended.
+    run: Option<RunDir>,
 }
 
 impl MicroVm {
@@ -220,8 +248,10 @@ impl MicroVm {
     /// [`locate_helper`]) and returns at once. The console goes to this
     /// process's stdout; see [`spawn_with`](Self::spawn_with) to capture it.
     ///
-    /// The helper receives the validated config over a pipe, validates it
-    /// again, applies it and enters the VM.
+    /// This process resolves the kernel, makes the VM's private run
+    /// directory (the guest agent and its run spec), and starts the helper,
+    /// which receives the validated config over a pipe, validates it again,
+    /// applies it and enters the VM.
     ///
     /// ```no_run
     /// use monocore::vm::{MicroVm, MicroVmConfig};
@@ -239,13 +269,25 @@ impl MicroVm {
     /// [`spawn`](Self::spawn) with options.
     pub fn spawn_with(&self, options: &SpawnOptions) -> MonocoreResult<VmHandle> {
         // Fail here, not in the helper, on settings libkrun cannot honour.
-        self.check_support()?;
+        let kernel = options.kernel.resolve()?;
+        let plan = Plan::new(self.get_config(), &kernel)?;
         let helper = match &options.helper_path {
             Some(path) => path.clone(),
             None => locate_helper()?,
         };
         let config = self.get_config();
-        let json = serde_json::to_vec(config).map_err(|e| MonocoreError::HelperFailed {
+        let parent = options
+            .runs_dir
+            .clone()
+            .unwrap_or_else(run_dir::default_parent);
+        let run = RunDir::create(&parent)?;
+        agent::install(&run.guest_root(), &plan.spec)?;
+        let request = HelperRequest {
+            config: config.clone(),
+            kernel,
+            guest_root: run.guest_root(),
+        };
+        let json = serde_json::to_vec(&request).map_err(|e| MonocoreError::HelperFailed {
             message: format!("could not serialize the config: {e}"),
         })?;
         // The helper refuses a larger config; say so before starting it.
@@ -317,6 +359,7 @@ impl MicroVm {
             spawned_at,
             killed: false,
             reaped: None,
+            run: Some(run),
         };
         if let Some(stdin) = handle.lifeline.as_mut() {
             let sent = stdin
@@ -454,6 +497,7 @@ impl VmHandle {
         let status = self.child.wait()?;
         self.reaped = Some(status);
         self.lifeline = None;
+        self.run = None;
         Ok(())
     }
 
@@ -500,12 +544,28 @@ impl VmHandle {
         if let Some(done) = &self.console_done {
             let _ = done.recv_timeout(DRAIN_GRACE);
         }
-        classify(status, self.killed, &lock(&self.shared))
+        // Read once: the run directory goes with the first look.
+        let report = self
+            .run
+            .take()
+            .map(|run| agent::read_report(&run.guest_root()));
+        let report = match report {
+            Some(report) => report,
+            // A second wait: the first one classified the exit already.
+            None => Ok(Report::Ready),
+        };
+        classify(status, self.killed, &lock(&self.shared), report)
     }
 }
 
-/// Tells a guest exit from a VMM failure. See the `helper` module docs.
-fn classify(status: ExitStatus, killed: bool, state: &Shared) -> MonocoreResult<VmExitStatus> {
+/// Tells a guest exit from a VMM failure, and a command's exit from a guest
+/// set-up failure (the agent's `report`). See the `helper` module docs.
+fn classify(
+    status: ExitStatus,
+    killed: bool,
+    state: &Shared,
+    report: Result<Report, String>,
+) -> MonocoreResult<VmExitStatus> {
     if let Some(failure) = &state.failure {
         return Err(failure.clone().into_error());
     }
@@ -534,10 +594,25 @@ fn classify(status: ExitStatus, killed: bool, state: &Shared) -> MonocoreResult<
     }
     let code = status.code().unwrap_or(-1);
     match state.exit_source {
-        Some(ExitSource::Guest(guest)) => Ok(VmExitStatus {
-            code: Some(guest),
-            signal: None,
-        }),
+        Some(ExitSource::Guest(guest)) => match report {
+            Ok(Report::Ready) => Ok(VmExitStatus {
+                code: Some(guest),
+                signal: None,
+            }),
+            Ok(Report::Failed {
+                step,
+                errno,
+                detail,
+            }) => Err(MonocoreError::GuestSetup {
+                step,
+                errno,
+                detail,
+            }),
+            Err(reason) => Err(MonocoreError::GuestAgentSilent {
+                exit_code: guest,
+                reason,
+            }),
+        },
         Some(ExitSource::Vcpu(_)) => Err(MonocoreError::BootFailed {
             last_error_line: last_line(),
             vmm_exit_code: code,
@@ -565,6 +640,8 @@ impl Drop for VmHandle {
             let _ = self.child.wait();
         }
         self.lifeline = None;
+        // Only now that the VMM is gone.
+        self.run = None;
     }
 }
 
@@ -625,16 +702,23 @@ mod tests {
 
     /// Runs a stand-in helper that prints what it sees instead of booting.
     fn run_fake_helper(vm: &MicroVm, path: &str, args: &[&str]) -> Vec<u8> {
+        let runs = tempfile::tempdir().unwrap();
         let options = SpawnOptions::new()
             .capture_console(true)
             .helper_path(path)
-            .helper_args(args);
+            .helper_args(args)
+            .kernel(KernelChoice::Libkrunfw)
+            .runs_dir(runs.path());
         let mut handle = vm.spawn_with(&options).unwrap();
+        // The VM's private root was made for it.
+        assert_eq!(fs::read_dir(runs.path()).unwrap().count(), 1);
         // It never says `ready`: a helper failure, with its stdout captured.
         assert!(matches!(
             handle.wait(),
             Err(MonocoreError::HelperFailed { .. })
         ));
+        // Once waited for, the run directory is gone.
+        assert_eq!(fs::read_dir(runs.path()).unwrap().count(), 0);
         handle.console_output()
     }
 
@@ -673,11 +757,10 @@ mod tests {
         let mut lines = text.lines();
         let sent = lines.next().unwrap();
         let fd0 = lines.next().unwrap();
-        assert_eq!(
-            sent.as_bytes(),
-            serde_json::to_vec(vm.get_config()).unwrap(),
-            "{text}"
-        );
+        let request: HelperRequest = serde_json::from_str(sent).unwrap();
+        assert_eq!(&request.config, vm.get_config(), "{text}");
+        assert_eq!(request.kernel, crate::kernel::GuestKernel::Libkrunfw);
+        assert!(request.guest_root.ends_with("guest"), "{text}");
         // An anonymous pipe: no path another user could open or replace.
         assert!(fd0.starts_with("pipe:["), "{fd0}");
     }
@@ -720,17 +803,52 @@ mod tests {
     }
 
     #[test]
+    fn a_guest_set_up_failure_is_never_a_command_exit_code() {
+        let state = Shared {
+            entered_at: Some(SystemTime::now()),
+            exit_source: Some(ExitSource::Guest(125)),
+            ..Shared::default()
+        };
+        let failed = Report::Failed {
+            step: crate::vm::GuestStep::Mount { index: 1 },
+            errno: libc::ENODEV,
+            detail: "/data".into(),
+        };
+        match classify(exited(125), false, &state, Ok(failed)) {
+            Err(e @ MonocoreError::GuestSetup { .. }) => assert_eq!(
+                e.to_string(),
+                "the guest cannot mount mapped_dirs[1] at /data: No such device"
+            ),
+            other => panic!("{other:?}"),
+        }
+        match classify(exited(137), false, &state, Err("it wrote no report".into())) {
+            Err(MonocoreError::GuestAgentSilent {
+                exit_code: 125,
+                reason,
+            }) => {
+                assert_eq!(reason, "it wrote no report")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
     fn classification_never_confuses_vmm_failure_with_guest_code() {
         let mut state = Shared {
             entered_at: Some(SystemTime::now()),
             ..Shared::default()
         };
         state.exit_source = Some(ExitSource::Guest(1));
-        assert_eq!(classify(exited(1), false, &state).unwrap().code(), Some(1));
+        assert_eq!(
+            classify(exited(1), false, &state, Ok(Report::Ready))
+                .unwrap()
+                .code(),
+            Some(1)
+        );
 
         state.exit_source = Some(ExitSource::Vcpu(1));
         state.last_vmm_error = Some("Received KVM_EXIT_INTERNAL_ERROR signal".into());
-        match classify(exited(1), false, &state) {
+        match classify(exited(1), false, &state, Ok(Report::Ready)) {
             Err(MonocoreError::BootFailed {
                 last_error_line,
                 vmm_exit_code: 1,
@@ -740,12 +858,12 @@ mod tests {
 
         state.exit_source = None;
         assert!(matches!(
-            classify(exited(0), false, &state),
+            classify(exited(0), false, &state, Ok(Report::Ready)),
             Err(MonocoreError::BootFailed { .. })
         ));
         state.entered_at = None;
         assert!(matches!(
-            classify(exited(70), false, &state),
+            classify(exited(70), false, &state, Ok(Report::Ready)),
             Err(MonocoreError::HelperFailed { .. })
         ));
         state.failure = Some(HelperError::Krun {
@@ -753,7 +871,7 @@ mod tests {
             errno: 22,
         });
         assert!(matches!(
-            classify(exited(70), false, &state),
+            classify(exited(70), false, &state, Ok(Report::Ready)),
             Err(MonocoreError::Krun {
                 call: "krun_set_root",
                 errno: 22
@@ -764,6 +882,7 @@ mod tests {
             ExitStatus::from_raw(libc::SIGKILL),
             true,
             &Shared::default(),
+            Ok(Report::Ready),
         )
         .unwrap();
         assert_eq!(
@@ -775,7 +894,8 @@ mod tests {
             classify(
                 ExitStatus::from_raw(libc::SIGABRT),
                 false,
-                &Shared::default()
+                &Shared::default(),
+                Ok(Report::Ready)
             ),
             Err(MonocoreError::BootFailed { .. })
         ));

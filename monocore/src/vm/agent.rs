@@ -1,0 +1,294 @@
+//! The host side of the guest agent: the VM's private root, the run spec,
+//! and the agent's report.
+//!
+//! Every VM boots from a private root filesystem that monocore makes for the
+//! run (never the user's root filesystem, which monocore does not write):
+//!
+//! ```text
+//! guest/                 libkrun's root share; libkrun's init runs here
+//!     .monocore/agent    the agent (embedded in this library, static)
+//!     .monocore/spec     the run spec (monocore_agent::spec)
+//!     .monocore/status   the agent's report, written by the guest
+//!     .monocore/root/    where the agent mounts the user's root filesystem
+//!     dev/ proc/ sys/    for libkrun's init
+//! ```
+//!
+//! libkrun's init runs the agent as the VM's command (`KRUN_INIT`); the
+//! command itself, its arguments, environment, working directory, limits
+//! and mounts travel in the spec, not on the kernel command line. The user's
+//! root filesystem and each mapped directory are virtio-fs shares the agent
+//! mounts inside the guest, so mount points are created by the guest in its
+//! own view of its root, where no symlink can lead out of it.
+
+use std::{
+    fs,
+    io::Read,
+    os::unix::fs::{DirBuilderExt, OpenOptionsExt},
+    path::Path,
+};
+
+use monocore_agent::{
+    report::{MAX_REPORT_LEN, Report},
+    spec::{Mount, Rlimit, Spec},
+};
+use rustix::fs::{Mode, OFlags, ResolveFlags};
+
+use super::MicroVmConfig;
+use crate::{MonocoreError, MonocoreResult};
+
+/// The agent binary, built statically by this crate's build script.
+const AGENT_BIN: &[u8] = include_bytes!(env!("MONOCORE_AGENT_BIN"));
+
+/// The virtio-fs tag of the user's root filesystem.
+pub(crate) const ROOT_TAG: &str = "monocore_root";
+
+/// The virtio-fs tag of mapped directory `index`.
+pub(crate) fn mapped_dir_tag(index: usize) -> String {
+    format!("monocore_{index}")
+}
+
+/// The agent's path as the guest sees it (libkrun's `KRUN_INIT`).
+pub(crate) const AGENT_GUEST_PATH: &str = monocore_agent::paths::AGENT;
+
+fn nul_error(field: &'static str, value: &[u8]) -> MonocoreError {
+    MonocoreError::NulInString {
+        field,
+        value: String::from_utf8_lossy(value).into_owned(),
+    }
+}
+
+/// The run spec for `config`.
+pub(crate) fn spec_for(config: &MicroVmConfig) -> MonocoreResult<Spec> {
+    let spec = Spec {
+        root_tag: ROOT_TAG.into(),
+        exec: config
+            .exec_path
+            .as_ref()
+            .map(|p| p.as_str().into())
+            .unwrap_or_default(),
+        workdir: config
+            .workdir_path
+            .as_ref()
+            .map(|p| p.as_str().into())
+            .unwrap_or_default(),
+        args: config.args.iter().map(|a| a.as_bytes().to_vec()).collect(),
+        env: config
+            .env
+            .iter()
+            .map(|e| e.to_string().into_bytes())
+            .collect(),
+        mounts: config
+            .mapped_dirs
+            .iter()
+            .enumerate()
+            .map(|(index, dir)| {
+                let guest = monocore_rules::normalize_mount_point(dir.get_guest().as_str())
+                    .map_err(crate::InvalidMicroVMConfigError::from)?;
+                Ok(Mount {
+                    tag: mapped_dir_tag(index).into_bytes(),
+                    guest_path: guest.into_bytes(),
+                })
+            })
+            .collect::<MonocoreResult<_>>()?,
+        rlimits: config
+            .rlimits
+            .iter()
+            .map(|l| Rlimit {
+                resource: l.get_resource().as_int(),
+                soft: *l.get_soft(),
+                hard: *l.get_hard(),
+            })
+            .collect(),
+    };
+    // Name the field with a NUL before the spec encoder would refuse it.
+    for (field, values) in [
+        ("exec_path", std::slice::from_ref(&spec.exec)),
+        ("workdir_path", std::slice::from_ref(&spec.workdir)),
+        ("args", spec.args.as_slice()),
+        ("env", spec.env.as_slice()),
+    ] {
+        if let Some(value) = values.iter().find(|v| v.contains(&0)) {
+            return Err(nul_error(field, value));
+        }
+    }
+    Ok(spec)
+}
+
+/// Fills the fresh, empty private root `guest_root` for `spec`.
+pub(crate) fn install(guest_root: &Path, spec: &Spec) -> MonocoreResult<()> {
+    let encoded = spec.encode().map_err(|e| MonocoreError::HelperFailed {
+        message: format!("cannot encode the run spec: {e}"),
+    })?;
+    let mut dirs = fs::DirBuilder::new();
+    dirs.mode(0o755);
+    let meta = guest_root.join(".monocore");
+    for dir in [&meta, &meta.join("root")] {
+        dirs.create(dir)?;
+    }
+    for dir in ["dev", "proc", "sys"] {
+        dirs.create(guest_root.join(dir))?;
+    }
+    let write = |name: &str, bytes: &[u8], mode: u32| {
+        fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(meta.join(name))
+            .and_then(|mut f| std::io::Write::write_all(&mut f, bytes))
+    };
+    write("agent", AGENT_BIN, 0o755)?;
+    write("spec", &encoded, 0o644)?;
+    Ok(())
+}
+
+/// What the agent reported, read from `guest_root` after the VM ended.
+///
+/// The guest can write anything there: the file is opened without following
+/// a symlink anywhere on its path, must be a regular file, and at most
+/// [`MAX_REPORT_LEN`] + 1 bytes are read. `Err` says what was found instead
+/// of a report.
+pub(crate) fn read_report(guest_root: &Path) -> Result<Report, String> {
+    let root = rustix::fs::open(
+        guest_root,
+        OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW,
+        Mode::empty(),
+    )
+    .map_err(|e| format!("cannot open the private root: {e}"))?;
+    let flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW | OFlags::NONBLOCK;
+    let fd = match rustix::fs::openat2(
+        &root,
+        ".monocore/status",
+        flags,
+        Mode::empty(),
+        ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS,
+    ) {
+        Err(rustix::io::Errno::NOSYS) => rustix::fs::openat(
+            &root,
+            ".monocore",
+            OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW,
+            Mode::empty(),
+        )
+        .and_then(|meta| rustix::fs::openat(&meta, "status", flags, Mode::empty())),
+        other => other,
+    }
+    .map_err(|e| match e {
+        rustix::io::Errno::NOENT => "it wrote no report".to_owned(),
+        e => format!("its report cannot be opened: {e}"),
+    })?;
+    let file = fs::File::from(fd);
+    if !file.metadata().is_ok_and(|m| m.is_file()) {
+        return Err("its report is not a regular file".into());
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_REPORT_LEN as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("its report cannot be read: {e}"))?;
+    Report::parse(&bytes).map_err(|e| format!("{e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::symlink;
+
+    use super::*;
+    use crate::config::EnvPair;
+
+    #[test]
+    fn the_spec_carries_the_command_verbatim() {
+        let root = tempfile::tempdir().unwrap();
+        let mut config = MicroVmConfig::new(root.path(), 128);
+        config.exec_path = Some("/bin/sh".into());
+        config.args = vec!["-c".into(), "echo \"a b\" 'c'".into()];
+        config.env = vec![EnvPair::new("KRUN_INIT", "plain \"value\"")];
+        config.workdir_path = Some("/work dir".into());
+        config.mapped_dirs = vec![format!("{}:/data/", root.path().display()).parse().unwrap()];
+        config.rlimits = vec!["RLIMIT_NOFILE=10:20".parse().unwrap()];
+        let spec = spec_for(&config).unwrap();
+        assert_eq!(spec.root_tag, b"monocore_root");
+        assert_eq!(spec.exec, b"/bin/sh");
+        assert_eq!(spec.args[1], b"echo \"a b\" 'c'");
+        assert_eq!(spec.env, [b"KRUN_INIT=plain \"value\"".to_vec()]);
+        assert_eq!(spec.workdir, b"/work dir");
+        assert_eq!(
+            spec.mounts,
+            [Mount {
+                tag: b"monocore_0".to_vec(),
+                guest_path: b"/data".to_vec()
+            }]
+        );
+        assert_eq!(
+            spec.rlimits,
+            [Rlimit {
+                resource: 7,
+                soft: 10,
+                hard: 20
+            }]
+        );
+
+        config.args.push("nul\0".into());
+        assert!(matches!(
+            spec_for(&config),
+            Err(MonocoreError::NulInString { field: "args", .. })
+        ));
+    }
+
+    #[test]
+    fn the_private_root_holds_the_agent_and_the_spec() {
+        let guest = tempfile::tempdir().unwrap();
+        let spec = Spec {
+            root_tag: ROOT_TAG.into(),
+            ..Spec::default()
+        };
+        install(guest.path(), &spec).unwrap();
+        let agent = fs::read(guest.path().join(".monocore/agent")).unwrap();
+        assert_eq!(agent.get(..4), Some(&b"\x7fELF"[..]));
+        let encoded = fs::read(guest.path().join(".monocore/spec")).unwrap();
+        assert_eq!(Spec::decode(&encoded).unwrap(), spec);
+        assert!(guest.path().join(".monocore/root").is_dir());
+    }
+
+    #[test]
+    fn the_report_is_read_without_following_guest_symlinks() {
+        let guest = tempfile::tempdir().unwrap();
+        let meta = guest.path().join(".monocore");
+        fs::create_dir(&meta).unwrap();
+        assert_eq!(read_report(guest.path()), Err("it wrote no report".into()));
+        fs::write(meta.join("status"), "ready\n").unwrap();
+        assert_eq!(read_report(guest.path()), Ok(Report::Ready));
+
+        // A symlink to a host file, as the file or as its directory.
+        let secret = tempfile::NamedTempFile::new().unwrap();
+        fs::write(secret.path(), "ready\n").unwrap();
+        fs::remove_file(meta.join("status")).unwrap();
+        symlink(secret.path(), meta.join("status")).unwrap();
+        assert!(
+            read_report(guest.path())
+                .unwrap_err()
+                .contains("cannot be opened")
+        );
+        let elsewhere = tempfile::tempdir().unwrap();
+        fs::write(elsewhere.path().join("status"), "ready\n").unwrap();
+        fs::remove_dir_all(&meta).unwrap();
+        symlink(elsewhere.path(), &meta).unwrap();
+        assert!(read_report(guest.path()).is_err());
+
+        // A FIFO never blocks the host; a huge file is read only so far.
+        fs::remove_file(&meta).unwrap();
+        fs::create_dir(&meta).unwrap();
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            meta.join("status"),
+            rustix::fs::FileType::Fifo,
+            Mode::from_raw_mode(0o644),
+            0,
+        )
+        .unwrap();
+        assert_eq!(
+            read_report(guest.path()),
+            Err("its report is not a regular file".into())
+        );
+        fs::remove_file(meta.join("status")).unwrap();
+        fs::write(meta.join("status"), vec![b'x'; 10 << 20]).unwrap();
+        assert!(read_report(guest.path()).unwrap_err().contains("longer"));
+    }
+}
