@@ -4,6 +4,10 @@
 //! process, so the bench uses `iter_custom` with flat sampling; the VM is
 //! killed as soon as the helper says it is entering.
 //!
+//! It includes what `spawn` does before the helper starts: resolving the
+//! kernel, making the VM's private run directory with the guest agent and
+//! its run spec.
+//!
 //! Baseline in the same run: spawning `/bin/true` with `std::process` and
 //! waiting for it, the floor of any "start a process" path on this host.
 //!
@@ -24,9 +28,11 @@ fn bench(c: &mut Criterion) {
     let mut config = monocore::vm::MicroVmConfig::new(root.path(), 128);
     config.exec_path = Some("/bin/true".into());
     let vm = MicroVm::from_config(config).expect("valid config");
+    let runs = tempfile::tempdir().expect("runs dir");
     let options = SpawnOptions::new()
         .capture_console(true)
-        .helper_path(HELPER);
+        .helper_path(HELPER)
+        .runs_dir(runs.path());
 
     let mut group = c.benchmark_group("spawn_to_enter");
     group.sampling_mode(SamplingMode::Flat);

@@ -96,6 +96,18 @@ fn echo_prints_a_marker_on_the_console() {
 }
 
 #[test]
+fn two_vcpus_boot_and_are_online() {
+    let root = busybox_rootfs().unwrap();
+    let mut config = sh_config(root.path(), "grep -c ^processor /proc/cpuinfo");
+    config.num_vcpus = 2;
+    let Some(vm) = boot("two_vcpus_boot_and_are_online", config) else {
+        return;
+    };
+    assert_eq!(vm.code(), Some(0), "{}", vm.console);
+    assert_eq!(vm.console, "2\n");
+}
+
+#[test]
 fn exit_code_7_propagates() {
     let root = busybox_rootfs().unwrap();
     let Some(vm) = boot("exit_code_7_propagates", sh_config(root.path(), "exit 7")) else {
