@@ -14,7 +14,9 @@
 //!
 //! Both decoders are bounded and treat their input as hostile.
 
+pub mod control;
 pub mod guest;
 pub mod paths;
 pub mod report;
 pub mod spec;
+pub mod wire;

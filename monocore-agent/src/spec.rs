@@ -28,6 +28,8 @@
 
 use std::fmt;
 
+use crate::wire::{Reader, WireError, Writer};
+
 /// The first bytes of every spec: a name and the format version (1).
 pub const MAGIC: &[u8; 8] = b"MCSPEC\0\x01";
 
@@ -122,22 +124,26 @@ impl fmt::Display for SpecError {
 
 impl std::error::Error for SpecError {}
 
+impl From<WireError> for SpecError {
+    fn from(e: WireError) -> Self {
+        match e {
+            WireError::Truncated { field } => Self::Truncated { field },
+            WireError::Nul { field } => Self::Nul { field },
+            WireError::TooLong { len } => Self::TooLong { len },
+        }
+    }
+}
+
 impl Spec {
     /// Encodes the spec. Fails only on a NUL in a string or a spec longer
     /// than [`MAX_SPEC_LEN`].
     pub fn encode(&self) -> Result<Vec<u8>, SpecError> {
-        let mut out = Writer(MAGIC.to_vec());
+        let mut out = Writer::new(MAGIC.to_vec());
         out.string("root_tag", &self.root_tag)?;
         out.string("exec", &self.exec)?;
         out.string("workdir", &self.workdir)?;
-        out.count(self.args.len())?;
-        for arg in &self.args {
-            out.string("args", arg)?;
-        }
-        out.count(self.env.len())?;
-        for entry in &self.env {
-            out.string("env", entry)?;
-        }
+        out.strings("args", &self.args)?;
+        out.strings("env", &self.env)?;
         out.count(self.mounts.len())?;
         for mount in &self.mounts {
             out.string("mounts.tag", &mount.tag)?;
@@ -145,14 +151,15 @@ impl Spec {
         }
         out.count(self.rlimits.len())?;
         for limit in &self.rlimits {
-            out.0.extend_from_slice(&limit.resource.to_le_bytes());
-            out.0.extend_from_slice(&limit.soft.to_le_bytes());
-            out.0.extend_from_slice(&limit.hard.to_le_bytes());
+            out.u32(limit.resource);
+            out.u64(limit.soft);
+            out.u64(limit.hard);
         }
-        if out.0.len() > MAX_SPEC_LEN {
-            return Err(SpecError::TooLong { len: out.0.len() });
+        let bytes = out.finish();
+        if bytes.len() > MAX_SPEC_LEN {
+            return Err(SpecError::TooLong { len: bytes.len() });
         }
-        Ok(out.0)
+        Ok(bytes)
     }
 
     /// Decodes a spec; see the module docs for the checks.
@@ -161,12 +168,12 @@ impl Spec {
             return Err(SpecError::TooLong { len: bytes.len() });
         }
         let rest = bytes.strip_prefix(MAGIC).ok_or(SpecError::BadMagic)?;
-        let mut r = Reader(rest);
+        let mut r = Reader::new(rest);
         let root_tag = r.string("root_tag")?;
         let exec = r.string("exec")?;
         let workdir = r.string("workdir")?;
-        let args = r.list("args", 4, |r| r.string("args"))?;
-        let env = r.list("env", 4, |r| r.string("env"))?;
+        let args = r.strings("args")?;
+        let env = r.strings("env")?;
         let mounts = r.list("mounts", 8, |r| {
             Ok(Mount {
                 tag: r.string("mounts.tag")?,
@@ -180,8 +187,10 @@ impl Spec {
                 hard: r.u64("rlimits")?,
             })
         })?;
-        if !r.0.is_empty() {
-            return Err(SpecError::TrailingBytes { count: r.0.len() });
+        if r.remaining() > 0 {
+            return Err(SpecError::TrailingBytes {
+                count: r.remaining(),
+            });
         }
         Ok(Self {
             root_tag,
@@ -192,78 +201,6 @@ impl Spec {
             mounts,
             rlimits,
         })
-    }
-}
-
-struct Writer(Vec<u8>);
-
-impl Writer {
-    fn count(&mut self, n: usize) -> Result<(), SpecError> {
-        let n = u32::try_from(n).map_err(|_| SpecError::TooLong { len: n })?;
-        self.0.extend_from_slice(&n.to_le_bytes());
-        Ok(())
-    }
-
-    fn string(&mut self, field: &'static str, s: &[u8]) -> Result<(), SpecError> {
-        if s.contains(&0) {
-            return Err(SpecError::Nul { field });
-        }
-        self.count(s.len())?;
-        self.0.extend_from_slice(s);
-        Ok(())
-    }
-}
-
-struct Reader<'a>(&'a [u8]);
-
-impl Reader<'_> {
-    fn take<const N: usize>(&mut self, field: &'static str) -> Result<[u8; N], SpecError> {
-        let (head, rest) = self
-            .0
-            .split_first_chunk::<N>()
-            .ok_or(SpecError::Truncated { field })?;
-        self.0 = rest;
-        Ok(*head)
-    }
-
-    fn u32(&mut self, field: &'static str) -> Result<u32, SpecError> {
-        self.take::<4>(field).map(u32::from_le_bytes)
-    }
-
-    fn u64(&mut self, field: &'static str) -> Result<u64, SpecError> {
-        self.take::<8>(field).map(u64::from_le_bytes)
-    }
-
-    fn string(&mut self, field: &'static str) -> Result<Vec<u8>, SpecError> {
-        let len = usize::try_from(self.u32(field)?).map_err(|_| SpecError::Truncated { field })?;
-        if len > self.0.len() {
-            return Err(SpecError::Truncated { field });
-        }
-        let (s, rest) = self.0.split_at(len);
-        if s.contains(&0) {
-            return Err(SpecError::Nul { field });
-        }
-        self.0 = rest;
-        Ok(s.to_vec())
-    }
-
-    /// A list whose items take at least `min_item` bytes each: a count that
-    /// the remaining bytes cannot hold is refused before any allocation.
-    fn list<T>(
-        &mut self,
-        field: &'static str,
-        min_item: usize,
-        mut item: impl FnMut(&mut Self) -> Result<T, SpecError>,
-    ) -> Result<Vec<T>, SpecError> {
-        let n = usize::try_from(self.u32(field)?).map_err(|_| SpecError::Truncated { field })?;
-        if n > self.0.len() / min_item {
-            return Err(SpecError::Truncated { field });
-        }
-        let mut items = Vec::with_capacity(n);
-        for _ in 0..n {
-            items.push(item(self)?);
-        }
-        Ok(items)
     }
 }
 

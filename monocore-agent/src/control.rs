@@ -1,0 +1,562 @@
+//! The control channel between the host and the agent of a running VM.
+//!
+//! # Transport
+//!
+//! The agent listens on vsock port [`CONTROL_PORT`]. libkrun maps that port
+//! to a Unix socket that the VMM listens on in the VM's run directory on the
+//! host (never in the guest's share); every connection to it becomes a new
+//! vsock connection to the agent. One connection carries one *session*: one
+//! command executed in the running VM, or one shutdown request.
+//!
+//! # Framing (version 1)
+//!
+//! Every message is a frame: a `u32` little-endian length `n`, then `n`
+//! bytes: a kind byte and the body. A reader refuses a length above
+//! [`MAX_FRAME_LEN`] (or [`MAX_DATA_FRAME_LEN`] for every kind but `Exec`)
+//! before reading the body, and the body is read only as it arrives, so a
+//! peer that lies about a length costs nothing. Strings and lists use the
+//! encoding of [`crate::wire`].
+//!
+//! ```text
+//! host → agent                            agent → host
+//! 0x01 Hello    version: u32              0x81 Hello    version: u32
+//! 0x02 Exec     ExecRequest               0x82 Started  pid: u32
+//! 0x03 Stdin    bytes (empty: EOF)        0x83 Stdout   bytes
+//! 0x04 Signal   signal: i32               0x84 Stderr   bytes
+//! 0x05 Resize   rows: u16, cols: u16      0x85 Exited   code: u8 kind (0 exit, 1 signal), i32
+//! 0x06 Shutdown                           0x86 Failed   report line (crate::report)
+//! ```
+//!
+//! A session starts with both `Hello`s, then the host sends `Exec` (answered
+//! by `Started` or `Failed`, then output and one `Exited`) or `Shutdown`
+//! (the VM ends). The agent is the one that can be hostile to the host, so
+//! the host's decoder is the one that matters most; both are bounded and
+//! fuzzed.
+
+use std::{
+    fmt,
+    io::{self, Read, Write},
+};
+
+use crate::{
+    report::Report,
+    spec::MAX_SPEC_LEN,
+    wire::{Reader, WireError, Writer},
+};
+
+/// The vsock port the agent listens on.
+pub const CONTROL_PORT: u32 = 0x4D43; // "MC"
+
+/// The protocol version both sides send in `Hello`.
+pub const VERSION: u32 = 1;
+
+/// The largest frame (an `Exec` request, which holds a command like a run
+/// spec).
+pub const MAX_FRAME_LEN: usize = MAX_SPEC_LEN;
+
+/// The largest frame of any other kind.
+pub const MAX_DATA_FRAME_LEN: usize = 1 << 20;
+
+/// How much output or input one data frame carries at most (writers split
+/// larger chunks).
+pub const MAX_DATA: usize = 64 << 10;
+
+/// A terminal size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WinSize {
+    /// Rows.
+    pub rows: u16,
+    /// Columns.
+    pub cols: u16,
+}
+
+/// A command to execute in the running VM.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExecRequest {
+    /// The program; a name without `/` is looked up in the `PATH` of `env`.
+    pub exec: Vec<u8>,
+    /// Its arguments (after `argv[0]`).
+    pub args: Vec<Vec<u8>>,
+    /// Its whole environment, as `NAME=value`.
+    pub env: Vec<Vec<u8>>,
+    /// Its working directory; empty means `/`.
+    pub workdir: Vec<u8>,
+    /// With a terminal of this size (a pseudo-terminal in the guest: output
+    /// comes as `Stdout` only), or with pipes.
+    pub tty: Option<WinSize>,
+}
+
+/// How a command ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitKind {
+    /// It exited with this code.
+    Code(i32),
+    /// It was killed by this signal.
+    Signal(i32),
+}
+
+/// A message from the host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostMessage {
+    /// The first message.
+    Hello {
+        /// [`VERSION`].
+        version: u32,
+    },
+    /// Execute a command.
+    Exec(ExecRequest),
+    /// Input for the command; empty means end of input.
+    Stdin(Vec<u8>),
+    /// Send the command this signal.
+    Signal(i32),
+    /// The terminal was resized.
+    Resize(WinSize),
+    /// End the VM.
+    Shutdown,
+}
+
+/// A message from the agent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AgentMessage {
+    /// The first message.
+    Hello {
+        /// [`VERSION`].
+        version: u32,
+    },
+    /// The command runs, with this guest pid.
+    Started {
+        /// The pid.
+        pid: u32,
+    },
+    /// Output on the command's stdout (or its terminal).
+    Stdout(Vec<u8>),
+    /// Output on the command's stderr.
+    Stderr(Vec<u8>),
+    /// The command ended.
+    Exited(ExitKind),
+    /// The command could not be started (a [`Report::Failed`]).
+    Failed(Report),
+}
+
+/// Why a frame could not be read, encoded or decoded.
+#[derive(Debug)]
+pub enum ControlError {
+    /// Reading or writing the connection failed.
+    Io(io::Error),
+    /// A frame announced more bytes than its kind may have.
+    FrameTooLong {
+        /// The announced length.
+        len: usize,
+    },
+    /// A frame has no kind byte, or an unknown kind.
+    UnknownKind {
+        /// The kind byte (0 for an empty frame).
+        kind: u8,
+    },
+    /// A frame's body does not decode.
+    Body(WireError),
+    /// A frame's body has bytes after its fields.
+    TrailingBytes,
+    /// The connection ended in the middle of a frame.
+    Truncated,
+}
+
+impl fmt::Display for ControlError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Io(e) => write!(f, "control channel: {e}"),
+            Self::FrameTooLong { len } => write!(f, "control frame of {len} bytes is too long"),
+            Self::UnknownKind { kind } => write!(f, "control frame of unknown kind {kind:#04x}"),
+            Self::Body(e) => write!(f, "malformed control frame: {e:?}"),
+            Self::TrailingBytes => f.write_str("control frame with bytes after its fields"),
+            Self::Truncated => f.write_str("control channel ended inside a frame"),
+        }
+    }
+}
+
+impl std::error::Error for ControlError {}
+
+impl From<WireError> for ControlError {
+    fn from(e: WireError) -> Self {
+        Self::Body(e)
+    }
+}
+
+impl From<io::Error> for ControlError {
+    fn from(e: io::Error) -> Self {
+        Self::Io(e)
+    }
+}
+
+const EXEC: u8 = 0x02;
+
+fn frame(
+    kind: u8,
+    body: impl FnOnce(&mut Writer) -> Result<(), WireError>,
+) -> Result<Vec<u8>, ControlError> {
+    let mut w = Writer::new(vec![0, 0, 0, 0, kind]);
+    body(&mut w)?;
+    let mut bytes = w.finish();
+    let len = u32::try_from(bytes.len() - 4)
+        .map_err(|_| ControlError::FrameTooLong { len: bytes.len() })?;
+    if let Some(head) = bytes.get_mut(..4) {
+        head.copy_from_slice(&len.to_le_bytes());
+    }
+    Ok(bytes)
+}
+
+fn exec_body(w: &mut Writer, r: &ExecRequest) -> Result<(), WireError> {
+    w.string("exec", &r.exec)?;
+    w.strings("args", &r.args)?;
+    w.strings("env", &r.env)?;
+    w.string("workdir", &r.workdir)?;
+    match r.tty {
+        None => w.u8(0),
+        Some(size) => {
+            w.u8(1);
+            w.u16(size.rows);
+            w.u16(size.cols);
+        }
+    }
+    Ok(())
+}
+
+fn read_exec(r: &mut Reader<'_>) -> Result<ExecRequest, WireError> {
+    Ok(ExecRequest {
+        exec: r.string("exec")?,
+        args: r.strings("args")?,
+        env: r.strings("env")?,
+        workdir: r.string("workdir")?,
+        tty: match r.u8("tty")? {
+            0 => None,
+            _ => Some(WinSize {
+                rows: r.u16("tty.rows")?,
+                cols: r.u16("tty.cols")?,
+            }),
+        },
+    })
+}
+
+impl HostMessage {
+    /// The message as a frame.
+    pub fn encode(&self) -> Result<Vec<u8>, ControlError> {
+        match self {
+            Self::Hello { version } => frame(0x01, |w| {
+                w.u32(*version);
+                Ok(())
+            }),
+            Self::Exec(request) => frame(EXEC, |w| exec_body(w, request)),
+            Self::Stdin(data) => frame(0x03, |w| w.bytes(data)),
+            Self::Signal(signal) => frame(0x04, |w| {
+                w.i32(*signal);
+                Ok(())
+            }),
+            Self::Resize(size) => frame(0x05, |w| {
+                w.u16(size.rows);
+                w.u16(size.cols);
+                Ok(())
+            }),
+            Self::Shutdown => frame(0x06, |_| Ok(())),
+        }
+    }
+
+    /// Decodes a frame's kind and body.
+    pub fn decode(kind: u8, body: &[u8]) -> Result<Self, ControlError> {
+        let mut r = Reader::new(body);
+        let message = match kind {
+            0x01 => Self::Hello {
+                version: r.u32("version")?,
+            },
+            EXEC => Self::Exec(read_exec(&mut r)?),
+            0x03 => Self::Stdin(r.bytes("stdin")?),
+            0x04 => Self::Signal(r.i32("signal")?),
+            0x05 => Self::Resize(WinSize {
+                rows: r.u16("rows")?,
+                cols: r.u16("cols")?,
+            }),
+            0x06 => Self::Shutdown,
+            kind => return Err(ControlError::UnknownKind { kind }),
+        };
+        done(&r)?;
+        Ok(message)
+    }
+
+    /// Reads one message; `None` at a clean end of the connection.
+    pub fn read(reader: &mut impl Read) -> Result<Option<Self>, ControlError> {
+        read_frame(reader, |kind| kind == EXEC)?
+            .map(|(kind, body)| Self::decode(kind, &body))
+            .transpose()
+    }
+
+    /// Writes the message as one frame.
+    pub fn write(&self, writer: &mut impl Write) -> Result<(), ControlError> {
+        writer.write_all(&self.encode()?)?;
+        Ok(writer.flush()?)
+    }
+}
+
+impl AgentMessage {
+    /// The message as a frame.
+    pub fn encode(&self) -> Result<Vec<u8>, ControlError> {
+        match self {
+            Self::Hello { version } => frame(0x81, |w| {
+                w.u32(*version);
+                Ok(())
+            }),
+            Self::Started { pid } => frame(0x82, |w| {
+                w.u32(*pid);
+                Ok(())
+            }),
+            Self::Stdout(data) => frame(0x83, |w| w.bytes(data)),
+            Self::Stderr(data) => frame(0x84, |w| w.bytes(data)),
+            Self::Exited(how) => frame(0x85, |w| {
+                let (kind, value) = match how {
+                    ExitKind::Code(code) => (0, *code),
+                    ExitKind::Signal(signal) => (1, *signal),
+                };
+                w.u8(kind);
+                w.i32(value);
+                Ok(())
+            }),
+            Self::Failed(report) => frame(0x86, |w| w.bytes(report.encode().as_bytes())),
+        }
+    }
+
+    /// Decodes a frame's kind and body.
+    pub fn decode(kind: u8, body: &[u8]) -> Result<Self, ControlError> {
+        let mut r = Reader::new(body);
+        let message = match kind {
+            0x81 => Self::Hello {
+                version: r.u32("version")?,
+            },
+            0x82 => Self::Started { pid: r.u32("pid")? },
+            0x83 => Self::Stdout(r.bytes("stdout")?),
+            0x84 => Self::Stderr(r.bytes("stderr")?),
+            0x85 => {
+                let how = r.u8("exit.kind")?;
+                let value = r.i32("exit.value")?;
+                Self::Exited(match how {
+                    0 => ExitKind::Code(value),
+                    1 => ExitKind::Signal(value),
+                    kind => return Err(ControlError::UnknownKind { kind }),
+                })
+            }
+            0x86 => {
+                let line = r.bytes("failed")?;
+                match Report::parse(&line) {
+                    Ok(report @ Report::Failed { .. }) => Self::Failed(report),
+                    _ => return Err(ControlError::Body(WireError::Truncated { field: "failed" })),
+                }
+            }
+            kind => return Err(ControlError::UnknownKind { kind }),
+        };
+        done(&r)?;
+        Ok(message)
+    }
+
+    /// Reads one message; `None` at a clean end of the connection.
+    pub fn read(reader: &mut impl Read) -> Result<Option<Self>, ControlError> {
+        read_frame(reader, |_| false)?
+            .map(|(kind, body)| Self::decode(kind, &body))
+            .transpose()
+    }
+
+    /// Writes the message as one frame.
+    pub fn write(&self, writer: &mut impl Write) -> Result<(), ControlError> {
+        writer.write_all(&self.encode()?)?;
+        Ok(writer.flush()?)
+    }
+}
+
+fn done(r: &Reader<'_>) -> Result<(), ControlError> {
+    if r.remaining() == 0 {
+        Ok(())
+    } else {
+        Err(ControlError::TrailingBytes)
+    }
+}
+
+/// Reads one frame: `None` at a clean end before its first byte. A length
+/// above the limit for its kind (`large(kind)`: up to [`MAX_FRAME_LEN`],
+/// else [`MAX_DATA_FRAME_LEN`]) is refused before the body is read.
+fn read_frame(
+    reader: &mut impl Read,
+    large: impl Fn(u8) -> bool,
+) -> Result<Option<(u8, Vec<u8>)>, ControlError> {
+    let mut head = [0u8; 4];
+    let mut got = 0;
+    while got < head.len() {
+        let Some(rest) = head.get_mut(got..) else {
+            break;
+        };
+        match reader.read(rest) {
+            Ok(0) if got == 0 => return Ok(None),
+            Ok(0) => return Err(ControlError::Truncated),
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let len = usize::try_from(u32::from_le_bytes(head)).unwrap_or(usize::MAX);
+    if len == 0 {
+        return Err(ControlError::UnknownKind { kind: 0 });
+    }
+    let mut kind = [0u8; 1];
+    reader.read_exact(&mut kind).map_err(|e| match e.kind() {
+        io::ErrorKind::UnexpectedEof => ControlError::Truncated,
+        _ => ControlError::Io(e),
+    })?;
+    let [kind] = kind;
+    let limit = if large(kind) {
+        MAX_FRAME_LEN
+    } else {
+        MAX_DATA_FRAME_LEN
+    };
+    if len > limit {
+        return Err(ControlError::FrameTooLong { len });
+    }
+    let body_len = len - 1;
+    let mut body = Vec::new();
+    reader
+        .take(u64::try_from(body_len).unwrap_or(u64::MAX))
+        .read_to_end(&mut body)?;
+    if body.len() != body_len {
+        return Err(ControlError::Truncated);
+    }
+    Ok(Some((kind, body)))
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::report::Step;
+
+    fn host_messages() -> Vec<HostMessage> {
+        vec![
+            HostMessage::Hello { version: VERSION },
+            HostMessage::Exec(ExecRequest {
+                exec: b"/bin/sh".to_vec(),
+                args: vec![b"-c".to_vec(), b"echo \"hi\"\n".to_vec()],
+                env: vec![b"A=\xff".to_vec()],
+                workdir: b"/tmp".to_vec(),
+                tty: Some(WinSize { rows: 24, cols: 80 }),
+            }),
+            HostMessage::Exec(ExecRequest::default()),
+            HostMessage::Stdin(b"data\0with nul".to_vec()),
+            HostMessage::Stdin(Vec::new()),
+            HostMessage::Signal(15),
+            HostMessage::Resize(WinSize {
+                rows: 50,
+                cols: 132,
+            }),
+            HostMessage::Shutdown,
+        ]
+    }
+
+    fn agent_messages() -> Vec<AgentMessage> {
+        vec![
+            AgentMessage::Hello { version: VERSION },
+            AgentMessage::Started { pid: 42 },
+            AgentMessage::Stdout(b"out\0".to_vec()),
+            AgentMessage::Stderr(Vec::new()),
+            AgentMessage::Exited(ExitKind::Code(3)),
+            AgentMessage::Exited(ExitKind::Signal(9)),
+            AgentMessage::Failed(Report::Failed {
+                step: Step::Exec,
+                errno: 2,
+                detail: "/no/such".into(),
+            }),
+        ]
+    }
+
+    #[test]
+    fn every_message_round_trips_through_a_stream() {
+        let mut stream = Vec::new();
+        for m in host_messages() {
+            m.write(&mut stream).unwrap();
+        }
+        let mut reader = &stream[..];
+        for m in host_messages() {
+            assert_eq!(HostMessage::read(&mut reader).unwrap(), Some(m));
+        }
+        assert!(HostMessage::read(&mut reader).unwrap().is_none());
+
+        let mut stream = Vec::new();
+        for m in agent_messages() {
+            m.write(&mut stream).unwrap();
+        }
+        let mut reader = &stream[..];
+        for m in agent_messages() {
+            assert_eq!(AgentMessage::read(&mut reader).unwrap(), Some(m));
+        }
+        assert!(AgentMessage::read(&mut reader).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_lying_length_is_refused_before_reading_the_body() {
+        // 1 GiB announced for a Stdout frame, 3 bytes given.
+        let mut frame = (1u32 << 30).to_le_bytes().to_vec();
+        frame.extend_from_slice(&[0x83, 1, 2, 3]);
+        assert!(matches!(
+            AgentMessage::read(&mut &frame[..]),
+            Err(ControlError::FrameTooLong { len }) if len == 1 << 30
+        ));
+        // Within the data limit but past the data actually sent.
+        let mut frame = 100u32.to_le_bytes().to_vec();
+        frame.extend_from_slice(&[0x83, 1, 2, 3]);
+        assert!(matches!(
+            AgentMessage::read(&mut &frame[..]),
+            Err(ControlError::Truncated)
+        ));
+        // Only an Exec frame may be large.
+        let mut frame = u32::try_from(MAX_DATA_FRAME_LEN + 1)
+            .unwrap()
+            .to_le_bytes()
+            .to_vec();
+        frame.push(0x03);
+        assert!(matches!(
+            HostMessage::read(&mut &frame[..]),
+            Err(ControlError::FrameTooLong { .. })
+        ));
+    }
+
+    #[test]
+    fn unknown_kinds_empty_frames_and_trailing_bytes_are_errors() {
+        assert!(matches!(
+            AgentMessage::decode(0x01, &[]),
+            Err(ControlError::UnknownKind { kind: 0x01 })
+        ));
+        assert!(matches!(
+            HostMessage::read(&mut &0u32.to_le_bytes()[..]),
+            Err(ControlError::UnknownKind { kind: 0 })
+        ));
+        assert!(matches!(
+            HostMessage::decode(0x06, &[0]),
+            Err(ControlError::TrailingBytes)
+        ));
+        // A Failed frame must hold a failure report, not `ready`.
+        let ready = AgentMessage::decode(0x86, &[6, 0, 0, 0, b'r', b'e', b'a', b'd', b'y', b'\n']);
+        assert!(ready.is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn any_bytes_read_as_messages_or_fail_without_panicking(
+            bytes in proptest::collection::vec(any::<u8>(), 0..200)
+        ) {
+            let mut reader = &bytes[..];
+            while let Ok(Some(m)) = AgentMessage::read(&mut reader) {
+                // What decodes re-encodes and decodes to the same message.
+                let again = m.encode().unwrap();
+                prop_assert_eq!(AgentMessage::read(&mut &again[..]).unwrap(), Some(m));
+            }
+            let mut reader = &bytes[..];
+            while let Ok(Some(m)) = HostMessage::read(&mut reader) {
+                let again = m.encode().unwrap();
+                prop_assert_eq!(HostMessage::read(&mut &again[..]).unwrap(), Some(m));
+            }
+        }
+    }
+}
