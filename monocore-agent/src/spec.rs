@@ -5,17 +5,18 @@
 //! It travels as a file, not on the kernel command line, so arguments and
 //! environment values may hold any bytes but NUL, and need no quoting.
 //!
-//! # Encoding (version 1)
+//! # Encoding (version 2)
 //!
 //! All integers are little-endian. A *string* is a `u32` byte length and the
 //! bytes (no NUL inside, no terminator). A *list* is a `u32` count and the
 //! items.
 //!
 //! ```text
-//! magic       8 bytes  "MCSPEC\0\x01"
+//! magic       8 bytes  "MCSPEC\0\x02"
 //! root_tag    string   virtio-fs tag of the guest's root filesystem
 //! exec        string   program to run; empty means /bin/sh
 //! workdir     string   working directory; empty means /
+//! flags       u32      FLAG_CONTROL | FLAG_KEEP | FLAG_NO_MAIN, no other bit
 //! args        list of string
 //! env         list of string   NAME=value, exactly the command's environment
 //! mounts      list of (tag: string, guest_path: string)
@@ -30,8 +31,18 @@ use std::fmt;
 
 use crate::wire::{Reader, WireError, Writer};
 
-/// The first bytes of every spec: a name and the format version (1).
-pub const MAGIC: &[u8; 8] = b"MCSPEC\0\x01";
+/// The first bytes of every spec: a name and the format version (2).
+pub const MAGIC: &[u8; 8] = b"MCSPEC\0\x02";
+
+/// The agent listens on the control channel ([`crate::control`]).
+pub const FLAG_CONTROL: u32 = 1;
+/// The VM keeps running after the main command has ended (until a
+/// `Shutdown` on the control channel).
+pub const FLAG_KEEP: u32 = 2;
+/// There is no main command: the VM only serves the control channel (with
+/// [`FLAG_KEEP`]).
+pub const FLAG_NO_MAIN: u32 = 4;
+const KNOWN_FLAGS: u32 = FLAG_CONTROL | FLAG_KEEP | FLAG_NO_MAIN;
 
 /// A spec is at most this long (64 MiB); the agent reads no more.
 pub const MAX_SPEC_LEN: usize = 64 << 20;
@@ -66,6 +77,8 @@ pub struct Spec {
     pub exec: Vec<u8>,
     /// The working directory; empty means `/`.
     pub workdir: Vec<u8>,
+    /// [`FLAG_CONTROL`], [`FLAG_KEEP`], [`FLAG_NO_MAIN`].
+    pub flags: u32,
     /// The program's arguments (after `argv[0]`, which is `exec`).
     pub args: Vec<Vec<u8>>,
     /// The program's whole environment, as `NAME=value` entries.
@@ -97,6 +110,11 @@ pub enum SpecError {
         /// How many.
         count: usize,
     },
+    /// `flags` has a bit this version does not know.
+    UnknownFlags {
+        /// The flags.
+        flags: u32,
+    },
     /// The spec is longer than [`MAX_SPEC_LEN`], or a length does not fit a
     /// `u32`.
     TooLong {
@@ -108,7 +126,8 @@ pub enum SpecError {
 impl fmt::Display for SpecError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::BadMagic => f.write_str("not a version-1 run spec (bad magic)"),
+            Self::BadMagic => f.write_str("not a version-2 run spec (bad magic)"),
+            Self::UnknownFlags { flags } => write!(f, "run spec: unknown flags {flags:#x}"),
             Self::Truncated { field } => write!(f, "run spec ends inside `{field}`"),
             Self::Nul { field } => write!(f, "run spec: a string in `{field}` holds a NUL byte"),
             Self::TrailingBytes { count } => {
@@ -142,6 +161,7 @@ impl Spec {
         out.string("root_tag", &self.root_tag)?;
         out.string("exec", &self.exec)?;
         out.string("workdir", &self.workdir)?;
+        out.u32(self.flags);
         out.strings("args", &self.args)?;
         out.strings("env", &self.env)?;
         out.count(self.mounts.len())?;
@@ -172,6 +192,10 @@ impl Spec {
         let root_tag = r.string("root_tag")?;
         let exec = r.string("exec")?;
         let workdir = r.string("workdir")?;
+        let flags = r.u32("flags")?;
+        if flags & !KNOWN_FLAGS != 0 {
+            return Err(SpecError::UnknownFlags { flags });
+        }
         let args = r.strings("args")?;
         let env = r.strings("env")?;
         let mounts = r.list("mounts", 8, |r| {
@@ -196,6 +220,7 @@ impl Spec {
             root_tag,
             exec,
             workdir,
+            flags,
             args,
             env,
             mounts,
@@ -215,6 +240,7 @@ mod tests {
             root_tag: b"monocore_root".to_vec(),
             exec: b"/bin/sh".to_vec(),
             workdir: b"/work dir".to_vec(),
+            flags: FLAG_CONTROL | FLAG_KEEP,
             args: vec![
                 b"-c".to_vec(),
                 b"echo \"quoted\" 'and' \xff\n".to_vec(),
@@ -278,9 +304,22 @@ mod tests {
     }
 
     #[test]
+    fn unknown_flags_are_refused() {
+        let spec = Spec {
+            flags: 8,
+            ..Spec::default()
+        };
+        let bytes = spec.encode().unwrap();
+        assert_eq!(
+            Spec::decode(&bytes),
+            Err(SpecError::UnknownFlags { flags: 8 })
+        );
+    }
+
+    #[test]
     fn a_huge_count_is_refused_before_allocating() {
         let mut bytes = MAGIC.to_vec();
-        for _ in 0..3 {
+        for _ in 0..4 {
             bytes.extend_from_slice(&0u32.to_le_bytes());
         }
         bytes.extend_from_slice(&u32::MAX.to_le_bytes()); // args
@@ -310,11 +349,13 @@ mod tests {
             env in proptest::collection::vec(bytes_without_nul(), 0..8),
             mounts in proptest::collection::vec((bytes_without_nul(), bytes_without_nul()), 0..4),
             rlimits in proptest::collection::vec((any::<u32>(), any::<u64>(), any::<u64>()), 0..4),
+            flags in any::<u32>(),
         ) {
             let spec = Spec {
                 root_tag,
                 exec,
                 workdir: b"/".to_vec(),
+                flags: flags & KNOWN_FLAGS,
                 args,
                 env,
                 mounts: mounts.into_iter().map(|(tag, guest_path)| Mount { tag, guest_path }).collect(),

@@ -1,25 +1,21 @@
 //! The agent's steps, in order; see the crate docs of `main.rs`.
 
 use std::{
-    convert::Infallible,
     ffi::{CStr, CString, OsStr},
     fmt,
     io::Read,
-    os::unix::{ffi::OsStrExt, process::CommandExt},
+    os::{fd::OwnedFd, unix::ffi::OsStrExt},
     path::Path,
-    process::Command,
+    process::Child,
 };
 
-use super::sys;
+use super::{command::Program, sys};
 use crate::{
+    control::CONTROL_PORT,
     paths,
     report::{Step, escape},
-    spec::{MAX_SPEC_LEN, Mount, Spec},
+    spec::{FLAG_CONTROL, FLAG_NO_MAIN, MAX_SPEC_LEN, Mount, Spec},
 };
-
-/// The `PATH` searched when the command's environment has none (Docker's
-/// default).
-const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// A step that failed, with the errno and what it was working on.
 #[derive(Debug)]
@@ -71,9 +67,27 @@ fn c_string(step: Step, bytes: &[u8]) -> Result<CString, Failure> {
     CString::new(bytes).map_err(|_| fail(step, bytes)(22))
 }
 
-/// Runs every step and executes the command; returns only on failure.
-/// `on_ready` runs just before the command is executed.
-pub(crate) fn run(on_ready: impl FnOnce()) -> Result<Infallible, Failure> {
+/// What set-up leaves running.
+pub(crate) struct Setup {
+    pub(crate) spec: Spec,
+    /// The main command, unless the spec has [`FLAG_NO_MAIN`].
+    pub(crate) main: Option<Child>,
+    /// The control channel's listening socket, if the spec asks for one.
+    pub(crate) control: Option<OwnedFd>,
+}
+
+/// `Err((errno, path))` when `workdir` is not a directory in the guest.
+pub(crate) fn workdir_error(workdir: &[u8]) -> Result<(), (i32, Vec<u8>)> {
+    match std::fs::metadata(OsStr::from_bytes(workdir)) {
+        Ok(meta) if meta.is_dir() => Ok(()),
+        Ok(_) => Err((20, workdir.to_vec())), // ENOTDIR
+        Err(e) => Err((io_errno(&e), workdir.to_vec())),
+    }
+}
+
+/// Runs every set-up step, opens the control channel and starts the main
+/// command.
+pub(crate) fn run() -> Result<Setup, Failure> {
     // While init's /dev (with the virtio console) is still mounted.
     super::console::fix_stdio().map_err(fail(Step::System, b"/dev/hvc0"))?;
     let spec = read_spec()?;
@@ -82,20 +96,36 @@ pub(crate) fn run(on_ready: impl FnOnce()) -> Result<Infallible, Failure> {
     for (index, mount) in spec.mounts.iter().enumerate() {
         mount_share(index, mount)?;
     }
-    for limit in &spec.rlimits {
-        let step = Step::Rlimit {
-            resource: limit.resource,
-        };
-        sys::set_rlimit(limit.resource, limit.soft, limit.hard).map_err(fail(step, b""))?;
-    }
-    let workdir: &[u8] = if spec.workdir.is_empty() {
-        b"/"
+    let control = if spec.flags & FLAG_CONTROL != 0 {
+        Some(
+            sys::vsock_listen(CONTROL_PORT)
+                .map_err(|e| fail(Step::System, b"vsock")(io_errno(&e)))?,
+        )
     } else {
-        &spec.workdir
+        None
     };
-    std::env::set_current_dir(OsStr::from_bytes(workdir))
-        .map_err(|e| fail(Step::Workdir, workdir)(io_errno(&e)))?;
-    exec(&spec, on_ready)
+    let program = Program {
+        exec: &spec.exec,
+        args: &spec.args,
+        env: &spec.env,
+        workdir: &spec.workdir,
+        rlimits: &spec.rlimits,
+    };
+    workdir_error(program.workdir()).map_err(|(errno, path)| fail(Step::Workdir, &path)(errno))?;
+    let main = if spec.flags & FLAG_NO_MAIN == 0 {
+        let child = program
+            .command()
+            .spawn()
+            .map_err(|e| fail(Step::Exec, program.exec())(io_errno(&e)))?;
+        Some(child)
+    } else {
+        None
+    };
+    Ok(Setup {
+        spec,
+        main,
+        control,
+    })
 }
 
 fn read_spec() -> Result<Spec, Failure> {
@@ -184,68 +214,9 @@ fn mount_share(index: usize, mount: &Mount) -> Result<(), Failure> {
         .map_err(fail(step, &mount.guest_path))
 }
 
-/// The program to execute: `exec` as given when it names a path; otherwise
-/// looked up in the environment's `PATH`, or in [`DEFAULT_PATH`] when the
-/// environment has none.
-fn resolve(exec: &[u8], env: &[Vec<u8>]) -> Vec<u8> {
-    if exec.contains(&b'/') {
-        return exec.to_vec();
-    }
-    let path = env
-        .iter()
-        .find_map(|e| e.strip_prefix(b"PATH="))
-        .unwrap_or(DEFAULT_PATH.as_bytes());
-    path.split(|&b| b == b':')
-        .filter(|dir| !dir.is_empty())
-        .map(|dir| [dir, b"/", exec].concat())
-        .find(|candidate| Path::new(OsStr::from_bytes(candidate)).is_file())
-        .unwrap_or_else(|| exec.to_vec())
-}
-
-fn exec(spec: &Spec, on_ready: impl FnOnce()) -> Result<Infallible, Failure> {
-    let exec: &[u8] = if spec.exec.is_empty() {
-        b"/bin/sh"
-    } else {
-        &spec.exec
-    };
-    let program = resolve(exec, &spec.env);
-    let mut command = Command::new(OsStr::from_bytes(&program));
-    command
-        .arg0(OsStr::from_bytes(exec))
-        .args(spec.args.iter().map(|a| OsStr::from_bytes(a)))
-        .env_clear();
-    for entry in &spec.env {
-        let mut parts = entry.splitn(2, |&b| b == b'=');
-        if let (Some(name), Some(value)) = (parts.next(), parts.next())
-            && !name.is_empty()
-        {
-            command.env(OsStr::from_bytes(name), OsStr::from_bytes(value));
-        }
-    }
-    on_ready();
-    let error = command.exec();
-    Err(fail(Step::Exec, exec)(io_errno(&error)))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_path_is_used_as_given_and_a_name_is_looked_up() {
-        assert_eq!(resolve(b"/no/such/prog", &[]), b"/no/such/prog");
-        assert_eq!(resolve(b"./prog", &[]), b"./prog");
-        // `sh` exists in the default PATH of any Linux host running tests.
-        let sh = resolve(b"sh", &[]);
-        assert!(sh.ends_with(b"/sh") && sh.starts_with(b"/"), "{sh:?}");
-        // The environment's PATH wins; a name found nowhere stays a name.
-        let dir = std::env::temp_dir();
-        let env = vec![[b"PATH=".as_slice(), dir.as_os_str().as_bytes()].concat()];
-        assert_eq!(
-            resolve(b"no-such-program-here", &env),
-            b"no-such-program-here"
-        );
-    }
 
     #[test]
     fn failures_name_the_step_and_the_errno() {

@@ -2,9 +2,12 @@
 //! each behind a safe function that takes C strings and returns the errno.
 
 use std::{
-    ffi::{CStr, c_char, c_int, c_long, c_uint, c_ulong, c_void},
-    os::fd::{AsRawFd, BorrowedFd},
+    ffi::{CStr, CString, c_char, c_int, c_long, c_uint, c_ulong, c_void},
+    io,
+    os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd},
 };
+
+use crate::control::WinSize;
 
 pub(crate) const MS_NOSUID: c_ulong = 2;
 pub(crate) const MS_NODEV: c_ulong = 4;
@@ -57,6 +60,63 @@ unsafe extern "C" {
     fn tcgetattr(fd: c_int, termios: *mut Termios) -> c_int;
     fn tcsetattr(fd: c_int, action: c_int, termios: *const Termios) -> c_int;
     fn dup2(old: c_int, new: c_int) -> c_int;
+    fn posix_openpt(flags: c_int) -> c_int;
+    fn grantpt(fd: c_int) -> c_int;
+    fn unlockpt(fd: c_int) -> c_int;
+    fn ptsname_r(fd: c_int, buf: *mut c_char, len: usize) -> c_int;
+    fn ioctl(fd: c_int, request: c_ulong, ...) -> c_int;
+    fn open(path: *const c_char, flags: c_int, ...) -> c_int;
+    fn socket(domain: c_int, kind: c_int, protocol: c_int) -> c_int;
+    fn bind(fd: c_int, addr: *const SockaddrVm, len: u32) -> c_int;
+    fn listen(fd: c_int, backlog: c_int) -> c_int;
+    fn accept4(fd: c_int, addr: *mut c_void, len: *mut u32, flags: c_int) -> c_int;
+    fn kill(pid: c_int, signal: c_int) -> c_int;
+    fn setsid() -> c_int;
+    fn shutdown(fd: c_int, how: c_int) -> c_int;
+}
+
+const O_RDWR: c_int = 2;
+const O_NOCTTY: c_int = 0o400;
+const O_CLOEXEC: c_int = 0o2000000;
+const TIOCSWINSZ: c_ulong = 0x5414;
+const TIOCSCTTY: c_ulong = 0x540E;
+const AF_VSOCK: c_int = 40;
+const SOCK_STREAM: c_int = 1;
+const SOCK_CLOEXEC: c_int = O_CLOEXEC;
+const VMADDR_CID_ANY: u32 = u32::MAX;
+
+/// `struct sockaddr_vm`.
+#[repr(C)]
+struct SockaddrVm {
+    family: u16,
+    reserved: u16,
+    port: u32,
+    cid: u32,
+    flags: u8,
+    zero: [u8; 3],
+}
+
+/// `struct winsize`.
+#[repr(C)]
+struct Winsize {
+    rows: u16,
+    cols: u16,
+    xpixel: u16,
+    ypixel: u16,
+}
+
+fn last_error() -> io::Error {
+    io::Error::last_os_error()
+}
+
+/// A new fd from a call that returns one (or -1).
+fn owned(fd: c_int) -> io::Result<OwnedFd> {
+    if fd < 0 {
+        return Err(last_error());
+    }
+    // SAFETY: `fd` was just returned by the kernel and is owned by nothing
+    // else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 /// The errno of the last failed call, as a positive number.
@@ -155,4 +215,127 @@ pub(crate) fn dup_onto(old: c_int, new: c_int) -> Result<(), i32> {
     // SAFETY: dup2 takes two integers; it closes `new` first if open, which
     // is what the caller asks for (0, 1 or 2).
     check(c_long::from(unsafe { dup2(old, new) }))
+}
+
+/// A new pseudo-terminal master, granted and unlocked.
+pub(crate) fn open_pty_master() -> io::Result<OwnedFd> {
+    // SAFETY: no pointers.
+    let master = owned(unsafe { posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC) })?;
+    // SAFETY: `master` is an open pty master for both calls.
+    if unsafe { grantpt(master.as_raw_fd()) } != 0 || unsafe { unlockpt(master.as_raw_fd()) } != 0 {
+        return Err(last_error());
+    }
+    Ok(master)
+}
+
+/// The path of the slave of pty `master`.
+pub(crate) fn pty_slave_name(master: &OwnedFd) -> io::Result<CString> {
+    let mut buf = [0u8; 128];
+    // SAFETY: `buf` is writable for its whole length, which is passed.
+    let status = unsafe { ptsname_r(master.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+    if status != 0 {
+        return Err(io::Error::from_raw_os_error(status));
+    }
+    CStr::from_bytes_until_nul(&buf)
+        .map(CStr::to_owned)
+        .map_err(|_| io::Error::from_raw_os_error(34)) // ERANGE
+}
+
+/// `open(path, O_RDWR | O_NOCTTY | O_CLOEXEC)`.
+pub(crate) fn open_noctty(path: &CStr) -> io::Result<c_int> {
+    // SAFETY: `path` is a valid NUL-terminated string alive for the call.
+    let fd = unsafe { open(path.as_ptr(), O_RDWR | O_NOCTTY | O_CLOEXEC) };
+    if fd < 0 { Err(last_error()) } else { Ok(fd) }
+}
+
+/// Sets the terminal size of `fd` (`TIOCSWINSZ`).
+pub(crate) fn set_winsize(fd: c_int, size: WinSize) -> io::Result<()> {
+    let ws = Winsize {
+        rows: size.rows,
+        cols: size.cols,
+        xpixel: 0,
+        ypixel: 0,
+    };
+    // SAFETY: TIOCSWINSZ reads a `struct winsize`, which `ws` is, alive for
+    // the call.
+    if unsafe { ioctl(fd, TIOCSWINSZ, &ws) } < 0 {
+        return Err(last_error());
+    }
+    Ok(())
+}
+
+/// In a forked child about to execute a command with a terminal: a new
+/// session whose controlling terminal is stdin. Async-signal-safe.
+pub(crate) fn become_terminal_session_leader() -> io::Result<()> {
+    // SAFETY: no pointers; TIOCSCTTY takes an integer argument.
+    unsafe {
+        if setsid() < 0 || ioctl(0, TIOCSCTTY, 0 as c_int) < 0 {
+            return Err(last_error());
+        }
+    }
+    Ok(())
+}
+
+/// `kill(pid, signal)`.
+pub(crate) fn send_signal(pid: u32, signal: i32) -> io::Result<()> {
+    let pid = c_int::try_from(pid).map_err(|_| io::Error::from_raw_os_error(3))?; // ESRCH
+    // SAFETY: no pointers.
+    if unsafe { kill(pid, signal) } < 0 {
+        return Err(last_error());
+    }
+    Ok(())
+}
+
+/// A vsock stream socket listening on `port` of any CID.
+pub(crate) fn vsock_listen(port: u32) -> io::Result<OwnedFd> {
+    // SAFETY: no pointers.
+    let fd = owned(unsafe { socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0) })?;
+    let addr = SockaddrVm {
+        family: AF_VSOCK as u16,
+        reserved: 0,
+        port,
+        cid: VMADDR_CID_ANY,
+        flags: 0,
+        zero: [0; 3],
+    };
+    let size = std::mem::size_of::<SockaddrVm>() as u32;
+    // SAFETY: `addr` is a valid sockaddr_vm of the size passed, alive for
+    // the call.
+    if unsafe { bind(fd.as_raw_fd(), &addr, size) } < 0 {
+        return Err(last_error());
+    }
+    // SAFETY: no pointers.
+    if unsafe { listen(fd.as_raw_fd(), 16) } < 0 {
+        return Err(last_error());
+    }
+    Ok(fd)
+}
+
+/// Accepts a connection on the listening socket `fd`.
+pub(crate) fn accept(fd: &OwnedFd) -> io::Result<OwnedFd> {
+    loop {
+        // SAFETY: NULL address and length: the peer address is not wanted.
+        let conn = unsafe {
+            accept4(
+                fd.as_raw_fd(),
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+                SOCK_CLOEXEC,
+            )
+        };
+        match owned(conn) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            other => return other,
+        }
+    }
+}
+
+/// `shutdown(fd, SHUT_WR)`: the peer reads the end of the stream.
+pub(crate) fn shutdown_write(fd: c_int) -> io::Result<()> {
+    const SHUT_WR: c_int = 1;
+    // SAFETY: no pointers.
+    if unsafe { shutdown(fd, SHUT_WR) } < 0 {
+        return Err(last_error());
+    }
+    Ok(())
 }

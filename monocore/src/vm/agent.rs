@@ -61,6 +61,7 @@ fn nul_error(field: &'static str, value: &[u8]) -> MonocoreError {
 pub(crate) fn spec_for(config: &MicroVmConfig) -> MonocoreResult<Spec> {
     let spec = Spec {
         root_tag: ROOT_TAG.into(),
+        flags: 0,
         exec: config
             .exec_path
             .as_ref()

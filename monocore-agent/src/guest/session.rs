@@ -1,0 +1,317 @@
+//! Serving the control channel: one thread per connection, one command per
+//! session (see [`crate::control`]).
+
+use std::{
+    fs::File,
+    io::{Read, Write},
+    os::fd::{AsRawFd, OwnedFd},
+    process::{Child, ExitStatus, Stdio},
+    sync::{
+        Arc, Mutex, PoisonError,
+        mpsc::{self, Sender},
+    },
+    time::Duration,
+};
+
+use super::{command::Program, pty, setup::workdir_error, sys};
+use crate::{
+    control::{AgentMessage, ControlError, ExecRequest, ExitKind, HostMessage, MAX_DATA, VERSION},
+    report::{Report, Step, escape},
+    spec::Rlimit,
+};
+
+/// How long output may still arrive after a command has exited (from its
+/// own children that keep its stdout open) before `Exited` is sent.
+const OUTPUT_GRACE: Duration = Duration::from_secs(1);
+
+/// What the agent's main loop hears from sessions and the main command.
+pub(crate) enum Event {
+    /// The main command ended.
+    MainExited(ExitKind),
+    /// A host asked to end the VM.
+    Shutdown,
+}
+
+/// State shared by every session.
+pub(crate) struct Agent {
+    /// The VM's resource limits, for every command.
+    pub(crate) rlimits: Vec<Rlimit>,
+    /// Pids of the commands sessions run, for the shutdown.
+    pub(crate) running: Mutex<Vec<u32>>,
+    pub(crate) events: Sender<Event>,
+}
+
+impl Agent {
+    /// Kills every command a session runs.
+    pub(crate) fn kill_all(&self) {
+        let pids = self.running.lock().unwrap_or_else(PoisonError::into_inner);
+        for &pid in pids.iter() {
+            let _ = sys::send_signal(pid, 9);
+        }
+    }
+
+    fn forget(&self, pid: u32) {
+        self.running
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retain(|&p| p != pid);
+    }
+}
+
+/// How a status ended, for `Exited`.
+pub(crate) fn exit_kind(status: ExitStatus) -> ExitKind {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => ExitKind::Code(code),
+        (None, Some(signal)) => ExitKind::Signal(signal),
+        (None, None) => ExitKind::Code(255),
+    }
+}
+
+/// Accepts connections on `listener` forever, a thread each.
+pub(crate) fn serve(listener: OwnedFd, agent: Arc<Agent>) {
+    while let Ok(conn) = sys::accept(&listener) {
+        let agent = Arc::clone(&agent);
+        let _ = std::thread::Builder::new()
+            .name("session".into())
+            .spawn(move || session(File::from(conn), &agent));
+    }
+}
+
+/// The sending half of a connection; once closed (after `Exited`), nothing
+/// more is sent.
+struct Outbox {
+    conn: File,
+    closed: bool,
+}
+
+type SharedOutbox = Arc<Mutex<Outbox>>;
+
+fn send(outbox: &SharedOutbox, message: &AgentMessage) -> bool {
+    let mut out = outbox.lock().unwrap_or_else(PoisonError::into_inner);
+    !out.closed && message.write(&mut out.conn).is_ok()
+}
+
+fn session(conn: File, agent: &Agent) {
+    let Ok(mut input) = conn.try_clone() else {
+        return;
+    };
+    let outbox = Arc::new(Mutex::new(Outbox {
+        conn,
+        closed: false,
+    }));
+    match HostMessage::read(&mut input) {
+        Ok(Some(HostMessage::Hello { version: VERSION })) => {}
+        _ => return,
+    }
+    if !send(&outbox, &AgentMessage::Hello { version: VERSION }) {
+        return;
+    }
+    match HostMessage::read(&mut input) {
+        Ok(Some(HostMessage::Exec(request))) => exec(&request, input, &outbox, agent),
+        Ok(Some(HostMessage::Shutdown)) => {
+            let _ = agent.events.send(Event::Shutdown);
+        }
+        _ => {}
+    }
+}
+
+fn failed(outbox: &SharedOutbox, step: Step, errno: i32, detail: &[u8]) {
+    let report = Report::Failed {
+        step,
+        errno,
+        detail: escape(detail, 256),
+    };
+    send(outbox, &AgentMessage::Failed(report));
+}
+
+/// Where the host's input goes.
+enum Input {
+    Pipe(Option<std::process::ChildStdin>),
+    Terminal(File),
+}
+
+fn exec(request: &ExecRequest, mut input: File, outbox: &SharedOutbox, agent: &Agent) {
+    let program = Program {
+        exec: &request.exec,
+        args: &request.args,
+        env: &request.env,
+        workdir: &request.workdir,
+        rlimits: &agent.rlimits,
+    };
+    if let Err((errno, detail)) = workdir_error(program.workdir()) {
+        return failed(outbox, Step::Workdir, errno, &detail);
+    }
+    let started = match request.tty {
+        Some(size) => spawn_with_terminal(&program, size),
+        None => spawn_with_pipes(&program),
+    };
+    let (mut child, sources, mut target) = match started {
+        Ok(started) => started,
+        Err((step, e)) => {
+            let errno = e.raw_os_error().unwrap_or(5);
+            return failed(outbox, step, errno, program.exec());
+        }
+    };
+    let pid = child.id();
+    agent
+        .running
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .push(pid);
+    send(outbox, &AgentMessage::Started { pid });
+
+    let (done_tx, done_rx) = mpsc::channel();
+    let pumps = sources.len();
+    for (source, stderr) in sources {
+        let outbox = Arc::clone(outbox);
+        let done = done_tx.clone();
+        let _ = std::thread::Builder::new()
+            .name("pump".into())
+            .spawn(move || {
+                pump(source, stderr, &outbox);
+                let _ = done.send(());
+            });
+    }
+    let waiter = {
+        let outbox = Arc::clone(outbox);
+        std::thread::Builder::new()
+            .name("wait".into())
+            .spawn(move || {
+                let kind = child.wait().map_or(ExitKind::Code(255), exit_kind);
+                // Let the output drain first, within reason.
+                for _ in 0..pumps {
+                    if done_rx.recv_timeout(OUTPUT_GRACE).is_err() {
+                        break;
+                    }
+                }
+                send(&outbox, &AgentMessage::Exited(kind));
+                let mut out = outbox.lock().unwrap_or_else(PoisonError::into_inner);
+                out.closed = true;
+                // The host reads Exited, then the end of the connection.
+                let _ = sys_shutdown(&out.conn);
+            })
+    };
+
+    let mut exited = false;
+    loop {
+        match HostMessage::read(&mut input) {
+            Ok(Some(HostMessage::Stdin(data))) => write_input(&mut target, &data),
+            Ok(Some(HostMessage::Signal(signal))) => {
+                let _ = sys::send_signal(pid, signal);
+            }
+            Ok(Some(HostMessage::Resize(size))) => {
+                if let Input::Terminal(master) = &target {
+                    let _ = sys::set_winsize(master.as_raw_fd(), size);
+                }
+            }
+            Ok(Some(HostMessage::Shutdown)) => {
+                let _ = agent.events.send(Event::Shutdown);
+            }
+            Ok(Some(_)) => {}
+            Ok(None) | Err(ControlError::Truncated | ControlError::Io(_)) => break,
+            Err(_) => break,
+        }
+        if outbox.lock().unwrap_or_else(PoisonError::into_inner).closed {
+            exited = true;
+            break;
+        }
+    }
+    if !exited && !outbox.lock().unwrap_or_else(PoisonError::into_inner).closed {
+        // The host went away while the command runs: nothing leaks.
+        let _ = sys::send_signal(pid, 9);
+    }
+    if let Ok(waiter) = waiter {
+        let _ = waiter.join();
+    }
+    agent.forget(pid);
+}
+
+fn write_input(target: &mut Input, data: &[u8]) {
+    match target {
+        // Empty input is the end of input: close the pipe.
+        Input::Pipe(stdin) if data.is_empty() => *stdin = None,
+        Input::Pipe(Some(stdin)) => {
+            let _ = stdin.write_all(data);
+        }
+        Input::Pipe(None) => {}
+        // A terminal has no end of input of its own (^D is the user's).
+        Input::Terminal(_) if data.is_empty() => {}
+        Input::Terminal(master) => {
+            let _ = master.write_all(data);
+        }
+    }
+}
+
+/// Sends everything read from `source` as output frames until its end.
+fn pump(mut source: File, stderr: bool, outbox: &SharedOutbox) {
+    let mut buf = vec![0u8; MAX_DATA];
+    loop {
+        let n = match source.read(&mut buf) {
+            Ok(0) => return,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            // A terminal master reads EIO once the last slave fd is closed.
+            Err(_) => return,
+        };
+        let data = buf.get(..n).unwrap_or(&[]).to_vec();
+        let message = if stderr {
+            AgentMessage::Stderr(data)
+        } else {
+            AgentMessage::Stdout(data)
+        };
+        if !send(outbox, &message) {
+            return;
+        }
+    }
+}
+
+type Started = (Child, Vec<(File, bool)>, Input);
+
+fn spawn_with_pipes(program: &Program<'_>) -> Result<Started, (Step, std::io::Error)> {
+    let mut child = program
+        .command()
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| (Step::Exec, e))?;
+    let mut sources = Vec::new();
+    if let Some(out) = child.stdout.take() {
+        sources.push((File::from(OwnedFd::from(out)), false));
+    }
+    if let Some(err) = child.stderr.take() {
+        sources.push((File::from(OwnedFd::from(err)), true));
+    }
+    let stdin = child.stdin.take();
+    Ok((child, sources, Input::Pipe(stdin)))
+}
+
+fn spawn_with_terminal(
+    program: &Program<'_>,
+    size: crate::control::WinSize,
+) -> Result<Started, (Step, std::io::Error)> {
+    let system = |e| (Step::System, e);
+    let pty = pty::open(size).map_err(system)?;
+    let slave = |pty: &pty::Pty| pty.slave.try_clone().map(Stdio::from).map_err(system);
+    let mut command = program.command();
+    command
+        .stdin(slave(&pty)?)
+        .stdout(slave(&pty)?)
+        .stderr(slave(&pty)?);
+    // SAFETY: runs in the forked child before exec; setsid and ioctl are
+    // async-signal-safe and nothing is allocated.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut command, || {
+            sys::become_terminal_session_leader()
+        });
+    }
+    let child = command.spawn().map_err(|e| (Step::Exec, e))?;
+    drop(pty.slave);
+    let output = pty.master.try_clone().map_err(system)?;
+    Ok((child, vec![(output, false)], Input::Terminal(pty.master)))
+}
+
+fn sys_shutdown(conn: &File) -> std::io::Result<()> {
+    sys::shutdown_write(conn.as_raw_fd())
+}
