@@ -57,7 +57,7 @@ pub enum RuleError {
     },
     /// A mount point equal to, inside or above an earlier one.
     #[error(
-        "guest path `{guest}` overlaps `{first}` (mapped_dirs[{first_index}]): two mapped directories cannot share or nest mount points"
+        "guest path `{guest}` overlaps `{first}`: two mapped directories cannot share or nest mount points"
     )]
     GuestPathsOverlap {
         /// This entry's guest path.
@@ -74,9 +74,7 @@ pub enum RuleError {
         pair: String,
     },
     /// A host port mapped twice.
-    #[error(
-        "host port {port} is mapped twice (first by port_map[{first_index}]): each host port may be mapped once"
-    )]
+    #[error("host port {port} is mapped twice: each host port may be mapped once")]
     DuplicateHostPort {
         /// The port.
         port: u16,
@@ -85,7 +83,7 @@ pub enum RuleError {
     },
     /// A guest port mapped twice (libkrun's port map refuses it).
     #[error(
-        "guest port {port} is mapped twice (first by port_map[{first_index}]): each guest port may be mapped once"
+        "guest port {port} is mapped twice: each guest port may be mapped once (libkrun refuses two host ports for one guest port)"
     )]
     DuplicateGuestPort {
         /// The port.
@@ -121,7 +119,7 @@ pub enum RuleError {
     },
     /// A resource limited twice.
     #[error(
-        "resource limit {} is set twice (first by rlimits[{first_index}]): each resource may be limited once",
+        "resource limit {} is set twice: each resource may be limited once",
         ResourceName(*resource)
     )]
     DuplicateRlimit {
@@ -188,6 +186,8 @@ pub enum Fix {
     RemoveIp,
     /// Map fewer directories, or turn networking off.
     FewerMappedDirs,
+    /// Turn networking off: `local_only = true`.
+    DisableNetworking,
 }
 
 impl fmt::Display for Fix {
@@ -201,6 +201,7 @@ impl fmt::Display for Fix {
             Fix::FewerMappedDirs => {
                 "map fewer directories (or one parent directory), or leave networking off"
             }
+            Fix::DisableNetworking => "leave `local_only` true (no networking)",
         })
     }
 }

@@ -187,8 +187,9 @@ fn a_hundred_thousand_mapped_dirs_in_a_file_are_refused_fast() {
     assert_eq!(
         errors(&text, dir.path()),
         [format!(
-            "3:15: `mapped_dirs`: too many elements: 100000 given, at most {} allowed",
-            limits::MAX_MAPPED_DIRS
+            "3:15: `mapped_dirs`: too many mapped_dirs: 100000 given, at most {} allowed ({})",
+            limits::max_mapped_dirs(false),
+            limits::MAPPED_DIRS_REASON
         )]
     );
     let elapsed = start.elapsed();
