@@ -121,7 +121,7 @@ mod tests {
         ));
         assert!(matches!(
             EnvPair::try_new("", "1"),
-            Err(MonocoreError::InvalidEnvPair(_))
+            Err(MonocoreError::InvalidMicroVMConfig(_))
         ));
     }
 

@@ -274,7 +274,9 @@ fn too_large(len: Option<usize>) -> ConfigFileError {
 /// A syntax error from the TOML parser, with the key named where the
 /// parser only says "duplicate key" (its span is the repeated key).
 fn syntax_error(c: &mut Collector<'_>, e: &toml::de::Error) {
-    let span = e.span().unwrap_or(0..0);
+    // The parser places every error but a dotted key nested too deep: put
+    // that one on the key with the most parts.
+    let span = e.span().unwrap_or_else(|| deepest_key(c.text));
     let key = c.text.get(span.clone()).map(|k| k.trim().trim_matches('"'));
     match (e.message(), key) {
         ("duplicate key", Some(key)) if !key.is_empty() => {
@@ -284,6 +286,22 @@ fn syntax_error(c: &mut Collector<'_>, e: &toml::de::Error) {
         }
         (message, _) => c.at(span, None, message.to_owned()),
     }
+}
+
+/// The span of the start of the line whose key (the text before `=`, or a
+/// `[table]` header) has the most dotted parts.
+fn deepest_key(text: &str) -> Range<usize> {
+    let mut best = (0, 0);
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let key = line.split('=').next().unwrap_or_default();
+        let parts = key.matches('.').count();
+        if parts > best.0 {
+            best = (parts, offset);
+        }
+        offset += line.len();
+    }
+    best.1..best.1
 }
 
 fn type_error(c: &mut Collector<'_>, key: &str, value: &Spanned<DeValue<'_>>, expected: &str) {
