@@ -264,6 +264,37 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(96))]
+
+    /// Valid means runnable: what `validate` accepts, `prepare` (every
+    /// `krun_*` call short of `krun_start_enter`) accepts, with no
+    /// `Unsupported`, NUL or libkrun `EINVAL` error. The kernel is
+    /// libkrunfw's, so no host fact is involved.
+    #[test]
+    fn what_validate_accepts_prepare_accepts(mut config in config()) {
+        let base = base_dir();
+        config.root_path = base.path().join("rootfs");
+        // Host directories that exist, or not.
+        for (i, dir) in config.mapped_dirs.iter_mut().enumerate() {
+            let host = match i % 3 {
+                0 => base.path().join("data"),
+                1 => base.path().join("rootfs"),
+                _ => std::path::PathBuf::from(dir.get_host().as_str()),
+            };
+            *dir = PathPair::with_distinct(
+                host.to_string_lossy().into_owned().as_str().into(),
+                dir.get_guest().clone(),
+            );
+        }
+        if config.validate().is_ok() {
+            let vm = monocore::vm::MicroVm::from_config(config.clone()).unwrap();
+            let prepared = vm.prepare_with_kernel(&monocore::kernel::KernelChoice::Libkrunfw);
+            prop_assert!(prepared.is_ok(), "{:?}: {:?}", prepared.err(), config);
+        }
+    }
+}
+
 /// A base directory with `rootfs/` and `data/`, shared by all cases.
 fn base_dir() -> &'static tempfile::TempDir {
     static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
