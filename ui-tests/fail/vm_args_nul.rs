@@ -1,4 +1,5 @@
-// Every argument must be printable ASCII; the bad one is pointed at.
+// An argument may hold any character but NUL (newlines and UTF-8 reach the
+// guest unchanged); the bad one is pointed at.
 use monocore::vm;
 
 fn main() {
@@ -6,7 +7,7 @@ fn main() {
         root: "./rootfs",
         ram: 512,
         exec: "/bin/echo",
-        args: ["fine", "new\nline"],
+        args: ["new\nline ✓", "n\0l"],
     };
     let _ = config.ram_mib;
 }

@@ -1,7 +1,8 @@
-// `exec` must be printable ASCII.
+// An empty `exec` names no program (spaces and quotes are fine).
 use monocore::vm;
 
 fn main() {
-    let config = vm! { root: "./rootfs", ram: 512, exec: "/bin/ech\to" };
-    let _ = config.ram_mib;
+    let ok = vm! { root: "./rootfs", ram: 512, exec: "/bin/my \"prog\"" };
+    let config = vm! { root: "./rootfs", ram: 512, exec: "" };
+    let _ = (ok.ram_mib, config.ram_mib);
 }
