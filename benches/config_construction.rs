@@ -16,7 +16,7 @@
 // Bench code: a broken setup should stop the run with its message.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::{hint::black_box, net::Ipv4Addr, path::PathBuf};
+use std::{hint::black_box, path::PathBuf};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use monocore::{
@@ -38,8 +38,7 @@ fn with_vm_macro() -> MicroVmConfig {
         port_map: ["8080:80", "8443:443"],
         rlimits: ["RLIMIT_NOFILE=1024:2048", "RLIMIT_NPROC=64:128"],
         console: "./console.log",
-        ip: "10.0.0.2",
-        local_only: true,
+        local_only: false,
         log_level: Info,
     }
 }
@@ -71,8 +70,8 @@ fn with_struct_literal() -> MicroVmConfig {
             EnvPair::new("EMPTY", ""),
         ],
         console_output: Some("./console.log".into()),
-        assigned_ip: Some(Ipv4Addr::new(10, 0, 0, 2)),
-        local_only: true,
+        assigned_ip: None,
+        local_only: false,
     }
 }
 
@@ -102,8 +101,7 @@ fn with_builder() -> MicroVmConfig {
             LinuxRlimit::new(LinuxRLimitResource::RLIMIT_NPROC, 64, 128),
         ])
         .console_output("./console.log")
-        .assigned_ip(Ipv4Addr::new(10, 0, 0, 2))
-        .local_only(true)
+        .local_only(false)
         .log_level(LogLevel::Info)
         .build()
 }

@@ -13,11 +13,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code may panic
 
-use monocore::InvalidMicroVMConfigError as E;
-use monocore::MonocoreError;
 use monocore::config::file::parse_config;
 use monocore::config::{EnvPair, PathPair, PortPair};
 use monocore::vm::{LinuxRLimitResource, LinuxRlimit, MicroVmConfig};
+use monocore::{ConfigErrorKind, MonocoreError, RuleError};
 use monocore_suite::oracle;
 use proptest::prelude::*;
 
@@ -90,13 +89,20 @@ fn config() -> impl Strategy<Value = MicroVmConfig> {
     );
     let lists = (
         prop::collection::vec((text(), text()), 0..3),
-        prop::collection::vec(mapped_dir(), 0..5),
+        prop::collection::vec(mapped_dir(), 0..8),
         prop::collection::vec((port(), port()), 0..4),
         prop::collection::vec((0u32..16, limit(), limit()), 0..4),
+        any::<bool>(),
+        prop::option::weighted(0.1, any::<[u8; 4]>()),
     );
     (scalars, lists).prop_map(
-        |((vcpus, ram, exec, args, workdir, console), (env, dirs, ports, rlimits))| {
+        |(
+            (vcpus, ram, exec, args, workdir, console),
+            (env, dirs, ports, rlimits, local_only, ip),
+        )| {
             let mut c = MicroVmConfig::new("/nonexistent/rootfs", ram);
+            c.local_only = local_only;
+            c.assigned_ip = ip.map(Into::into);
             c.num_vcpus = vcpus;
             c.exec_path = exec.map(Into::into);
             c.args = args;
@@ -189,7 +195,7 @@ proptest! {
     /// verdict is the O(n²) reference's.
     #[test]
     fn overlap_verdict_equals_the_pairwise_reference(
-        guests in prop::collection::vec(path(), 0..8)
+        guests in prop::collection::vec(path(), 0..7)
     ) {
         let mounts: Vec<Vec<&str>> = guests
             .iter()
@@ -205,7 +211,8 @@ proptest! {
         let reference = oracle::reference_overlap(&mounts);
         match config.validate_values() {
             Ok(()) => prop_assert!(reference.is_none(), "missed overlap in {:?}", paths),
-            Err(MonocoreError::InvalidMicroVMConfig(E::ConflictingGuestPaths(a, b))) => {
+            Err(MonocoreError::InvalidMicroVMConfig(e)) if matches!(e.kind, ConfigErrorKind::Rule(RuleError::GuestPathsOverlap { .. })) => {
+                let ConfigErrorKind::Rule(RuleError::GuestPathsOverlap { guest: a, first: b, .. }) = e.kind else { unreachable!() };
                 prop_assert!(reference.is_some(), "false overlap {:?} / {:?}", a, b);
                 let (a, b) = (oracle::guest_components(&a), oracle::guest_components(&b));
                 prop_assert!(a.zip(b).is_some_and(|(a, b)| oracle::components_overlap(&a, &b)));
@@ -257,6 +264,37 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(96))]
+
+    /// Valid means runnable: what `validate` accepts, `prepare` (every
+    /// `krun_*` call short of `krun_start_enter`) accepts, with no
+    /// `Unsupported`, NUL or libkrun `EINVAL` error. The kernel is
+    /// libkrunfw's, so no host fact is involved.
+    #[test]
+    fn what_validate_accepts_prepare_accepts(mut config in config()) {
+        let base = base_dir();
+        config.root_path = base.path().join("rootfs");
+        // Host directories that exist, or not.
+        for (i, dir) in config.mapped_dirs.iter_mut().enumerate() {
+            let host = match i % 3 {
+                0 => base.path().join("data"),
+                1 => base.path().join("rootfs"),
+                _ => std::path::PathBuf::from(dir.get_host().as_str()),
+            };
+            *dir = PathPair::with_distinct(
+                host.to_string_lossy().into_owned().as_str().into(),
+                dir.get_guest().clone(),
+            );
+        }
+        if config.validate().is_ok() {
+            let vm = monocore::vm::MicroVm::from_config(config.clone()).unwrap();
+            let prepared = vm.prepare_with_kernel(&monocore::kernel::KernelChoice::Libkrunfw);
+            prop_assert!(prepared.is_ok(), "{:?}: {:?}", prepared.err(), config);
+        }
+    }
+}
+
 /// A base directory with `rootfs/` and `data/`, shared by all cases.
 fn base_dir() -> &'static tempfile::TempDir {
     static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
@@ -274,21 +312,24 @@ fn base_dir() -> &'static tempfile::TempDir {
 fn oracle_flags_each_broken_rule() {
     let mut c = MicroVmConfig::new("/r", 0);
     c.num_vcpus = 0;
-    c.args = vec!["a\n".into()];
+    c.args = vec!["a\0".into()];
     c.mapped_dirs = vec![
         PathPair::with_same("/app".into()),
         PathPair::with_same("/app/./x/".into()),
     ];
     c.port_map = vec![PortPair::with_same(80), PortPair::with_distinct(80, 81)];
     c.rlimits = vec![LinuxRlimit::new(LinuxRLimitResource::RLIMIT_CPU, 2, 1)];
+    c.assigned_ip = Some([10, 0, 0, 2].into());
     let broken = oracle::violations(&c);
     for rule in [
         oracle::Rule::Vcpus,
         oracle::Rule::Ram,
         oracle::Rule::ArgsNeedExec,
-        oracle::Rule::CommandLine,
+        oracle::Rule::GuestString,
         oracle::Rule::Overlap,
-        oracle::Rule::DuplicatePort,
+        oracle::Rule::DuplicateHostPort,
+        oracle::Rule::NeedsNetworking,
+        oracle::Rule::Ip,
         oracle::Rule::SoftExceedsHard,
     ] {
         assert!(broken.contains(&rule), "{rule:?} not in {broken:?}");
@@ -296,19 +337,37 @@ fn oracle_flags_each_broken_rule() {
     assert!(oracle::violations(&MicroVmConfig::new("/r", 1)).is_empty());
 }
 
-/// The guest-command total (32 KiB of the kernel command line) is a rule of
-/// its own: strings each within their limit can still break it, and the
-/// oracle and `validate_values` agree on exactly where.
+/// The command's size as `execve` counts it is a rule of its own: strings
+/// each within their limit can still break it, the config's own
+/// `RLIMIT_STACK` moves the limit, and the oracle and `validate_values`
+/// agree on exactly where.
 #[test]
-fn oracle_and_validation_agree_on_the_guest_command_total() {
-    let max = monocore::config::limits::MAX_COMMAND_LINE_TOTAL;
+fn oracle_and_validation_agree_on_the_command_size() {
+    let room = 2 << 20;
     let mut c = MicroVmConfig::new("/r", 1);
     c.exec_path = Some("/x".into());
-    // "/x" (2 bytes) + one arg with 3 bytes of quoting.
-    c.args = vec!["a".repeat(max - 2 - 3)];
+    // "/x" and 20 arguments of 100 KiB, each with its NUL and pointer.
+    let arg = "a".repeat(100 * 1024);
+    c.args = vec![arg.clone(); 20];
+    let fill = room - oracle::command_bytes(&c) - 9;
+    c.args.push("b".repeat(fill));
+    assert_eq!(oracle::command_bytes(&c), room);
     assert!(oracle::violations(&c).is_empty());
     assert!(c.validate_values().is_ok());
-    c.args[0].push('a');
-    assert_eq!(oracle::violations(&c), [oracle::Rule::TooMany]);
-    assert!(c.validate_values().is_err());
+    c.args.last_mut().unwrap().push('b');
+    assert_eq!(oracle::violations(&c), [oracle::Rule::CommandSize]);
+    let err = c.validate_values().unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("invalid microVM configuration: args: the command"),
+        "{err}"
+    );
+    // A larger stack limit makes room.
+    c.rlimits = vec![LinuxRlimit::new(
+        LinuxRLimitResource::RLIMIT_STACK,
+        64 << 20,
+        64 << 20,
+    )];
+    assert!(oracle::violations(&c).is_empty());
+    assert!(c.validate_values().is_ok());
 }

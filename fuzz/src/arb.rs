@@ -251,7 +251,7 @@ fn pad_list(config: &mut MicroVmConfig, pad: &Pad) {
     let extra = usize::from(pad.over);
     match pad.list {
         0 => {
-            let n = limits::MAX_MAPPED_DIRS + extra;
+            let n = limits::max_mapped_dirs(false) + extra;
             let mut i = 0;
             while config.mapped_dirs.len() < n {
                 config

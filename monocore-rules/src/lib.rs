@@ -1,12 +1,21 @@
 //! The pure rules of monocore: how each string form parses, and what makes a
-//! microVM configuration value valid.
+//! microVM configuration valid, which is to say runnable: every rule that
+//! libkrun 1.19.7, the guest agent or the guest's `execve` would otherwise
+//! enforce late (with an `EINVAL` from `krun_start_enter`, a panic, or a
+//! command that silently never runs) is a rule here, with one typed error
+//! ([`RuleError`]) and one wording, reported at a [`ConfigPath`].
+//!
+//! What only the host can tell (does the root exist, how much memory can the
+//! host give, which kernel does it boot) is not a rule here: monocore checks
+//! those up front, before the VMM starts.
 //!
 //! # Why a separate crate
 //!
 //! The same rules run in two places:
 //!
-//! * at run time, in `monocore`'s `MicroVmConfig::validate` and in the
-//!   `FromStr` impls of its pair types;
+//! * at run time, in `monocore`'s `MicroVmConfig::validate` (which the TOML
+//!   loader and the command line run too) and in the `FromStr` impls of its
+//!   pair types;
 //! * at compile time, in the `vm!` macro of `monocore-macros`, which checks
 //!   literal values before the program is built.
 //!
@@ -20,18 +29,30 @@
 //!
 //! Nothing in this crate does I/O, allocates more than its output, or panics.
 
-pub mod cmdline;
+pub mod command;
+pub mod error;
 pub mod guest_path;
 pub mod keys;
 pub mod limits;
+pub mod lists;
+pub mod location;
 pub mod pair;
 pub mod rlimit;
 pub mod value;
 
-pub use cmdline::{CommandLineError, validate_command_line};
+pub use command::{
+    DEFAULT_EXEC, GuestStringError, check_arg, check_args_have_exec, check_command_size, check_env,
+    check_exec, command_field,
+};
+pub use error::{Fix, RuleError};
 pub use guest_path::{
     GuestPathError, find_overlap, normalize_guest_path, normalize_mount_point, paths_overlap,
 };
+pub use lists::{
+    check_ip, check_len, check_mapped_dirs, check_networking, check_port_map, check_rlimits,
+    max_len, stack_soft_limit,
+};
+pub use location::{ConfigPath, Field};
 pub use pair::{
     EnvPairError, EnvPairErrorKind, PathPairError, PathPairErrorKind, PortPairError,
     PortPairErrorKind, check_env_name, check_path_pair_parts, parse_env_pair, parse_path_pair,

@@ -1,16 +1,70 @@
-//! Upper bounds on configuration sizes.
+//! Upper bounds on configuration sizes, each from what really runs the VM:
+//! libkrun 1.19.7, the guest agent and the guest kernel's `execve`.
 //!
 //! A configuration may come from an untrusted source (a TOML file, command-line
-//! flags). These bounds keep every check's cost bounded: a config beyond them
-//! is rejected with a typed error instead of being processed.
+//! flags). These bounds also keep every check's cost bounded: a config beyond
+//! them is rejected with a typed error instead of being processed.
+//!
+//! The user's command does not travel on the guest kernel command line: the
+//! guest agent reads it from a run spec file and `execve`s it. So an
+//! argument, an environment entry or a path may hold any character but NUL,
+//! and the bounds are those of `execve` and of Linux paths.
+//!
+//! Some bounds depend on the architecture monocore-rules is compiled for. The
+//! `vm!` macro is compiled for the build host, so when you cross-compile,
+//! run-time validation (compiled for the target) has the last word.
 
-/// The most vCPUs a microVM may have (the field is a `u8`; 0 is rejected).
-pub const MAX_VCPUS: u8 = u8::MAX;
+/// The most vCPUs a microVM may have.
+///
+/// On x86_64, libkrun 1.19.7 rounds the vCPU count up to a power of two in a
+/// `u8` for the guest's CPUID topology; beyond 128 that overflows and
+/// `krun_start_enter` fails with `EINVAL`. Elsewhere the field's type (`u8`)
+/// is the bound.
+pub const MAX_VCPUS: u8 = if cfg!(target_arch = "x86_64") {
+    128
+} else {
+    u8::MAX
+};
 
-/// The most virtio-fs mapped directories one microVM may have.
-pub const MAX_MAPPED_DIRS: usize = 1024;
+/// Interrupt lines libkrun 1.19.7 has for virtio-mmio devices: IRQ 5 to 15
+/// on x86_64, 32 to 159 elsewhere (krun-arch `layout.rs`).
+const VIRTIO_INTERRUPT_LINES: usize = if cfg!(target_arch = "x86_64") {
+    11
+} else {
+    128
+};
 
-/// The most port mappings one microVM may have.
+/// Virtio devices every VM has: balloon, entropy, console, the VM's private
+/// root and the user's root filesystem.
+const FIXED_VIRTIO_DEVICES: usize = 5;
+
+/// The most directories one microVM can map: every mapped directory is a
+/// virtio-fs device with its own interrupt line, and networking (TSI, a vsock
+/// device) takes one more. On x86_64 that is 6, or 5 with networking; beyond
+/// it `krun_start_enter` fails with `EINVAL`.
+///
+/// ```
+/// use monocore_rules::limits::max_mapped_dirs;
+/// if cfg!(target_arch = "x86_64") {
+///     assert_eq!((max_mapped_dirs(false), max_mapped_dirs(true)), (6, 5));
+/// }
+/// ```
+pub const fn max_mapped_dirs(networking: bool) -> usize {
+    let fixed = FIXED_VIRTIO_DEVICES + if networking { 1 } else { 0 };
+    VIRTIO_INTERRUPT_LINES.saturating_sub(fixed)
+}
+
+/// Why [`max_mapped_dirs`] is what it is, for error messages.
+pub const MAPPED_DIRS_REASON: &str = if cfg!(target_arch = "x86_64") {
+    "libkrun 1.19.7 on x86_64 has 11 interrupt lines for virtio devices: the VM's own 5 devices \
+     take 5 and networking 1, and each mapped directory takes one"
+} else {
+    "libkrun 1.19.7 has 128 interrupt lines for virtio devices: the VM's own 5 devices take 5 \
+     and networking 1, and each mapped directory takes one"
+};
+
+/// The most port mappings one microVM may have: libkrun reads at most 4096
+/// entries of the port map.
 pub const MAX_PORT_MAPPINGS: usize = 4096;
 
 /// The most environment variables one microVM may have.
@@ -22,27 +76,61 @@ pub const MAX_ARGS: usize = 4096;
 /// The most resource limits one microVM may have (there are 16 resources).
 pub const MAX_RLIMITS: usize = 16;
 
-/// The longest single string (argument, path, env entry) in bytes.
+/// The longest single argument or `NAME=value` environment entry, in bytes.
 ///
-/// Linux limits one argument or environment string to `MAX_ARG_STRLEN`
-/// (32 pages, 128 KiB); anything longer could not reach the guest's `execve`.
-pub const MAX_STRING_LEN: usize = 128 * 1024;
+/// Linux's `execve` takes strings of at most `MAX_ARG_STRLEN` (32 pages,
+/// 128 KiB) *including* the terminating NUL, so one byte less.
+pub const MAX_STRING_LEN: usize = 128 * 1024 - 1;
 
-/// The longest guest or host path in bytes (Linux `PATH_MAX`).
-pub const MAX_PATH_LEN: usize = 4096;
+/// The longest guest or host path, and the exec path, in bytes: Linux's
+/// `PATH_MAX` (4096) includes the terminating NUL.
+pub const MAX_PATH_LEN: usize = 4096 - 1;
 
-/// The most bytes the guest command may take on the guest kernel command
-/// line: the exec path, the workdir, and every argument and `NAME=value`
-/// environment entry plus 3 bytes each (libkrun writes them as ` "…"`).
+/// The guest command's size as `execve` counts it, when the config sets no
+/// `RLIMIT_STACK`: a quarter of the guest's default 8 MiB stack limit.
+pub const DEFAULT_COMMAND_SPACE: usize = 2 * 1024 * 1024;
+
+/// The bytes the guest command may take, as `execve` counts them (see
+/// [`command_size`]), with this `RLIMIT_STACK` soft limit in force (`None`:
+/// the guest's default of 8 MiB).
 ///
-/// libkrun 1.19.7 passes all of these on the guest kernel command line, which
-/// holds 64 KiB on x86_64 (`CMDLINE_MAX_SIZE`), and it `unwrap`s the insert:
-/// a longer command makes libkrun panic inside `krun_start_enter` (aborting
-/// the helper, or your process with `MicroVm::start`). Half of that is left
-/// for libkrun's own parameters (`KRUN_INIT=`, `KRUN_RLIMITS=`, one entry per
-/// virtio device). It also bounds what one config makes monocore copy and
-/// send to the helper.
-pub const MAX_COMMAND_LINE_TOTAL: usize = 32 * 1024;
+/// Linux allows a quarter of the stack limit, at most 6 MiB and at least
+/// 128 KiB (`bprm_stack_limits`); the agent sets the config's limits before
+/// it executes the command, so the config's own `RLIMIT_STACK` counts.
+///
+/// ```
+/// use monocore_rules::limits::{command_space, DEFAULT_COMMAND_SPACE};
+/// assert_eq!(command_space(None), DEFAULT_COMMAND_SPACE);
+/// assert_eq!(command_space(Some(1 << 20)), 256 * 1024);
+/// assert_eq!(command_space(Some(u64::MAX)), 6 << 20);
+/// assert_eq!(command_space(Some(0)), 128 * 1024);
+/// ```
+pub fn command_space(stack_soft_limit: Option<u64>) -> usize {
+    const MAX: u64 = 6 * 1024 * 1024;
+    const MIN: u64 = 128 * 1024;
+    let Some(stack) = stack_soft_limit else {
+        return DEFAULT_COMMAND_SPACE;
+    };
+    let space = (stack / 4).clamp(MIN, MAX);
+    usize::try_from(space).unwrap_or(DEFAULT_COMMAND_SPACE)
+}
+
+/// The bytes a command takes as `execve` counts them: every string of
+/// `argv` (the exec path, then the arguments) and `envp` with its NUL, plus
+/// a pointer (8 bytes) for each.
+///
+/// ```
+/// use monocore_rules::limits::command_size;
+/// // "/bin/echo\0" + "hi\0" + "A=b\0", and three pointers.
+/// assert_eq!(command_size(&[9, 2], &[3]), 10 + 3 + 4 + 3 * 8);
+/// ```
+pub fn command_size(argv_lens: &[usize], env_lens: &[usize]) -> usize {
+    argv_lens
+        .iter()
+        .chain(env_lens)
+        .map(|len| len.saturating_add(1 + 8))
+        .fold(0, usize::saturating_add)
+}
 
 /// The largest TOML config file, in bytes, read or parsed.
 ///
@@ -53,65 +141,38 @@ pub const MAX_CONFIG_FILE_LEN: usize = 1024 * 1024;
 
 /// The largest config, in bytes of JSON, sent to the VM helper process.
 ///
-/// Every config that passes validation fits: its strings are bounded by the
-/// limits above (at worst 1024 mapped directories with two 4096-byte paths
-/// each, every byte a control character that JSON escapes to 6 bytes, about
-/// 48 MiB, plus the escaped command line). The helper refuses a
-/// larger length before reading, and never allocates more than it has read.
+/// Every config that passes validation fits many times over: its strings
+/// are bounded by the limits above (the command by at most 6 MiB, each
+/// byte escaped to at most 6 by JSON; a few mapped directories; 4096 port
+/// mappings). The helper refuses a larger length before reading, and never
+/// allocates more than it has read.
 pub const MAX_HELPER_CONFIG_LEN: usize = 64 * 1024 * 1024;
-
-/// The bytes one argument or environment entry of `len` bytes takes on the
-/// guest kernel command line (` "…"`).
-pub const fn quoted_len(len: usize) -> usize {
-    len.saturating_add(3)
-}
-
-/// Checks the total size of the guest command (see
-/// [`MAX_COMMAND_LINE_TOTAL`]).
-///
-/// ```
-/// use monocore_rules::limits::{check_command_line_total, MAX_COMMAND_LINE_TOTAL};
-/// assert!(check_command_line_total(MAX_COMMAND_LINE_TOTAL).is_ok());
-/// assert!(check_command_line_total(MAX_COMMAND_LINE_TOTAL + 1).is_err());
-/// ```
-pub fn check_command_line_total(total: usize) -> Result<(), CommandLineTotalError> {
-    if total > MAX_COMMAND_LINE_TOTAL {
-        return Err(CommandLineTotalError {
-            total,
-            max: MAX_COMMAND_LINE_TOTAL,
-        });
-    }
-    Ok(())
-}
-
-/// The guest command (exec path, args, env, workdir) is too large in total.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "the guest command (exec path, arguments, environment, workdir) takes {total} bytes of the guest kernel command line: at most {max} are allowed"
-)]
-pub struct CommandLineTotalError {
-    /// The total size in bytes.
-    pub total: usize,
-    /// The limit.
-    pub max: usize,
-}
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn command_line_total_is_bounded_inclusively() {
-        assert_eq!(check_command_line_total(0), Ok(()));
-        assert_eq!(check_command_line_total(MAX_COMMAND_LINE_TOTAL), Ok(()));
-        assert_eq!(
-            check_command_line_total(MAX_COMMAND_LINE_TOTAL + 1),
-            Err(CommandLineTotalError {
-                total: MAX_COMMAND_LINE_TOTAL + 1,
-                max: MAX_COMMAND_LINE_TOTAL
-            })
-        );
-        // A usize that would overflow a naive sum is still rejected.
-        assert!(check_command_line_total(usize::MAX).is_err());
+    fn command_space_follows_the_stack_limit() {
+        assert_eq!(command_space(Some(8 << 20)), DEFAULT_COMMAND_SPACE);
+        assert_eq!(command_space(Some(4 << 20)), 1 << 20);
+        assert_eq!(command_space(Some(100 << 20)), 6 << 20);
+        assert_eq!(command_space(Some(4096)), 128 * 1024);
+    }
+
+    #[test]
+    fn command_size_counts_nuls_and_pointers_and_saturates() {
+        assert_eq!(command_size(&[], &[]), 0);
+        assert_eq!(command_size(&[0], &[]), 9);
+        assert_eq!(command_size(&[usize::MAX], &[1]), usize::MAX);
+    }
+
+    #[test]
+    fn mapped_dirs_leave_room_for_networking() {
+        assert_eq!(max_mapped_dirs(false), max_mapped_dirs(true) + 1);
+        if cfg!(target_arch = "x86_64") {
+            assert_eq!(max_mapped_dirs(false), 6);
+            assert_eq!(MAX_VCPUS, 128);
+        }
     }
 }

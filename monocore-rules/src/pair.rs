@@ -119,6 +119,9 @@ pub enum EnvPairErrorKind {
     /// Longer than [`MAX_STRING_LEN`].
     #[error("it is longer than {MAX_STRING_LEN} bytes")]
     TooLong,
+    /// A name (given apart from its value) that holds `=`.
+    #[error("a name cannot hold `=`")]
+    NameHoldsEquals,
 }
 
 /// Parses `host:guest`, or a single path meaning the same path on both sides.
@@ -229,7 +232,7 @@ pub fn check_env_name(name: &str) -> Result<(), EnvPairErrorKind> {
     } else if name.contains('\0') {
         Err(EnvPairErrorKind::ContainsNul)
     } else if name.contains('=') {
-        Err(EnvPairErrorKind::MissingEquals)
+        Err(EnvPairErrorKind::NameHoldsEquals)
     } else {
         Ok(())
     }
@@ -323,7 +326,10 @@ mod tests {
         assert_eq!(env_kind("K"), EnvPairErrorKind::MissingEquals);
         assert_eq!(env_kind("=V"), EnvPairErrorKind::EmptyName);
         assert_eq!(env_kind("K=\0"), EnvPairErrorKind::ContainsNul);
-        assert_eq!(check_env_name("A=B"), Err(EnvPairErrorKind::MissingEquals));
+        assert_eq!(
+            check_env_name("A=B"),
+            Err(EnvPairErrorKind::NameHoldsEquals)
+        );
         assert_eq!(check_env_name("OK"), Ok(()));
     }
 

@@ -1,9 +1,10 @@
 //! Rules for single configuration values: the RAM size, the vCPU count, host
 //! paths, log level names, and finding duplicate keys in a list.
 //!
-//! The numeric checks take a `u128` so that the `vm!` macro can pass any
-//! integer literal it reads (which may not fit the field) through the same
-//! function that run-time validation calls with the field's value.
+//! The numeric checks take an `i128` so that the `vm!` macro and the TOML
+//! loader can pass any integer they read (which may be negative or not fit
+//! the field) through the same function that run-time validation calls with
+//! the field's value.
 
 use crate::limits::{MAX_PATH_LEN, MAX_VCPUS};
 
@@ -16,20 +17,30 @@ pub enum RangeError {
         /// What the number is (`ram` in MiB, `vcpus`).
         what: &'static str,
     },
+    /// The value is negative, and at least 1 is required.
+    #[error("{what} is {value}: at least 1 is required")]
+    Negative {
+        /// What the number is.
+        what: &'static str,
+        /// The value given.
+        value: i128,
+    },
     /// The value is above the largest allowed.
     #[error("{what} is {value}: at most {max} is allowed")]
     TooLarge {
         /// What the number is.
         what: &'static str,
         /// The value given.
-        value: u128,
+        value: i128,
         /// The largest allowed value.
-        max: u128,
+        max: i128,
     },
 }
 
-fn in_range(what: &'static str, value: u128, max: u128) -> Result<(), RangeError> {
-    if value == 0 {
+fn in_range(what: &'static str, value: i128, max: i128) -> Result<(), RangeError> {
+    if value < 0 {
+        Err(RangeError::Negative { what, value })
+    } else if value == 0 {
         Err(RangeError::Zero { what })
     } else if value > max {
         Err(RangeError::TooLarge { what, value, max })
@@ -46,29 +57,30 @@ fn in_range(what: &'static str, value: u128, max: u128) -> Result<(), RangeError
 /// assert!(matches!(check_ram_mib(0), Err(RangeError::Zero { .. })));
 /// assert!(matches!(check_ram_mib(1 << 32), Err(RangeError::TooLarge { .. })));
 /// ```
-pub fn check_ram_mib(value: u128) -> Result<u32, RangeError> {
-    in_range("ram (MiB)", value, u128::from(u32::MAX))?;
+pub fn check_ram_mib(value: i128) -> Result<u32, RangeError> {
+    in_range("ram (MiB)", value, i128::from(u32::MAX))?;
     u32::try_from(value).map_err(|_| RangeError::TooLarge {
         what: "ram (MiB)",
         value,
-        max: u128::from(u32::MAX),
+        max: i128::from(u32::MAX),
     })
 }
 
-/// Checks a vCPU count: 1 to [`MAX_VCPUS`].
+/// Checks a vCPU count: 1 to [`MAX_VCPUS`] (128 on x86_64).
 ///
 /// ```
 /// use monocore_rules::check_num_vcpus;
 /// assert_eq!(check_num_vcpus(2), Ok(2));
 /// assert!(check_num_vcpus(0).is_err());
+/// assert!(check_num_vcpus(-1).is_err());
 /// assert!(check_num_vcpus(256).is_err());
 /// ```
-pub fn check_num_vcpus(value: u128) -> Result<u8, RangeError> {
-    in_range("vcpus", value, u128::from(MAX_VCPUS))?;
+pub fn check_num_vcpus(value: i128) -> Result<u8, RangeError> {
+    in_range("vcpus", value, i128::from(MAX_VCPUS))?;
     u8::try_from(value).map_err(|_| RangeError::TooLarge {
         what: "vcpus",
         value,
-        max: u128::from(MAX_VCPUS),
+        max: i128::from(MAX_VCPUS),
     })
 }
 
@@ -85,6 +97,9 @@ pub enum HostPathError {
     /// The path is longer than [`MAX_PATH_LEN`].
     #[error("host path is {0} bytes long: at most {MAX_PATH_LEN} are allowed")]
     TooLong(usize),
+    /// The path is not valid UTF-8, which libkrun requires (shown lossily).
+    #[error("host path {0:?} is not valid UTF-8, which libkrun requires")]
+    NotUtf8(String),
 }
 
 /// Checks a host path: non-empty, without NUL, at most [`MAX_PATH_LEN`] bytes.
@@ -165,29 +180,33 @@ mod tests {
     #[test]
     fn ram_bounds() {
         assert_eq!(check_ram_mib(1), Ok(1));
-        assert_eq!(check_ram_mib(u128::from(u32::MAX)), Ok(u32::MAX));
+        assert_eq!(check_ram_mib(i128::from(u32::MAX)), Ok(u32::MAX));
         assert_eq!(
             check_ram_mib(0),
             Err(RangeError::Zero { what: "ram (MiB)" })
         );
         assert_eq!(
-            check_ram_mib(u128::from(u32::MAX) + 1),
+            check_ram_mib(i128::from(u32::MAX) + 1),
             Err(RangeError::TooLarge {
                 what: "ram (MiB)",
-                value: u128::from(u32::MAX) + 1,
-                max: u128::from(u32::MAX)
+                value: i128::from(u32::MAX) + 1,
+                max: i128::from(u32::MAX)
             })
+        );
+        assert_eq!(
+            check_ram_mib(-5).unwrap_err().to_string(),
+            "ram (MiB) is -5: at least 1 is required"
         );
     }
 
     #[test]
     fn vcpu_bounds() {
         assert_eq!(check_num_vcpus(1), Ok(1));
-        assert_eq!(check_num_vcpus(255), Ok(255));
+        assert_eq!(check_num_vcpus(i128::from(MAX_VCPUS)), Ok(MAX_VCPUS));
         assert_eq!(check_num_vcpus(0), Err(RangeError::Zero { what: "vcpus" }));
         assert_eq!(
             check_num_vcpus(256).unwrap_err().to_string(),
-            "vcpus is 256: at most 255 is allowed"
+            format!("vcpus is 256: at most {MAX_VCPUS} is allowed")
         );
     }
 

@@ -19,7 +19,9 @@ fn main() -> MonocoreResult<()> {
         .log_level("info".parse::<LogLevel>()?)
         .num_vcpus(2)
         .mapped_dirs([format!("{}:/data", shared.display()).parse::<PathPair>()?])
+        // A port map needs networking (libkrun's TSI; see the README).
         .port_map(["8080:80".parse::<PortPair>()?])
+        .local_only(false)
         .rlimits(["RLIMIT_NOFILE=1024:2048".parse::<LinuxRlimit>()?])
         .workdir_path("/data")
         .exec_path("/bin/echo")
@@ -27,6 +29,12 @@ fn main() -> MonocoreResult<()> {
         .env(["GREETING=hello".parse::<EnvPair>()?])
         .build();
     config.validate()?;
+    // What only this host decides (its memory, KVM, the kernel's
+    // networking) is checked before a VM starts; say so here.
+    let vm = monocore::vm::MicroVm::from_config(config.clone())?;
+    if let Err(e) = vm.check_support() {
+        println!("note: this host cannot run it as is: {e}");
+    }
 
     println!("valid microVM config:");
     println!("  root       {}", config.root_path.display());
@@ -51,6 +59,11 @@ fn main() -> MonocoreResult<()> {
     config
         .mapped_dirs
         .push(format!("{}:/data/../data/sub", shared.display()).parse()?);
+    if let Err(e) = config.validate() {
+        println!("  error: {e}");
+    }
+    config.mapped_dirs.pop();
+    config.port_map.push("8081:80".parse()?);
     if let Err(e) = config.validate() {
         println!("  error: {e}");
     }

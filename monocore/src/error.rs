@@ -3,11 +3,9 @@
 use std::path::PathBuf;
 
 use monocore_rules::{
-    CommandLineError, EnvPairError, GuestPathError, PathPairError, PortPairError, RlimitError,
-    RlimitErrorKind,
+    ConfigPath, EnvPairError, Fix, PathPairError, PortPairError, RlimitError, RlimitErrorKind,
+    RuleError,
 };
-
-use crate::vm::LinuxRLimitResource;
 
 /// The result type of every fallible monocore operation.
 pub type MonocoreResult<T> = Result<T, MonocoreError>;
@@ -66,6 +64,21 @@ pub enum MonocoreError {
     #[error("invalid microVM configuration: {0}")]
     InvalidMicroVMConfig(#[from] InvalidMicroVMConfigError),
 
+    /// The config is valid, but this host cannot run it (more memory or
+    /// vCPUs than it has, networking with a kernel that has none). Checked
+    /// before the VMM starts.
+    #[error("this host cannot run this microVM: {0}")]
+    HostCannotRun(InvalidMicroVMConfigError),
+
+    /// This host cannot boot any microVM (`/dev/kvm` is missing or cannot
+    /// be opened). Checked before the VMM starts; `monocore doctor` says
+    /// more.
+    #[error("this host cannot boot microVMs: {problem}; fix: {}", .problem.fix())]
+    HostCannotBoot {
+        /// What is wrong.
+        problem: crate::host::HostProblem,
+    },
+
     /// A libkrun call returned a negative status.
     #[error("libkrun call {call} failed with errno {errno} ({description})", description = errno_description(*.errno))]
     Krun {
@@ -73,18 +86,6 @@ pub enum MonocoreError {
         call: &'static str,
         /// The errno it returned (positive).
         errno: i32,
-    },
-
-    /// A config value that libkrun 1.19.7 cannot honour. monocore refuses it
-    /// rather than ignore it.
-    #[error("unsupported setting {setting} = {value}: {reason}")]
-    Unsupported {
-        /// The config field.
-        setting: &'static str,
-        /// Its value.
-        value: String,
-        /// Why libkrun cannot honour it, and what to do instead.
-        reason: &'static str,
     },
 
     /// A string holds a NUL byte, so it cannot be passed to libkrun.
@@ -221,11 +222,67 @@ impl From<RlimitError> for MonocoreError {
     }
 }
 
-/// Why a [`MicroVmConfig`](crate::vm::MicroVmConfig) is not valid. Each
-/// variant carries the offending value.
+/// Why a [`MicroVmConfig`](crate::vm::MicroVmConfig) is not valid (or, as
+/// [`MonocoreError::HostCannotRun`], cannot run on this host), and where.
+///
+/// `at` is a structured place in the config: the field and, for a list, the
+/// index of the entry at fault. Front ends map it to their own place (a
+/// TOML line and column, a command-line flag); rewording a message never
+/// moves it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{at}: {kind}{}", FixSuffix(kind.fix()))]
+pub struct InvalidMicroVMConfigError {
+    /// Where the problem is.
+    pub at: ConfigPath,
+    /// What it is.
+    pub kind: ConfigErrorKind,
+}
+
+struct FixSuffix(Option<Fix>);
+
+impl std::fmt::Display for FixSuffix {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(fix) => write!(f, "; {fix}"),
+            None => Ok(()),
+        }
+    }
+}
+
+impl InvalidMicroVMConfigError {
+    /// A rule error at `at`.
+    pub fn rule(at: ConfigPath, error: impl Into<RuleError>) -> Self {
+        Self {
+            at,
+            kind: ConfigErrorKind::Rule(error.into()),
+        }
+    }
+
+    /// What is wrong and its fix, without the place (for a front end that
+    /// shows the place its own way).
+    pub fn message(&self) -> String {
+        format!("{}{}", self.kind, FixSuffix(self.kind.fix()))
+    }
+
+    /// The rule error, if this is one (not a host fact).
+    pub fn rule_error(&self) -> Option<&RuleError> {
+        match &self.kind {
+            ConfigErrorKind::Rule(rule) => Some(rule),
+            _ => None,
+        }
+    }
+}
+
+/// What is wrong with a config: a rule it breaks (the same typed error,
+/// with the same wording, that `vm!` reports at compile time), or a fact
+/// of this host it does not fit. Each variant carries the offending value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum InvalidMicroVMConfigError {
+pub enum ConfigErrorKind {
+    /// A rule of `monocore_rules`.
+    #[error(transparent)]
+    Rule(#[from] RuleError),
+
     /// The root filesystem directory does not exist.
     #[error("root path does not exist: {}", .0.display())]
     RootPathDoesNotExist(PathBuf),
@@ -242,108 +299,41 @@ pub enum InvalidMicroVMConfigError {
     #[error("host path is not a directory: {0}")]
     HostPathIsNotADirectory(String),
 
-    /// A host path (mapped directory or console file) is empty, too long, or
-    /// holds a NUL byte.
-    #[error("invalid host path {}: it must be non-empty, without NUL, and at most 4096 bytes", preview(.0))]
-    InvalidHostPath(String),
+    /// More guest memory than this host has.
+    #[error("ram of {ram_mib} MiB is more than this host has: {host_mib} MiB of memory in total")]
+    RamExceedsHost {
+        /// The config's RAM in MiB.
+        ram_mib: u32,
+        /// The host's memory in MiB.
+        host_mib: u64,
+    },
 
-    /// A mapped directory whose host or guest path holds a `:`, which the
-    /// `host:guest` string form (and so the VM helper's config channel)
-    /// cannot carry. Holds the pair as `host:guest`.
+    /// More vCPUs than this host's KVM can run in one VM.
+    #[error("{vcpus} vCPUs are more than this host's KVM runs in one VM: at most {max}")]
+    VcpusExceedKvm {
+        /// The config's vCPU count.
+        vcpus: u8,
+        /// KVM's limit (`KVM_CAP_MAX_VCPUS`).
+        max: u32,
+    },
+
+    /// Networking with a kernel that has no TSI.
     #[error(
-        "invalid mapped directory {0:?}: a host or guest path holds `:`, which the `host:guest` form cannot carry"
+        "networking (local_only = false) needs libkrunfw's kernel, whose patches add TSI, and this VM boots {kernel}, which has no TSI"
     )]
-    InvalidMappedDir(String),
-
-    /// `num_vcpus` is 0.
-    #[error("number of vCPUs is zero: at least 1 is required")]
-    NumVCPUsIsZero,
-
-    /// `ram_mib` is 0.
-    #[error("amount of RAM is zero: at least 1 MiB is required")]
-    RamIsZero,
-
-    /// An exec path, argument, workdir or environment entry is not printable
-    /// ASCII (space to `~`), holds a NUL, or is too long.
-    #[error("invalid command-line string {}: {reason}", preview(.0), reason = command_line_reason(.0))]
-    InvalidCommandLineString(String),
-
-    /// A guest path (mount point or workdir) is relative, climbs above `/`
-    /// with `..`, or is otherwise unusable.
-    #[error(transparent)]
-    InvalidGuestPath(#[from] GuestPathError),
-
-    /// Two mapped directories' guest paths are equal, or one lies inside the
-    /// other (after normalization).
-    #[error("conflicting guest paths: '{0}' and '{1}' overlap")]
-    ConflictingGuestPaths(String, String),
-
-    /// Two port mappings use the same host port.
-    #[error("host port {0} is mapped twice")]
-    DuplicateHostPort(u16),
-
-    /// A port mapping uses port 0.
-    #[error("port 0 cannot be mapped: ports are 1 to 65535")]
-    PortIsZero,
-
-    /// A resource limit's soft value exceeds its hard value.
-    #[error("resource limit {resource}: soft limit {soft} exceeds hard limit {hard}")]
-    RlimitSoftExceedsHard {
-        /// The resource.
-        resource: LinuxRLimitResource,
-        /// The soft limit.
-        soft: u64,
-        /// The hard limit.
-        hard: u64,
-    },
-
-    /// The same resource is limited twice.
-    #[error("resource limit {0} is set twice")]
-    DuplicateRlimit(LinuxRLimitResource),
-
-    /// An environment variable name is empty or holds `=` or NUL.
-    #[error("invalid environment variable name {0:?}: it must be non-empty, without `=` or NUL")]
-    InvalidEnvName(String),
-
-    /// Arguments were given but no exec path to pass them to.
-    #[error("arguments {0:?} were given without an exec path to run them")]
-    ArgsWithoutExecPath(Vec<String>),
-
-    /// A list is longer than its documented limit (see `monocore_rules::limits`).
-    #[error("too many {what}: {count} given, at most {max} allowed")]
-    TooMany {
-        /// Which list.
-        what: &'static str,
-        /// How many were given.
-        count: usize,
-        /// The limit.
-        max: usize,
+    NetworkingNeedsTsi {
+        /// The kernel the VM boots.
+        kernel: String,
     },
 }
 
-/// Longer values are shown cut short in messages (the variant keeps them
-/// whole): a 10 MB argument must not make a 10 MB error line.
-const PREVIEW_LEN: usize = 256;
-
-/// `s` quoted as `{:?}` would, cut after [`PREVIEW_LEN`] characters with
-/// its length in bytes when longer.
-fn preview(s: &str) -> String {
-    match s.char_indices().nth(PREVIEW_LEN) {
-        Some((cut, _)) => format!(
-            "{:?}… ({} bytes)",
-            s.get(..cut).unwrap_or_default(),
-            s.len()
-        ),
-        None => format!("{s:?}"),
-    }
-}
-
-fn command_line_reason(s: &str) -> String {
-    match monocore_rules::validate_command_line(s) {
-        Err(CommandLineError::InvalidChar { found, index }) => {
-            format!("{found:?} at byte {index} is not printable ASCII (space to `~`)")
+impl ConfigErrorKind {
+    /// How to resolve this with another setting, if that is the fix.
+    pub fn fix(&self) -> Option<Fix> {
+        match self {
+            Self::Rule(rule) => rule.fix(),
+            Self::NetworkingNeedsTsi { .. } => Some(Fix::DisableNetworking),
+            _ => None,
         }
-        Err(e @ CommandLineError::TooLong { .. }) => e.to_string(),
-        Ok(()) => "not allowed here".to_owned(),
     }
 }

@@ -222,18 +222,58 @@ pub fn check() -> HostReport {
     }
 }
 
+/// What this host can give one VM: whether `/dev/kvm` opens, and if so the
+/// most vCPUs its KVM runs in one VM (`KVM_CAP_MAX_VCPUS`, `None` if it
+/// does not say); its memory in MiB (`MemTotal`, `None` if unknown).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostLimits {
+    /// `/dev/kvm`: its vCPU limit, or why it cannot be used.
+    pub kvm: Result<Option<u32>, HostProblem>,
+    /// The host's memory in MiB.
+    pub mem_total_mib: Option<u64>,
+}
+
+/// Reads [`HostLimits`]: opens `/dev/kvm` (and asks it
+/// `KVM_CHECK_EXTENSION(KVM_CAP_MAX_VCPUS)`), reads `/proc/meminfo`.
+pub fn check_kvm_limits() -> HostLimits {
+    let kvm = match open_kvm(Path::new("/dev/kvm")) {
+        Ok(file) => Ok(max_vcpus(&file)),
+        Err(problem) => Err(problem),
+    };
+    let mem_total_mib = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|text| meminfo(&text, "MemTotal"))
+        .map(|kib| kib / 1024);
+    HostLimits { kvm, mem_total_mib }
+}
+
+/// `KVM_CHECK_EXTENSION(KVM_CAP_MAX_VCPUS)` on an open `/dev/kvm`.
+fn max_vcpus(kvm: &std::fs::File) -> Option<u32> {
+    use std::os::fd::AsRawFd;
+    const KVM_CHECK_EXTENSION: libc::c_ulong = 0xAE03; // _IO(KVMIO, 0x03)
+    const KVM_CAP_MAX_VCPUS: libc::c_int = 66;
+    // SAFETY: `kvm` is an open `/dev/kvm` that outlives the call;
+    // KVM_CHECK_EXTENSION takes an integer argument and reads or writes no
+    // memory of ours.
+    let ret = unsafe { libc::ioctl(kvm.as_raw_fd(), KVM_CHECK_EXTENSION, KVM_CAP_MAX_VCPUS) };
+    u32::try_from(ret).ok().filter(|n| *n > 0)
+}
+
 fn check_kvm(path: &Path) -> Option<HostProblem> {
-    match std::fs::OpenOptions::new()
+    open_kvm(path).err()
+}
+
+fn open_kvm(path: &Path) -> Result<std::fs::File, HostProblem> {
+    std::fs::OpenOptions::new()
         .read(true)
         .write(true)
         .open(path)
-    {
-        Ok(_) => None,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some(HostProblem::KvmMissing),
-        Err(e) => Some(HostProblem::KvmNotAccessible {
-            errno: e.raw_os_error().unwrap_or(libc::EIO),
-        }),
-    }
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => HostProblem::KvmMissing,
+            _ => HostProblem::KvmNotAccessible {
+                errno: e.raw_os_error().unwrap_or(libc::EIO),
+            },
+        })
 }
 
 fn load_libkrunfw() -> Result<(), String> {
@@ -276,6 +316,19 @@ mod tests {
         assert_eq!(meminfo(text, "MemTotal"), Some(16_314_468));
         assert_eq!(meminfo(text, "MemAvailable"), Some(12_000_000));
         assert_eq!(meminfo(text, "Mem"), None);
+    }
+
+    #[test]
+    fn limits_match_this_host() {
+        let limits = check_kvm_limits();
+        assert!(limits.mem_total_mib.unwrap() > 0);
+        match (Path::new("/dev/kvm").exists(), &limits.kvm) {
+            (true, Ok(max)) => assert!(max.is_none_or(|m| m >= 1), "{max:?}"),
+            (true, Err(problem)) => {
+                assert!(matches!(problem, HostProblem::KvmNotAccessible { .. }))
+            }
+            (false, kvm) => assert_eq!(kvm, &Err(HostProblem::KvmMissing)),
+        }
     }
 
     #[test]

@@ -25,7 +25,7 @@
 //! // A value that cannot be valid is a typed error naming it.
 //! let err = "8080:80:90".parse::<PortPair>().unwrap_err();
 //! assert_eq!(err.to_string(), "invalid port pair \"8080:80:90\": expected `host:guest` with one `:`");
-//! # let _ = MicroVmConfig::validate_command_line("ok")?;
+//! # let _ = MicroVmConfig::new("/r", 1);
 //! # Ok::<(), monocore::MonocoreError>(())
 //! ```
 
@@ -39,7 +39,9 @@ pub mod rootfs;
 mod util;
 pub mod vm;
 
-pub use error::{InvalidMicroVMConfigError, MonocoreError, MonocoreResult};
+pub use error::{ConfigErrorKind, InvalidMicroVMConfigError, MonocoreError, MonocoreResult};
+/// Where a config problem is, and the rule errors every front end shows.
+pub use monocore_rules::{ConfigPath, Field, Fix, RuleError};
 
 /// The `vm!` macro (from `monocore-macros`): a [`vm::MicroVmConfig`] whose
 /// literal values are checked at compile time.

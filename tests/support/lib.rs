@@ -87,6 +87,21 @@ pub fn may_boot(test: &str) -> bool {
     }
 }
 
+/// `true` when `/dev/kvm` opens, which `spawn` checks before it starts the
+/// helper; otherwise prints the loud `SKIPPED: <test>: <reason>` line.
+pub fn kvm_usable(test: &str) -> bool {
+    match monocore::host::check_kvm_limits().kvm {
+        Ok(_) => true,
+        Err(problem) => {
+            skip(
+                test,
+                &format!("{problem} (spawn refuses to start a VM here)"),
+            );
+            false
+        }
+    }
+}
+
 /// Whether process `pid` is gone: no `/proc` entry, or one that is not a
 /// child of this process (a reused pid).
 pub fn is_gone(pid: u32) -> bool {

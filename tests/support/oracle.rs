@@ -9,24 +9,30 @@
 //! O(n log n) overlap search) shows up as a disagreement. Only the size
 //! limits (data, not rules) come from `monocore::config::limits`.
 
-use monocore::InvalidMicroVMConfigError as E;
 use monocore::config::limits;
 use monocore::vm::MicroVmConfig;
+use monocore::{ConfigErrorKind, Field, InvalidMicroVMConfigError as E, RuleError};
 
 /// One value rule of the config table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Rule {
-    /// `num_vcpus` ≥ 1.
+    /// `num_vcpus` 1 to `MAX_VCPUS`.
     Vcpus,
     /// `ram_mib` ≥ 1.
     Ram,
-    /// A list is within its size limit.
+    /// `root_path` is a usable host path (non-empty, UTF-8, no NUL, at most
+    /// `MAX_PATH_LEN` bytes).
+    RootPath,
+    /// A list is within its size limit (mapped dirs: libkrun's interrupt
+    /// lines, one fewer with networking).
     TooMany,
     /// `args` need an `exec_path`.
     ArgsNeedExec,
-    /// `exec_path`, `args`, `workdir_path` and env entries are printable
-    /// ASCII, at most `MAX_STRING_LEN` bytes.
-    CommandLine,
+    /// The exec path (non-empty, no NUL, at most `MAX_PATH_LEN` bytes),
+    /// arguments and env entries (no NUL, at most `MAX_STRING_LEN` bytes).
+    GuestString,
+    /// The whole command fits `execve` (see [`command_bytes`]).
+    CommandSize,
     /// `workdir_path` and guest mount points are absolute, without `..`
     /// above `/`, without NUL, at most `MAX_PATH_LEN` bytes; a mount point
     /// is not `/`.
@@ -39,12 +45,18 @@ pub enum Rule {
     PairColon,
     /// An env name is non-empty, without `=` or NUL.
     EnvName,
-    /// No two guest mount points overlap.
+    /// No two valid guest mount points overlap.
     Overlap,
     /// Ports are 1–65535.
     PortZero,
     /// Each host port is mapped once.
-    DuplicatePort,
+    DuplicateHostPort,
+    /// Each guest port is mapped once.
+    DuplicateGuestPort,
+    /// A port map needs `local_only = false`.
+    NeedsNetworking,
+    /// `assigned_ip` cannot be set.
+    Ip,
     /// An rlimit's soft limit ≤ its hard limit.
     SoftExceedsHard,
     /// Each rlimit resource is limited once.
@@ -54,31 +66,69 @@ pub enum Rule {
 /// The rule an error of `MicroVmConfig::validate_values` reports, or `None`
 /// for an error that is not a value rule (a host check).
 pub fn rule_of(error: &E) -> Option<Rule> {
-    Some(match error {
-        E::NumVCPUsIsZero => Rule::Vcpus,
-        E::RamIsZero => Rule::Ram,
-        E::TooMany { .. } => Rule::TooMany,
-        E::ArgsWithoutExecPath(_) => Rule::ArgsNeedExec,
-        E::InvalidCommandLineString(_) => Rule::CommandLine,
-        E::InvalidGuestPath(_) => Rule::GuestPath,
-        E::InvalidHostPath(_) => Rule::HostPath,
-        E::InvalidMappedDir(_) => Rule::PairColon,
-        E::InvalidEnvName(_) => Rule::EnvName,
-        E::ConflictingGuestPaths(..) => Rule::Overlap,
-        E::PortIsZero => Rule::PortZero,
-        E::DuplicateHostPort(_) => Rule::DuplicatePort,
-        E::RlimitSoftExceedsHard { .. } => Rule::SoftExceedsHard,
-        E::DuplicateRlimit(_) => Rule::DuplicateRlimit,
+    let ConfigErrorKind::Rule(rule) = &error.kind else {
+        return None;
+    };
+    Some(match (rule, error.at.field) {
+        (RuleError::Range(_), Field::Vcpus) => Rule::Vcpus,
+        (RuleError::Range(_), _) => Rule::Ram,
+        (RuleError::HostPath(_), Field::Root) => Rule::RootPath,
+        (RuleError::HostPath(_), _) => Rule::HostPath,
+        (RuleError::TooMany { .. }, _) => Rule::TooMany,
+        (RuleError::ArgsWithoutExec { .. }, _) => Rule::ArgsNeedExec,
+        (RuleError::GuestString(_), _) => Rule::GuestString,
+        (RuleError::CommandTooLarge { .. }, _) => Rule::CommandSize,
+        (RuleError::GuestPath(_), _) => Rule::GuestPath,
+        (RuleError::MappedDirColon { .. }, _) => Rule::PairColon,
+        (RuleError::EnvName { .. }, _) => Rule::EnvName,
+        (RuleError::GuestPathsOverlap { .. }, _) => Rule::Overlap,
+        (RuleError::PortZero { .. }, _) => Rule::PortZero,
+        (RuleError::DuplicateHostPort { .. }, _) => Rule::DuplicateHostPort,
+        (RuleError::DuplicateGuestPort { .. }, _) => Rule::DuplicateGuestPort,
+        (RuleError::PortMapNeedsNetworking { .. }, _) => Rule::NeedsNetworking,
+        (RuleError::IpUnsupported { .. }, _) => Rule::Ip,
+        (RuleError::SoftExceedsHard { .. }, _) => Rule::SoftExceedsHard,
+        (RuleError::DuplicateRlimit { .. }, _) => Rule::DuplicateRlimit,
         _ => return None,
     })
 }
 
-/// Printable ASCII (space to `~`), at most `MAX_STRING_LEN` bytes.
-pub fn command_line_ok(s: &str) -> bool {
-    s.len() <= limits::MAX_STRING_LEN && s.bytes().all(|b| (0x20..=0x7e).contains(&b))
+/// No NUL, at most `max` bytes.
+pub fn guest_string_ok(s: &str, max: usize) -> bool {
+    s.len() <= max && !s.contains('\0')
 }
 
-/// Non-empty, no NUL, at most `MAX_PATH_LEN` bytes.
+/// The bytes `execve` counts for the command: each of argv (exec, or
+/// `/bin/sh`, then the args) and envp with its NUL and an 8-byte pointer.
+pub fn command_bytes(config: &MicroVmConfig) -> usize {
+    let exec = config.exec_path.as_ref().map_or(7, |e| e.as_str().len());
+    let strings = std::iter::once(exec)
+        .chain(config.args.iter().map(String::len))
+        .chain(
+            config
+                .env
+                .iter()
+                .map(|v| v.get_name().len() + 1 + v.get_value().len()),
+        );
+    strings.map(|len| len + 9).sum()
+}
+
+/// What `execve` allows with the config's `RLIMIT_STACK` (resource 3) soft
+/// limit: a quarter of it within 128 KiB and 6 MiB; 2 MiB without one.
+pub fn command_room(config: &MicroVmConfig) -> usize {
+    let stack = config
+        .rlimits
+        .iter()
+        .find(|l| l.get_resource().as_int() == 3)
+        .map(|l| *l.get_soft());
+    match stack {
+        None => 2 << 20,
+        Some(soft) => (soft / 4).clamp(128 << 10, 6 << 20) as usize,
+    }
+}
+
+/// Non-empty, no NUL, at most `MAX_PATH_LEN` bytes (`PATH_MAX` less its
+/// NUL).
 pub fn host_path_ok(s: &str) -> bool {
     !s.is_empty() && !s.contains('\0') && s.len() <= limits::MAX_PATH_LEN
 }
@@ -120,7 +170,8 @@ pub fn reference_overlap(paths: &[Vec<&str>]) -> Option<(usize, usize)> {
 }
 
 /// Every value rule `config` breaks (each at most once). Empty means
-/// `validate_values` must accept it.
+/// `validate_values` must accept it. A list over its limit is not looked
+/// into.
 pub fn violations(config: &MicroVmConfig) -> Vec<Rule> {
     let mut out = Vec::new();
     let mut add = |rule: Rule, broken: bool| {
@@ -128,65 +179,76 @@ pub fn violations(config: &MicroVmConfig) -> Vec<Rule> {
             out.push(rule);
         }
     };
-    add(Rule::Vcpus, config.num_vcpus == 0);
+    add(
+        Rule::Vcpus,
+        config.num_vcpus == 0 || config.num_vcpus > limits::MAX_VCPUS,
+    );
     add(Rule::Ram, config.ram_mib == 0);
     add(
-        Rule::TooMany,
-        config.mapped_dirs.len() > limits::MAX_MAPPED_DIRS
-            || config.port_map.len() > limits::MAX_PORT_MAPPINGS
-            || config.rlimits.len() > limits::MAX_RLIMITS
-            || config.args.len() > limits::MAX_ARGS
-            || config.env.len() > limits::MAX_ENV_VARS,
+        Rule::RootPath,
+        !config.root_path.to_str().is_some_and(host_path_ok),
     );
-    // The guest command's share of the kernel command line: exec path and
-    // workdir as they are, each arg and `NAME=value` env entry with 3 bytes
-    // of quoting.
-    let command_bytes: usize = config
-        .exec_path
-        .iter()
-        .map(|e| e.as_str().len())
-        .sum::<usize>()
-        + config
-            .workdir_path
-            .iter()
-            .map(|w| w.as_str().len())
-            .sum::<usize>()
-        + config.args.iter().map(|a| a.len() + 3).sum::<usize>()
-        + config
-            .env
-            .iter()
-            .map(|v| v.get_name().len() + 1 + v.get_value().len() + 3)
-            .sum::<usize>();
+    let networking = !config.local_only;
+    let (args_over, env_over, dirs_over, ports_over, rlimits_over) = (
+        config.args.len() > limits::MAX_ARGS,
+        config.env.len() > limits::MAX_ENV_VARS,
+        config.mapped_dirs.len() > limits::max_mapped_dirs(networking),
+        config.port_map.len() > limits::MAX_PORT_MAPPINGS,
+        config.rlimits.len() > limits::MAX_RLIMITS,
+    );
     add(
         Rule::TooMany,
-        command_bytes > limits::MAX_COMMAND_LINE_TOTAL,
+        args_over || env_over || dirs_over || ports_over || rlimits_over,
     );
     add(
         Rule::ArgsNeedExec,
         config.exec_path.is_none() && !config.args.is_empty(),
     );
-    let exec_bad = config
-        .exec_path
-        .as_ref()
-        .is_some_and(|e| !command_line_ok(e.as_str()));
-    let args_bad = config.args.iter().any(|a| !command_line_ok(a));
-    let workdir = config.workdir_path.as_ref().map(|w| w.as_str());
-    let workdir_bad_chars = workdir.is_some_and(|w| !command_line_ok(w));
-    let workdir_bad_path = workdir.is_some_and(|w| guest_components(w).is_none());
-    let env_name_bad = config.env.iter().any(|v| {
-        let name = v.get_name();
-        name.is_empty() || name.contains('=') || name.contains('\0')
-    });
-    let env_bad_chars = config
-        .env
-        .iter()
-        .any(|v| !command_line_ok(&format!("{}={}", v.get_name(), v.get_value())));
     add(
-        Rule::CommandLine,
-        exec_bad || args_bad || workdir_bad_chars || env_bad_chars,
+        Rule::GuestString,
+        config.exec_path.as_ref().is_some_and(|e| {
+            e.as_str().is_empty() || !guest_string_ok(e.as_str(), limits::MAX_PATH_LEN)
+        }),
     );
-    add(Rule::GuestPath, workdir_bad_path);
-    add(Rule::EnvName, env_name_bad);
+    if !args_over {
+        add(
+            Rule::GuestString,
+            config
+                .args
+                .iter()
+                .any(|a| !guest_string_ok(a, limits::MAX_STRING_LEN)),
+        );
+    }
+    if !env_over {
+        let name_bad = |name: &str| name.is_empty() || name.contains('=') || name.contains('\0');
+        add(
+            Rule::EnvName,
+            config.env.iter().any(|v| name_bad(v.get_name())),
+        );
+        add(
+            Rule::GuestString,
+            config.env.iter().any(|v| {
+                !name_bad(v.get_name())
+                    && !guest_string_ok(
+                        &format!("{}={}", v.get_name(), v.get_value()),
+                        limits::MAX_STRING_LEN,
+                    )
+            }),
+        );
+    }
+    if !(args_over || env_over || rlimits_over) {
+        add(
+            Rule::CommandSize,
+            command_bytes(config) > command_room(config),
+        );
+    }
+    add(
+        Rule::GuestPath,
+        config
+            .workdir_path
+            .as_ref()
+            .is_some_and(|w| guest_components(w.as_str()).is_none()),
+    );
     add(
         Rule::HostPath,
         config
@@ -194,48 +256,60 @@ pub fn violations(config: &MicroVmConfig) -> Vec<Rule> {
             .as_ref()
             .is_some_and(|c| !host_path_ok(c.as_str())),
     );
+    add(Rule::Ip, config.assigned_ip.is_some());
 
-    let mut mounts = Vec::new();
-    for dir in &config.mapped_dirs {
-        add(Rule::HostPath, !host_path_ok(dir.get_host().as_str()));
-        add(
-            Rule::PairColon,
-            dir.get_host().as_str().contains(':') || dir.get_guest().as_str().contains(':'),
-        );
-        match guest_components(dir.get_guest().as_str()).filter(|c| !c.is_empty()) {
-            Some(components) => mounts.push(components),
-            None => add(Rule::GuestPath, true),
+    if !dirs_over {
+        let mut mounts = Vec::new();
+        for dir in &config.mapped_dirs {
+            let (host, guest) = (dir.get_host().as_str(), dir.get_guest().as_str());
+            if !host_path_ok(host) {
+                add(Rule::HostPath, true);
+            } else if host.contains(':') || guest.contains(':') {
+                add(Rule::PairColon, true);
+            } else {
+                match guest_components(guest).filter(|c| !c.is_empty()) {
+                    Some(components) => mounts.push(components),
+                    None => add(Rule::GuestPath, true),
+                }
+            }
         }
-    }
-    // Overlap is judged only when every mount point is valid.
-    add(
-        Rule::Overlap,
-        mounts.len() == config.mapped_dirs.len() && reference_overlap(&mounts).is_some(),
-    );
-
-    let mut hosts = std::collections::BTreeSet::new();
-    for pair in &config.port_map {
-        if pair.get_host() == 0 || pair.get_guest() == 0 {
-            add(Rule::PortZero, true);
-        } else if !hosts.insert(pair.get_host()) {
-            add(Rule::DuplicatePort, true);
-        }
+        // Overlap is judged among the mount points that are valid.
+        add(Rule::Overlap, reference_overlap(&mounts).is_some());
     }
 
-    let mut resources = std::collections::BTreeSet::new();
-    for limit in &config.rlimits {
-        add(Rule::SoftExceedsHard, limit.get_soft() > limit.get_hard());
+    if !ports_over {
+        let mut hosts = std::collections::BTreeSet::new();
+        let mut guests = std::collections::BTreeSet::new();
+        for pair in &config.port_map {
+            if pair.get_host() == 0 || pair.get_guest() == 0 {
+                add(Rule::PortZero, true);
+                continue;
+            }
+            add(Rule::DuplicateHostPort, !hosts.insert(pair.get_host()));
+            add(Rule::DuplicateGuestPort, !guests.insert(pair.get_guest()));
+        }
         add(
-            Rule::DuplicateRlimit,
-            !resources.insert(*limit.get_resource()),
+            Rule::NeedsNetworking,
+            config.local_only && !config.port_map.is_empty(),
         );
+    }
+
+    if !rlimits_over {
+        let mut resources = std::collections::BTreeSet::new();
+        for limit in &config.rlimits {
+            add(Rule::SoftExceedsHard, limit.get_soft() > limit.get_hard());
+            add(
+                Rule::DuplicateRlimit,
+                !resources.insert(*limit.get_resource()),
+            );
+        }
     }
     out
 }
 
 /// Checks `validate_values` against [`violations`]: it accepts exactly the
 /// configs that break no rule, and when it rejects one, the error it returns
-/// names a rule the config does break. A `ConflictingGuestPaths` error names
+/// names a rule the config does break. A `GuestPathsOverlap` error names
 /// two guest paths that really overlap.
 pub fn check_against_oracle(config: &MicroVmConfig) -> Result<(), String> {
     let broken = violations(config);
@@ -249,7 +323,10 @@ pub fn check_against_oracle(config: &MicroVmConfig) -> Result<(), String> {
                     "rejected with {error:?} ({rule:?}), but the rules say {broken:?}: {config:?}"
                 ));
             }
-            if let E::ConflictingGuestPaths(a, b) = &error {
+            if let ConfigErrorKind::Rule(RuleError::GuestPathsOverlap {
+                guest: a, first: b, ..
+            }) = &error.kind
+            {
                 let real = guest_components(a)
                     .zip(guest_components(b))
                     .is_some_and(|(a, b)| components_overlap(&a, &b));

@@ -1,10 +1,12 @@
-//! The `vm!` macro: parse, check at compile time, expand.
+//! The `vm!` macro: parse, check at compile time (read the values in
+//! `validate`, apply the rules in `rules`), expand.
 //!
 //! Each step is a module over `proc_macro2` types only, so that all of it can
 //! be exercised outside a proc-macro context (unit tests, a fuzz target).
 
 pub mod expand;
 pub mod parse;
+pub mod rules;
 pub mod validate;
 
 use proc_macro2::TokenStream;

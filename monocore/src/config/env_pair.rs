@@ -44,8 +44,15 @@ impl EnvPair {
             value: value.into(),
         };
         // Parsing the string form applies exactly the string-form rules.
-        if pair.name.contains('=') {
-            return Err(crate::InvalidMicroVMConfigError::InvalidEnvName(pair.name).into());
+        if let Err(kind) = monocore_rules::check_env_name(&pair.name) {
+            return Err(crate::InvalidMicroVMConfigError::rule(
+                monocore_rules::Field::Env.whole(),
+                monocore_rules::RuleError::EnvName {
+                    name: pair.name,
+                    kind,
+                },
+            )
+            .into());
         }
         pair.to_string().parse()
     }
@@ -110,11 +117,11 @@ mod tests {
         assert!(EnvPair::try_new("A", "1").is_ok());
         assert!(matches!(
             EnvPair::try_new("A=B", "1"),
-            Err(MonocoreError::InvalidMicroVMConfig(crate::InvalidMicroVMConfigError::InvalidEnvName(n))) if n == "A=B"
+            Err(MonocoreError::InvalidMicroVMConfig(ref e)) if matches!(e.rule_error(), Some(monocore_rules::RuleError::EnvName { name, .. }) if name == "A=B")
         ));
         assert!(matches!(
             EnvPair::try_new("", "1"),
-            Err(MonocoreError::InvalidEnvPair(_))
+            Err(MonocoreError::InvalidMicroVMConfig(_))
         ));
     }
 

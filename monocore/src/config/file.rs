@@ -20,12 +20,11 @@
 
 use std::{fmt, io::Read, net::Ipv4Addr, ops::Range, path::Path};
 
-use monocore_rules::{keys, limits};
+use monocore_rules::{ConfigPath, Field, RangeError, check_num_vcpus, check_ram_mib, keys, limits};
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 use crate::{
-    InvalidMicroVMConfigError as E,
     config::{EnvPair, PathPair, PortPair},
     vm::{LinuxRlimit, LogLevel, MicroVmConfig},
 };
@@ -66,17 +65,37 @@ fn list(errors: &[ConfigFileError]) -> String {
         .join("\n")
 }
 
-/// A string value (or list element) with where it sits in the file.
-type Element = (String, Range<usize>);
+/// Where one key's value sits in the file: the key, the whole value, and
+/// for a list the element of each entry that reached the config, in config
+/// order (entries that did not parse are not in the config, so config index
+/// `k` is element `elements[k]`).
+struct Place {
+    field: Field,
+    value: Range<usize>,
+    elements: Vec<Range<usize>>,
+}
 
 /// Where each key's value and list elements sit in the file, to locate
-/// validation errors.
+/// validation errors by their [`ConfigPath`].
 #[derive(Default)]
 struct Located {
-    /// (key, value span, element spans with their text)
-    keys: Vec<(String, Range<usize>, Vec<Element>)>,
+    places: Vec<Place>,
     /// The whole document's span, for missing keys.
     top: Range<usize>,
+}
+
+impl Located {
+    /// The span a validation error at `at` points to: the list element,
+    /// else the key's value, else the top of the file (a key not given).
+    fn span(&self, at: ConfigPath) -> Range<usize> {
+        let Some(place) = self.places.iter().find(|p| p.field == at.field) else {
+            return self.top.start..self.top.start;
+        };
+        at.index
+            .and_then(|i| place.elements.get(i))
+            .unwrap_or(&place.value)
+            .clone()
+    }
 }
 
 struct Collector<'a> {
@@ -128,7 +147,7 @@ fn line_column(text: &str, offset: usize) -> (usize, usize) {
 /// let errors = parse_config("root = \"rootfs\"\nram = 0\nrma = 1\n", dir.path()).unwrap_err();
 /// let text: Vec<String> = errors.0.iter().map(|e| e.to_string()).collect();
 /// assert_eq!(text, [
-///     "2:7: `ram`: amount of RAM is zero: at least 1 MiB is required",
+///     "2:7: `ram`: ram (MiB) is 0: at least 1 is required",
 ///     "3:1: unknown key `rma`: did you mean `ram`?",
 /// ]);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -144,49 +163,55 @@ pub fn parse_config(text: &str, base_dir: &Path) -> Result<MicroVmConfig, Config
     };
     let (table, syntax_errors) = DeTable::parse_recoverable(text);
     for e in syntax_errors {
-        c.at(e.span().unwrap_or(0..0), None, e.message().to_owned());
+        syntax_error(&mut c, &e);
     }
     let mut located = Located {
         top: table.span(),
         ..Located::default()
     };
     let mut config = MicroVmConfig::new(base_dir, 0);
-    let (mut have_root, mut have_ram) = (false, false);
+    // Keys whose value did not reach the config: validation says nothing
+    // more about them (their field holds a default), one problem, one
+    // message.
+    let mut failed: Vec<Field> = Vec::new();
     for (key, value) in table.get_ref().iter() {
         let name = key.get_ref().as_ref();
-        if !keys::is_key(name) {
+        let Some(field) = Field::from_key(name) else {
             c.at(key.span(), None, keys::unknown_key_message(name));
             continue;
+        };
+        let before = c.errors.len();
+        let elements = apply_key(&mut c, &mut config, field, value, base_dir);
+        if c.errors.len() > before && elements.is_none() {
+            failed.push(field);
         }
-        have_root |= name == "root";
-        have_ram |= name == "ram";
-        let elements = apply_key(&mut c, &mut config, name, value, base_dir);
-        located.keys.push((name.to_owned(), value.span(), elements));
+        located.places.push(Place {
+            field,
+            value: value.span(),
+            elements: elements.unwrap_or_default(),
+        });
     }
-    let mut reported: Vec<String> = c.errors.iter().filter_map(|e| e.key.clone()).collect();
-    for (present, key) in [(have_root, "root"), (have_ram, "ram")] {
-        if !present {
+    for field in [Field::Root, Field::Ram] {
+        if !located.places.iter().any(|p| p.field == field) {
             c.at(
                 located.top.start..located.top.start,
                 None,
-                format!("missing required key `{key}`"),
+                format!("missing required key `{}`", field.key()),
             );
-            reported.push(key.to_owned());
+            failed.push(field);
         }
     }
-    // Validate what parsed, but say nothing more about a key that already
-    // has an error (or is missing): one problem, one message.
+    // An exec that failed to parse is not missing: `args` are not "without
+    // exec".
+    if failed.contains(&Field::Exec) {
+        failed.push(Field::Args);
+    }
     for error in config.validation_errors() {
-        let (key, span) = locate(&located, &error);
-        let key = key.or_else(|| match error {
-            E::RootPathDoesNotExist(_) | E::RootPathIsNotADirectory(_) => Some("root".to_owned()),
-            E::RamIsZero => Some("ram".to_owned()),
-            _ => None,
-        });
-        if key.as_ref().is_some_and(|k| reported.contains(k)) {
+        let field = error.at.field;
+        if failed.contains(&field) && (error.at.index.is_none() || !is_list(field)) {
             continue;
         }
-        c.at(span, key.as_deref(), error.to_string());
+        c.at(located.span(error.at), Some(field.key()), error.message());
     }
     c.errors.sort_by_key(|e| (e.line, e.column));
     if c.errors.is_empty() {
@@ -246,6 +271,39 @@ fn too_large(len: Option<usize>) -> ConfigFileError {
     }
 }
 
+/// A syntax error from the TOML parser, with the key named where the
+/// parser only says "duplicate key" (its span is the repeated key).
+fn syntax_error(c: &mut Collector<'_>, e: &toml::de::Error) {
+    // The parser places every error but a dotted key nested too deep: put
+    // that one on the key with the most parts.
+    let span = e.span().unwrap_or_else(|| deepest_key(c.text));
+    let key = c.text.get(span.clone()).map(|k| k.trim().trim_matches('"'));
+    match (e.message(), key) {
+        ("duplicate key", Some(key)) if !key.is_empty() => {
+            let message =
+                format!("duplicate key `{key}`: each key may be given once; remove one of them");
+            c.at(span, None, message);
+        }
+        (message, _) => c.at(span, None, message.to_owned()),
+    }
+}
+
+/// The span of the start of the line whose key (the text before `=`, or a
+/// `[table]` header) has the most dotted parts.
+fn deepest_key(text: &str) -> Range<usize> {
+    let mut best = (0, 0);
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let key = line.split('=').next().unwrap_or_default();
+        let parts = key.matches('.').count();
+        if parts > best.0 {
+            best = (parts, offset);
+        }
+        offset += line.len();
+    }
+    best.1..best.1
+}
+
 fn type_error(c: &mut Collector<'_>, key: &str, value: &Spanned<DeValue<'_>>, expected: &str) {
     let found = value.get_ref().type_str();
     c.at(
@@ -267,85 +325,96 @@ fn string<'v>(
     s
 }
 
-fn integer(
-    c: &mut Collector<'_>,
-    key: &str,
-    value: &Spanned<DeValue<'_>>,
-    max: u64,
-) -> Option<u64> {
+/// A TOML integer as an `i128` (any radix, sign, `_`); a non-integer is a
+/// type error.
+fn integer(c: &mut Collector<'_>, key: &str, value: &Spanned<DeValue<'_>>) -> Option<i128> {
     let Some(int) = value.get_ref().as_integer() else {
         type_error(c, key, value, "an integer");
         return None;
     };
     let digits = int.as_str().replace('_', "");
-    let unsigned = digits.strip_prefix('+').unwrap_or(&digits);
-    // `as_str` holds the digits without a radix prefix. A leading `-` makes
-    // `from_str_radix` into u64 fail: negatives are out of range.
-    let parsed = u64::from_str_radix(unsigned, int.radix()).ok();
-    match parsed.filter(|n| *n <= max) {
-        Some(n) => Some(n),
-        None => {
-            c.at(
-                value.span(),
-                Some(key),
-                format!("{} is out of range: expected 0 to {max}", int.as_str()),
-            );
+    let (negative, digits) = match digits.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, digits.strip_prefix('+').unwrap_or(&digits)),
+    };
+    // TOML integers are 64-bit: they always fit an i128.
+    let n = i128::from_str_radix(digits, int.radix()).ok()?;
+    Some(if negative { -n } else { n })
+}
+
+/// The field's value from an integer: the rule's own error (`RangeError`)
+/// when it does not fit the field's type; a value that fits is checked by
+/// validation, which says the same.
+fn ranged<T: TryFrom<i128>>(
+    c: &mut Collector<'_>,
+    key: &str,
+    value: &Spanned<DeValue<'_>>,
+    rule: fn(i128) -> Result<T, RangeError>,
+) -> Option<T> {
+    let n = integer(c, key, value)?;
+    match T::try_from(n) {
+        Ok(v) => Some(v),
+        Err(_) => {
+            let message = match rule(n) {
+                Err(e) => e.to_string(),
+                Ok(_) => format!("{n} does not fit"),
+            };
+            c.at(value.span(), Some(key), message);
             None
         }
     }
 }
 
-/// Applies a list of strings, each parsed with `parse`; returns the
-/// elements' text and spans.
+/// Applies a list of strings, each parsed with `parse`; returns the parsed
+/// entries and the spans of their elements, in order (`None` when the
+/// value is not a list of a size worth reading).
 fn strings<T>(
     c: &mut Collector<'_>,
-    key: &str,
+    field: Field,
     value: &Spanned<DeValue<'_>>,
     mut parse: impl FnMut(&str) -> Result<T, String>,
-) -> (Vec<T>, Vec<Element>) {
-    let (mut out, mut spans) = (Vec::new(), Vec::new());
+) -> Option<(Vec<T>, Vec<Range<usize>>)> {
+    let key = field.key();
     let Some(array) = value.get_ref().as_array() else {
         type_error(c, key, value, "a list of strings");
-        return (out, spans);
+        return None;
     };
     // Bounded cost: an oversized list is reported, not parsed element by
-    // element.
-    if let Some(max) = max_len(key)
-        && array.len() > max
-    {
-        c.at(
-            value.span(),
-            Some(key),
-            format!(
-                "too many elements: {} given, at most {max} allowed",
-                array.len()
-            ),
-        );
-        return (out, spans);
+    // element (validation checks the length again once `local_only` is
+    // known).
+    if let Err(e) = monocore_rules::check_len(field, array.len(), false) {
+        c.at(value.span(), Some(key), e.to_string());
+        return None;
     }
+    let (mut out, mut spans) = (Vec::new(), Vec::new());
     for element in array.iter() {
         let Some(s) = element.get_ref().as_str() else {
             type_error(c, key, element, "a string");
             continue;
         };
         match parse(s) {
-            Ok(v) => out.push(v),
+            Ok(v) => {
+                out.push(v);
+                spans.push(element.span());
+            }
             Err(message) => c.at(element.span(), Some(key), message),
         }
-        spans.push((s.to_owned(), element.span()));
     }
-    (out, spans)
+    Some((out, spans))
 }
 
-/// The most elements a list key may hold (`monocore_rules::limits`).
-fn max_len(key: &str) -> Option<usize> {
-    Some(match key {
-        "args" => limits::MAX_ARGS,
-        "env" => limits::MAX_ENV_VARS,
-        "mapped_dirs" => limits::MAX_MAPPED_DIRS,
-        "port_map" => limits::MAX_PORT_MAPPINGS,
-        "rlimits" => limits::MAX_RLIMITS,
-        _ => return None,
+fn is_list(field: Field) -> bool {
+    monocore_rules::max_len(field, false).is_some()
+}
+
+/// Stores the parsed entries of a list; returns their spans.
+fn set_list<T>(
+    parsed: Option<(Vec<T>, Vec<Range<usize>>)>,
+    target: &mut Vec<T>,
+) -> Option<Vec<Range<usize>>> {
+    parsed.map(|(entries, spans)| {
+        *target = entries;
+        spans
     })
 }
 
@@ -357,149 +426,108 @@ fn resolve(base: &Path, path: &str) -> String {
     }
 }
 
+/// Sets `field` from `value`. Returns `None` if the value did not reach the
+/// config, else the spans of the list entries that did (empty for a
+/// scalar).
 fn apply_key(
     c: &mut Collector<'_>,
     config: &mut MicroVmConfig,
-    key: &str,
+    field: Field,
     value: &Spanned<DeValue<'_>>,
     base: &Path,
-) -> Vec<Element> {
-    let mut elements = Vec::new();
-    if let Some(text) = value.get_ref().as_str() {
-        elements.push((text.to_owned(), value.span()));
-    }
-    match key {
-        "root" => {
-            if let Some(s) = string(c, key, value) {
-                config.root_path = base.join(s);
-            }
-        }
-        "ram" => {
-            if let Some(n) = integer(c, key, value, u64::from(u32::MAX)) {
-                config.ram_mib = u32::try_from(n).unwrap_or(u32::MAX);
-            }
-        }
-        "vcpus" => {
-            if let Some(n) = integer(c, key, value, u64::from(u8::MAX)) {
-                config.num_vcpus = u8::try_from(n).unwrap_or(u8::MAX);
-            }
-        }
-        "exec" => config.exec_path = string(c, key, value).map(Into::into),
-        "workdir" => config.workdir_path = string(c, key, value).map(Into::into),
-        "console" => config.console_output = string(c, key, value).map(|s| resolve(base, s).into()),
-        "ip" => {
-            if let Some(s) = string(c, key, value) {
-                match s.parse::<Ipv4Addr>() {
-                    Ok(ip) => config.assigned_ip = Some(ip),
-                    Err(_) => c.at(
-                        value.span(),
-                        Some(key),
-                        format!("{s:?} is not an IPv4 address such as 10.0.0.2"),
-                    ),
+) -> Option<Vec<Range<usize>>> {
+    let key = field.key();
+    let set = |done: bool| done.then(Vec::new);
+    match field {
+        Field::Root => set(string(c, key, value)
+            .map(|s| config.root_path = base.join(s))
+            .is_some()),
+        Field::Ram => set(ranged(c, key, value, check_ram_mib)
+            .map(|n| config.ram_mib = n)
+            .is_some()),
+        Field::Vcpus => set(ranged(c, key, value, check_num_vcpus)
+            .map(|n| config.num_vcpus = n)
+            .is_some()),
+        Field::Exec => set(string(c, key, value)
+            .map(|s| config.exec_path = Some(s.into()))
+            .is_some()),
+        Field::Workdir => set(string(c, key, value)
+            .map(|s| config.workdir_path = Some(s.into()))
+            .is_some()),
+        Field::Console => set(string(c, key, value)
+            .map(|s| config.console_output = Some(resolve(base, s).into()))
+            .is_some()),
+        Field::Ip => {
+            let s = string(c, key, value)?;
+            match s.parse::<Ipv4Addr>() {
+                Ok(ip) => {
+                    config.assigned_ip = Some(ip);
+                    Some(Vec::new())
+                }
+                Err(_) => {
+                    let message = format!("{s:?} is not an IPv4 address such as 10.0.0.2");
+                    c.at(value.span(), Some(key), message);
+                    None
                 }
             }
         }
-        "local_only" => match value.get_ref().as_bool() {
-            Some(b) => config.local_only = b,
-            None => type_error(c, key, value, "true or false"),
+        Field::LocalOnly => match value.get_ref().as_bool() {
+            Some(b) => {
+                config.local_only = b;
+                Some(Vec::new())
+            }
+            None => {
+                type_error(c, key, value, "true or false");
+                None
+            }
         },
-        "log_level" => {
-            if let Some(s) = string(c, key, value) {
-                match s.parse::<LogLevel>() {
-                    Ok(level) => config.log_level = level,
-                    Err(e) => c.at(value.span(), Some(key), e.to_string()),
+        Field::LogLevel => {
+            let s = string(c, key, value)?;
+            match s.parse::<LogLevel>() {
+                Ok(level) => {
+                    config.log_level = level;
+                    Some(Vec::new())
+                }
+                Err(e) => {
+                    c.at(value.span(), Some(key), e.to_string());
+                    None
                 }
             }
         }
-        "args" => (config.args, elements) = strings(c, key, value, |s| Ok(s.to_owned())),
-        "env" => {
-            (config.env, elements) = strings(c, key, value, |s| {
+        Field::Args => set_list(
+            strings(c, field, value, |s| Ok(s.to_owned())),
+            &mut config.args,
+        ),
+        Field::Env => set_list(
+            strings(c, field, value, |s| {
                 s.parse::<EnvPair>().map_err(|e| e.to_string())
-            })
-        }
-        "port_map" => {
-            (config.port_map, elements) = strings(c, key, value, |s| {
+            }),
+            &mut config.env,
+        ),
+        Field::PortMap => set_list(
+            strings(c, field, value, |s| {
                 s.parse::<PortPair>().map_err(|e| e.to_string())
-            })
-        }
-        "rlimits" => {
-            (config.rlimits, elements) = strings(c, key, value, |s| {
+            }),
+            &mut config.port_map,
+        ),
+        Field::Rlimits => set_list(
+            strings(c, field, value, |s| {
                 s.parse::<LinuxRlimit>().map_err(|e| e.to_string())
-            })
-        }
-        "mapped_dirs" => {
-            (config.mapped_dirs, elements) = strings(c, key, value, |s| {
+            }),
+            &mut config.rlimits,
+        ),
+        Field::MappedDirs => set_list(
+            strings(c, field, value, |s| {
                 let pair = s.parse::<PathPair>().map_err(|e| e.to_string())?;
                 let host = resolve(base, pair.get_host().as_str());
                 Ok(PathPair::with_distinct(
                     host.into(),
                     pair.get_guest().clone(),
                 ))
-            })
-        }
-        _ => {}
-    }
-    elements
-}
-
-/// Finds the key, and the list element where possible, that a validation
-/// error belongs to.
-fn locate(located: &Located, error: &E) -> (Option<String>, Range<usize>) {
-    let find_key = |key: &str| located.keys.iter().find(|k| k.0 == key);
-    let by_key = |key: &str| find_key(key).map(|k| (Some(k.0.clone()), k.1.clone()));
-    let by_element = |key: &str, matches: &dyn Fn(&str) -> bool, last: bool| {
-        find_key(key).and_then(|k| {
-            let mut hits = k.2.iter().filter(|(text, _)| matches(text));
-            let hit = if last { hits.last() } else { hits.next() };
-            hit.map(|(_, span)| (Some(k.0.clone()), span.clone()))
-        })
-    };
-    let guest_of = |text: &str| text.split_once(':').map_or(text, |(_, g)| g).to_owned();
-    let found = match error {
-        E::RootPathDoesNotExist(_) | E::RootPathIsNotADirectory(_) => by_key("root"),
-        E::NumVCPUsIsZero => by_key("vcpus"),
-        E::RamIsZero => by_key("ram"),
-        E::HostPathDoesNotExist(h) | E::HostPathIsNotADirectory(h) | E::InvalidHostPath(h) => {
-            by_element(
-                "mapped_dirs",
-                &|t| t.split(':').next().is_some_and(|host| h.ends_with(host)),
-                false,
-            )
-            .or_else(|| by_element("console", &|t| h.ends_with(t), false))
-        }
-        E::InvalidCommandLineString(s) => ["exec", "workdir", "args", "env"]
-            .into_iter()
-            .find_map(|k| by_element(k, &|t| t == s, false)),
-        E::InvalidGuestPath(g) => {
-            let text = g.to_string();
-            by_element(
-                "mapped_dirs",
-                &|t| text.contains(&format!("`{}`", guest_of(t))),
-                false,
-            )
-            .or_else(|| by_element("workdir", &|t| text.contains(&format!("`{t}`")), false))
-        }
-        E::ConflictingGuestPaths(_, b) => by_element("mapped_dirs", &|t| guest_of(t) == *b, true),
-        E::DuplicateHostPort(p) => by_element(
-            "port_map",
-            &|t| t.split(':').next() == Some(p.to_string().as_str()),
-            true,
+            }),
+            &mut config.mapped_dirs,
         ),
-        E::PortIsZero => by_key("port_map"),
-        E::RlimitSoftExceedsHard { .. } | E::DuplicateRlimit(_) => by_key("rlimits"),
-        E::InvalidEnvName(_) => by_key("env"),
-        E::InvalidMappedDir(_) => by_key("mapped_dirs"),
-        E::ArgsWithoutExecPath(_) => by_key("args"),
-        E::TooMany { what, .. } => by_key(match *what {
-            "mapped directories" => "mapped_dirs",
-            "port mappings" => "port_map",
-            "resource limits" => "rlimits",
-            "arguments" => "args",
-            crate::vm::validate::COMMAND_BYTES => "args",
-            _ => "env",
-        }),
-    };
-    found.unwrap_or((None, located.top.start..located.top.start))
+    }
 }
 
 impl From<ConfigFileErrors> for crate::MonocoreError {

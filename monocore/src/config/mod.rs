@@ -15,8 +15,8 @@ pub use defaults::*;
 pub use env_pair::EnvPair;
 pub use monocore_rules::limits;
 pub use monocore_rules::{
-    EnvPairError, EnvPairErrorKind, GuestPathError, PathPairError, PathPairErrorKind,
-    PortPairError, PortPairErrorKind, RlimitError, RlimitErrorKind,
+    EnvPairError, EnvPairErrorKind, GuestPathError, GuestStringError, HostPathError, PathPairError,
+    PathPairErrorKind, PortPairError, PortPairErrorKind, RangeError, RlimitError, RlimitErrorKind,
 };
 pub use path_pair::PathPair;
 pub use port_pair::PortPair;

@@ -84,7 +84,12 @@ pub(crate) fn spec_for(config: &MicroVmConfig) -> MonocoreResult<Spec> {
             .enumerate()
             .map(|(index, dir)| {
                 let guest = monocore_rules::normalize_mount_point(dir.get_guest().as_str())
-                    .map_err(crate::InvalidMicroVMConfigError::from)?;
+                    .map_err(|e| {
+                        crate::InvalidMicroVMConfigError::rule(
+                            monocore_rules::Field::MappedDirs.at(index),
+                            e,
+                        )
+                    })?;
                 Ok(Mount {
                     tag: mapped_dir_tag(index).into_bytes(),
                     guest_path: guest.into_bytes(),

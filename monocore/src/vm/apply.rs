@@ -1,10 +1,11 @@
 //! Applying a validated config to a libkrun context.
 //!
 //! Order matters: first every value is turned into what libkrun reads
-//! (C strings, the port map, the agent's run spec), so a NUL byte, a
-//! non-UTF-8 host path or an unsupported setting is a typed error before any
-//! FFI call; then the VM's private root is filled ([`agent`](super::agent));
-//! only then is a context created and configured.
+//! (C strings, the port map, the agent's run spec); then the VM's private
+//! root is filled ([`agent`](super::agent)); only then is a context created
+//! and configured. A validated config passes all of it: validation holds
+//! every rule libkrun and the agent would enforce (`monocore_rules`), and
+//! what is left here (a NUL, a non-UTF-8 path) is defence in depth.
 //!
 //! libkrun boots the private root and runs the guest agent there; the user's
 //! root filesystem and every mapped directory are virtio-fs shares that the
@@ -25,15 +26,21 @@
 //!   does not stop it);
 //! - the guest's IP address cannot be chosen (TSI shares the host's).
 //!
-//! So monocore maps the config like this, never ignoring a setting:
+//! So monocore maps the config like this, never ignoring a setting. The
+//! refusals are rules of `monocore_rules` (validation refuses them, `vm!`
+//! at compile time), except the kernel's, which is a fact of this host:
 //!
 //! | config | what monocore does |
 //! |---|---|
 //! | `local_only = true` (default), empty `port_map` | no vsock device at all (`krun_disable_implicit_vsock`): the guest has no network beyond its own loopback. Stricter than "local only", never looser. |
-//! | `local_only = true`, non-empty `port_map` | [`MonocoreError::Unsupported`]: exposing ports needs TSI, which also opens outbound access to everything. |
+//! | `local_only = true`, non-empty `port_map` | invalid ([`RuleError::PortMapNeedsNetworking`]): exposing ports needs TSI, which also opens outbound access to everything. |
 //! | `local_only = false` | TSI for inet sockets (`krun_add_vsock(HIJACK_INET)`) with the port map passed explicitly (an empty array, never NULL). The guest can connect anywhere the host can, and listen on host ports. |
-//! | `assigned_ip = Some(_)` | [`MonocoreError::Unsupported`]. |
-//! | `local_only = false` with an ELF kernel (the compat kernel) | [`MonocoreError::Unsupported`]: TSI needs libkrunfw's kernel patches, which an ELF kernel of monocore's build does not have. |
+//! | `assigned_ip = Some(_)` | invalid ([`RuleError::IpUnsupported`]). |
+//! | `local_only = false` with an ELF kernel (the compat kernel) | [`MonocoreError::HostCannotRun`] ([`ConfigErrorKind::NetworkingNeedsTsi`]), before anything starts: TSI needs libkrunfw's kernel patches, which an ELF kernel of monocore's build does not have. Which kernel a VM boots is a fact of the host ([`KernelChoice::resolve`]), so this is not a validation rule. |
+//!
+//! [`RuleError::PortMapNeedsNetworking`]: monocore_rules::RuleError::PortMapNeedsNetworking
+//! [`RuleError::IpUnsupported`]: monocore_rules::RuleError::IpUnsupported
+//! [`ConfigErrorKind::NetworkingNeedsTsi`]: crate::ConfigErrorKind::NetworkingNeedsTsi
 
 use std::{
     convert::Infallible,
@@ -132,13 +139,12 @@ impl MicroVm {
     /// let prepared = vm.prepare_with_kernel(&KernelChoice::Libkrunfw)?;
     /// drop(prepared); // frees the context and the run directory; nothing ran
     ///
-    /// // A setting libkrun cannot honour is refused, not ignored.
+    /// // A setting libkrun cannot honour is refused by validation, never
+    /// // by libkrun and never ignored.
     /// let mut config = MicroVmConfig::new(root.path(), 256);
     /// config.assigned_ip = Some("10.0.0.2".parse()?);
-    /// let err = MicroVm::from_config(config)?
-    ///     .prepare_with_kernel(&KernelChoice::Libkrunfw)
-    ///     .unwrap_err();
-    /// assert!(err.to_string().starts_with("unsupported setting assigned_ip = 10.0.0.2"));
+    /// let err = MicroVm::from_config(config).unwrap_err();
+    /// assert!(err.to_string().starts_with("invalid microVM configuration: ip: the guest's IPv4 address cannot be set"));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn prepare(&self) -> MonocoreResult<PreparedVm> {
@@ -166,28 +172,24 @@ impl MicroVm {
         plan.apply(guest_root, RunHold::Joined { _lock: hold })
     }
 
-    /// Checks, without any FFI call or file write, that libkrun 1.19.7 can
-    /// honour this config with the kernel [`KernelChoice::Auto`] picks: a
-    /// kernel that can boot here exists, every string converts to a C
-    /// string, host paths are UTF-8, and the network settings are supported
-    /// (see the module docs: a `port_map` needs `local_only = false`;
-    /// `assigned_ip` is not supported). [`prepare`] and
-    /// [`spawn`](Self::spawn) make the same check first, so an unsupported
-    /// setting fails before any process starts.
-    ///
-    /// [`prepare`]: Self::prepare
+    /// Checks the facts of this host that a config must fit, with the
+    /// kernel [`KernelChoice::Auto`] picks, without any FFI call or file
+    /// write: a kernel that can boot here exists; `/dev/kvm` opens; the RAM
+    /// is no more than the host has; the vCPUs no more than its KVM runs;
+    /// networking only with a kernel that has TSI (libkrunfw's). What a
+    /// config's values must be is validation's ([`MicroVmConfig::validate`]),
+    /// done when the `MicroVm` was made; this is the rest, so that a VM that
+    /// starts does not fail in `krun_start_enter` with `EINVAL`.
+    /// [`spawn`](Self::spawn) and [`start`](Self::start) make this check
+    /// first, so nothing starts for a config this host cannot run.
     ///
     /// ```
-    /// use monocore::{kernel::KernelChoice, vm::{MicroVm, MicroVmConfig}};
+    /// use monocore::{kernel::KernelChoice, vm::{MicroVm, MicroVmConfig}, MonocoreError};
     /// let root = tempfile::tempdir()?;
-    /// let mut config = MicroVmConfig::new(root.path(), 256);
-    /// config.port_map = vec!["8080:80".parse()?];
-    /// let vm = MicroVm::from_config(config.clone())?;
+    /// let mut config = MicroVmConfig::new(root.path(), u32::MAX); // 4 PiB
+    /// let vm = MicroVm::from_config(config.clone())?; // valid ...
     /// let err = vm.check_support_with_kernel(&KernelChoice::Libkrunfw).unwrap_err();
-    /// assert!(err.to_string().contains("local_only = false"));
-    /// config.local_only = false;
-    /// let vm = MicroVm::from_config(config)?;
-    /// assert!(vm.check_support_with_kernel(&KernelChoice::Libkrunfw).is_ok());
+    /// assert!(matches!(err, MonocoreError::HostCannotRun(_) | MonocoreError::HostCannotBoot { .. }), "{err}");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn check_support(&self) -> MonocoreResult<()> {
@@ -196,7 +198,8 @@ impl MicroVm {
 
     /// [`check_support`](Self::check_support) with this kernel.
     pub fn check_support_with_kernel(&self, kernel: &KernelChoice) -> MonocoreResult<()> {
-        Plan::new(self.get_config(), &kernel.resolve()?).map(drop)
+        let kernel = kernel.resolve()?;
+        super::host_facts::check(self.get_config(), &kernel, &crate::host::check_kvm_limits())
     }
 
     /// Runs the VM in this process: [`prepare`](Self::prepare), then
@@ -206,36 +209,9 @@ impl MicroVm {
     /// with the guest's exit code when the guest exits (`krun_start_enter`
     /// never returns). To keep your process, use [`MicroVm::spawn`].
     pub fn start(self) -> MonocoreResult<Infallible> {
+        self.check_support()?;
         self.prepare()?.enter()
     }
-}
-
-/// Why a VM can have only a few mapped directories (x86_64): every
-/// virtio-fs share is a virtio-mmio device with its own interrupt line.
-#[cfg(target_arch = "x86_64")]
-const MAPPED_DIRS_REASON: &str = "libkrun 1.19.7 on x86_64 gives virtio devices the 11 interrupt lines 5 to 15; \
-     the balloon, entropy and console devices, the VM's private root and the root filesystem \
-     take 5 and networking (local_only = false) 1 more, so at most 6 directories can be mapped \
-     (5 with networking); beyond that krun_start_enter fails with EINVAL";
-#[cfg(not(target_arch = "x86_64"))]
-const MAPPED_DIRS_REASON: &str =
-    "libkrun 1.19.7 has no interrupt line left for more virtio-fs devices";
-
-/// The most mapped directories libkrun 1.19.7 can attach on this
-/// architecture (measured on x86_64 with one virtio-fs root: 8 mapped
-/// directories with local_only failed in `krun_start_enter` with EINVAL, 7
-/// booted; the second root share takes one of them).
-pub(crate) fn max_mapped_dirs(local_only: bool) -> usize {
-    // Interrupt lines for virtio-mmio devices: x86_64 IRQ 5..=15; aarch64
-    // 32..=159 (krun-arch layout.rs).
-    let lines: usize = if cfg!(target_arch = "x86_64") {
-        11
-    } else {
-        128
-    };
-    // balloon + rng + console + the private root + the user's root.
-    let fixed = 5 + usize::from(!local_only);
-    lines.saturating_sub(fixed)
 }
 
 /// Everything libkrun will read, converted and checked before any FFI call.
@@ -276,45 +252,16 @@ fn host_path(field: &'static str, path: &Path) -> MonocoreResult<CString> {
 
 impl Plan {
     pub(crate) fn new(config: &MicroVmConfig, kernel: &GuestKernel) -> MonocoreResult<Self> {
-        if let Some(ip) = config.assigned_ip {
-            return Err(MonocoreError::Unsupported {
-                setting: "assigned_ip",
-                value: ip.to_string(),
-                reason: "libkrun 1.19.7 cannot set the guest's IPv4 address: TSI networking shares \
-                         the host's addresses (the rewrite-IP call exists only in a fork); leave \
-                         assigned_ip unset",
-            });
-        }
-        let max_dirs = max_mapped_dirs(config.local_only);
-        if config.mapped_dirs.len() > max_dirs {
-            return Err(MonocoreError::Unsupported {
-                setting: "mapped_dirs",
-                value: config.mapped_dirs.len().to_string(),
-                reason: MAPPED_DIRS_REASON,
-            });
+        // Rules of `monocore_rules`, enforced by validation; checked again
+        // here so that a `Plan` never passes libkrun a setting it would
+        // ignore or refuse, even for a config made without `validate`.
+        if let Some(error) = config.value_errors().into_iter().next() {
+            return Err(MonocoreError::InvalidMicroVMConfig(error));
         }
         let network = if config.local_only {
-            if let Some(first) = config.port_map.first() {
-                return Err(MonocoreError::Unsupported {
-                    setting: "port_map",
-                    value: first.to_string(),
-                    reason: "exposing guest ports needs libkrun's TSI networking, which in 1.19.7 \
-                             also lets the guest connect to any address the host can reach and \
-                             listen on any host port, so it cannot be local-only; set \
-                             local_only = false to accept that, or remove the port map",
-                });
-            }
             Network::None
         } else {
-            if matches!(kernel, GuestKernel::Elf { .. }) {
-                return Err(MonocoreError::Unsupported {
-                    setting: "local_only",
-                    value: "false".to_owned(),
-                    reason: "libkrun's networking (TSI) needs libkrunfw's kernel patches, and \
-                             this VM boots an ELF kernel (the compat kernel on this kvm_pvm \
-                             host) that does not have them; keep local_only = true",
-                });
-            }
+            super::host_facts::check_kernel(config, kernel)?;
             let ports = config
                 .port_map
                 .iter()
@@ -420,68 +367,28 @@ mod tests {
     }
 
     #[test]
-    fn more_mapped_dirs_than_libkrun_has_interrupt_lines_are_refused_up_front() {
-        let root = tempfile::tempdir().unwrap();
-        let share = tempfile::tempdir().unwrap();
-        let mut config = MicroVmConfig::new(root.path(), 128);
-        let pairs = |n: usize| -> Vec<crate::config::PathPair> {
-            (0..n)
-                .map(|i| format!("{}:/m{i}", share.path().display()).parse().unwrap())
-                .collect()
-        };
-        let max = max_mapped_dirs(true);
-        if cfg!(target_arch = "x86_64") {
-            assert_eq!((max, max_mapped_dirs(false)), (6, 5));
-        }
-        config.mapped_dirs = pairs(max);
-        assert!(plan(&config).is_ok());
-        config.mapped_dirs = pairs(max + 1);
+    fn a_plan_never_passes_libkrun_what_validation_refuses() {
+        // Even for a config made without `validate`: the rules are checked
+        // again, with the same located error.
+        let (_root, mut config) = config();
+        config.port_map = vec![PortPair::with_distinct(8080, 80)];
         match plan(&config) {
-            Err(MonocoreError::Unsupported {
-                setting: "mapped_dirs",
-                value,
-                ..
-            }) => {
-                assert_eq!(value, (max + 1).to_string())
+            Err(MonocoreError::InvalidMicroVMConfig(e)) => {
+                assert_eq!(e.at, monocore_rules::Field::PortMap.at(0))
             }
             other => panic!("{:?}", other.map(|_| ())),
         }
-        config.local_only = false;
-        config.mapped_dirs = pairs(max);
-        assert!(matches!(
-            plan(&config),
-            Err(MonocoreError::Unsupported {
-                setting: "mapped_dirs",
-                ..
-            })
-        ));
-    }
-
-    #[test]
-    fn nul_in_a_string_is_a_typed_error_before_ffi() {
-        let (_root, mut config) = config();
-        config.exec_path = Some("/bin/e\0cho".into());
-        assert!(matches!(
-            plan(&config),
-            Err(MonocoreError::NulInString { field: "exec_path", ref value }) if value == "/bin/e\0cho"
-        ));
-        let mut config = MicroVmConfig::new(PathBuf::from("/tmp/a\0b"), 128);
-        config.exec_path = None;
-        assert!(matches!(
-            plan(&config),
-            Err(MonocoreError::NulInString {
-                field: "root_path",
-                ..
-            })
-        ));
     }
 
     #[test]
     fn non_utf8_root_is_a_typed_error() {
         let path = PathBuf::from(OsString::from_vec(b"/tmp/\xff\xfe".to_vec()));
         let config = MicroVmConfig::new(path.clone(), 128);
+        // A value rule, so refused with the root's place.
         match plan(&config) {
-            Err(MonocoreError::NonUtf8Path(p)) => assert_eq!(p, path),
+            Err(MonocoreError::InvalidMicroVMConfig(e)) => {
+                assert_eq!(e.at, monocore_rules::Field::Root.whole())
+            }
             other => panic!("{:?}", other.map(|_| ())),
         }
     }
@@ -533,10 +440,7 @@ mod tests {
         config.local_only = false;
         assert!(matches!(
             Plan::new(&config, &elf),
-            Err(MonocoreError::Unsupported {
-                setting: "local_only",
-                ..
-            })
+            Err(MonocoreError::HostCannotRun(_))
         ));
     }
 
@@ -547,30 +451,10 @@ mod tests {
         assert!(config.local_only);
         assert!(matches!(plan(&config).unwrap().network, Network::None));
 
-        config.port_map = vec![PortPair::with_distinct(8080, 80)];
-        match plan(&config) {
-            Err(MonocoreError::Unsupported {
-                setting: "port_map",
-                value,
-                ..
-            }) => {
-                assert_eq!(value, "8080:80")
-            }
-            other => panic!("{:?}", other.map(|_| ())),
-        }
-
         config.local_only = false;
+        config.port_map = vec![PortPair::with_distinct(8080, 80)];
         assert!(matches!(plan(&config).unwrap().network, Network::Tsi(_)));
         config.port_map.clear();
         assert!(matches!(plan(&config).unwrap().network, Network::Tsi(_)));
-
-        config.assigned_ip = Some("10.0.0.2".parse().unwrap());
-        assert!(matches!(
-            plan(&config),
-            Err(MonocoreError::Unsupported {
-                setting: "assigned_ip",
-                ..
-            })
-        ));
     }
 }

@@ -33,7 +33,7 @@ use crate::config::{EnvPair, PathPair, PortPair, serde_str::opt_unix_path};
 ///
 /// config.ram_mib = 0;
 /// assert_eq!(config.validate().unwrap_err().to_string(),
-///            "invalid microVM configuration: amount of RAM is zero: at least 1 MiB is required");
+///            "invalid microVM configuration: ram: ram (MiB) is 0: at least 1 is required");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 ///

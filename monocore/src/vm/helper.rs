@@ -491,9 +491,9 @@ mod tests {
     fn every_valid_config_fits_the_helper_channel() {
         use crate::config::{PathPair, PortPair};
         use crate::vm::LinuxRlimit;
-        // The worst case the limits allow: every path at its maximum length,
-        // made of bytes JSON escapes to six (`\u0001`); a command line at its
-        // maximum total, made of bytes JSON escapes to two (`\\`).
+        // The worst case the limits allow: every path at its maximum length
+        // and the command at the most any stack limit gives (6 MiB), all made
+        // of bytes JSON escapes to six (`\u0001`).
         let ctl = |n: usize| "\u{1}".repeat(n);
         let path_max = limits::MAX_PATH_LEN;
         let dir = |i: usize| {
@@ -501,9 +501,13 @@ mod tests {
             PathPair::with_distinct(ctl(path_max).into(), guest.into())
         };
         let mut config = MicroVmConfig::new(format!("/{}", ctl(path_max - 1)), 1);
-        config.mapped_dirs = (0..limits::MAX_MAPPED_DIRS).map(dir).collect();
+        config.local_only = false;
+        config.mapped_dirs = (0..limits::max_mapped_dirs(true)).map(dir).collect();
         config.port_map = (1..=limits::MAX_PORT_MAPPINGS)
-            .map(|p| PortPair::with_distinct(u16::try_from(p).unwrap(), 65535))
+            .map(|p| {
+                let p = u16::try_from(p).unwrap();
+                PortPair::with_distinct(p, p)
+            })
             .collect();
         config.rlimits = (0..16)
             .map(|r| {
@@ -514,18 +518,12 @@ mod tests {
             .collect();
         config.console_output = Some(ctl(path_max).into());
         config.exec_path = Some("/x".into());
-        let per_arg = (limits::MAX_COMMAND_LINE_TOTAL - 2) / limits::MAX_ARGS - 3;
-        config.args = vec!["\\".repeat(per_arg); limits::MAX_ARGS];
+        let room = limits::command_space(Some(u64::MAX)) - (2 + 9);
+        let n = room / (limits::MAX_STRING_LEN + 9);
+        config.args = vec![ctl(limits::MAX_STRING_LEN); n];
         config.validate_values().unwrap();
 
-        // Serializing 50 MiB is slow in debug builds, and a JSON list grows
-        // by the same bytes per equal-sized element: measure one mapped
-        // directory and extrapolate, exactly.
-        config.mapped_dirs.truncate(1);
-        let one = serde_json::to_vec(&request(&config)).unwrap().len();
-        config.mapped_dirs.push(dir(1));
-        let two = serde_json::to_vec(&request(&config)).unwrap().len();
-        let worst = one + (two - one) * (limits::MAX_MAPPED_DIRS - 1);
+        let worst = serde_json::to_vec(&request(&config)).unwrap().len();
         assert!(
             worst <= limits::MAX_HELPER_CONFIG_LEN,
             "{worst} > {}",

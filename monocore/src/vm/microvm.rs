@@ -24,7 +24,7 @@ use crate::MonocoreResult;
 ///
 /// // `build()` validates: a root directory that does not exist is an error.
 /// let err = MicroVm::builder().root_path("/no/such/rootfs").ram_mib(512).build().unwrap_err();
-/// assert_eq!(err.to_string(), "invalid microVM configuration: root path does not exist: /no/such/rootfs");
+/// assert_eq!(err.to_string(), "invalid microVM configuration: root: root path does not exist: /no/such/rootfs");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 ///

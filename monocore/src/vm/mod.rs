@@ -8,6 +8,7 @@ mod agent;
 mod apply;
 mod config;
 mod helper;
+mod host_facts;
 mod krun;
 mod log_level;
 mod microvm;

@@ -268,8 +268,10 @@ impl MicroVm {
 
     /// [`spawn`](Self::spawn) with options.
     pub fn spawn_with(&self, options: &SpawnOptions) -> MonocoreResult<VmHandle> {
-        // Fail here, not in the helper, on settings libkrun cannot honour.
+        // Fail here, before any process starts, on a config this host
+        // cannot run (see `check_support`).
         let kernel = options.kernel.resolve()?;
+        super::host_facts::check(self.get_config(), &kernel, &crate::host::check_kvm_limits())?;
         let plan = Plan::new(self.get_config(), &kernel)?;
         let helper = match &options.helper_path {
             Some(path) => path.clone(),

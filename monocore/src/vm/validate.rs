@@ -1,320 +1,261 @@
 //! Run-time validation of a [`MicroVmConfig`].
 //!
-//! Every rule here is a function of `monocore_rules`, the crate that the
-//! compile-time `vm!` macro also uses, so the two cannot drift apart. Only the
-//! checks that need the host (does the root exist?) are unique to run time.
+//! Every value rule here is a call into `monocore_rules`, the crate that the
+//! compile-time `vm!` macro also uses, so the two cannot drift apart, and
+//! each error is the rule's own typed error ([`RuleError`]), never reworded.
+//! Only the checks that need the host (does the root exist?) are unique to
+//! run time. Every error carries where it is ([`ConfigPath`]).
+//!
+//! A config that passes [`MicroVmConfig::validate`] is one libkrun and the
+//! guest agent accept: [`MicroVm::prepare`](super::MicroVm::prepare) makes
+//! every `krun_*` call short of `krun_start_enter` without an error. What
+//! only this host decides (its memory, its KVM, the kernel it boots) is
+//! checked before the VMM starts by
+//! [`MicroVm::check_support`](super::MicroVm::check_support).
 
-use std::{ops::ControlFlow, path::Path};
+use std::path::Path;
 
 use monocore_rules::{
-    check_host_path, check_num_vcpus, check_path_pair_parts, check_ram_mib, find_duplicates,
-    find_overlap, limits, normalize_guest_path, normalize_mount_point,
+    ConfigPath, Field, HostPathError, RuleError, check_arg, check_args_have_exec,
+    check_command_size, check_env, check_exec, check_host_path, check_ip, check_len,
+    check_mapped_dirs, check_networking, check_num_vcpus, check_port_map, check_ram_mib,
+    check_rlimits, command_field, normalize_guest_path, stack_soft_limit,
 };
 
 use super::MicroVmConfig;
-use crate::{InvalidMicroVMConfigError as E, MonocoreError, MonocoreResult};
+use crate::{
+    ConfigErrorKind as Kind, InvalidMicroVMConfigError as E, MonocoreError, MonocoreResult,
+};
 
-/// Where validation errors go: either stop at the first, or collect all.
-struct Sink {
-    all: bool,
-    errors: Vec<E>,
-}
+/// Collects located errors.
+#[derive(Default)]
+struct Errors(Vec<E>);
 
-impl Sink {
-    fn push(&mut self, error: E) -> ControlFlow<()> {
-        self.errors.push(error);
-        if self.all {
-            ControlFlow::Continue(())
-        } else {
-            ControlFlow::Break(())
+impl Errors {
+    fn check(&mut self, at: ConfigPath, result: Result<(), impl Into<RuleError>>) {
+        if let Err(error) = result {
+            self.0.push(E::rule(at, error));
         }
     }
 
-    fn check(&mut self, result: Result<(), E>) -> ControlFlow<()> {
-        match result {
-            Ok(()) => ControlFlow::Continue(()),
-            Err(e) => self.push(e),
-        }
+    fn list(&mut self, field: Field, errors: Vec<(usize, RuleError)>) {
+        self.0
+            .extend(errors.into_iter().map(|(i, e)| E::rule(field.at(i), e)));
+    }
+
+    /// Sorted by place (field order, then index), each place's errors in
+    /// the order found.
+    fn sorted(mut self) -> Vec<E> {
+        self.0.sort_by_key(|e| e.at);
+        self.0
     }
 }
 
-/// The `what` of the `TooMany` error for an oversized guest command.
-pub(crate) const COMMAND_BYTES: &str = "bytes of guest command (exec path, arguments, environment, workdir) on the kernel command line";
-
-fn command_line(s: &str) -> Result<(), E> {
-    monocore_rules::validate_command_line(s).map_err(|_| E::InvalidCommandLineString(s.to_owned()))
-}
-
-fn count(what: &'static str, count: usize, max: usize) -> Result<(), E> {
-    if count > max {
-        return Err(E::TooMany { what, count, max });
+fn first(errors: Vec<E>) -> MonocoreResult<()> {
+    match errors.into_iter().next() {
+        Some(error) => Err(MonocoreError::InvalidMicroVMConfig(error)),
+        None => Ok(()),
     }
-    Ok(())
-}
-
-fn host_path(path: &str) -> Result<(), E> {
-    check_host_path(path).map_err(|_| E::InvalidHostPath(path.to_owned()))
 }
 
 impl MicroVmConfig {
-    /// Checks the whole config: first what only the host can tell (the root
-    /// and every mapped host directory exist), then every value rule.
-    /// Returns the first problem found.
+    /// Checks the whole config: what only the host can tell (the root and
+    /// every mapped host directory exist) and every value rule. Returns the
+    /// first problem in field order.
     ///
     /// ```
-    /// use monocore::{vm::MicroVmConfig, InvalidMicroVMConfigError, MonocoreError};
+    /// use monocore::{vm::MicroVmConfig, ConfigErrorKind, MonocoreError};
     /// let config = MicroVmConfig::new("/no/such/rootfs", 512);
-    /// assert!(matches!(
-    ///     config.validate(),
-    ///     Err(MonocoreError::InvalidMicroVMConfig(InvalidMicroVMConfigError::RootPathDoesNotExist(_)))
-    /// ));
+    /// let Err(MonocoreError::InvalidMicroVMConfig(error)) = config.validate() else { panic!() };
+    /// assert!(matches!(error.kind, ConfigErrorKind::RootPathDoesNotExist(_)));
+    /// assert_eq!(error.at.to_string(), "root");
     /// ```
     pub fn validate(&self) -> MonocoreResult<()> {
-        let mut sink = Sink {
-            all: false,
-            errors: Vec::new(),
-        };
-        if self.check_host(&mut sink).is_continue() {
-            let _ = self.check_values(&mut sink);
-        }
-        match sink.errors.into_iter().next() {
-            Some(error) => Err(MonocoreError::InvalidMicroVMConfig(error)),
-            None => Ok(()),
-        }
+        first(self.validation_errors())
     }
 
-    /// Every problem with the config, host checks included, in field order.
-    /// Empty means valid.
+    /// Every problem with the config, host checks included, in field order
+    /// (see [`ConfigPath`]). Empty means valid.
     pub fn validation_errors(&self) -> Vec<E> {
-        let mut sink = Sink {
-            all: true,
-            errors: Vec::new(),
-        };
-        let _ = self.check_host(&mut sink);
-        let _ = self.check_values(&mut sink);
-        sink.errors
+        let mut errors = Errors::default();
+        self.check_values(&mut errors);
+        self.check_host(&mut errors);
+        errors.sorted()
     }
 
     /// Checks only the value rules, with no filesystem access: the rules that
     /// the `vm!` macro applies to literals at compile time.
     pub fn validate_values(&self) -> MonocoreResult<()> {
-        let mut sink = Sink {
-            all: false,
-            errors: Vec::new(),
-        };
-        let _ = self.check_values(&mut sink);
-        match sink.errors.into_iter().next() {
-            Some(error) => Err(MonocoreError::InvalidMicroVMConfig(error)),
-            None => Ok(()),
-        }
+        first(self.value_errors())
     }
 
-    /// Checks that `s` may appear on the guest command line: printable ASCII
-    /// (space to `~`), no NUL, at most `limits::MAX_STRING_LEN` bytes.
+    /// Every value-rule problem, in field order: [`validate_values`]'s
+    /// errors, all of them.
     ///
-    /// ```
-    /// use monocore::vm::MicroVmConfig;
-    /// assert!(MicroVmConfig::validate_command_line("Hello, World!").is_ok());
-    /// assert!(MicroVmConfig::validate_command_line("new\nline").is_err());
-    /// ```
-    pub fn validate_command_line(s: &str) -> MonocoreResult<()> {
-        command_line(s).map_err(MonocoreError::from)
+    /// [`validate_values`]: Self::validate_values
+    pub fn value_errors(&self) -> Vec<E> {
+        let mut errors = Errors::default();
+        self.check_values(&mut errors);
+        errors.sorted()
     }
 
-    fn check_host(&self, sink: &mut Sink) -> ControlFlow<()> {
-        sink.check(check_root(&self.root_path))?;
+    fn check_host(&self, errors: &mut Errors) {
+        if let Err(kind) = check_root(&self.root_path) {
+            errors.0.push(E {
+                at: Field::Root.whole(),
+                kind,
+            });
+        }
         // Bounded cost: an oversized list is reported by `check_values`
         // (`TooMany`), never walked here with one `stat` per entry.
-        if self.mapped_dirs.len() > limits::MAX_MAPPED_DIRS {
-            return ControlFlow::Continue(());
+        if check_len(Field::MappedDirs, self.mapped_dirs.len(), !self.local_only).is_err() {
+            return;
         }
-        for dir in &self.mapped_dirs {
+        for (index, dir) in self.mapped_dirs.iter().enumerate() {
             let host = dir.get_host().as_str();
-            let result = host_path(host).and_then(|()| match std::fs::metadata(host) {
-                Ok(meta) if meta.is_dir() => Ok(()),
-                Ok(_) => Err(E::HostPathIsNotADirectory(host.to_owned())),
-                Err(_) => Err(E::HostPathDoesNotExist(host.to_owned())),
+            if check_host_path(host).is_err() {
+                continue; // a value rule, reported by `check_values`
+            }
+            let kind = match std::fs::metadata(host) {
+                Ok(meta) if meta.is_dir() => continue,
+                Ok(_) => Kind::HostPathIsNotADirectory(host.to_owned()),
+                Err(_) => Kind::HostPathDoesNotExist(host.to_owned()),
+            };
+            errors.0.push(E {
+                at: Field::MappedDirs.at(index),
+                kind,
             });
-            sink.check(result)?;
         }
-        ControlFlow::Continue(())
     }
 
-    fn check_values(&self, sink: &mut Sink) -> ControlFlow<()> {
-        // The field types bound the maximum; the shared rules reject zero.
-        if check_num_vcpus(u128::from(self.num_vcpus)).is_err() {
-            sink.push(E::NumVCPUsIsZero)?;
+    fn check_values(&self, errors: &mut Errors) {
+        errors.check(Field::Root.whole(), root_path_rule(&self.root_path));
+        errors.check(
+            Field::Ram.whole(),
+            check_ram_mib(self.ram_mib.into()).map(drop),
+        );
+        errors.check(
+            Field::Vcpus.whole(),
+            check_num_vcpus(self.num_vcpus.into()).map(drop),
+        );
+        if let Some(exec) = &self.exec_path {
+            errors.check(Field::Exec.whole(), check_exec(exec.as_str()));
         }
-        if check_ram_mib(u128::from(self.ram_mib)).is_err() {
-            sink.push(E::RamIsZero)?;
+        errors.check(
+            Field::Args.whole(),
+            check_args_have_exec(self.exec_path.is_some(), self.args.len()),
+        );
+        if let Some(workdir) = &self.workdir_path {
+            errors.check(
+                Field::Workdir.whole(),
+                normalize_guest_path(workdir.as_str()).map(drop),
+            );
+        }
+        if let Some(console) = &self.console_output {
+            errors.check(Field::Console.whole(), check_host_path(console.as_str()));
+        }
+        if let Some(ip) = self.assigned_ip {
+            errors.check(Field::Ip.whole(), check_ip(ip));
         }
 
         // Bounded cost: a list beyond its limit is reported, not walked.
-        let counts = [
-            count(
-                "mapped directories",
-                self.mapped_dirs.len(),
-                limits::MAX_MAPPED_DIRS,
-            ),
-            count(
-                "port mappings",
-                self.port_map.len(),
-                limits::MAX_PORT_MAPPINGS,
-            ),
-            count("resource limits", self.rlimits.len(), limits::MAX_RLIMITS),
-            count("arguments", self.args.len(), limits::MAX_ARGS),
-            count(
-                "environment variables",
-                self.env.len(),
-                limits::MAX_ENV_VARS,
-            ),
-        ];
-        let mut too_many = false;
-        for result in counts {
-            too_many |= result.is_err();
-            sink.check(result)?;
-        }
-        if too_many {
-            return ControlFlow::Continue(());
-        }
+        let networking = !self.local_only;
+        let mut within = |field: Field, len: usize| {
+            let result = check_len(field, len, networking);
+            let ok = result.is_ok();
+            errors.check(field.whole(), result);
+            ok
+        };
+        let args_ok = within(Field::Args, self.args.len());
+        let env_ok = within(Field::Env, self.env.len());
+        let dirs_ok = within(Field::MappedDirs, self.mapped_dirs.len());
+        let ports_ok = within(Field::PortMap, self.port_map.len());
+        let rlimits_ok = within(Field::Rlimits, self.rlimits.len());
 
-        sink.check(count(
-            COMMAND_BYTES,
-            self.command_line_total(),
-            limits::MAX_COMMAND_LINE_TOTAL,
-        ))?;
-        if let Some(exec) = &self.exec_path {
-            sink.check(command_line(exec.as_str()))?;
-        } else if monocore_rules::cmdline::args_without_exec(false, self.args.len()) {
-            sink.push(E::ArgsWithoutExecPath(self.args.clone()))?;
-        }
-        for arg in &self.args {
-            sink.check(command_line(arg))?;
-        }
-        if let Some(workdir) = &self.workdir_path {
-            sink.check(command_line(workdir.as_str()).and_then(|()| {
-                normalize_guest_path(workdir.as_str())
-                    .map(drop)
-                    .map_err(E::from)
-            }))?;
-        }
-        for var in &self.env {
-            let name_ok = monocore_rules::check_env_name(var.get_name())
-                .map_err(|_| E::InvalidEnvName(var.get_name().clone()));
-            sink.check(name_ok.and_then(|()| command_line(&var.to_string())))?;
-        }
-        if let Some(console) = &self.console_output {
-            sink.check(host_path(console.as_str()))?;
-        }
-
-        self.check_mapped_dirs(sink)?;
-        self.check_ports(sink)?;
-        self.check_rlimits(sink)
-    }
-
-    /// The bytes the guest command takes: exec path, args, `NAME=value`
-    /// env entries and workdir (see `limits::MAX_COMMAND_LINE_TOTAL`).
-    fn command_line_total(&self) -> usize {
-        let strings = self
-            .exec_path
-            .iter()
-            .chain(&self.workdir_path)
-            .map(|p| p.as_str().len())
-            .chain(self.args.iter().map(|a| limits::quoted_len(a.len())))
-            .chain(self.env.iter().map(|e| {
-                limits::quoted_len(
-                    e.get_name()
-                        .len()
-                        .saturating_add(1)
-                        .saturating_add(e.get_value().len()),
-                )
-            }));
-        strings.fold(0, usize::saturating_add)
-    }
-
-    fn check_mapped_dirs(&self, sink: &mut Sink) -> ControlFlow<()> {
-        let mut normalized = Vec::with_capacity(self.mapped_dirs.len());
-        let mut all_normalized = true;
-        for dir in &self.mapped_dirs {
-            sink.check(host_path(dir.get_host().as_str()))?;
-            sink.check(
-                check_path_pair_parts(dir.get_host().as_str(), dir.get_guest().as_str())
-                    .map_err(|_| E::InvalidMappedDir(dir.to_string())),
-            )?;
-            match normalize_mount_point(dir.get_guest().as_str()) {
-                Ok(path) => normalized.push(path),
-                Err(e) => {
-                    all_normalized = false;
-                    sink.push(e.into())?;
-                }
+        if args_ok {
+            for (i, arg) in self.args.iter().enumerate() {
+                errors.check(Field::Args.at(i), check_arg(arg));
             }
         }
-        if let Some((i, j)) = find_overlap(&normalized).filter(|_| all_normalized) {
-            let guest = |k: usize| {
-                self.mapped_dirs
-                    .get(k)
-                    .map(|d| d.get_guest().to_string())
-                    .unwrap_or_default()
-            };
-            sink.push(E::ConflictingGuestPaths(guest(i), guest(j)))?;
-        }
-        ControlFlow::Continue(())
-    }
-
-    fn check_ports(&self, sink: &mut Sink) -> ControlFlow<()> {
-        // Zero ports are reported on their own and take no part in the
-        // duplicate check.
-        let host_ports: Vec<(u16, usize)> = self
-            .port_map
-            .iter()
-            .enumerate()
-            .filter(|(_, pair)| pair.get_host() != 0 && pair.get_guest() != 0)
-            .map(|(i, pair)| (pair.get_host(), i))
-            .collect();
-        let keys: Vec<u16> = host_ports.iter().map(|&(port, _)| port).collect();
-        let mut repeats = find_duplicates(&keys)
-            .into_iter()
-            .filter_map(|(_, repeat)| host_ports.get(repeat).map(|&(_, i)| i))
-            .peekable();
-        for (i, pair) in self.port_map.iter().enumerate() {
-            if pair.get_host() == 0 || pair.get_guest() == 0 {
-                sink.push(E::PortIsZero)?;
-            } else if repeats.next_if_eq(&i).is_some() {
-                sink.push(E::DuplicateHostPort(pair.get_host()))?;
+        if env_ok {
+            for (i, var) in self.env.iter().enumerate() {
+                errors.check(Field::Env.at(i), check_env(var.get_name(), var.get_value()));
             }
         }
-        ControlFlow::Continue(())
-    }
-
-    fn check_rlimits(&self, sink: &mut Sink) -> ControlFlow<()> {
-        let resources: Vec<_> = self.rlimits.iter().map(|l| *l.get_resource()).collect();
-        let mut repeats = find_duplicates(&resources)
-            .into_iter()
-            .map(|(_, repeat)| repeat)
-            .peekable();
-        for (i, limit) in self.rlimits.iter().enumerate() {
-            let (resource, soft, hard) =
-                (*limit.get_resource(), *limit.get_soft(), *limit.get_hard());
-            if monocore_rules::check_soft_hard(soft, hard).is_err() {
-                sink.push(E::RlimitSoftExceedsHard {
-                    resource,
-                    soft,
-                    hard,
-                })?;
-            }
-            if repeats.next_if_eq(&i).is_some() {
-                sink.push(E::DuplicateRlimit(resource))?;
-            }
+        if args_ok && env_ok && rlimits_ok {
+            let arg_lens: Vec<usize> = self.args.iter().map(String::len).collect();
+            let env_lens: Vec<usize> = self
+                .env
+                .iter()
+                .map(|e| e.get_name().len() + 1 + e.get_value().len())
+                .collect();
+            let stack = stack_soft_limit(
+                self.rlimits
+                    .iter()
+                    .map(|l| (l.get_resource().as_int(), *l.get_soft())),
+            );
+            errors.check(
+                command_field(!self.args.is_empty(), !self.env.is_empty()).whole(),
+                check_command_size(
+                    self.exec_path.as_ref().map(|e| e.as_str().len()),
+                    &arg_lens,
+                    &env_lens,
+                    stack,
+                ),
+            );
         }
-        ControlFlow::Continue(())
+        if dirs_ok {
+            let dirs: Vec<(usize, &str, &str)> = self
+                .mapped_dirs
+                .iter()
+                .enumerate()
+                .map(|(i, d)| (i, d.get_host().as_str(), d.get_guest().as_str()))
+                .collect();
+            errors.list(Field::MappedDirs, check_mapped_dirs(&dirs));
+        }
+        if ports_ok {
+            let ports: Vec<(usize, u16, u16)> = self
+                .port_map
+                .iter()
+                .enumerate()
+                .map(|(i, p)| (i, p.get_host(), p.get_guest()))
+                .collect();
+            errors.list(Field::PortMap, check_port_map(&ports));
+            let first = self.port_map.first().map(ToString::to_string);
+            errors.check(
+                Field::PortMap.at(0),
+                check_networking(self.local_only, first.as_deref()),
+            );
+        }
+        if rlimits_ok {
+            let limits: Vec<(usize, u32, u64, u64)> = self
+                .rlimits
+                .iter()
+                .enumerate()
+                .map(|(i, l)| (i, l.get_resource().as_int(), *l.get_soft(), *l.get_hard()))
+                .collect();
+            errors.list(Field::Rlimits, check_rlimits(&limits));
+        }
     }
 }
 
-fn check_root(root: &Path) -> Result<(), E> {
+/// The value rule for the root path: a host path, in UTF-8 (libkrun takes
+/// only UTF-8 paths).
+fn root_path_rule(root: &Path) -> Result<(), HostPathError> {
+    match root.to_str() {
+        Some(text) => check_host_path(text),
+        None => Err(HostPathError::NotUtf8(root.to_string_lossy().into_owned())),
+    }
+}
+
+fn check_root(root: &Path) -> Result<(), Kind> {
+    if root_path_rule(root).is_err() {
+        return Ok(()); // a value rule, reported by `check_values`
+    }
     match std::fs::metadata(root) {
         Ok(meta) if meta.is_dir() => Ok(()),
-        Ok(_) => Err(E::RootPathIsNotADirectory(root.to_path_buf())),
-        Err(_) => Err(E::RootPathDoesNotExist(root.to_path_buf())),
+        Ok(_) => Err(Kind::RootPathIsNotADirectory(root.to_path_buf())),
+        Err(_) => Err(Kind::RootPathDoesNotExist(root.to_path_buf())),
     }
 }
 

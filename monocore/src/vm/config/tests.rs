@@ -148,7 +148,7 @@ fn microvm_builder_rejects_a_missing_root_directory() {
     assert!(
         matches!(
             &err,
-            MonocoreError::InvalidMicroVMConfig(E::RootPathDoesNotExist(path)) if *path == missing
+            MonocoreError::InvalidMicroVMConfig(E { kind: crate::ConfigErrorKind::RootPathDoesNotExist(path), .. }) if *path == missing
         ),
         "{err:?}"
     );
@@ -163,7 +163,7 @@ fn microvm_builder_rejects_zero_ram() {
         .build()
         .unwrap_err();
     assert!(
-        matches!(err, MonocoreError::InvalidMicroVMConfig(E::RamIsZero)),
+        matches!(&err, MonocoreError::InvalidMicroVMConfig(e) if e.at == crate::Field::Ram.whole()),
         "{err:?}"
     );
 }

@@ -3,8 +3,11 @@ use std::path::PathBuf;
 use tempfile::TempDir;
 
 use crate::{
-    InvalidMicroVMConfigError as E, MonocoreError,
-    config::{EnvPair, GuestPathError, PathPair, PortPair, limits},
+    ConfigErrorKind as K, Field, InvalidMicroVMConfigError as E, MonocoreError, RuleError as R,
+    config::{
+        EnvPair, GuestPathError, GuestStringError, HostPathError, PathPair, PortPair, RangeError,
+        limits,
+    },
     vm::{LinuxRLimitResource, LinuxRlimit, MicroVmConfig},
 };
 
@@ -42,111 +45,114 @@ fn first_error(c: &MicroVmConfig) -> E {
     }
 }
 
+fn rule(at: crate::ConfigPath, error: impl Into<R>) -> E {
+    E::rule(at, error)
+}
+
 #[test]
 fn minimal_and_full_configs_are_valid() {
     let f = fixture();
-    assert!(config(&f).validate().is_ok());
-
+    config(&f).validate().unwrap();
     let mut c = config(&f);
-    c.num_vcpus = 4;
-    c.mapped_dirs = vec![pair(&f.host_a, "/app"), pair(&f.host_b, "/data")];
-    c.port_map = vec!["8080:80".parse().unwrap(), "443".parse().unwrap()];
+    c.num_vcpus = limits::MAX_VCPUS;
+    c.mapped_dirs = vec![pair(&f.host_a, "/a"), pair(&f.host_b, "/b")];
+    c.local_only = false;
+    c.port_map = vec![PortPair::with_distinct(8080, 80), PortPair::with_same(443)];
     c.rlimits = vec!["RLIMIT_NOFILE=1024:2048".parse().unwrap()];
-    c.workdir_path = Some("/app".into());
-    c.exec_path = Some("/bin/echo".into());
-    c.args = vec!["Hello, World!".into()];
-    c.env = vec!["A=1".parse().unwrap(), "EMPTY=".parse().unwrap()];
+    c.workdir_path = Some("/a".into());
+    c.exec_path = Some("/bin/my program".into());
+    c.args = vec!["\"quoted\" and\ttabbed\nlines".into(), "ünïcode ✓".into()];
+    c.env = vec![
+        EnvPair::new("ÜNICODE", "ü"),
+        EnvPair::new("KRUN_INIT", "/not-special"),
+    ];
     c.console_output = Some("/tmp/console.log".into());
-    assert_eq!(c.validate_values().ok(), Some(()));
-    assert!(c.validate().is_ok(), "{:?}", c.validation_errors());
+    c.validate().unwrap();
 }
 
 #[test]
-fn missing_root_is_reported_with_its_path() {
+fn host_facts_are_located() {
+    let f = fixture();
     let c = MicroVmConfig::new("/non/existent/path", 512);
     assert_eq!(
         first_error(&c),
-        E::RootPathDoesNotExist("/non/existent/path".into())
+        E {
+            at: Field::Root.whole(),
+            kind: K::RootPathDoesNotExist("/non/existent/path".into())
+        }
     );
-}
-
-#[test]
-fn root_that_is_a_file_is_rejected() {
-    let f = fixture();
     let file = f.root.path().join("file");
-    std::fs::write(&file, "x").unwrap();
-    let c = MicroVmConfig::new(&file, 512);
-    assert_eq!(first_error(&c), E::RootPathIsNotADirectory(file));
-}
-
-#[test]
-fn missing_or_non_directory_host_path_is_reported() {
-    let f = fixture();
-    let mut c = config(&f);
-    c.mapped_dirs = vec!["/no/such/dir:/data".parse().unwrap()];
+    std::fs::write(&file, "").unwrap();
+    let mut c = MicroVmConfig::new(&file, 512);
+    assert_eq!(
+        first_error(&c).kind,
+        K::RootPathIsNotADirectory(file.clone())
+    );
+    c.root_path = f.root.path().into();
+    c.mapped_dirs = vec![pair(&f.host_a, "/a"), "/no/such/dir:/data".parse().unwrap()];
     assert_eq!(
         first_error(&c),
-        E::HostPathDoesNotExist("/no/such/dir".into())
+        E {
+            at: Field::MappedDirs.at(1),
+            kind: K::HostPathDoesNotExist("/no/such/dir".into())
+        }
     );
-
-    let file = f.root.path().join("file");
-    std::fs::write(&file, "x").unwrap();
     c.mapped_dirs = vec![pair(&file, "/data")];
     assert_eq!(
-        first_error(&c),
-        E::HostPathIsNotADirectory(file.display().to_string())
+        first_error(&c).kind,
+        K::HostPathIsNotADirectory(file.display().to_string())
     );
 }
 
 #[test]
-fn zero_vcpus_and_zero_ram_are_rejected() {
+fn ranges_use_the_rules_wording() {
     let f = fixture();
     let mut c = config(&f);
     c.num_vcpus = 0;
-    assert_eq!(first_error(&c), E::NumVCPUsIsZero);
+    assert_eq!(
+        first_error(&c),
+        rule(Field::Vcpus.whole(), RangeError::Zero { what: "vcpus" })
+    );
     c.num_vcpus = 1;
     c.ram_mib = 0;
-    assert_eq!(first_error(&c), E::RamIsZero);
+    let e = first_error(&c);
+    assert_eq!(e.to_string(), "ram: ram (MiB) is 0: at least 1 is required");
+    if cfg!(target_arch = "x86_64") {
+        c.ram_mib = 1;
+        c.num_vcpus = 200;
+        assert_eq!(
+            first_error(&c).to_string(),
+            "vcpus: vcpus is 200: at most 128 is allowed"
+        );
+    }
 }
 
 #[test]
-fn command_line_strings_must_be_printable_ascii() {
+fn any_string_but_nul_reaches_the_guest() {
     let f = fixture();
     let mut c = config(&f);
-    c.exec_path = Some("/bin/e\tcho".into());
+    c.exec_path = Some("/bin/e\0cho".into());
     assert_eq!(
         first_error(&c),
-        E::InvalidCommandLineString("/bin/e\tcho".into())
+        rule(
+            Field::Exec.whole(),
+            GuestStringError::ContainsNul {
+                value: "/bin/e\0cho".into(),
+                index: 6
+            }
+        )
     );
-
+    c.exec_path = Some("".into());
+    assert_eq!(
+        first_error(&c),
+        rule(Field::Exec.whole(), GuestStringError::EmptyExec)
+    );
     c.exec_path = Some("/bin/echo".into());
-    c.args = vec!["ok".into(), "caf\u{e9}".into()];
-    assert_eq!(
-        first_error(&c),
-        E::InvalidCommandLineString("caf\u{e9}".into())
-    );
-
+    c.args = vec!["ok".into(), "n\0l".into()];
+    assert_eq!(first_error(&c).at, Field::Args.at(1));
     c.args.clear();
-    c.workdir_path = Some("/work\0dir".into());
-    assert_eq!(
-        first_error(&c),
-        E::InvalidCommandLineString("/work\0dir".into())
-    );
-
-    c.workdir_path = None;
-    c.env = vec![EnvPair::new("A", "line\nbreak")];
-    assert_eq!(
-        first_error(&c),
-        E::InvalidCommandLineString("A=line\nbreak".into())
-    );
-
-    let msg = MicroVmConfig::validate_command_line("a\nb")
-        .unwrap_err()
-        .to_string();
-    assert!(
-        msg.contains(r#""a\nb""#) && msg.contains("'\\n' at byte 1"),
-        "{msg}"
-    );
+    c.env = vec![EnvPair::new("A", "ok"), EnvPair::new("B", "x\0")];
+    assert_eq!(first_error(&c).at, Field::Env.at(1));
 }
 
 #[test]
@@ -154,9 +160,12 @@ fn env_names_are_checked() {
     let f = fixture();
     let mut c = config(&f);
     c.env = vec![EnvPair::new("", "x")];
-    assert_eq!(first_error(&c), E::InvalidEnvName(String::new()));
+    assert!(matches!(
+        first_error(&c).rule_error(),
+        Some(R::EnvName { name, .. }) if name.is_empty()
+    ));
     c.env = vec![EnvPair::new("A=B", "x")];
-    assert_eq!(first_error(&c), E::InvalidEnvName("A=B".into()));
+    assert_eq!(first_error(&c).at, Field::Env.at(0));
 }
 
 #[test]
@@ -164,7 +173,10 @@ fn args_without_exec_are_not_silently_dropped() {
     let f = fixture();
     let mut c = config(&f);
     c.args = vec!["hi".into()];
-    assert_eq!(first_error(&c), E::ArgsWithoutExecPath(vec!["hi".into()]));
+    assert_eq!(
+        first_error(&c),
+        rule(Field::Args.whole(), R::ArgsWithoutExec { count: 1 })
+    );
 }
 
 #[test]
@@ -174,92 +186,135 @@ fn guest_paths_must_be_absolute_and_stay_below_root() {
     c.mapped_dirs = vec![pair(&f.host_a, "relative")];
     assert_eq!(
         first_error(&c),
-        E::InvalidGuestPath(GuestPathError::NotAbsolute("relative".into()))
+        rule(
+            Field::MappedDirs.at(0),
+            GuestPathError::NotAbsolute("relative".into())
+        )
     );
-
-    c.mapped_dirs = vec![pair(&f.host_a, "/../etc")];
-    assert_eq!(
-        first_error(&c),
-        E::InvalidGuestPath(GuestPathError::EscapesRoot("/../etc".into()))
-    );
-
     c.mapped_dirs = vec![pair(&f.host_a, "/app/..")];
     assert_eq!(
-        first_error(&c),
-        E::InvalidGuestPath(GuestPathError::IsRoot("/app/..".into()))
+        first_error(&c).kind,
+        K::Rule(GuestPathError::IsRoot("/app/..".into()).into())
     );
-
     c.mapped_dirs.clear();
-    c.workdir_path = Some("work".into());
+    c.workdir_path = Some("".into());
     assert_eq!(
         first_error(&c),
-        E::InvalidGuestPath(GuestPathError::NotAbsolute("work".into()))
-    );
-    c.workdir_path = Some("/a/../..".into());
-    assert_eq!(
-        first_error(&c),
-        E::InvalidGuestPath(GuestPathError::EscapesRoot("/a/../..".into()))
+        rule(Field::Workdir.whole(), GuestPathError::Empty)
     );
 }
 
 #[test]
-fn overlapping_guest_paths_are_rejected_after_normalization() {
+fn overlap_is_checked_over_the_entries_that_are_valid() {
     let f = fixture();
     let mut c = config(&f);
-    for (a, b, conflict) in [
-        ("/app", "/app", true),
-        ("/app", "/app/data", true),
-        ("/var/log", "/var", true),
-        ("/app/./data", "/app/data/", true),
-        ("/app", "/apple", false),
-        ("/app/./data", "/etc//config", false),
-    ] {
-        c.mapped_dirs = vec![pair(&f.host_a, a), pair(&f.host_b, b)];
-        let result = c.validate();
-        if conflict {
-            assert_eq!(
-                first_error(&c),
-                E::ConflictingGuestPaths(a.into(), b.into()),
-                "{a} {b}"
-            );
-        } else {
-            assert!(result.is_ok(), "{a} {b}: {result:?}");
-        }
-    }
+    c.mapped_dirs = vec![
+        pair(&f.host_a, "/app"),
+        pair(&f.host_a, "relative"),
+        pair(&f.host_b, "/app/./data/"),
+    ];
+    let errors = c.validation_errors();
+    assert_eq!(
+        errors.iter().map(|e| e.at).collect::<Vec<_>>(),
+        [Field::MappedDirs.at(1), Field::MappedDirs.at(2)]
+    );
+    assert_eq!(
+        errors[1].rule_error(),
+        Some(&R::GuestPathsOverlap {
+            guest: "/app/./data/".into(),
+            first: "/app".into(),
+            first_index: 0
+        })
+    );
 }
 
 #[test]
-fn ports_must_be_nonzero_and_host_ports_unique() {
+fn ports_are_nonzero_each_mapped_once_and_need_networking() {
     let f = fixture();
     let mut c = config(&f);
-    c.port_map = vec![PortPair::with_same(0)];
-    assert_eq!(first_error(&c), E::PortIsZero);
-    c.port_map = vec!["8080:80".parse().unwrap(), "8080:81".parse().unwrap()];
-    assert_eq!(first_error(&c), E::DuplicateHostPort(8080));
-    c.port_map = vec!["8080:80".parse().unwrap(), "8081:80".parse().unwrap()];
-    assert!(c.validate().is_ok());
+    c.port_map = vec![PortPair::with_same(80)];
+    assert_eq!(
+        first_error(&c),
+        rule(
+            Field::PortMap.at(0),
+            R::PortMapNeedsNetworking {
+                pair: "80:80".into()
+            }
+        )
+    );
+    c.local_only = false;
+    c.validate().unwrap();
+    c.port_map = vec![
+        PortPair::with_distinct(0, 80),
+        PortPair::with_distinct(8080, 80),
+        PortPair::with_distinct(8080, 81),
+        PortPair::with_distinct(8081, 80),
+    ];
+    let errors = c.validation_errors();
+    assert_eq!(
+        errors,
+        [
+            rule(
+                Field::PortMap.at(0),
+                R::PortZero {
+                    pair: "0:80".into()
+                }
+            ),
+            rule(
+                Field::PortMap.at(2),
+                R::DuplicateHostPort {
+                    port: 8080,
+                    first_index: 1
+                }
+            ),
+            rule(
+                Field::PortMap.at(3),
+                R::DuplicateGuestPort {
+                    port: 80,
+                    first_index: 1
+                }
+            ),
+        ]
+    );
+}
+
+#[test]
+fn ip_is_refused() {
+    let f = fixture();
+    let mut c = config(&f);
+    c.assigned_ip = Some("10.0.0.2".parse().unwrap());
+    let e = first_error(&c);
+    assert_eq!(e.at, Field::Ip.whole());
+    assert!(e.to_string().ends_with("; remove `ip`"), "{e}");
 }
 
 #[test]
 fn rlimits_must_have_soft_at_most_hard_and_be_unique() {
     let f = fixture();
     let mut c = config(&f);
-    c.rlimits = vec![LinuxRlimit::new(LinuxRLimitResource::RLIMIT_NOFILE, 10, 5)];
-    assert_eq!(
-        first_error(&c),
-        E::RlimitSoftExceedsHard {
-            resource: LinuxRLimitResource::RLIMIT_NOFILE,
-            soft: 10,
-            hard: 5
-        }
-    );
     c.rlimits = vec![
-        "RLIMIT_NOFILE=1:2".parse().unwrap(),
-        "7=3:4".parse().unwrap(),
+        LinuxRlimit::new(LinuxRLimitResource::RLIMIT_NOFILE, 1, 2),
+        LinuxRlimit::new(LinuxRLimitResource::RLIMIT_NOFILE, 4096, 1024),
     ];
     assert_eq!(
-        first_error(&c),
-        E::DuplicateRlimit(LinuxRLimitResource::RLIMIT_NOFILE)
+        c.validation_errors(),
+        [
+            rule(
+                Field::Rlimits.at(1),
+                R::SoftExceedsHard {
+                    resource: 7,
+                    soft: 4096,
+                    hard: 1024
+                }
+            ),
+            rule(
+                Field::Rlimits.at(1),
+                R::DuplicateRlimit {
+                    resource: 7,
+                    first_index: 0
+                }
+            ),
+        ]
     );
 }
 
@@ -268,70 +323,64 @@ fn host_paths_with_nul_are_rejected() {
     let f = fixture();
     let mut c = config(&f);
     c.console_output = Some("/tmp/con\0sole".into());
-    assert_eq!(first_error(&c), E::InvalidHostPath("/tmp/con\0sole".into()));
+    assert_eq!(
+        first_error(&c),
+        rule(
+            Field::Console.whole(),
+            HostPathError::ContainsNul("/tmp/con\0sole".into())
+        )
+    );
 }
 
 #[test]
-fn oversized_lists_are_rejected_without_being_walked() {
+fn mapped_dirs_fit_libkrun_s_interrupt_lines() {
     let f = fixture();
     let mut c = config(&f);
-    c.exec_path = Some("/bin/true".into());
-    c.args = vec!["\n".to_owned(); limits::MAX_ARGS + 1];
-    let errors = c.validation_errors();
+    let max = limits::max_mapped_dirs(false);
+    c.mapped_dirs = (0..max)
+        .map(|i| pair(&f.host_a, &format!("/m{i}")))
+        .collect();
+    c.validate().unwrap();
+    c.local_only = false;
     assert_eq!(
-        errors,
-        vec![E::TooMany {
-            what: "arguments",
-            count: limits::MAX_ARGS + 1,
-            max: limits::MAX_ARGS
-        }]
+        first_error(&c),
+        rule(
+            Field::MappedDirs.whole(),
+            R::TooMany {
+                field: Field::MappedDirs,
+                count: max,
+                max: max - 1
+            }
+        )
     );
 }
 
 #[test]
-fn validation_errors_reports_everything_at_once() {
-    let c = MicroVmConfig {
-        num_vcpus: 0,
-        port_map: vec![PortPair::with_same(0)],
-        ..MicroVmConfig::new("/no/such/root", 0)
-    };
-    assert_eq!(
-        c.validation_errors(),
-        vec![
-            E::RootPathDoesNotExist("/no/such/root".into()),
-            E::NumVCPUsIsZero,
-            E::RamIsZero,
-            E::PortIsZero,
-        ]
-    );
-    assert!(c.validate_values().is_err());
+fn validation_errors_reports_everything_at_once_in_field_order() {
+    let mut c = MicroVmConfig::new("/no/such/root", 0);
+    c.num_vcpus = 0;
+    c.local_only = false;
+    c.port_map = vec![PortPair::with_distinct(0, 1)];
+    let at: Vec<String> = c
+        .validation_errors()
+        .iter()
+        .map(|e| e.at.to_string())
+        .collect();
+    assert_eq!(at, ["root", "ram", "vcpus", "port_map[0]"]);
 }
 
 #[test]
 fn a_hundred_thousand_mapped_dirs_are_refused_fast_without_touching_the_host() {
-    let f = fixture();
-    let mut c = config(&f);
-    // Host paths that do not exist: were they stat'ed, the first error would
-    // be HostPathDoesNotExist, not TooMany.
+    let mut c = MicroVmConfig::new("/no/such/root", 1);
     c.mapped_dirs = (0..100_000)
-        .map(|i| format!("/no/such/{i}:/m/{i}").parse().unwrap())
+        .map(|i| format!("/no/such/{i}:/m{i}").parse().unwrap())
         .collect();
     let start = std::time::Instant::now();
-    let too_many = E::TooMany {
-        what: "mapped directories",
-        count: 100_000,
-        max: limits::MAX_MAPPED_DIRS,
-    };
-    assert_eq!(first_error(&c), too_many);
-    assert_eq!(c.validation_errors(), vec![too_many.clone()]);
+    let errors = c.validation_errors();
+    assert!(start.elapsed() < std::time::Duration::from_millis(500));
     assert_eq!(
-        c.validate_values().unwrap_err().to_string(),
-        format!("invalid microVM configuration: {too_many}")
-    );
-    let elapsed = start.elapsed();
-    assert!(
-        elapsed < std::time::Duration::from_millis(500),
-        "{elapsed:?}"
+        errors.iter().map(|e| e.at.to_string()).collect::<Vec<_>>(),
+        ["root", "mapped_dirs"]
     );
 }
 
@@ -341,79 +390,28 @@ fn a_ten_megabyte_arg_is_a_typed_error_with_a_bounded_message() {
     let mut c = config(&f);
     c.exec_path = Some("/bin/echo".into());
     c.args = vec!["a".repeat(10 << 20)];
-    let start = std::time::Instant::now();
     let errors = c.validation_errors();
     assert_eq!(
-        errors.first(),
-        Some(&E::TooMany {
-            what: crate::vm::validate::COMMAND_BYTES,
-            count: (10 << 20) + 3 + "/bin/echo".len(),
-            max: limits::MAX_COMMAND_LINE_TOTAL,
-        })
+        errors.iter().map(|e| e.at).collect::<Vec<_>>(),
+        [Field::Args.whole(), Field::Args.at(0)]
     );
-    assert!(
-        matches!(errors.get(1), Some(E::InvalidCommandLineString(s)) if s.len() == 10 << 20),
-        "{:?}",
-        errors.get(1).map(|e| e.to_string().len())
-    );
-    // The message names the problem without echoing 10 MB.
-    let message = errors[1].to_string();
-    assert!(message.len() < 400, "{} bytes", message.len());
-    assert!(message.contains("10485760 bytes"), "{message}");
-    assert!(start.elapsed() < std::time::Duration::from_millis(500));
+    assert!(matches!(
+        errors[0].rule_error(),
+        Some(R::CommandTooLarge { .. })
+    ));
+    assert!(errors.iter().all(|e| e.to_string().len() < 600));
 }
 
-#[test]
-fn the_guest_command_is_bounded_in_total() {
-    let f = fixture();
-    let mut c = config(&f);
-    c.exec_path = Some("/bin/echo".into());
-    // Each string is short; with their quoting (3 bytes each) they add up to
-    // one byte more than the kernel command line budget.
-    let budget = limits::MAX_COMMAND_LINE_TOTAL - "/bin/echo".len();
-    let env_len = "A=".len() + 3;
-    c.env = vec![EnvPair::new("A", "")];
-    c.args = vec!["a".repeat(budget - env_len - 3)];
-    c.validate().unwrap();
-    c.env = vec![EnvPair::new("A", "b")];
-    assert_eq!(
-        first_error(&c),
-        E::TooMany {
-            what: crate::vm::validate::COMMAND_BYTES,
-            count: limits::MAX_COMMAND_LINE_TOTAL + 1,
-            max: limits::MAX_COMMAND_LINE_TOTAL,
-        }
-    );
-}
-
-/// Regression (found by the `validate` fuzz target and the
-/// `accepted_configs_survive_json` property): a `PathPair` built from parts
-/// may hold a `:`, which its `host:guest` string form cannot carry. Such a
-/// config used to validate, then fail in the VM helper, which reads the
-/// config back from JSON (through that string form).
 #[test]
 fn mapped_dir_paths_with_a_colon_are_rejected_before_the_helper_channel() {
     let f = fixture();
-    let colon_dir = f.root.path().join("a:b");
-    std::fs::create_dir(&colon_dir).unwrap();
-    let colon_host = colon_dir.to_str().unwrap();
-    let a = f.host_a.to_str().unwrap();
-    for (host, guest) in [(colon_host, "/data"), (a, "/da:ta")] {
-        let mut c = config(&f);
-        c.mapped_dirs = vec![PathPair::with_distinct(host.into(), guest.into())];
-        let shown = format!("{host}:{guest}");
-        assert_eq!(first_error(&c), E::InvalidMappedDir(shown.clone()));
-        assert!(c.validate_values().is_err());
-        assert!(
-            c.validation_errors()
-                .contains(&E::InvalidMappedDir(shown.clone()))
-        );
-        // The string form indeed cannot carry it.
-        assert!(shown.parse::<PathPair>().is_err());
-    }
     let mut c = config(&f);
-    c.mapped_dirs = vec![pair(&f.host_a, "/data")];
-    c.validate().unwrap();
-    let json = serde_json::to_string(&c).unwrap();
-    assert_eq!(serde_json::from_str::<MicroVmConfig>(&json).unwrap(), c);
+    c.mapped_dirs = vec![PathPair::with_distinct(
+        f.host_a.display().to_string().as_str().into(),
+        "/da:ta".into(),
+    )];
+    assert!(matches!(
+        first_error(&c).rule_error(),
+        Some(R::MappedDirColon { .. })
+    ));
 }

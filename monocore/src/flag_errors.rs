@@ -1,0 +1,137 @@
+//! The command line's words for a config error: which flag it came from,
+//! and its fix in flags, not config keys (`-p 8080:80` without `--net` says
+//! "add `--net`", not "set `local_only` to false").
+//!
+//! The flag comes from the error's [`ConfigPath`], never from its message.
+
+use monocore::{
+    ConfigPath, Field, Fix, InvalidMicroVMConfigError, MonocoreError, vm::MicroVmConfig,
+};
+
+/// The flag that set `at`, with the offending value where there is one.
+fn flag(at: ConfigPath, config: &MicroVmConfig) -> String {
+    let nth = |values: Vec<String>| {
+        at.index
+            .and_then(|i| values.get(i).cloned())
+            .map(|v| format!(" {}", shell_word(&v)))
+            .unwrap_or_default()
+    };
+    match at.field {
+        Field::Root => format!("--root {}", shell_word(&config.root_path.to_string_lossy())),
+        Field::Ram => format!("--ram {}", config.ram_mib),
+        Field::Vcpus => format!("--cpus {}", config.num_vcpus),
+        Field::Exec => "the command after `--`".to_owned(),
+        Field::Args => match at.index {
+            Some(i) => format!("argument {} of the command after `--`", i + 1),
+            None => "the command after `--`".to_owned(),
+        },
+        Field::Env => format!(
+            "-e/--env{}",
+            nth(config.env.iter().map(ToString::to_string).collect())
+        ),
+        Field::Workdir => format!(
+            "-w/--workdir {}",
+            shell_word(config.workdir_path.as_ref().map_or("", |w| w.as_str()))
+        ),
+        Field::MappedDirs => format!(
+            "-v/--volume{}",
+            nth(config.mapped_dirs.iter().map(ToString::to_string).collect())
+        ),
+        Field::PortMap => format!(
+            "-p/--port{}",
+            nth(config.port_map.iter().map(ToString::to_string).collect())
+        ),
+        Field::Rlimits => format!(
+            "--rlimit{}",
+            nth(config.rlimits.iter().map(ToString::to_string).collect())
+        ),
+        Field::Console => "--console".to_owned(),
+        Field::LocalOnly => "--net".to_owned(),
+        Field::LogLevel => "--log-level".to_owned(),
+        Field::Ip => "ip".to_owned(),
+    }
+}
+
+/// `s` as a shell word: quoted when it is empty or holds anything but
+/// plain characters.
+fn shell_word(s: &str) -> String {
+    let plain = !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_alphanumeric() || "/._-:=,+@%".contains(c));
+    if plain {
+        s.to_owned()
+    } else {
+        format!("{s:?}")
+    }
+}
+
+/// The fix in flags.
+fn fix(fix: Fix) -> &'static str {
+    match fix {
+        Fix::AddExec => "give the command after `--`",
+        Fix::EnableNetworking => "add `--net` to accept that, or leave out `-p`",
+        Fix::DisableNetworking => "leave out `--net`",
+        Fix::FewerMappedDirs => {
+            "pass fewer `-v` (or share one parent directory), or leave out `--net`"
+        }
+        Fix::RemoveIp => "leave out the guest IP",
+        _ => "",
+    }
+}
+
+fn describe(error: &InvalidMicroVMConfigError, config: &MicroVmConfig) -> String {
+    let hint = error
+        .kind
+        .fix()
+        .map(fix)
+        .filter(|f| !f.is_empty())
+        .map(|f| format!("; {f}"))
+        .unwrap_or_default();
+    format!("{}: {}{hint}", flag(error.at, config), error.kind)
+}
+
+/// `error` in the command line's words when it is about the config built
+/// from the flags; otherwise its own text.
+pub fn explain(error: &MonocoreError, config: &MicroVmConfig) -> String {
+    match error {
+        MonocoreError::InvalidMicroVMConfig(e) => describe(e, config),
+        MonocoreError::HostCannotRun(e) => {
+            format!("this host cannot run this microVM: {}", describe(e, config))
+        }
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_error_names_its_flag_and_the_fix_in_flags() {
+        let mut config = MicroVmConfig::new("/no/such root", 0);
+        config.port_map = vec!["8080:80".parse().unwrap()];
+        config.workdir_path = Some("".into());
+        let errors = config.validation_errors();
+        let text: Vec<String> = errors.iter().map(|e| describe(e, &config)).collect();
+        assert!(
+            text.iter()
+                .any(|t| t.starts_with("--root \"/no/such root\": root path does not exist")),
+            "{text:?}"
+        );
+        assert!(text.iter().any(|t| t.starts_with("--ram 0: ")), "{text:?}");
+        assert!(
+            text.iter()
+                .any(|t| t.starts_with("-w/--workdir \"\": guest path is empty")),
+            "{text:?}"
+        );
+        let port = text
+            .iter()
+            .find(|t| t.starts_with("-p/--port 8080:80: "))
+            .unwrap();
+        assert!(
+            port.ends_with("; add `--net` to accept that, or leave out `-p`"),
+            "{port}"
+        );
+        assert!(!port.contains("local_only = false"), "{port}");
+    }
+}
