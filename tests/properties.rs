@@ -195,7 +195,7 @@ proptest! {
     /// verdict is the O(n²) reference's.
     #[test]
     fn overlap_verdict_equals_the_pairwise_reference(
-        guests in prop::collection::vec(path(), 0..7)
+        guests in prop::collection::vec(path(), 0..=monocore_rules::limits::max_mapped_dirs(false))
     ) {
         let mounts: Vec<Vec<&str>> = guests
             .iter()

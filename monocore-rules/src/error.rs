@@ -184,7 +184,7 @@ pub enum Fix {
     EnableNetworking,
     /// Remove the `ip` key.
     RemoveIp,
-    /// Map fewer directories, or turn networking off.
+    /// Map fewer directories.
     FewerMappedDirs,
     /// Turn networking off: `local_only = true`.
     DisableNetworking,
@@ -198,9 +198,7 @@ impl fmt::Display for Fix {
                 "set `local_only` to false to accept that, or remove the port mappings"
             }
             Fix::RemoveIp => "remove `ip`",
-            Fix::FewerMappedDirs => {
-                "map fewer directories (or one parent directory), or leave networking off"
-            }
+            Fix::FewerMappedDirs => "map fewer directories (or one parent directory)",
             Fix::DisableNetworking => "leave `local_only` true (no networking)",
         })
     }

@@ -159,6 +159,14 @@ pub enum MonocoreError {
         reason: String,
     },
 
+    /// The control channel to the guest agent of a running VM failed (the
+    /// VM ended, the agent never answered, or it broke the protocol).
+    #[error("the guest agent's control channel failed: {message}")]
+    Control {
+        /// What went wrong.
+        message: String,
+    },
+
     /// The VMM stopped without the guest reporting an exit code: the guest
     /// failed to boot or crashed (e.g. `KVM_EXIT_INTERNAL_ERROR`, a kernel
     /// panic). Never a guest exit code.

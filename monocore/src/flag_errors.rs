@@ -71,9 +71,7 @@ fn fix(fix: Fix) -> &'static str {
         Fix::AddExec => "give the command after `--`",
         Fix::EnableNetworking => "add `--net` to accept that, or leave out `-p`",
         Fix::DisableNetworking => "leave out `--net`",
-        Fix::FewerMappedDirs => {
-            "pass fewer `-v` (or share one parent directory), or leave out `--net`"
-        }
+        Fix::FewerMappedDirs => "pass fewer `-v` (or share one parent directory)",
         Fix::RemoveIp => "leave out the guest IP",
         _ => "",
     }

@@ -581,7 +581,7 @@ fn thousands_of_volume_flags_are_a_typed_error_not_a_hang() {
     assert_eq!(
         err.trim_end(),
         format!(
-            "monocore: error: -v/--volume: too many mapped_dirs: 20000 given, at most {} allowed ({}); pass fewer `-v` (or share one parent directory), or leave out `--net`",
+            "monocore: error: -v/--volume: too many mapped_dirs: 20000 given, at most {} allowed ({}); pass fewer `-v` (or share one parent directory)",
             monocore::config::limits::max_mapped_dirs(false),
             monocore::config::limits::MAPPED_DIRS_REASON,
         )

@@ -1,5 +1,5 @@
-// Each mapped directory takes one of libkrun's interrupt lines, and
-// networking one more: 6 fit on x86_64 without networking, 5 with.
+// Each mapped directory takes one of libkrun's interrupt lines: 5 fit on
+// x86_64, with networking or without.
 use monocore::vm;
 
 fn main() {

@@ -21,7 +21,7 @@ use syn::LitStr;
 use super::validate::{Errors, List, Optional, Value};
 
 /// The message for a rule error: the rule's wording, then its fix.
-fn message(error: &RuleError) -> String {
+pub(super) fn message(error: &RuleError) -> String {
     match error.fix() {
         Some(fix) => format!("{error}; {fix}"),
         None => error.to_string(),

@@ -57,11 +57,11 @@ fn nul_error(field: &'static str, value: &[u8]) -> MonocoreError {
     }
 }
 
-/// The run spec for `config`.
-pub(crate) fn spec_for(config: &MicroVmConfig) -> MonocoreResult<Spec> {
+/// The run spec for `config`, with `flags` (`monocore_agent::spec::FLAG_*`).
+pub(crate) fn spec_for(config: &MicroVmConfig, flags: u32) -> MonocoreResult<Spec> {
     let spec = Spec {
         root_tag: ROOT_TAG.into(),
-        flags: 0,
+        flags,
         exec: config
             .exec_path
             .as_ref()
@@ -209,7 +209,7 @@ mod tests {
         config.workdir_path = Some("/work dir".into());
         config.mapped_dirs = vec![format!("{}:/data/", root.path().display()).parse().unwrap()];
         config.rlimits = vec!["RLIMIT_NOFILE=10:20".parse().unwrap()];
-        let spec = spec_for(&config).unwrap();
+        let spec = spec_for(&config, 0).unwrap();
         assert_eq!(spec.root_tag, b"monocore_root");
         assert_eq!(spec.exec, b"/bin/sh");
         assert_eq!(spec.args[1], b"echo \"a b\" 'c'");
@@ -233,7 +233,7 @@ mod tests {
 
         config.args.push("nul\0".into());
         assert!(matches!(
-            spec_for(&config),
+            spec_for(&config, 0),
             Err(MonocoreError::NulInString { field: "args", .. })
         ));
     }

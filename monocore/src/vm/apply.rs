@@ -32,7 +32,7 @@
 //!
 //! | config | what monocore does |
 //! |---|---|
-//! | `local_only = true` (default), empty `port_map` | no vsock device at all (`krun_disable_implicit_vsock`): the guest has no network beyond its own loopback. Stricter than "local only", never looser. |
+//! | `local_only = true` (default), empty `port_map` | a vsock device without TSI (`krun_add_vsock(0)`), which carries only the guest agent's control channel (a vsock port the guest listens on, reached from the host through a Unix socket in the run directory): the guest has no network beyond its own loopback. Stricter than "local only", never looser. |
 //! | `local_only = true`, non-empty `port_map` | invalid ([`RuleError::PortMapNeedsNetworking`]): exposing ports needs TSI, which also opens outbound access to everything. |
 //! | `local_only = false` | TSI for inet sockets (`krun_add_vsock(HIJACK_INET)`) with the port map passed explicitly (an empty array, never NULL). The guest can connect anywhere the host can, and listen on host ports. |
 //! | `assigned_ip = Some(_)` | invalid ([`RuleError::IpUnsupported`]). |
@@ -305,7 +305,9 @@ impl Plan {
             network,
             console_output,
             kernel,
-            spec: agent::spec_for(config)?,
+            // The agent always serves the control channel; `spawn` adds
+            // its keep/idle flags.
+            spec: agent::spec_for(config, monocore_agent::spec::FLAG_CONTROL)?,
         })
     }
 
@@ -314,6 +316,8 @@ impl Plan {
     /// if any call fails.
     fn apply(self, guest_root: &Path, run: RunHold) -> MonocoreResult<PreparedVm> {
         let root = host_path("the VM's private root", guest_root)?;
+        let run_dir = guest_root.parent().unwrap_or(guest_root);
+        let control = host_path("the control socket", &super::exec::control_socket(run_dir)?)?;
         let agent = c_string("agent", agent::AGENT_GUEST_PATH)?;
         let mut ctx = KrunContext::new()?;
         ctx.set_vm_config(self.num_vcpus, self.ram_mib)?;
@@ -321,11 +325,17 @@ impl Plan {
         for (tag, host) in &self.shares {
             ctx.add_virtiofs(tag, host)?;
         }
+        // The implicit vsock device would hijack sockets (TSI); ours does so
+        // only with networking, and always carries the control channel.
         ctx.disable_implicit_vsock()?;
-        if let Network::Tsi(ports) = &self.network {
-            ctx.add_vsock(krun::TSI_HIJACK_INET)?;
-            ctx.set_port_map(ports)?;
+        match &self.network {
+            Network::Tsi(ports) => {
+                ctx.add_vsock(krun::TSI_HIJACK_INET)?;
+                ctx.set_port_map(ports)?;
+            }
+            Network::None => ctx.add_vsock(0)?,
         }
+        ctx.add_vsock_port_listen(monocore_agent::control::CONTROL_PORT, &control)?;
         if let Some((path, cmdline)) = &self.kernel {
             ctx.set_kernel_elf(path, cmdline)?;
         }

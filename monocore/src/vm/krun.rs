@@ -124,6 +124,15 @@ impl KrunContext {
         check("krun_add_vsock", krun::krun_add_vsock(self.id, tsi_flags)).map(drop)
     }
 
+    /// `krun_add_vsock_port2` with `listen`: the VMM listens on the Unix
+    /// socket `path` and connects each client to guest vsock `port`.
+    pub(crate) fn add_vsock_port_listen(&mut self, port: u32, path: &CStr) -> MonocoreResult<()> {
+        // SAFETY: `path` is a valid NUL-terminated string that outlives the
+        // call; libkrun copies it.
+        let status = unsafe { krun::krun_add_vsock_port2(self.id, port, path.as_ptr(), true) };
+        check("krun_add_vsock_port2", status).map(drop)
+    }
+
     /// `krun_set_port_map` with an explicit (possibly empty) array: never
     /// NULL.
     pub(crate) fn set_port_map(&mut self, map: &CStrArray) -> MonocoreResult<()> {
@@ -232,6 +241,7 @@ pub(crate) const CALL_NAMES: &[&str] = &[
     "krun_add_virtiofs",
     "krun_disable_implicit_vsock",
     "krun_add_vsock",
+    "krun_add_vsock_port2",
     "krun_set_port_map",
     "krun_set_kernel",
     "krun_set_exec",

@@ -7,6 +7,7 @@
 mod agent;
 mod apply;
 mod config;
+mod exec;
 mod helper;
 mod host_facts;
 mod krun;
@@ -19,6 +20,7 @@ pub(crate) mod validate;
 
 pub use apply::PreparedVm;
 pub use config::{MicroVmBuilder, MicroVmConfig, MicroVmConfigBuilder, micro_vm_config_builder};
+pub use exec::{GuestCommand, GuestOutput, GuestOutputs, GuestProcess, GuestStdin};
 pub use helper::helper_main;
 pub use log_level::LogLevel;
 pub use microvm::MicroVm;

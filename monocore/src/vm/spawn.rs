@@ -104,6 +104,8 @@ pub struct SpawnOptions {
     helper_args: Vec<OsString>,
     kernel: KernelChoice,
     runs_dir: Option<PathBuf>,
+    keep: bool,
+    idle: bool,
 }
 
 impl SpawnOptions {
@@ -129,6 +131,22 @@ impl SpawnOptions {
     /// Boot this kernel instead of the one [`KernelChoice::Auto`] picks.
     pub fn kernel(mut self, kernel: KernelChoice) -> Self {
         self.kernel = kernel;
+        self
+    }
+
+    /// Keep the VM running after its command has ended, serving
+    /// [`VmHandle::exec`], until [`VmHandle::shutdown`] (or until the handle
+    /// is dropped or the VM killed). Its exit status is then the command's.
+    pub fn keep(mut self, keep: bool) -> Self {
+        self.keep = keep;
+        self
+    }
+
+    /// Start no command at all: the VM only serves [`VmHandle::exec`] until
+    /// [`VmHandle::shutdown`] (the config's `exec_path` and `args` are not
+    /// run).
+    pub fn idle(mut self, idle: bool) -> Self {
+        self.idle = idle;
         self
     }
 
@@ -173,6 +191,10 @@ pub struct VmExitStatus {
 }
 
 impl VmExitStatus {
+    pub(crate) fn from_parts(code: Option<i32>, signal: Option<i32>) -> Self {
+        Self { code, signal }
+    }
+
     /// The guest's exit code; `None` if the VM was killed.
     pub fn code(&self) -> Option<i32> {
         self.code
@@ -272,7 +294,13 @@ impl MicroVm {
         // cannot run (see `check_support`).
         let kernel = options.kernel.resolve()?;
         super::host_facts::check(self.get_config(), &kernel, &crate::host::check_kvm_limits())?;
-        let plan = Plan::new(self.get_config(), &kernel)?;
+        let mut plan = Plan::new(self.get_config(), &kernel)?;
+        if options.keep || options.idle {
+            plan.spec.flags |= monocore_agent::spec::FLAG_KEEP;
+        }
+        if options.idle {
+            plan.spec.flags |= monocore_agent::spec::FLAG_NO_MAIN;
+        }
         let helper = match &options.helper_path {
             Some(path) => path.clone(),
             None => locate_helper()?,
@@ -445,6 +473,58 @@ fn read_console(mut stdout: impl Read, shared: &Mutex<Shared>) {
 }
 
 impl VmHandle {
+    /// The Unix socket of the guest agent's control channel.
+    fn control_socket(&self) -> MonocoreResult<PathBuf> {
+        let run = self.run.as_ref().ok_or_else(|| MonocoreError::Control {
+            message: "the VM has ended".to_owned(),
+        })?;
+        let guest = run.guest_root();
+        super::exec::control_socket(guest.parent().unwrap_or(&guest))
+    }
+
+    /// Connects to the guest agent, waiting while the VM boots (at most
+    /// `timeout`, and no longer than the VM runs).
+    fn connect(&mut self, timeout: Duration) -> MonocoreResult<std::os::unix::net::UnixStream> {
+        let socket = self.control_socket()?;
+        let child = &mut self.child;
+        super::exec::connect(&socket, Instant::now() + timeout, &mut || {
+            matches!(child.try_wait(), Ok(None))
+        })
+    }
+
+    /// Runs `command` in the running VM (a second command next to the one
+    /// the VM started with) and returns at once; the command's output can be
+    /// streamed, its input written, and it can be signalled, waited for and
+    /// killed, like a [`std::process::Child`]. Waits for the VM to finish
+    /// booting first (at most 5 minutes).
+    ///
+    /// ```no_run
+    /// use monocore::vm::{GuestCommand, GuestOutput, MicroVm, MicroVmConfig, SpawnOptions};
+    /// let root = monocore::rootfs::prepare_template()?;
+    /// let vm = MicroVm::from_config(MicroVmConfig::new(root, 256))?;
+    /// let mut handle = vm.spawn_with(&SpawnOptions::new().idle(true))?;
+    /// let output = handle
+    ///     .exec(GuestCommand::new("uname").arg("-r").stdout(GuestOutput::Piped))?
+    ///     .wait_with_output()?;
+    /// println!("guest kernel: {}", String::from_utf8_lossy(&output.stdout));
+    /// handle.shutdown()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn exec(&mut self, command: super::GuestCommand) -> MonocoreResult<super::GuestProcess> {
+        let conn = self.connect(Duration::from_secs(300))?;
+        super::exec::start(conn, command)
+    }
+
+    /// Asks the guest agent to end the VM (commands still running are
+    /// killed), and waits for it to end.
+    pub fn shutdown(&mut self) -> MonocoreResult<VmExitStatus> {
+        if self.reaped.is_none() {
+            let conn = self.connect(Duration::from_secs(300))?;
+            super::exec::shutdown(conn)?;
+        }
+        self.wait()
+    }
+
     /// The helper process's id (the VMM runs in it).
     pub fn pid(&self) -> u32 {
         self.child.id()
