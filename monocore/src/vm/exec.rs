@@ -45,7 +45,7 @@ pub enum GuestOutput {
 ///
 /// ```no_run
 /// use monocore::vm::{GuestCommand, GuestOutput};
-/// # fn demo(vm: &monocore::vm::VmHandle) -> monocore::MonocoreResult<()> {
+/// # fn demo(vm: &mut monocore::vm::VmHandle) -> monocore::MonocoreResult<()> {
 /// let output = vm
 ///     .exec(GuestCommand::new("/bin/echo").arg("hello").stdout(GuestOutput::Piped))?
 ///     .wait_with_output()?;
