@@ -115,19 +115,26 @@ impl Step {
     }
 }
 
-/// Makes `bytes` printable ASCII: other bytes become `\xNN`.
-/// At most `max` input bytes are kept.
+/// The longest `detail` of a report, in (printable ASCII) characters.
+pub const MAX_DETAIL: usize = 1024;
+
+/// Makes `bytes` printable ASCII (other bytes become `\xNN`), at most `max`
+/// characters long: a longer result is cut and ends in `...`. Printable
+/// input of at most `max` characters comes back unchanged.
 pub fn escape(bytes: &[u8], max: usize) -> String {
     let mut out = String::new();
-    for &b in bytes.iter().take(max) {
-        if (0x20..0x7f).contains(&b) {
-            out.push(char::from(b));
+    for &b in bytes {
+        let piece = if (0x20..0x7f).contains(&b) {
+            char::from(b).to_string()
         } else {
-            out.push_str(&format!("\\x{b:02x}"));
+            format!("\\x{b:02x}")
+        };
+        if out.len() + piece.len() > max {
+            while out.len() + 3 > max && out.pop().is_some() {}
+            out.push_str("...");
+            break;
         }
-    }
-    if bytes.len() > max {
-        out.push_str("...");
+        out.push_str(&piece);
     }
     out
 }
@@ -142,7 +149,7 @@ impl Report {
                 errno,
                 detail,
             } => {
-                let detail = escape(detail.as_bytes(), 512);
+                let detail = escape(detail.as_bytes(), MAX_DETAIL);
                 format!("failed {step} {errno} {detail}\n")
             }
         }
@@ -166,11 +173,13 @@ impl Report {
         let step = parts.next().and_then(Step::parse);
         let errno = parts.next().and_then(|e| e.parse::<i32>().ok());
         match (step, errno, parts.next()) {
-            (Some(step), Some(errno), Some(detail)) => Ok(Self::Failed {
-                step,
-                errno,
-                detail: detail.to_owned(),
-            }),
+            (Some(step), Some(errno), Some(detail)) if detail.len() <= MAX_DETAIL => {
+                Ok(Self::Failed {
+                    step,
+                    errno,
+                    detail: detail.to_owned(),
+                })
+            }
             _ => Err(ReportError::Malformed),
         }
     }
@@ -216,6 +225,28 @@ mod tests {
         let line = report.encode();
         assert_eq!(line, "failed workdir 2 a\\x0ab\\c\\xc3\\xa9\n");
         assert!(Report::parse(line.as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn long_details_are_cut_and_parse_back_unchanged() {
+        let report = Report::Failed {
+            step: Step::Exec,
+            errno: 2,
+            detail: "\u{1}".repeat(5000),
+        };
+        let line = report.encode();
+        let parsed = Report::parse(line.as_bytes()).unwrap();
+        let Report::Failed { detail, .. } = &parsed else {
+            panic!("{parsed:?}")
+        };
+        assert!(
+            detail.len() <= MAX_DETAIL && detail.ends_with("..."),
+            "{detail}"
+        );
+        assert_eq!(Report::parse(parsed.encode().as_bytes()).unwrap(), parsed);
+        // A detail longer than any report carries is refused.
+        let long = format!("failed exec 2 {}\n", "a".repeat(MAX_DETAIL + 1));
+        assert_eq!(Report::parse(long.as_bytes()), Err(ReportError::Malformed));
     }
 
     #[test]
