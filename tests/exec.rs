@@ -13,7 +13,10 @@ use std::{
 
 use monocore::{
     MonocoreError,
-    vm::{GuestCommand, GuestOutput, GuestStep, MicroVm, MicroVmConfig, SpawnOptions, VmHandle},
+    vm::{
+        GuestCommand, GuestOutput, GuestStep, MicroVm, MicroVmConfig, RunningVm, SpawnOptions,
+        VmHandle,
+    },
 };
 use monocore_suite::{busybox_rootfs, is_gone, may_boot, sh_config};
 
@@ -250,8 +253,28 @@ fn a_kept_vm_outlives_its_command_until_shutdown() {
         .wait_with_output()
         .unwrap();
     assert_eq!(out.stdout, b"still-up\n");
-    // The VM ends with its main command's code.
-    assert_eq!(handle.shutdown().unwrap().code(), Some(5));
+
+    // Another process would find it by its ID, run commands in it and stop
+    // it, the way `monocore exec ID` and `monocore stop ID` do.
+    let id = handle.id().unwrap();
+    let listed = RunningVm::list_in(runs.path()).unwrap();
+    assert_eq!(
+        listed.iter().map(RunningVm::id).collect::<Vec<_>>(),
+        [id.as_str()]
+    );
+    let found = RunningVm::find_in(runs.path(), &id[..6]).unwrap();
+    assert_eq!(found.pid(), Some(pid));
+    assert_eq!(found.command(), ["/bin/sh", "-c", "echo main-done; exit 5"]);
+    let out = found
+        .exec(piped(GuestCommand::new("/bin/echo").arg("from-elsewhere")))
+        .unwrap()
+        .wait_with_output()
+        .unwrap();
+    assert_eq!(out.stdout, b"from-elsewhere\n");
+    found.shutdown(Duration::from_secs(60)).unwrap();
+    // The VM ended with its main command's code.
+    assert_eq!(handle.wait().unwrap().code(), Some(5));
+    assert!(RunningVm::list_in(runs.path()).unwrap().is_empty());
     drop(handle);
     assert_nothing_left(pid, runs.path());
 }

@@ -159,6 +159,15 @@ pub enum MonocoreError {
         reason: String,
     },
 
+    /// No running VM has this ID (see `RunningVm::find`).
+    #[error("no VM {id:?}: {reason}")]
+    NoSuchVm {
+        /// The ID given.
+        id: String,
+        /// Why none was found.
+        reason: String,
+    },
+
     /// The control channel to the guest agent of a running VM failed (the
     /// VM ended, the agent never answered, or it broke the protocol).
     #[error("the guest agent's control channel failed: {message}")]

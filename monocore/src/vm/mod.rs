@@ -15,6 +15,7 @@ mod log_level;
 mod microvm;
 mod rlimit;
 mod run_dir;
+mod running;
 mod spawn;
 pub(crate) mod validate;
 
@@ -27,6 +28,7 @@ pub use microvm::MicroVm;
 /// The guest agent's set-up steps, as named by [`MonocoreError::GuestSetup`](crate::MonocoreError::GuestSetup).
 pub use monocore_agent::report::Step as GuestStep;
 pub use rlimit::{LinuxRLimitResource, LinuxRlimit};
+pub use running::RunningVm;
 pub use spawn::{
     HELPER_NAME, HELPER_PATH_ENV, SpawnOptions, VmExitStatus, VmHandle, locate_helper,
 };

@@ -391,6 +391,7 @@ impl MicroVm {
             reaped: None,
             run: Some(run),
         };
+        handle.record(config)?;
         if let Some(stdin) = handle.lifeline.as_mut() {
             let sent = stdin
                 .write_all(format!("{}\n", json.len()).as_bytes())
@@ -473,6 +474,40 @@ fn read_console(mut stdout: impl Read, shared: &Mutex<Shared>) {
 }
 
 impl VmHandle {
+    /// The VM's ID: the name of its run directory without `run-` (what
+    /// [`RunningVm`](super::RunningVm) and `monocore ps` show).
+    pub fn id(&self) -> Option<String> {
+        let run = self.run.as_ref()?;
+        let guest = run.guest_root();
+        let name = guest.parent()?.file_name()?.to_str()?;
+        name.strip_prefix("run-").map(str::to_owned)
+    }
+
+    /// Records the VM for [`RunningVm`](super::RunningVm).
+    fn record(&self, config: &super::MicroVmConfig) -> MonocoreResult<()> {
+        let Some(run) = &self.run else { return Ok(()) };
+        let guest = run.guest_root();
+        let dir = guest.parent().unwrap_or(&guest);
+        let command = config
+            .exec_path
+            .iter()
+            .map(|p| p.as_str().to_owned())
+            .chain(config.args.iter().cloned())
+            .collect();
+        let started = self
+            .spawned_at
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        super::running::write_meta(
+            dir,
+            &super::running::Meta {
+                pid: self.child.id(),
+                command,
+                started,
+            },
+        )
+    }
+
     /// The Unix socket of the guest agent's control channel.
     fn control_socket(&self) -> MonocoreResult<PathBuf> {
         let run = self.run.as_ref().ok_or_else(|| MonocoreError::Control {
