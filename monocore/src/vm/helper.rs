@@ -26,7 +26,7 @@
 
 use std::{
     io::{BufRead, BufReader, Read, Write},
-    os::fd::{AsFd, IntoRawFd, OwnedFd},
+    os::fd::{AsFd, OwnedFd},
     path::PathBuf,
     process::ExitCode,
     time::{SystemTime, UNIX_EPOCH},
@@ -94,9 +94,7 @@ fn run(status: &mut std::fs::File) -> MonocoreResult<std::convert::Infallible> {
         .map(|d| d.as_nanos())
         .unwrap_or(0);
     writeln!(status, "{STATUS_PREFIX}ready {nanos}")?;
-    // SAFETY: `log_fd` is a fresh descriptor nobody else owns; ownership
-    // passes to libkrun's logger.
-    unsafe { prepared.enter_with_log(log_fd.into_raw_fd()) }
+    prepared.enter_with_log(log_fd)
 }
 
 /// Reads `<len>\n<json>` from stdin, then keeps stdin as the lifeline.

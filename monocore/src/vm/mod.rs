@@ -15,6 +15,7 @@ mod rlimit;
 mod run_dir;
 mod spawn;
 pub(crate) mod validate;
+mod vmm_log;
 
 pub use apply::PreparedVm;
 pub use config::{MicroVmBuilder, MicroVmConfig, MicroVmConfigBuilder, micro_vm_config_builder};
