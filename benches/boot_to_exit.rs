@@ -16,8 +16,6 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, SamplingMode, criterion_group, criterion_main};
 use monocore::vm::{MicroVm, MicroVmConfig, SpawnOptions};
 
-const HELPER: &str = env!("CARGO_BIN_EXE_monocore-suite-vmm");
-
 fn bench(c: &mut Criterion) {
     let report = monocore::host::check();
     if let Some(problem) = report.boot_blocker() {
@@ -28,9 +26,7 @@ fn bench(c: &mut Criterion) {
     let mut config = MicroVmConfig::new(root.path(), 128);
     config.exec_path = Some("/bin/true".into());
     let vm = MicroVm::from_config(config).expect("valid config");
-    let options = SpawnOptions::new()
-        .capture_console(true)
-        .helper_path(HELPER);
+    let options = SpawnOptions::new().capture_console(true);
 
     let mut group = c.benchmark_group("boot_to_exit");
     group.sampling_mode(SamplingMode::Flat);

@@ -17,16 +17,12 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, SamplingMode, criterion_group, criterion_main};
 use monocore::vm::{MicroVm, SpawnOptions};
 
-const HELPER: &str = env!("CARGO_BIN_EXE_monocore-suite-vmm");
-
 fn bench(c: &mut Criterion) {
     let root = monocore_suite::busybox_rootfs().expect("busybox rootfs (install busybox-static)");
     let mut config = monocore::vm::MicroVmConfig::new(root.path(), 128);
     config.exec_path = Some("/bin/true".into());
     let vm = MicroVm::from_config(config).expect("valid config");
-    let options = SpawnOptions::new()
-        .capture_console(true)
-        .helper_path(HELPER);
+    let options = SpawnOptions::new().capture_console(true);
 
     let mut group = c.benchmark_group("spawn_to_enter");
     group.sampling_mode(SamplingMode::Flat);

@@ -60,7 +60,7 @@ pub enum RootfsError {
         reason: String,
     },
     /// A filesystem operation failed.
-    #[error("preparing rootfs at {}: {source}", path.display())]
+    #[error("cannot prepare the rootfs at {}", path.display())]
     Io {
         /// The path being written or read.
         path: PathBuf,

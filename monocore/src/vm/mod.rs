@@ -2,7 +2,8 @@
 //!
 //! - [`MicroVm::prepare`] applies a validated config to a libkrun context;
 //! - [`MicroVm::start`] enters the VM in this process (returns only on error);
-//! - [`MicroVm::spawn`] runs it in a child process and returns a [`VmHandle`].
+//! - [`MicroVm::spawn`] runs it in a child process (this program itself,
+//!   executed again as the VM helper) and returns a [`VmHandle`].
 
 mod agent;
 mod apply;
@@ -13,6 +14,7 @@ mod log_level;
 mod microvm;
 mod rlimit;
 mod run_dir;
+mod self_helper;
 mod spawn;
 pub(crate) mod validate;
 mod vmm_log;
@@ -25,6 +27,5 @@ pub use microvm::MicroVm;
 /// The guest agent's set-up steps, as named by [`MonocoreError::GuestSetup`](crate::MonocoreError::GuestSetup).
 pub use monocore_agent::report::Step as GuestStep;
 pub use rlimit::{LinuxRLimitResource, LinuxRlimit};
-pub use spawn::{
-    HELPER_NAME, HELPER_PATH_ENV, SpawnOptions, VmExitStatus, VmHandle, locate_helper,
-};
+pub use self_helper::SelfHelperError;
+pub use spawn::{SpawnOptions, VmExitStatus, VmHandle};

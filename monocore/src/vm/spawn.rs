@@ -5,7 +5,7 @@ use std::{
     ffi::OsString,
     fmt,
     io::{BufRead, BufReader, Read, Write},
-    os::unix::{fs::PermissionsExt, process::ExitStatusExt},
+    os::unix::process::ExitStatusExt,
     path::{Path, PathBuf},
     process::{Child, ChildStdin, Command, ExitStatus, Stdio},
     sync::{
@@ -22,13 +22,9 @@ use super::{
     apply::Plan,
     helper::{self, ExitSource, HelperError, HelperRequest, Status, log_level::Level},
     run_dir::{self, RunDir},
+    self_helper,
 };
 use crate::{MonocoreError, MonocoreResult, kernel::KernelChoice};
-
-/// The environment variable that overrides where the helper binary is.
-pub const HELPER_PATH_ENV: &str = "MONOCORE_VMM_PATH";
-/// The helper binary's file name.
-pub const HELPER_NAME: &str = "monocore-vmm";
 
 /// At most this much console output is kept when it is captured.
 const MAX_CONSOLE: usize = 16 << 20;
@@ -36,59 +32,6 @@ const MAX_CONSOLE: usize = 16 << 20;
 const LOG_TAIL: usize = 64;
 /// How long to wait for the helper's pipes to drain once it has exited.
 const DRAIN_GRACE: Duration = Duration::from_secs(5);
-
-/// Finds the `monocore-vmm` helper binary.
-///
-/// In order:
-/// 1. `$MONOCORE_VMM_PATH`, if set (it must name an executable file);
-/// 2. `monocore-vmm` in the directory of the current executable;
-/// 3. `monocore-vmm` in that directory's parent (test binaries live in
-///    `target/<profile>/deps`, the helper in `target/<profile>`).
-///
-/// [`SpawnOptions::helper_path`] bypasses this search. Build the helper
-/// with `cargo build -p monocore --bin monocore-vmm` (or install it next to
-/// your program).
-///
-/// ```
-/// # use monocore::{vm::locate_helper, MonocoreError};
-/// match locate_helper() {
-///     Ok(path) => assert!(path.ends_with("monocore-vmm") || std::env::var_os("MONOCORE_VMM_PATH").is_some()),
-///     Err(MonocoreError::HelperNotFound { searched }) => assert!(!searched.is_empty()),
-///     Err(other) => panic!("{other}"),
-/// }
-/// ```
-pub fn locate_helper() -> MonocoreResult<PathBuf> {
-    locate_in(std::env::var_os(HELPER_PATH_ENV), &std::env::current_exe()?)
-}
-
-fn is_executable_file(path: &Path) -> bool {
-    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-}
-
-fn locate_in(env_override: Option<OsString>, exe: &Path) -> MonocoreResult<PathBuf> {
-    if let Some(path) = env_override.filter(|p| !p.is_empty()) {
-        let path = PathBuf::from(path);
-        if is_executable_file(&path) {
-            return Ok(path);
-        }
-        return Err(MonocoreError::HelperNotFound {
-            searched: vec![path],
-        });
-    }
-    let mut searched = Vec::new();
-    let dir = exe.parent();
-    for candidate in [dir, dir.and_then(Path::parent)]
-        .into_iter()
-        .flatten()
-        .map(|d| d.join(HELPER_NAME))
-    {
-        if is_executable_file(&candidate) {
-            return Ok(candidate);
-        }
-        searched.push(candidate);
-    }
-    Err(MonocoreError::HelperNotFound { searched })
-}
 
 /// How [`MicroVm::spawn_with`] runs the helper.
 ///
@@ -108,7 +51,7 @@ pub struct SpawnOptions {
 
 impl SpawnOptions {
     /// Defaults: the console goes to this process's stdout; the helper is
-    /// found by [`locate_helper`].
+    /// this program itself (see [`MicroVm::spawn`]).
     pub fn new() -> Self {
         Self::default()
     }
@@ -141,16 +84,18 @@ impl SpawnOptions {
         self
     }
 
-    /// Use this helper binary instead of searching for one.
+    /// Run the VM in this separate helper binary instead of in this program
+    /// (whose executable is its own helper by default). Its `main` must call
+    /// [`helper_main`](crate::vm::helper_main).
     pub fn helper_path(mut self, path: impl Into<PathBuf>) -> Self {
         self.helper_path = Some(path.into());
         self
     }
 
-    /// Arguments for the helper binary. A program can be its own helper: give
-    /// [`std::env::current_exe`] as [`helper_path`](Self::helper_path) and an
-    /// argument on which its `main` calls [`helper_main`](crate::vm::helper_main)
-    /// (the `monocore` command does this with a hidden `__vmm` argument).
+    /// Arguments for the helper binary of [`helper_path`](Self::helper_path)
+    /// (e.g. one on which its `main` dispatches to
+    /// [`helper_main`](crate::vm::helper_main)). Without `helper_path` they
+    /// are not used.
     pub fn helper_args<I, S>(mut self, args: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -244,9 +189,18 @@ pub struct VmHandle {
 }
 
 impl MicroVm {
-    /// Runs the VM in a child process (the `monocore-vmm` helper, found by
-    /// [`locate_helper`]) and returns at once. The console goes to this
-    /// process's stdout; see [`spawn_with`](Self::spawn_with) to capture it.
+    /// Runs the VM in a child process and returns at once. The console goes
+    /// to this process's stdout; see [`spawn_with`](Self::spawn_with) to
+    /// capture it.
+    ///
+    /// The child is this program itself, executed again as the VM helper:
+    /// nothing else to build, ship or configure, and nothing to call in
+    /// `main`. It is recognised before its `main` runs, so the program's own
+    /// code (its `main`, threads, signal handlers, logger, test harness)
+    /// never runs in it; a program that cannot be its own helper (monocore
+    /// in a shared library) gets [`MonocoreError::SelfHelper`] and nothing is
+    /// started. See [`SpawnOptions::helper_path`] for a separate helper
+    /// binary instead.
     ///
     /// This process resolves the kernel, makes the VM's private run
     /// directory (the guest agent and its run spec), and starts the helper,
@@ -271,9 +225,10 @@ impl MicroVm {
         // Fail here, not in the helper, on settings libkrun cannot honour.
         let kernel = options.kernel.resolve()?;
         let plan = Plan::new(self.get_config(), &kernel)?;
+        // Before any file is made: can the helper start at all?
         let helper = match &options.helper_path {
-            Some(path) => path.clone(),
-            None => locate_helper()?,
+            Some(path) => HelperProgram::Binary(path, &options.helper_args),
+            None => HelperProgram::ThisProgram(self_helper::executable()?),
         };
         let config = self.get_config();
         let parent = options
@@ -301,9 +256,8 @@ impl MicroVm {
             });
         }
 
-        let mut command = Command::new(&helper);
+        let mut command = helper.command();
         command
-            .args(&options.helper_args)
             .env_clear()
             .env("RUST_LOG", helper::log_filter(config.log_level))
             .env("RUST_LOG_STYLE", "never")
@@ -320,8 +274,10 @@ impl MicroVm {
         }
         let spawned_at = SystemTime::now();
         let mut child = command.spawn().map_err(|e| MonocoreError::HelperFailed {
-            message: format!("could not start {}: {e}", helper.display()),
+            message: format!("could not start {helper}: {e}"),
         })?;
+        // The child has executed it (or failed to): it can be closed.
+        drop(helper);
 
         let shared = Arc::new(Mutex::new(Shared::default()));
         let (log_tx, log_done) = mpsc::channel();
@@ -374,6 +330,37 @@ impl MicroVm {
             }
         }
         Ok(handle)
+    }
+}
+
+/// The program a VM helper runs.
+#[derive(Debug)]
+enum HelperProgram<'a> {
+    /// This program, executed again (the default).
+    ThisProgram(self_helper::Executable),
+    /// A separate helper binary, with these arguments.
+    Binary(&'a Path, &'a [OsString]),
+}
+
+impl HelperProgram<'_> {
+    fn command(&self) -> Command {
+        match self {
+            Self::ThisProgram(exe) => exe.command(),
+            Self::Binary(path, args) => {
+                let mut command = Command::new(path);
+                command.args(*args);
+                command
+            }
+        }
+    }
+}
+
+impl fmt::Display for HelperProgram<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::ThisProgram(_) => f.write_str("this program as the VM helper"),
+            Self::Binary(path, _) => write!(f, "{}", path.display()),
+        }
     }
 }
 
@@ -651,46 +638,6 @@ mod tests {
 
     use super::*;
 
-    #[test]
-    fn helper_is_found_next_to_the_exe_or_its_parent_or_by_env() {
-        let dir = tempfile::tempdir().unwrap();
-        let deps = dir.path().join("deps");
-        fs::create_dir(&deps).unwrap();
-        let exe = deps.join("test-abc");
-        let err = locate_in(None, &exe).unwrap_err();
-        match &err {
-            MonocoreError::HelperNotFound { searched } => {
-                assert_eq!(
-                    searched,
-                    &vec![deps.join(HELPER_NAME), dir.path().join(HELPER_NAME)]
-                )
-            }
-            other => panic!("{other:?}"),
-        }
-        assert!(err.to_string().contains("MONOCORE_VMM_PATH"));
-
-        let helper = dir.path().join(HELPER_NAME);
-        fs::write(&helper, "#!/bin/sh\n").unwrap();
-        // Not executable yet.
-        assert!(locate_in(None, &exe).is_err());
-        fs::set_permissions(&helper, fs::Permissions::from_mode(0o755)).unwrap();
-        assert_eq!(locate_in(None, &exe).unwrap(), helper);
-        let beside = deps.join(HELPER_NAME);
-        fs::copy(&helper, &beside).unwrap();
-        assert_eq!(locate_in(None, &exe).unwrap(), beside);
-
-        let custom = dir.path().join("custom-vmm");
-        assert!(matches!(
-            locate_in(Some(custom.clone().into()), &exe),
-            Err(MonocoreError::HelperNotFound { ref searched }) if searched == &vec![custom.clone()]
-        ));
-        fs::copy(&helper, &custom).unwrap();
-        assert_eq!(
-            locate_in(Some(custom.clone().into()), &exe).unwrap(),
-            custom
-        );
-    }
-
     fn vm() -> (tempfile::TempDir, MicroVm) {
         let root = tempfile::tempdir().unwrap();
         let mut config = crate::vm::MicroVmConfig::new(root.path(), 64);
@@ -720,6 +667,52 @@ mod tests {
         // Once waited for, the run directory is gone.
         assert_eq!(fs::read_dir(runs.path()).unwrap().count(), 0);
         handle.console_output()
+    }
+
+    #[test]
+    fn by_default_this_test_binary_is_the_helper_and_reaches_the_vmm() {
+        // A kernel that is not one: the helper gets as far as
+        // `krun_start_enter`, whose ELF loader refuses it, at once and on
+        // any host.
+        let (root, vm) = vm();
+        let kernel = root.path().join("vmlinux");
+        fs::write(&kernel, b"\x7fELF, but not a kernel").unwrap();
+        let runs = tempfile::tempdir().unwrap();
+        let options = SpawnOptions::new()
+            .capture_console(true)
+            .kernel(KernelChoice::Elf(kernel))
+            .runs_dir(runs.path());
+        let mut handle = vm.spawn_with(&options).unwrap();
+        let result = handle.wait_timeout(Duration::from_secs(60)).unwrap_err();
+        assert!(
+            matches!(
+                result,
+                MonocoreError::Krun {
+                    call: "krun_start_enter",
+                    errno: libc::EINVAL
+                }
+            ),
+            "{result:?}: {:#?}",
+            handle.log_tail()
+        );
+        assert!(handle.entered_at().is_some());
+        // libkrun's own log line, through the helper's logger.
+        assert!(
+            handle
+                .log_tail()
+                .iter()
+                .any(|l| l.contains("ERROR krun] Building the microVM failed")),
+            "{:#?}",
+            handle.log_tail()
+        );
+        // The test harness did not run a second time: it would have printed
+        // `running N tests` (and refused the marker argument).
+        assert_eq!(
+            String::from_utf8_lossy(&handle.console_output()),
+            "",
+            "the helper ran the program"
+        );
+        assert_eq!(fs::read_dir(runs.path()).unwrap().count(), 0);
     }
 
     #[test]
