@@ -27,6 +27,7 @@ use monocore::{
     config::{DEFAULT_RAM_MIB, EnvPair, PathPair, PortPair, file::load_config},
     host::{BootKernel, HostProblem, HostReport},
     kernel::KernelChoice,
+    rootfs::RunRootfs,
     vm::{LinuxRlimit, LogLevel, MicroVm, MicroVmConfig, SpawnOptions, VmExitStatus},
 };
 
@@ -238,9 +239,7 @@ fn run(args: RunArgs) -> ExitCode {
     // when this function returns (the guest can write to its rootfs).
     let (root, _private_copy) = match &args.root {
         Some(root) => (root.clone(), None),
-        None => match monocore::rootfs::prepare_template().and_then(|t| {
-            monocore::rootfs::RunRootfs::copy_of(&t, &monocore::rootfs::cache_dir().join("runs"))
-        }) {
+        None => match RunRootfs::busybox() {
             Ok(copy) => (copy.path().to_path_buf(), Some(copy)),
             Err(e) => return fail(&e),
         },

@@ -1,7 +1,21 @@
 //! Minimal guest root filesystems built from Debian's `busybox-static`.
 //!
-//! The `monocore` command uses these when no `--root` is given, and the tests
-//! and benchmarks use them to boot real guests.
+//! For a program that just needs a root filesystem to run a command in,
+//! [`RunRootfs::busybox`] is the one call: it prepares the default busybox
+//! tree once in the [cache directory](cache_dir) and gives you a private
+//! copy for one VM, removed when dropped. The `monocore` command uses it
+//! when no `--root` is given; the tests and benchmarks use it to boot real
+//! guests.
+//!
+//! ```no_run
+//! use monocore::{rootfs::RunRootfs, vm::MicroVmConfig};
+//! let rootfs = RunRootfs::busybox()?; // needs `busybox-static` installed
+//! let config = MicroVmConfig::new(rootfs.path(), 256);
+//! // … spawn a VM on it; the copy is removed when `rootfs` is dropped.
+//! # Ok::<(), monocore::MonocoreError>(())
+//! ```
+//!
+//! The parts, for other trees:
 //!
 //! * [`prepare_template`] builds a pristine template once, in a cache
 //!   directory. It is idempotent and safe to run concurrently: the tree is
@@ -11,7 +25,10 @@
 //! * [`RunRootfs::copy_of`] makes a private, writable copy of a template for
 //!   one run, removed when dropped. A guest can write to its root filesystem
 //!   (it is shared over virtio-fs), so runs never share one: untrusted code in
-//!   one run cannot plant files that a later run would execute.
+//!   one run cannot plant files that a later run would execute. A copy is
+//!   held by a lock while its process lives, so one left behind by a killed
+//!   process (`kill -9`, Ctrl-C without a handler) is removed by the next
+//!   copy made in the same directory.
 
 use std::{
     fs, io,
@@ -19,6 +36,8 @@ use std::{
     path::{Path, PathBuf},
     time::UNIX_EPOCH,
 };
+
+use crate::{MonocoreResult, vm::run_dir::RunDir};
 
 /// Where `busybox-static` installs its binary (Debian; `/bin` is merged into
 /// `/usr/bin` from bookworm on).
@@ -262,35 +281,51 @@ pub fn prepare_template_in(cache: &Path, busybox: &Path) -> Result<PathBuf, Root
 /// dropped.
 #[derive(Debug)]
 pub struct RunRootfs {
-    path: PathBuf,
+    /// The copy: `guest/` in the run directory.
+    root: PathBuf,
+    // `run-<suffix>/` with its lock (held while this lives) and the copy;
+    // removed on drop.
+    _run: RunDir,
 }
 
 impl RunRootfs {
+    /// A private copy of the default busybox root filesystem, for one VM:
+    /// the template is prepared once ([`prepare_template`]), then copied
+    /// ([`copy_of`](Self::copy_of)) into `runs` in the
+    /// [cache directory](cache_dir). The copy is removed when this is
+    /// dropped (or, if the process is killed first, by the next call).
+    ///
+    /// Needs a static busybox (Debian: `apt-get install busybox-static`);
+    /// without one, the error says so
+    /// ([`RootfsError::BusyboxNotFound`] in [`MonocoreError::RootfsPrepare`](crate::MonocoreError::RootfsPrepare)).
+    pub fn busybox() -> MonocoreResult<Self> {
+        let template = prepare_template()?;
+        Self::copy_of(&template, &cache_dir().join("runs"))
+    }
+
     /// Copies `template` (regular files, directories and symlinks, the links
     /// copied as links, never followed) into a new private directory under
     /// `parent`. `parent` is created if needed and must be private to this
     /// user (see [`ensure_private_dir`]): in a shared directory another user
     /// could swap the new directory for a symlink and redirect the copy.
-    pub fn copy_of(template: &Path, parent: &Path) -> Result<Self, RootfsError> {
-        ensure_private_dir(parent)?;
-        let path = parent.join(format!("run-{}", crate::util::unique_suffix()));
-        let this = Self { path };
-        fs::create_dir(&this.path).map_err(io_at(&this.path))?;
-        fs::set_permissions(&this.path, fs::Permissions::from_mode(0o755))
-            .map_err(io_at(&this.path))?;
-        copy_tree(template, &this.path)?;
-        Ok(this)
+    /// Copies in `parent` whose process has died are removed first.
+    pub fn copy_of(template: &Path, parent: &Path) -> MonocoreResult<Self> {
+        let run = RunDir::create(parent)?;
+        let root = run.guest_root();
+        fs::set_permissions(&root, fs::Permissions::from_mode(0o755)).map_err(io_at(&root))?;
+        copy_tree(template, &root)?;
+        Ok(Self { root, _run: run })
     }
 
     /// The copy's path.
     pub fn path(&self) -> &Path {
-        &self.path
+        &self.root
     }
 }
 
-impl Drop for RunRootfs {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.path);
+impl AsRef<Path> for RunRootfs {
+    fn as_ref(&self) -> &Path {
+        self.path()
     }
 }
 
@@ -391,6 +426,29 @@ mod tests {
         );
         drop(copy);
         assert!(!path.exists());
+        assert_eq!(fs::read_dir(runs.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn a_copy_whose_process_died_is_removed_by_the_next_one() {
+        let Some(bb) = busybox() else { return };
+        let cache = tempfile::tempdir().unwrap();
+        let t = prepare_template_in(cache.path(), &bb).unwrap();
+        let runs = tempfile::tempdir().unwrap();
+        let live = RunRootfs::copy_of(&t, runs.path()).unwrap();
+        // What a killed process leaves: its copy and lock file, with no one
+        // holding the lock (the kernel drops a dead process's locks).
+        let dead = runs.path().join("run-dead");
+        fs::create_dir_all(dead.join("guest/bin")).unwrap();
+        fs::write(dead.join("lock"), b"").unwrap();
+        let next = RunRootfs::copy_of(&t, runs.path()).unwrap();
+        assert!(!dead.exists(), "a dead copy survived");
+        assert!(live.path().join("bin/busybox").is_file());
+        assert!(next.path().join("bin/busybox").is_file());
+        assert_eq!(
+            fs::metadata(next.path()).unwrap().permissions().mode() & 0o777,
+            0o755
+        );
     }
 
     #[test]
@@ -424,7 +482,13 @@ mod tests {
         let err = prepare_template_in(&cache, Path::new("/bin/sh")).unwrap_err();
         assert!(matches!(err, RootfsError::UnsafeCacheDir { .. }), "{err}");
         let err = RunRootfs::copy_of(base.path(), &cache).unwrap_err();
-        assert!(matches!(err, RootfsError::UnsafeCacheDir { .. }), "{err}");
+        assert!(
+            matches!(
+                err,
+                crate::MonocoreError::RootfsPrepare(RootfsError::UnsafeCacheDir { .. })
+            ),
+            "{err}"
+        );
         assert_eq!(fs::read_dir(&theirs).unwrap().count(), 0);
     }
 

@@ -13,7 +13,7 @@ mod krun;
 mod log_level;
 mod microvm;
 mod rlimit;
-mod run_dir;
+pub(crate) mod run_dir;
 mod self_helper;
 mod spawn;
 pub(crate) mod validate;
