@@ -178,6 +178,14 @@ mod constructor {
         // SAFETY: glibc passes this program's own `argc` and `argv`: `argv`
         // holds `argc` valid NUL-terminated strings followed by NULL.
         if unsafe { is_helper(argc, argv) } {
+            if !stdin_is_a_pipe() {
+                // Typed by hand: the request never comes; do not wait for it.
+                eprintln!(
+                    "{MARKER} is the argument of monocore's VM helper, which `MicroVm::spawn` \
+                     starts with its request on a pipe; it is not for use by hand"
+                );
+                std::process::exit(2);
+            }
             // SAFETY: a process-wide setting made before any other code of
             // the program runs; SIG_IGN for SIGPIPE is what Rust's runtime
             // sets before `main` (so a write to a closed pipe is an error,
@@ -189,6 +197,13 @@ mod constructor {
         if let Ok(exe) = ExeFile::open() {
             let _ = EXE.set(exe);
         }
+    }
+
+    /// `spawn` always gives the helper a pipe as stdin.
+    fn stdin_is_a_pipe() -> bool {
+        rustix::fs::fstat(rustix::stdio::stdin()).is_ok_and(|stat| {
+            rustix::fs::FileType::from_raw_mode(stat.st_mode) == rustix::fs::FileType::Fifo
+        })
     }
 
     /// Whether the arguments are exactly `<argv0> --monocore-vmm-helper`.
@@ -342,6 +357,24 @@ mod tests {
         );
         // monocore is in the executable here, not in a shared library.
         assert_eq!(shared_object_of(constructor::address()), None);
+    }
+
+    #[test]
+    fn the_marker_by_hand_is_refused_at_once_and_runs_nothing() {
+        // This test binary, with the marker but a terminal-like stdin (not
+        // a pipe): it must neither wait for a request nor run the tests.
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .arg(MARKER)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("it is not for use by hand"),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     #[test]
