@@ -58,7 +58,8 @@ pub enum RootfsError {
     /// No static busybox binary was found.
     #[error(
         "no static busybox found at {searched:?}: install it with `apt-get install busybox-static` \
-         (or run ./scripts/setup.sh), or pass --root DIR"
+         (or run ./scripts/setup.sh), or give the VM another root filesystem (`monocore run \
+         --root DIR`)"
     )]
     BusyboxNotFound {
         /// The paths looked at.
@@ -519,6 +520,24 @@ mod tests {
         let file = base.path().join("file");
         fs::write(&file, "").unwrap();
         assert!(ensure_private_dir(&file).is_err());
+    }
+
+    #[test]
+    fn a_missing_busybox_says_how_to_install_it_and_debug_does_not() {
+        // As the README shows them.
+        let error = crate::MonocoreError::from(RootfsError::BusyboxNotFound {
+            searched: BUSYBOX_PATHS.iter().map(PathBuf::from).collect(),
+        });
+        assert_eq!(
+            error.to_string(),
+            "no static busybox found at [\"/usr/bin/busybox\", \"/bin/busybox\"]: install it with \
+             `apt-get install busybox-static` (or run ./scripts/setup.sh), or give the VM another \
+             root filesystem (`monocore run --root DIR`)"
+        );
+        assert_eq!(
+            format!("{error:?}"),
+            "RootfsPrepare(BusyboxNotFound { searched: [\"/usr/bin/busybox\", \"/bin/busybox\"] })"
+        );
     }
 
     #[test]
