@@ -1,9 +1,10 @@
 //! A crate that depends on monocore as a user's crate does
 //! (`tests/downstream/`: one dependency line, its own workspace and lock
 //! file): its `cargo test` and its example, the README's "Use monocore as a
-//! library" program, run in debug and in release. Nothing is built or set
-//! up for it but the dependency, so this shows that `spawn` works out of the
-//! box in test harnesses, programs and examples that link monocore.
+//! library" program, run in debug and in release, and its programs work
+//! `cargo install`ed. Nothing is built or set up for it but the dependency,
+//! so this shows that `spawn` works out of the box in test harnesses,
+//! programs and examples that link monocore.
 //!
 //! Its build is kept in `target/downstream` (its own directory: cargo
 //! locks a target directory while it builds, and this test runs inside the
@@ -112,12 +113,47 @@ fn cargo_run_example(profile: &[&str], name: &str) {
     }
 }
 
+/// `cargo install`s the crate's programs (reusing the release build) and
+/// runs the installed `spawner`, which reaches the VMM from where it was
+/// installed.
+fn cargo_install_and_run() {
+    progress("cargo install --path . (release), then run the installed program");
+    let root = tempfile::tempdir().unwrap();
+    let out = cargo(&[
+        "install",
+        "--path",
+        ".",
+        "--root",
+        root.path().to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let ran = root.path().join("ran");
+    let out = Command::new(root.path().join("bin/spawner"))
+        .args([ran.to_str().unwrap(), "vmm"])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stdout: {stdout}\nstderr: {stderr}"
+    );
+    assert!(
+        stdout.starts_with(
+            "reached the VMM: Err(\"libkrun call krun_start_enter failed with errno 22"
+        ),
+        "{stdout}"
+    );
+    assert_eq!(std::fs::read_to_string(&ran).unwrap(), "main\n");
+}
+
 #[test]
 fn a_downstream_crate_spawns_vms_in_debug_and_release() {
     for (profile, name) in [(&[][..], "debug"), (&["--release"][..], "release")] {
         cargo_test(profile, name);
         cargo_run_example(profile, name);
     }
+    cargo_install_and_run();
     assert_eq!(live_children(), vec![], "processes left behind");
 }
 
