@@ -127,6 +127,13 @@ pub fn children() -> Vec<u32> {
         .collect()
 }
 
+/// Prints the loud `SKIPPED: <test>: <reason>` line straight to stderr, past
+/// the test harness's output capture, so it shows even when the test passes.
+pub fn skip(test: &str, reason: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "SKIPPED: {test}: {reason}");
+}
+
 /// Waits up to `limit` for `done`, polling.
 pub fn wait_for(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + limit;
