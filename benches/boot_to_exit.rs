@@ -18,8 +18,6 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, SamplingMode, criterion_group, criterion_main};
 use monocore::vm::{MicroVm, MicroVmConfig, SpawnOptions};
 
-const HELPER: &str = env!("CARGO_BIN_EXE_monocore-suite-vmm");
-
 fn bench(c: &mut Criterion) {
     if !monocore_suite::may_boot("boot_to_exit") {
         return;
@@ -31,7 +29,6 @@ fn bench(c: &mut Criterion) {
     let runs = tempfile::tempdir().expect("runs dir");
     let options = SpawnOptions::new()
         .capture_console(true)
-        .helper_path(HELPER)
         .runs_dir(runs.path());
 
     let mut group = c.benchmark_group("boot_to_exit");

@@ -21,8 +21,6 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, SamplingMode, criterion_group, criterion_main};
 use monocore::vm::{MicroVm, SpawnOptions};
 
-const HELPER: &str = env!("CARGO_BIN_EXE_monocore-suite-vmm");
-
 fn bench(c: &mut Criterion) {
     let root = monocore_suite::busybox_rootfs().expect("busybox rootfs (install busybox-static)");
     let mut config = monocore::vm::MicroVmConfig::new(root.path(), 128);
@@ -31,7 +29,6 @@ fn bench(c: &mut Criterion) {
     let runs = tempfile::tempdir().expect("runs dir");
     let options = SpawnOptions::new()
         .capture_console(true)
-        .helper_path(HELPER)
         .runs_dir(runs.path());
 
     let mut group = c.benchmark_group("spawn_to_enter");

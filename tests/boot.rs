@@ -1,4 +1,5 @@
-//! Real boots, each VM in its own helper process. They run wherever
+//! Real boots, each VM in its own helper process (this test binary, run
+//! again as the VM helper: the default of `spawn`). They run wherever
 //! `monocore::host::check()` finds a kernel that boots (on this project's
 //! `kvm_pvm` development host and in CI: the compat kernel, ~17 s a boot);
 //! elsewhere each prints `SKIPPED: <test>: <reason>` (or fails, with
@@ -17,8 +18,6 @@ use monocore::{
     vm::{GuestStep, MicroVm, MicroVmConfig, SpawnOptions, VmExitStatus},
 };
 use monocore_suite::{busybox_rootfs, is_gone, may_boot, sh_config};
-
-const HELPER: &str = env!("CARGO_BIN_EXE_monocore-suite-vmm");
 
 /// Far above a boot on the slowest host this runs on (~20 s under kvm_pvm).
 const BOOT_TIMEOUT: Duration = Duration::from_secs(180);
@@ -42,10 +41,7 @@ impl Finished {
 }
 
 fn options(runs: &Path) -> SpawnOptions {
-    SpawnOptions::new()
-        .capture_console(true)
-        .helper_path(HELPER)
-        .runs_dir(runs)
+    SpawnOptions::new().capture_console(true).runs_dir(runs)
 }
 
 /// Asserts that the VM of `pid`, with its run directories under `runs`,

@@ -20,8 +20,6 @@ use monocore::{
 };
 use monocore_suite::{busybox_rootfs, is_gone, may_boot, sh_config};
 
-const HELPER: &str = env!("CARGO_BIN_EXE_monocore-suite-vmm");
-
 /// An idle VM (no main command) on a busybox root, or `None` (skipped).
 fn idle_vm(test: &str, runs: &Path) -> Option<(tempfile::TempDir, VmHandle)> {
     if !may_boot(test) {
@@ -33,7 +31,6 @@ fn idle_vm(test: &str, runs: &Path) -> Option<(tempfile::TempDir, VmHandle)> {
         .spawn_with(
             &SpawnOptions::new()
                 .capture_console(true)
-                .helper_path(HELPER)
                 .runs_dir(runs)
                 .idle(true),
         )
@@ -232,7 +229,6 @@ fn a_kept_vm_outlives_its_command_until_shutdown() {
         .spawn_with(
             &SpawnOptions::new()
                 .capture_console(true)
-                .helper_path(HELPER)
                 .runs_dir(runs.path())
                 .keep(true),
         )

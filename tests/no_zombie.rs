@@ -8,8 +8,6 @@ use std::time::Duration;
 use monocore::vm::{MicroVm, MicroVmConfig, SpawnOptions};
 use monocore_suite::{busybox_rootfs, live_children, sh_config, slow_helper};
 
-const HELPER: &str = env!("CARGO_BIN_EXE_monocore-suite-vmm");
-
 #[test]
 fn spawn_wait_kill_and_drop_leave_no_child_behind() {
     assert_eq!(live_children(), vec![], "children before the test");
@@ -18,9 +16,8 @@ fn spawn_wait_kill_and_drop_leave_no_child_behind() {
     let idle = MicroVm::from_config(MicroVmConfig::new(dir.path(), 128)).unwrap();
     let root = busybox_rootfs().unwrap();
     let real = MicroVm::from_config(sh_config(root.path(), "echo hi")).unwrap();
-    let real_options = SpawnOptions::new()
-        .capture_console(true)
-        .helper_path(HELPER);
+    // The default helper: this test binary, run again.
+    let real_options = SpawnOptions::new().capture_console(true);
 
     // wait() on the real helper (boots or fails to boot; either way it ends).
     let mut a = real.spawn_with(&real_options).unwrap();

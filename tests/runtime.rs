@@ -14,12 +14,12 @@ use monocore::{
 };
 use monocore_suite::{busybox_rootfs, is_gone, sh_config, slow_helper};
 
-const HELPER: &str = env!("CARGO_BIN_EXE_monocore-suite-vmm");
+/// A separate helper binary whose `main` is `helper_main()`, for those who
+/// want one; by default this test binary is its own helper.
+const SEPARATE_HELPER: &str = env!("CARGO_BIN_EXE_monocore-suite-vmm");
 
 fn options() -> SpawnOptions {
-    SpawnOptions::new()
-        .capture_console(true)
-        .helper_path(HELPER)
+    SpawnOptions::new().capture_console(true)
 }
 
 fn full_config(root: &Path, data: &Path, console: &Path) -> MicroVmConfig {
@@ -249,6 +249,35 @@ fn a_failed_boot_is_a_typed_error_never_a_guest_exit_code() {
             handle.log_tail()
         ),
     }
+}
+
+#[test]
+fn a_separate_helper_binary_still_runs_the_vm() {
+    // Through `helper_path`, to `krun_start_enter`, whose ELF loader refuses
+    // this kernel at once on any host.
+    let root = tempfile::tempdir().unwrap();
+    let kernel = root.path().join("vmlinux");
+    fs::write(&kernel, b"\x7fELF, but not a kernel").unwrap();
+    let vm = MicroVm::from_config(sh_config(root.path(), "true")).unwrap();
+    let mut handle = vm
+        .spawn_with(
+            &options()
+                .helper_path(SEPARATE_HELPER)
+                .kernel(KernelChoice::Elf(kernel)),
+        )
+        .unwrap();
+    let err = handle.wait().unwrap_err();
+    assert!(
+        matches!(
+            err,
+            MonocoreError::Krun {
+                call: "krun_start_enter",
+                errno: 22
+            }
+        ),
+        "{err:?}: {:#?}",
+        handle.log_tail()
+    );
 }
 
 #[test]

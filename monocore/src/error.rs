@@ -12,6 +12,11 @@ pub type MonocoreResult<T> = Result<T, MonocoreError>;
 
 /// Every error monocore returns.
 ///
+/// Each cause is told once: either in the message (`Display`), or as
+/// [`source()`](std::error::Error::source) (e.g. [`RunDir`](Self::RunDir),
+/// [`SelfHelper`](Self::SelfHelper)), never both; so printing the message
+/// and then each source gives the whole story without repeats.
+///
 /// Parse errors (a string that is not a valid pair, limit or level) are kept
 /// apart from validation errors ([`InvalidMicroVMConfigError`]: a config whose
 /// values parse but do not make a valid microVM).
@@ -20,7 +25,7 @@ pub type MonocoreResult<T> = Result<T, MonocoreError>;
 pub enum MonocoreError {
     /// An I/O operation failed.
     #[error("io error: {0}")]
-    Io(#[from] std::io::Error),
+    Io(std::io::Error),
 
     /// A string is not a valid `host:guest` path pair.
     #[error(transparent)]
@@ -62,7 +67,7 @@ pub enum MonocoreError {
 
     /// The values parse, but do not make a valid microVM.
     #[error("invalid microVM configuration: {0}")]
-    InvalidMicroVMConfig(#[from] InvalidMicroVMConfigError),
+    InvalidMicroVMConfig(InvalidMicroVMConfigError),
 
     /// The config is valid, but this host cannot run it (more memory or
     /// vCPUs than it has, networking with a kernel that has none). Checked
@@ -101,12 +106,13 @@ pub enum MonocoreError {
     #[error("host path {} is not valid UTF-8, which libkrun requires", .0.display())]
     NonUtf8Path(PathBuf),
 
-    /// The VM helper binary (`monocore-vmm`) was not found.
-    #[error("the VM helper `monocore-vmm` was not found (looked in: {}); build it with `cargo build -p monocore --bin monocore-vmm`, or set MONOCORE_VMM_PATH", .searched.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "))]
-    HelperNotFound {
-        /// Every path tried.
-        searched: Vec<PathBuf>,
-    },
+    /// This program cannot run as its own VM helper (see
+    /// [`MicroVm::spawn`](crate::vm::MicroVm::spawn)); nothing was started.
+    #[error(
+        "this program cannot run as its own VM helper; give SpawnOptions::helper_path a helper \
+         binary whose main calls monocore::vm::helper_main"
+    )]
+    SelfHelper(#[source] crate::vm::SelfHelperError),
 
     /// The VM helper failed before the VM was entered (bad config, a libkrun
     /// call failed, or it could not start).
@@ -188,6 +194,20 @@ pub enum MonocoreError {
         /// The VMM process's own exit code (not a guest exit code).
         vmm_exit_code: i32,
     },
+}
+
+// By hand, not `#[from]`: the message holds the inner error, so it is not
+// also a `source()`.
+impl From<std::io::Error> for MonocoreError {
+    fn from(error: std::io::Error) -> Self {
+        Self::Io(error)
+    }
+}
+
+impl From<InvalidMicroVMConfigError> for MonocoreError {
+    fn from(error: InvalidMicroVMConfigError) -> Self {
+        Self::InvalidMicroVMConfig(error)
+    }
 }
 
 impl From<rustix::io::Errno> for MonocoreError {

@@ -8,6 +8,11 @@
 //! checked first, and every failure is a typed [`MonocoreError`] that names
 //! the offending value.
 //!
+//! [`vm::MicroVm::spawn`] runs a VM in a child process, and that child is
+//! your own program: any program that links monocore is its own VM helper,
+//! with nothing else to build, ship or call (see the `spawn` docs).
+//! [`rootfs::RunRootfs::busybox`] gives a ready root filesystem.
+//!
 //! ```
 //! use monocore::config::{EnvPair, PathPair, PortPair};
 //! use monocore::vm::{LinuxRlimit, MicroVmConfig};
@@ -46,7 +51,7 @@ pub use monocore_rules::{ConfigPath, Field, Fix, RuleError};
 /// The `vm!` macro (from `monocore-macros`): a [`vm::MicroVmConfig`] whose
 /// literal values are checked at compile time.
 ///
-/// The macro and the [`vm`] module share a name; they live in different
+/// The macro and the [`vm`](mod@vm) module share a name; they live in different
 /// namespaces, so `use monocore::vm;` brings in both, and `vm! { … }` and
 /// `vm::MicroVmConfig` resolve side by side.
 pub use monocore_macros::vm;

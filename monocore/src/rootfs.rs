@@ -1,7 +1,21 @@
 //! Minimal guest root filesystems built from Debian's `busybox-static`.
 //!
-//! The `monocore` command uses these when no `--root` is given, and the tests
-//! and benchmarks use them to boot real guests.
+//! For a program that just needs a root filesystem to run a command in,
+//! [`RunRootfs::busybox`] is the one call: it prepares the default busybox
+//! tree once in the [cache directory](cache_dir) and gives you a private
+//! copy for one VM, removed when dropped. The `monocore` command uses it
+//! when no `--root` is given; the tests and benchmarks use it to boot real
+//! guests.
+//!
+//! ```no_run
+//! use monocore::{rootfs::RunRootfs, vm::MicroVmConfig};
+//! let rootfs = RunRootfs::busybox()?; // needs `busybox-static` installed
+//! let config = MicroVmConfig::new(rootfs.path(), 256);
+//! // … spawn a VM on it; the copy is removed when `rootfs` is dropped.
+//! # Ok::<(), monocore::MonocoreError>(())
+//! ```
+//!
+//! The parts, for other trees:
 //!
 //! * [`prepare_template`] builds a pristine template once, in a cache
 //!   directory. It is idempotent and safe to run concurrently: the tree is
@@ -11,7 +25,10 @@
 //! * [`RunRootfs::copy_of`] makes a private, writable copy of a template for
 //!   one run, removed when dropped. A guest can write to its root filesystem
 //!   (it is shared over virtio-fs), so runs never share one: untrusted code in
-//!   one run cannot plant files that a later run would execute.
+//!   one run cannot plant files that a later run would execute. A copy is
+//!   held by a lock while its process lives, so one left behind by a killed
+//!   process (`kill -9`, Ctrl-C without a handler) is removed by the next
+//!   copy made in the same directory.
 
 use std::{
     fs, io,
@@ -19,6 +36,8 @@ use std::{
     path::{Path, PathBuf},
     time::UNIX_EPOCH,
 };
+
+use crate::{MonocoreResult, vm::run_dir::RunDir};
 
 /// Where `busybox-static` installs its binary (Debian; `/bin` is merged into
 /// `/usr/bin` from bookworm on).
@@ -39,7 +58,8 @@ pub enum RootfsError {
     /// No static busybox binary was found.
     #[error(
         "no static busybox found at {searched:?}: install it with `apt-get install busybox-static` \
-         (or run ./scripts/setup.sh), or pass --root DIR"
+         (or run ./scripts/setup.sh), or give the VM another root filesystem (`monocore run \
+         --root DIR`)"
     )]
     BusyboxNotFound {
         /// The paths looked at.
@@ -60,7 +80,7 @@ pub enum RootfsError {
         reason: String,
     },
     /// A filesystem operation failed.
-    #[error("preparing rootfs at {}: {source}", path.display())]
+    #[error("cannot prepare the rootfs at {}", path.display())]
     Io {
         /// The path being written or read.
         path: PathBuf,
@@ -262,35 +282,51 @@ pub fn prepare_template_in(cache: &Path, busybox: &Path) -> Result<PathBuf, Root
 /// dropped.
 #[derive(Debug)]
 pub struct RunRootfs {
-    path: PathBuf,
+    /// The copy: `guest/` in the run directory.
+    root: PathBuf,
+    // `run-<suffix>/` with its lock (held while this lives) and the copy;
+    // removed on drop.
+    _run: RunDir,
 }
 
 impl RunRootfs {
+    /// A private copy of the default busybox root filesystem, for one VM:
+    /// the template is prepared once ([`prepare_template`]), then copied
+    /// ([`copy_of`](Self::copy_of)) into `runs` in the
+    /// [cache directory](cache_dir). The copy is removed when this is
+    /// dropped (or, if the process is killed first, by the next call).
+    ///
+    /// Needs a static busybox (Debian: `apt-get install busybox-static`);
+    /// without one, the error says so
+    /// ([`RootfsError::BusyboxNotFound`] in [`MonocoreError::RootfsPrepare`](crate::MonocoreError::RootfsPrepare)).
+    pub fn busybox() -> MonocoreResult<Self> {
+        let template = prepare_template()?;
+        Self::copy_of(&template, &cache_dir().join("runs"))
+    }
+
     /// Copies `template` (regular files, directories and symlinks, the links
     /// copied as links, never followed) into a new private directory under
     /// `parent`. `parent` is created if needed and must be private to this
     /// user (see [`ensure_private_dir`]): in a shared directory another user
     /// could swap the new directory for a symlink and redirect the copy.
-    pub fn copy_of(template: &Path, parent: &Path) -> Result<Self, RootfsError> {
-        ensure_private_dir(parent)?;
-        let path = parent.join(format!("run-{}", crate::util::unique_suffix()));
-        let this = Self { path };
-        fs::create_dir(&this.path).map_err(io_at(&this.path))?;
-        fs::set_permissions(&this.path, fs::Permissions::from_mode(0o755))
-            .map_err(io_at(&this.path))?;
-        copy_tree(template, &this.path)?;
-        Ok(this)
+    /// Copies in `parent` whose process has died are removed first.
+    pub fn copy_of(template: &Path, parent: &Path) -> MonocoreResult<Self> {
+        let run = RunDir::create(parent)?;
+        let root = run.guest_root();
+        fs::set_permissions(&root, fs::Permissions::from_mode(0o755)).map_err(io_at(&root))?;
+        copy_tree(template, &root)?;
+        Ok(Self { root, _run: run })
     }
 
     /// The copy's path.
     pub fn path(&self) -> &Path {
-        &self.path
+        &self.root
     }
 }
 
-impl Drop for RunRootfs {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.path);
+impl AsRef<Path> for RunRootfs {
+    fn as_ref(&self) -> &Path {
+        self.path()
     }
 }
 
@@ -315,152 +351,4 @@ fn copy_tree(from: &Path, to: &Path) -> Result<(), RootfsError> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn busybox() -> Option<PathBuf> {
-        match find_busybox() {
-            Ok(p) => Some(p),
-            Err(e) => {
-                eprintln!("SKIPPED: {e}");
-                None
-            }
-        }
-    }
-
-    #[test]
-    fn template_holds_busybox_and_applets() {
-        let Some(bb) = busybox() else { return };
-        let cache = tempfile::tempdir().unwrap();
-        let t = prepare_template_in(cache.path(), &bb).unwrap();
-        assert!(t.join("bin/busybox").is_file());
-        assert_eq!(
-            fs::read_link(t.join("bin/sh")).unwrap(),
-            Path::new("busybox")
-        );
-        assert!(t.join("proc").is_dir() && t.join("dev").is_dir());
-        assert_eq!(
-            fs::metadata(t.join("tmp")).unwrap().permissions().mode() & 0o7777,
-            0o1777
-        );
-        // Idempotent: a second call returns the same tree, and leaves no staging dirs.
-        assert_eq!(prepare_template_in(cache.path(), &bb).unwrap(), t);
-        let names: Vec<_> = fs::read_dir(cache.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
-        assert_eq!(names.len(), 1, "{names:?}");
-    }
-
-    #[test]
-    fn concurrent_preparations_yield_one_complete_template() {
-        let Some(bb) = busybox() else { return };
-        let cache = tempfile::tempdir().unwrap();
-        let results: Vec<PathBuf> = std::thread::scope(|s| {
-            let handles: Vec<_> = (0..6)
-                .map(|_| s.spawn(|| prepare_template_in(cache.path(), &bb).unwrap()))
-                .collect();
-            handles.into_iter().map(|h| h.join().unwrap()).collect()
-        });
-        assert!(results.windows(2).all(|w| w[0] == w[1]));
-        let names: Vec<_> = fs::read_dir(cache.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
-        assert_eq!(names.len(), 1, "leftover staging dirs: {names:?}");
-        assert_eq!(
-            fs::read(results[0].join("bin/busybox")).unwrap().len(),
-            fs::read(&bb).unwrap().len()
-        );
-    }
-
-    #[test]
-    fn run_copies_are_private_and_removed_on_drop() {
-        let Some(bb) = busybox() else { return };
-        let cache = tempfile::tempdir().unwrap();
-        let t = prepare_template_in(cache.path(), &bb).unwrap();
-        let runs = tempfile::tempdir().unwrap();
-        let copy = RunRootfs::copy_of(&t, runs.path()).unwrap();
-        let path = copy.path().to_path_buf();
-        // A guest writing into its copy does not touch the template.
-        fs::write(path.join("bin/busybox"), "trojan").unwrap();
-        assert_ne!(fs::read(t.join("bin/busybox")).unwrap(), b"trojan");
-        assert_eq!(
-            fs::read_link(path.join("bin/sh")).unwrap(),
-            Path::new("busybox")
-        );
-        drop(copy);
-        assert!(!path.exists());
-    }
-
-    #[test]
-    fn cache_dirs_are_created_private() {
-        let base = tempfile::tempdir().unwrap();
-        let cache = base.path().join("a/b/cache");
-        ensure_private_dir(&cache).unwrap();
-        let mode = fs::metadata(&cache).unwrap().permissions().mode() & 0o7777;
-        assert_eq!(mode, 0o700);
-        // Ours but group/world-writable: tightened, not refused.
-        fs::set_permissions(&cache, fs::Permissions::from_mode(0o777)).unwrap();
-        ensure_private_dir(&cache).unwrap();
-        let mode = fs::metadata(&cache).unwrap().permissions().mode() & 0o7777;
-        assert_eq!(mode, 0o755);
-    }
-
-    #[test]
-    fn a_symlinked_cache_dir_is_refused() {
-        // Another user pre-creating `/tmp/monocore-cache-<uid>` as a symlink
-        // to a directory they control.
-        let base = tempfile::tempdir().unwrap();
-        let theirs = base.path().join("theirs");
-        fs::create_dir(&theirs).unwrap();
-        let cache = base.path().join("cache");
-        symlink(&theirs, &cache).unwrap();
-        let err = ensure_private_dir(&cache).unwrap_err();
-        assert!(
-            matches!(err, RootfsError::UnsafeCacheDir { ref reason, .. } if reason == "it is a symlink"),
-            "{err}"
-        );
-        let err = prepare_template_in(&cache, Path::new("/bin/sh")).unwrap_err();
-        assert!(matches!(err, RootfsError::UnsafeCacheDir { .. }), "{err}");
-        let err = RunRootfs::copy_of(base.path(), &cache).unwrap_err();
-        assert!(matches!(err, RootfsError::UnsafeCacheDir { .. }), "{err}");
-        assert_eq!(fs::read_dir(&theirs).unwrap().count(), 0);
-    }
-
-    #[test]
-    fn a_cache_dir_owned_by_another_user_is_refused() {
-        let base = tempfile::tempdir().unwrap();
-        // SAFETY: geteuid has no preconditions.
-        let theirs = if unsafe { libc::geteuid() } == 0 {
-            // As root: a directory pre-created by `nobody`.
-            let dir = base.path().join("cache");
-            fs::create_dir(&dir).unwrap();
-            std::os::unix::fs::chown(&dir, Some(65534), Some(65534)).unwrap();
-            dir
-        } else {
-            // As a user: `/` is owned by root, i.e. by someone else.
-            PathBuf::from("/")
-        };
-        let err = ensure_private_dir(&theirs).unwrap_err();
-        assert!(
-            matches!(err, RootfsError::UnsafeCacheDir { ref reason, .. } if reason.contains("owned by uid")),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn a_cache_path_that_is_a_file_is_refused() {
-        let base = tempfile::tempdir().unwrap();
-        let file = base.path().join("file");
-        fs::write(&file, "").unwrap();
-        assert!(ensure_private_dir(&file).is_err());
-    }
-
-    #[test]
-    fn missing_busybox_is_a_typed_error() {
-        let cache = tempfile::tempdir().unwrap();
-        let err = prepare_template_in(cache.path(), Path::new("/no/busybox")).unwrap_err();
-        assert!(matches!(err, RootfsError::Io { .. }), "{err:?}");
-    }
-}
+mod tests;

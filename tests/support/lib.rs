@@ -31,7 +31,19 @@ pub fn busybox_rootfs() -> Result<tempfile::TempDir, String> {
 /// Fills the empty directory `root` as [`busybox_rootfs`] does.
 pub fn populate_busybox_rootfs(root: &Path) -> Result<(), String> {
     let busybox = monocore::rootfs::find_busybox().map_err(|e| e.to_string())?;
-    monocore::rootfs::populate_busybox_tree(root, &busybox).map_err(|e| e.to_string())
+    monocore::rootfs::populate_busybox_tree(root, &busybox).map_err(|e| chain(&e))
+}
+
+/// `error`'s message followed by each of its sources', `: `-separated.
+pub fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(error) = cause {
+        text.push_str(": ");
+        text.push_str(&error.to_string());
+        cause = error.source();
+    }
+    text
 }
 
 /// A config for a busybox rootfs that runs `/bin/sh -c <script>`.

@@ -1,5 +1,5 @@
-//! The VM helper used by the integration tests and benchmarks; identical to
-//! `monocore-vmm`.
+//! A separate VM helper binary, for the test of `SpawnOptions::helper_path`
+//! (by default a program is its own helper).
 
 fn main() -> std::process::ExitCode {
     monocore::vm::helper_main()

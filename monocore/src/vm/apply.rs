@@ -46,7 +46,7 @@ use std::{
     convert::Infallible,
     ffi::{CString, OsStr},
     fs::File,
-    os::unix::ffi::OsStrExt,
+    os::{fd::OwnedFd, unix::ffi::OsStrExt},
     path::Path,
 };
 
@@ -56,6 +56,7 @@ use super::{
     LogLevel, MicroVm, MicroVmConfig, agent,
     krun::{self, CStrArray, KrunContext},
     run_dir::{self, RunDir},
+    vmm_log::{self, Installed, LogTarget},
 };
 use crate::{
     MonocoreError, MonocoreResult,
@@ -93,23 +94,28 @@ impl PreparedVm {
     /// executes. Use [`MicroVm::spawn`] to run a VM and keep your process.
     /// (The VM's run directory is then removed by a later run's sweep.)
     ///
-    /// The VMM logs to this process's stderr at the config's log level.
+    /// The VMM logs to this process's stderr at the config's log level. If
+    /// the program has already set a [`log`](https://docs.rs/log) logger,
+    /// that logger is kept and receives the VMM's records instead (libkrun
+    /// logs through the same `log` facade); nothing panics or aborts.
     pub fn enter(self) -> MonocoreResult<Infallible> {
-        // SAFETY: fd 2 (stderr) is not taken over by libkrun (it maps 2 to
-        // its own stderr target).
-        unsafe { krun::init_log(2, self.log_level as u32, false) }?;
+        vmm_log::install(LogTarget::Stderr, self.log_level, false);
         Err(self.ctx.start_enter())
     }
 
     /// Like [`enter`](Self::enter), with the VMM log going to `log_fd` and
-    /// `RUST_LOG` refining the filter. Used by the `monocore-vmm` helper.
-    ///
-    /// # Safety
-    /// `log_fd` must be an open descriptor that nothing else owns or closes:
-    /// libkrun takes ownership of it.
-    pub(crate) unsafe fn enter_with_log(self, log_fd: i32) -> MonocoreResult<Infallible> {
-        // SAFETY: ownership of `log_fd` is passed on, per this fn's contract.
-        unsafe { krun::init_log(log_fd, self.log_level as u32, true) }?;
+    /// `RUST_LOG` refining the filter. Used by the VM helper, whose parent
+    /// reads that log: there, a logger that is already set (it cannot be
+    /// the program's own, whose `main` never runs in the helper) is an
+    /// error rather than a log the parent never sees.
+    pub(crate) fn enter_with_log(self, log_fd: OwnedFd) -> MonocoreResult<Infallible> {
+        if vmm_log::install(LogTarget::Fd(log_fd), self.log_level, true) == Installed::Existing {
+            return Err(MonocoreError::HelperFailed {
+                message: "a `log` logger was already set in the helper process (by a constructor \
+                          that runs before monocore's), so the VMM's log cannot reach the parent"
+                    .to_owned(),
+            });
+        }
         Err(self.ctx.start_enter())
     }
 

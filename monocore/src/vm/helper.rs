@@ -1,5 +1,6 @@
-//! The `monocore-vmm` helper process: the child that [`MicroVm::spawn`]
-//! runs the VM in.
+//! The VM helper process: the child that [`MicroVm::spawn`] runs the VM in
+//! (this program itself, see the `self_helper` module, or a separate binary
+//! whose `main` calls [`helper_main`]).
 //!
 //! # Protocol (private to monocore; both ends are in this crate)
 //!
@@ -26,7 +27,7 @@
 
 use std::{
     io::{BufRead, BufReader, Read, Write},
-    os::fd::{AsFd, IntoRawFd, OwnedFd},
+    os::fd::{AsFd, OwnedFd},
     path::PathBuf,
     process::ExitCode,
     time::{SystemTime, UNIX_EPOCH},
@@ -56,28 +57,42 @@ pub(crate) const HELPER_FAILED_EXIT: u8 = 70;
 /// The exit code of a helper whose parent went away.
 const LIFELINE_EXIT: i32 = 71;
 
-/// The helper's entry point; `monocore-vmm`'s `main` is just this call.
+/// The entry point of a separate VM helper binary.
 ///
-/// Reads a config from stdin as described in the module docs, validates it
-/// again, applies it, reports `ready` and enters the VM. Returns only on
-/// failure, after reporting it to the parent.
+/// You do not need this: every program that links monocore is its own VM
+/// helper (see [`MicroVm::spawn`](super::MicroVm::spawn)). It is for those
+/// who want the VMM in a binary of its own (to ship it apart, or under
+/// another name): that binary's `main` is this one call,
 ///
-/// You only need this to build your own helper binary (e.g. to ship it under
-/// another name); point `SpawnOptions::helper_path` or `MONOCORE_VMM_PATH` at
-/// it.
+/// ```no_run
+/// fn main() -> std::process::ExitCode {
+///     monocore::vm::helper_main()
+/// }
+/// ```
+///
+/// and [`SpawnOptions::helper_path`](super::SpawnOptions::helper_path) names
+/// it. It reads a config from stdin as described in the module docs,
+/// validates it again, applies it, reports `ready` and enters the VM.
+/// Returns only on failure, after reporting it to the parent.
 pub fn helper_main() -> ExitCode {
+    ExitCode::from(run_helper())
+}
+
+/// The helper's work (see [`helper_main`]); returns the exit code of a
+/// helper that failed before entering the VM.
+pub(crate) fn run_helper() -> u8 {
     // The private channel: the original stderr, before fd 2 becomes the
     // guest console.
     let private = match rustix::io::fcntl_dupfd_cloexec(rustix::stdio::stderr(), 3) {
         Ok(fd) => fd,
-        Err(_) => return ExitCode::from(HELPER_FAILED_EXIT),
+        Err(_) => return HELPER_FAILED_EXIT,
     };
     let mut status = std::fs::File::from(private);
     match run(&mut status) {
         Ok(never) => match never {},
         Err(error) => {
             let _ = writeln!(status, "{STATUS_PREFIX}{}", encode_error(&error));
-            ExitCode::from(HELPER_FAILED_EXIT)
+            HELPER_FAILED_EXIT
         }
     }
 }
@@ -94,9 +109,7 @@ fn run(status: &mut std::fs::File) -> MonocoreResult<std::convert::Infallible> {
         .map(|d| d.as_nanos())
         .unwrap_or(0);
     writeln!(status, "{STATUS_PREFIX}ready {nanos}")?;
-    // SAFETY: `log_fd` is a fresh descriptor nobody else owns; ownership
-    // passes to libkrun's logger.
-    unsafe { prepared.enter_with_log(log_fd.into_raw_fd()) }
+    prepared.enter_with_log(log_fd)
 }
 
 /// Reads `<len>\n<json>` from stdin, then keeps stdin as the lifeline.

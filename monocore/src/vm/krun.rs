@@ -7,7 +7,6 @@
 use std::{
     ffi::{CStr, CString, c_char},
     ptr,
-    sync::OnceLock,
 };
 
 use crate::{MonocoreError, MonocoreResult};
@@ -208,30 +207,6 @@ impl Drop for KrunContext {
     }
 }
 
-/// How the VMM's log is set up; libkrun's logger can be set once per process.
-static LOG_INIT: OnceLock<i32> = OnceLock::new();
-
-/// `krun_init_log`: the VMM's log goes to `fd` at `level` (0 = off … 5 =
-/// trace). With `use_env`, `RUST_LOG` may refine the filter. Only the first
-/// call in a process has an effect (libkrun's logger cannot be replaced; a
-/// second init would abort the process); later calls return the first
-/// result.
-///
-/// # Safety
-/// `fd` must be an open file descriptor that nothing else owns or closes:
-/// libkrun takes ownership of it (unless it is 1 or 2).
-pub(crate) unsafe fn init_log(fd: i32, level: u32, use_env: bool) -> MonocoreResult<()> {
-    const STYLE_NEVER: u32 = 2;
-    const OPTION_NO_ENV: u32 = 1;
-    let status = *LOG_INIT.get_or_init(|| {
-        let options = if use_env { 0 } else { OPTION_NO_ENV };
-        // SAFETY: the caller hands us ownership of `fd`; this runs at most
-        // once per process, so env_logger is initialised only once.
-        unsafe { krun::krun_init_log(fd, level, STYLE_NEVER, options) }
-    });
-    check("krun_init_log", status).map(drop)
-}
-
 /// Every `krun_*` call name monocore makes, so an error reported by the
 /// helper process can be turned back into a typed [`MonocoreError::Krun`].
 pub(crate) const CALL_NAMES: &[&str] = &[
@@ -246,7 +221,6 @@ pub(crate) const CALL_NAMES: &[&str] = &[
     "krun_set_kernel",
     "krun_set_exec",
     "krun_set_console_output",
-    "krun_init_log",
     "krun_start_enter",
 ];
 

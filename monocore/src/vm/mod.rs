@@ -2,7 +2,8 @@
 //!
 //! - [`MicroVm::prepare`] applies a validated config to a libkrun context;
 //! - [`MicroVm::start`] enters the VM in this process (returns only on error);
-//! - [`MicroVm::spawn`] runs it in a child process and returns a [`VmHandle`].
+//! - [`MicroVm::spawn`] runs it in a child process (this program itself,
+//!   executed again as the VM helper) and returns a [`VmHandle`].
 
 mod agent;
 mod apply;
@@ -14,10 +15,12 @@ mod krun;
 mod log_level;
 mod microvm;
 mod rlimit;
-mod run_dir;
+pub(crate) mod run_dir;
 mod running;
+mod self_helper;
 mod spawn;
 pub(crate) mod validate;
+mod vmm_log;
 
 pub use apply::PreparedVm;
 pub use config::{MicroVmBuilder, MicroVmConfig, MicroVmConfigBuilder, micro_vm_config_builder};
@@ -29,6 +32,5 @@ pub use microvm::MicroVm;
 pub use monocore_agent::report::Step as GuestStep;
 pub use rlimit::{LinuxRLimitResource, LinuxRlimit};
 pub use running::RunningVm;
-pub use spawn::{
-    HELPER_NAME, HELPER_PATH_ENV, SpawnOptions, VmExitStatus, VmHandle, locate_helper,
-};
+pub use self_helper::SelfHelperError;
+pub use spawn::{SpawnOptions, VmExitStatus, VmHandle};

@@ -5,7 +5,7 @@ use std::{
     ffi::OsString,
     fmt,
     io::{BufRead, BufReader, Read, Write},
-    os::unix::{fs::PermissionsExt, process::ExitStatusExt},
+    os::unix::process::ExitStatusExt,
     path::{Path, PathBuf},
     process::{Child, ChildStdin, Command, ExitStatus, Stdio},
     sync::{
@@ -22,13 +22,9 @@ use super::{
     apply::Plan,
     helper::{self, ExitSource, HelperError, HelperRequest, Status, log_level::Level},
     run_dir::{self, RunDir},
+    self_helper,
 };
 use crate::{MonocoreError, MonocoreResult, kernel::KernelChoice};
-
-/// The environment variable that overrides where the helper binary is.
-pub const HELPER_PATH_ENV: &str = "MONOCORE_VMM_PATH";
-/// The helper binary's file name.
-pub const HELPER_NAME: &str = "monocore-vmm";
 
 /// At most this much console output is kept when it is captured.
 const MAX_CONSOLE: usize = 16 << 20;
@@ -36,59 +32,6 @@ const MAX_CONSOLE: usize = 16 << 20;
 const LOG_TAIL: usize = 64;
 /// How long to wait for the helper's pipes to drain once it has exited.
 const DRAIN_GRACE: Duration = Duration::from_secs(5);
-
-/// Finds the `monocore-vmm` helper binary.
-///
-/// In order:
-/// 1. `$MONOCORE_VMM_PATH`, if set (it must name an executable file);
-/// 2. `monocore-vmm` in the directory of the current executable;
-/// 3. `monocore-vmm` in that directory's parent (test binaries live in
-///    `target/<profile>/deps`, the helper in `target/<profile>`).
-///
-/// [`SpawnOptions::helper_path`] bypasses this search. Build the helper
-/// with `cargo build -p monocore --bin monocore-vmm` (or install it next to
-/// your program).
-///
-/// ```
-/// # use monocore::{vm::locate_helper, MonocoreError};
-/// match locate_helper() {
-///     Ok(path) => assert!(path.ends_with("monocore-vmm") || std::env::var_os("MONOCORE_VMM_PATH").is_some()),
-///     Err(MonocoreError::HelperNotFound { searched }) => assert!(!searched.is_empty()),
-///     Err(other) => panic!("{other}"),
-/// }
-/// ```
-pub fn locate_helper() -> MonocoreResult<PathBuf> {
-    locate_in(std::env::var_os(HELPER_PATH_ENV), &std::env::current_exe()?)
-}
-
-fn is_executable_file(path: &Path) -> bool {
-    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-}
-
-fn locate_in(env_override: Option<OsString>, exe: &Path) -> MonocoreResult<PathBuf> {
-    if let Some(path) = env_override.filter(|p| !p.is_empty()) {
-        let path = PathBuf::from(path);
-        if is_executable_file(&path) {
-            return Ok(path);
-        }
-        return Err(MonocoreError::HelperNotFound {
-            searched: vec![path],
-        });
-    }
-    let mut searched = Vec::new();
-    let dir = exe.parent();
-    for candidate in [dir, dir.and_then(Path::parent)]
-        .into_iter()
-        .flatten()
-        .map(|d| d.join(HELPER_NAME))
-    {
-        if is_executable_file(&candidate) {
-            return Ok(candidate);
-        }
-        searched.push(candidate);
-    }
-    Err(MonocoreError::HelperNotFound { searched })
-}
 
 /// How [`MicroVm::spawn_with`] runs the helper.
 ///
@@ -110,7 +53,7 @@ pub struct SpawnOptions {
 
 impl SpawnOptions {
     /// Defaults: the console goes to this process's stdout; the helper is
-    /// found by [`locate_helper`].
+    /// this program itself (see [`MicroVm::spawn`]).
     pub fn new() -> Self {
         Self::default()
     }
@@ -159,16 +102,18 @@ impl SpawnOptions {
         self
     }
 
-    /// Use this helper binary instead of searching for one.
+    /// Run the VM in this separate helper binary instead of in this program
+    /// (whose executable is its own helper by default). Its `main` must call
+    /// [`helper_main`](crate::vm::helper_main).
     pub fn helper_path(mut self, path: impl Into<PathBuf>) -> Self {
         self.helper_path = Some(path.into());
         self
     }
 
-    /// Arguments for the helper binary. A program can be its own helper: give
-    /// [`std::env::current_exe`] as [`helper_path`](Self::helper_path) and an
-    /// argument on which its `main` calls [`helper_main`](crate::vm::helper_main)
-    /// (the `monocore` command does this with a hidden `__vmm` argument).
+    /// Arguments for the helper binary of [`helper_path`](Self::helper_path)
+    /// (e.g. one on which its `main` dispatches to
+    /// [`helper_main`](crate::vm::helper_main)). Without `helper_path` they
+    /// are not used.
     pub fn helper_args<I, S>(mut self, args: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -266,9 +211,18 @@ pub struct VmHandle {
 }
 
 impl MicroVm {
-    /// Runs the VM in a child process (the `monocore-vmm` helper, found by
-    /// [`locate_helper`]) and returns at once. The console goes to this
-    /// process's stdout; see [`spawn_with`](Self::spawn_with) to capture it.
+    /// Runs the VM in a child process and returns at once. The console goes
+    /// to this process's stdout; see [`spawn_with`](Self::spawn_with) to
+    /// capture it.
+    ///
+    /// The child is this program itself, executed again as the VM helper:
+    /// nothing else to build, ship or configure, and nothing to call in
+    /// `main`. It is recognised before its `main` runs, so the program's own
+    /// code (its `main`, threads, signal handlers, logger, test harness)
+    /// never runs in it; a program that cannot be its own helper (monocore
+    /// in a shared library) gets [`MonocoreError::SelfHelper`] and nothing is
+    /// started. See [`SpawnOptions::helper_path`] for a separate helper
+    /// binary instead.
     ///
     /// This process resolves the kernel, makes the VM's private run
     /// directory (the guest agent and its run spec), and starts the helper,
@@ -301,9 +255,10 @@ impl MicroVm {
         if options.idle {
             plan.spec.flags |= monocore_agent::spec::FLAG_NO_MAIN;
         }
+        // Before any file is made: can the helper start at all?
         let helper = match &options.helper_path {
-            Some(path) => path.clone(),
-            None => locate_helper()?,
+            Some(path) => HelperProgram::Binary(path, &options.helper_args),
+            None => HelperProgram::ThisProgram(self_helper::executable()?),
         };
         let config = self.get_config();
         let parent = options
@@ -331,9 +286,8 @@ impl MicroVm {
             });
         }
 
-        let mut command = Command::new(&helper);
+        let mut command = helper.command();
         command
-            .args(&options.helper_args)
             .env_clear()
             .env("RUST_LOG", helper::log_filter(config.log_level))
             .env("RUST_LOG_STYLE", "never")
@@ -350,8 +304,10 @@ impl MicroVm {
         }
         let spawned_at = SystemTime::now();
         let mut child = command.spawn().map_err(|e| MonocoreError::HelperFailed {
-            message: format!("could not start {}: {e}", helper.display()),
+            message: format!("could not start {helper}: {e}"),
         })?;
+        // The child has executed it (or failed to): it can be closed.
+        drop(helper);
 
         let shared = Arc::new(Mutex::new(Shared::default()));
         let (log_tx, log_done) = mpsc::channel();
@@ -405,6 +361,37 @@ impl MicroVm {
             }
         }
         Ok(handle)
+    }
+}
+
+/// The program a VM helper runs.
+#[derive(Debug)]
+enum HelperProgram<'a> {
+    /// This program, executed again (the default).
+    ThisProgram(self_helper::Executable),
+    /// A separate helper binary, with these arguments.
+    Binary(&'a Path, &'a [OsString]),
+}
+
+impl HelperProgram<'_> {
+    fn command(&self) -> Command {
+        match self {
+            Self::ThisProgram(exe) => exe.command(),
+            Self::Binary(path, args) => {
+                let mut command = Command::new(path);
+                command.args(*args);
+                command
+            }
+        }
+    }
+}
+
+impl fmt::Display for HelperProgram<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::ThisProgram(_) => f.write_str("this program as the VM helper"),
+            Self::Binary(path, _) => write!(f, "{}", path.display()),
+        }
     }
 }
 
@@ -763,258 +750,4 @@ impl Drop for VmHandle {
 }
 
 #[cfg(test)]
-mod tests {
-    use std::fs;
-
-    use super::*;
-
-    #[test]
-    fn helper_is_found_next_to_the_exe_or_its_parent_or_by_env() {
-        let dir = tempfile::tempdir().unwrap();
-        let deps = dir.path().join("deps");
-        fs::create_dir(&deps).unwrap();
-        let exe = deps.join("test-abc");
-        let err = locate_in(None, &exe).unwrap_err();
-        match &err {
-            MonocoreError::HelperNotFound { searched } => {
-                assert_eq!(
-                    searched,
-                    &vec![deps.join(HELPER_NAME), dir.path().join(HELPER_NAME)]
-                )
-            }
-            other => panic!("{other:?}"),
-        }
-        assert!(err.to_string().contains("MONOCORE_VMM_PATH"));
-
-        let helper = dir.path().join(HELPER_NAME);
-        fs::write(&helper, "#!/bin/sh\n").unwrap();
-        // Not executable yet.
-        assert!(locate_in(None, &exe).is_err());
-        fs::set_permissions(&helper, fs::Permissions::from_mode(0o755)).unwrap();
-        assert_eq!(locate_in(None, &exe).unwrap(), helper);
-        let beside = deps.join(HELPER_NAME);
-        fs::copy(&helper, &beside).unwrap();
-        assert_eq!(locate_in(None, &exe).unwrap(), beside);
-
-        let custom = dir.path().join("custom-vmm");
-        assert!(matches!(
-            locate_in(Some(custom.clone().into()), &exe),
-            Err(MonocoreError::HelperNotFound { ref searched }) if searched == &vec![custom.clone()]
-        ));
-        fs::copy(&helper, &custom).unwrap();
-        assert_eq!(
-            locate_in(Some(custom.clone().into()), &exe).unwrap(),
-            custom
-        );
-    }
-
-    fn vm() -> (tempfile::TempDir, MicroVm) {
-        let root = tempfile::tempdir().unwrap();
-        let mut config = crate::vm::MicroVmConfig::new(root.path(), 64);
-        config.exec_path = Some("/bin/true".into());
-        config.args = vec!["a b".into()];
-        let vm = MicroVm::from_config(config).unwrap();
-        (root, vm)
-    }
-
-    /// Runs a stand-in helper that prints what it sees instead of booting.
-    fn run_fake_helper(vm: &MicroVm, path: &str, args: &[&str]) -> Vec<u8> {
-        let runs = tempfile::tempdir().unwrap();
-        let options = SpawnOptions::new()
-            .capture_console(true)
-            .helper_path(path)
-            .helper_args(args)
-            .kernel(KernelChoice::Libkrunfw)
-            .runs_dir(runs.path());
-        let mut handle = vm.spawn_with(&options).unwrap();
-        // The VM's private root was made for it.
-        assert_eq!(fs::read_dir(runs.path()).unwrap().count(), 1);
-        // It never says `ready`: a helper failure, with its stdout captured.
-        assert!(matches!(
-            handle.wait(),
-            Err(MonocoreError::HelperFailed { .. })
-        ));
-        // Once waited for, the run directory is gone.
-        assert_eq!(fs::read_dir(runs.path()).unwrap().count(), 0);
-        handle.console_output()
-    }
-
-    #[test]
-    fn the_helper_gets_a_cleared_environment() {
-        let (_root, vm) = vm();
-        // The test process has HOME, PATH, … set; none may reach the helper.
-        assert!(std::env::var_os("PATH").is_some());
-        let out = run_fake_helper(&vm, "/usr/bin/env", &[]);
-        let text = String::from_utf8(out).unwrap();
-        let names: Vec<&str> = text
-            .lines()
-            .filter_map(|l| l.split_once('=').map(|(name, _)| name))
-            .collect();
-        assert!(names.contains(&"RUST_LOG"), "{text}");
-        for name in &names {
-            assert!(
-                ["RUST_LOG", "RUST_LOG_STYLE", "LD_LIBRARY_PATH"].contains(name),
-                "{name} leaked into the helper: {text}"
-            );
-        }
-        assert_eq!(
-            names.contains(&"LD_LIBRARY_PATH"),
-            std::env::var_os("LD_LIBRARY_PATH").is_some()
-        );
-    }
-
-    #[test]
-    fn the_config_travels_over_an_anonymous_pipe_not_a_file() {
-        let (_root, vm) = vm();
-        // The stand-in reads the length line and the config from stdin,
-        // echoes the config, then shows what its stdin is.
-        let script = "read len; head -c \"$len\"; echo; readlink /proc/self/fd/0";
-        let out = run_fake_helper(&vm, "/bin/sh", &["-c", script]);
-        let text = String::from_utf8(out).unwrap();
-        let mut lines = text.lines();
-        let sent = lines.next().unwrap();
-        let fd0 = lines.next().unwrap();
-        let request: HelperRequest = serde_json::from_str(sent).unwrap();
-        assert_eq!(&request.config, vm.get_config(), "{text}");
-        assert_eq!(request.kernel, crate::kernel::GuestKernel::Libkrunfw);
-        assert!(request.guest_root.ends_with("guest"), "{text}");
-        // An anonymous pipe: no path another user could open or replace.
-        assert!(fd0.starts_with("pipe:["), "{fd0}");
-    }
-
-    #[test]
-    fn captured_console_is_bounded() {
-        let shared = Mutex::new(Shared::default());
-        read_console(
-            std::io::repeat(b'x').take((MAX_CONSOLE + 12345) as u64),
-            &shared,
-        );
-        let state = lock(&shared);
-        assert_eq!(state.console.len(), MAX_CONSOLE);
-        assert!(state.console_truncated);
-    }
-
-    #[test]
-    fn log_lines_and_the_log_tail_are_bounded() {
-        let shared = Mutex::new(Shared::default());
-        // One 1 MiB line without a newline, then many short lines.
-        let mut input = vec![b'['; 1 << 20];
-        for i in 0..1000 {
-            input.extend_from_slice(format!("\nline {i}").as_bytes());
-        }
-        read_log(&input[..], &shared, LogLevel::Off);
-        let state = lock(&shared);
-        assert_eq!(state.tail.len(), LOG_TAIL);
-        assert!(state.tail.iter().all(|l| l.len() <= 64 << 10));
-        assert_eq!(state.tail.back().map(String::as_str), Some("line 999"));
-
-        let shared = Mutex::new(Shared::default());
-        read_log(&vec![b'a'; 1 << 20][..], &shared, LogLevel::Off);
-        let state = lock(&shared);
-        assert!(state.tail.iter().all(|l| l.len() <= 64 << 10));
-        assert_eq!(state.tail.len(), (1 << 20) / (64 << 10));
-    }
-
-    fn exited(code: i32) -> ExitStatus {
-        ExitStatus::from_raw(code << 8)
-    }
-
-    #[test]
-    fn a_guest_set_up_failure_is_never_a_command_exit_code() {
-        let state = Shared {
-            entered_at: Some(SystemTime::now()),
-            exit_source: Some(ExitSource::Guest(125)),
-            ..Shared::default()
-        };
-        let failed = Report::Failed {
-            step: crate::vm::GuestStep::Mount { index: 1 },
-            errno: libc::ENODEV,
-            detail: "/data".into(),
-        };
-        match classify(exited(125), false, &state, Ok(failed)) {
-            Err(e @ MonocoreError::GuestSetup { .. }) => assert_eq!(
-                e.to_string(),
-                "the guest cannot mount mapped_dirs[1] at /data: No such device"
-            ),
-            other => panic!("{other:?}"),
-        }
-        match classify(exited(137), false, &state, Err("it wrote no report".into())) {
-            Err(MonocoreError::GuestAgentSilent {
-                exit_code: 125,
-                reason,
-            }) => {
-                assert_eq!(reason, "it wrote no report")
-            }
-            other => panic!("{other:?}"),
-        }
-    }
-
-    #[test]
-    fn classification_never_confuses_vmm_failure_with_guest_code() {
-        let mut state = Shared {
-            entered_at: Some(SystemTime::now()),
-            ..Shared::default()
-        };
-        state.exit_source = Some(ExitSource::Guest(1));
-        assert_eq!(
-            classify(exited(1), false, &state, Ok(Report::Ready))
-                .unwrap()
-                .code(),
-            Some(1)
-        );
-
-        state.exit_source = Some(ExitSource::Vcpu(1));
-        state.last_vmm_error = Some("Received KVM_EXIT_INTERNAL_ERROR signal".into());
-        match classify(exited(1), false, &state, Ok(Report::Ready)) {
-            Err(MonocoreError::BootFailed {
-                last_error_line,
-                vmm_exit_code: 1,
-            }) => assert_eq!(last_error_line, "Received KVM_EXIT_INTERNAL_ERROR signal"),
-            other => panic!("{other:?}"),
-        }
-
-        state.exit_source = None;
-        assert!(matches!(
-            classify(exited(0), false, &state, Ok(Report::Ready)),
-            Err(MonocoreError::BootFailed { .. })
-        ));
-        state.entered_at = None;
-        assert!(matches!(
-            classify(exited(70), false, &state, Ok(Report::Ready)),
-            Err(MonocoreError::HelperFailed { .. })
-        ));
-        state.failure = Some(HelperError::Krun {
-            call: "krun_set_root",
-            errno: 22,
-        });
-        assert!(matches!(
-            classify(exited(70), false, &state, Ok(Report::Ready)),
-            Err(MonocoreError::Krun {
-                call: "krun_set_root",
-                errno: 22
-            })
-        ));
-
-        let killed = classify(
-            ExitStatus::from_raw(libc::SIGKILL),
-            true,
-            &Shared::default(),
-            Ok(Report::Ready),
-        )
-        .unwrap();
-        assert_eq!(
-            (killed.code(), killed.signal()),
-            (None, Some(libc::SIGKILL))
-        );
-        assert_eq!(killed.to_string(), "VM killed by signal 9");
-        assert!(matches!(
-            classify(
-                ExitStatus::from_raw(libc::SIGABRT),
-                false,
-                &Shared::default(),
-                Ok(Report::Ready)
-            ),
-            Err(MonocoreError::BootFailed { .. })
-        ));
-    }
-}
+mod tests;

@@ -15,7 +15,6 @@
 //! | 128+N | the VM was killed by signal N from outside |
 
 use std::{
-    ffi::OsStr,
     path::PathBuf,
     process::ExitCode,
     sync::atomic::{AtomicI32, Ordering},
@@ -30,13 +29,9 @@ use monocore::{
     config::{DEFAULT_RAM_MIB, EnvPair, PathPair, PortPair, file::load_config},
     host::{BootKernel, HostProblem, HostReport},
     kernel::KernelChoice,
+    rootfs::RunRootfs,
     vm::{LinuxRlimit, LogLevel, MicroVm, MicroVmConfig, SpawnOptions, VmExitStatus},
 };
-
-/// The hidden first argument on which `monocore` acts as its own VM helper
-/// (see `SpawnOptions::helper_args`), so `cargo run` / a single installed
-/// binary is enough.
-const HELPER_ARG: &str = "__vmm";
 
 /// Exit code when `--timeout` expired.
 const EXIT_TIMEOUT: u8 = 124;
@@ -165,9 +160,6 @@ fn parse_timeout(s: &str) -> Result<Duration, String> {
 }
 
 fn main() -> ExitCode {
-    if std::env::args_os().nth(1).as_deref() == Some(OsStr::new(HELPER_ARG)) {
-        return monocore::vm::helper_main();
-    }
     let cli = Cli::parse();
     match cli.command {
         Command::Run(args) => run(*args),
@@ -176,8 +168,21 @@ fn main() -> ExitCode {
     }
 }
 
-fn fail(message: impl std::fmt::Display) -> ExitCode {
+/// Prints `error` and each of its causes (the `Display` chain), and returns
+/// the exit code of a monocore failure.
+fn fail(error: &dyn std::error::Error) -> ExitCode {
+    fail_explained(&error.to_string(), error)
+}
+
+/// Like [`fail`], with `message` (the error in the user's terms) in place of
+/// the error's own text; its causes follow.
+fn fail_explained(message: &str, error: &dyn std::error::Error) -> ExitCode {
     eprintln!("monocore: error: {message}");
+    let mut cause = error.source();
+    while let Some(error) = cause {
+        eprintln!("  caused by: {error}");
+        cause = error.source();
+    }
     ExitCode::from(EXIT_MONOCORE_FAILED)
 }
 
@@ -241,11 +246,9 @@ fn run(args: RunArgs) -> ExitCode {
     // when this function returns (the guest can write to its rootfs).
     let (root, _private_copy) = match &args.root {
         Some(root) => (root.clone(), None),
-        None => match monocore::rootfs::prepare_template().and_then(|t| {
-            monocore::rootfs::RunRootfs::copy_of(&t, &monocore::rootfs::cache_dir().join("runs"))
-        }) {
+        None => match RunRootfs::busybox() {
             Ok(copy) => (copy.path().to_path_buf(), Some(copy)),
-            Err(e) => return fail(e),
+            Err(e) => return fail(&e),
         },
     };
     let kernel = args
@@ -257,7 +260,7 @@ fn run(args: RunArgs) -> ExitCode {
         .and_then(|vm| check_support(&vm, &kernel, args.dry_run).map(|()| vm))
     {
         Ok(vm) => vm,
-        Err(e) => return fail(flag_errors::explain(&e, &config)),
+        Err(e) => return fail_explained(&flag_errors::explain(&e, &config), &e),
     };
     if args.dry_run {
         return match serde_json::to_string_pretty(vm.get_config()) {
@@ -265,7 +268,7 @@ fn run(args: RunArgs) -> ExitCode {
                 println!("{json}");
                 ExitCode::SUCCESS
             }
-            Err(e) => fail(e),
+            Err(e) => fail(&e),
         };
     }
     let report = monocore::host::check();
@@ -344,18 +347,13 @@ fn launch(
     report: &HostReport,
 ) -> ExitCode {
     if let Err(e) = install_stop_handlers() {
-        return fail(format!("cannot install signal handlers: {e}"));
+        eprintln!("monocore: error: cannot install signal handlers: {e}");
+        return ExitCode::from(EXIT_MONOCORE_FAILED);
     }
-    let options = match std::env::current_exe() {
-        Ok(exe) => SpawnOptions::new()
-            .helper_path(exe)
-            .helper_args([HELPER_ARG])
-            .kernel(kernel),
-        Err(e) => return fail(format!("cannot find the monocore executable: {e}")),
-    };
-    let mut handle = match vm.spawn_with(&options) {
+    // The VM helper is this program itself (see `MicroVm::spawn`).
+    let mut handle = match vm.spawn_with(&SpawnOptions::new().kernel(kernel)) {
         Ok(handle) => handle,
-        Err(e) => return fail(e),
+        Err(e) => return fail(&e),
     };
     let deadline = timeout.map(|t| Instant::now() + t);
     loop {
@@ -367,7 +365,7 @@ fn launch(
                 eprint!("{}", doctor_table(report));
                 return ExitCode::from(EXIT_MONOCORE_FAILED);
             }
-            Err(e) => return fail(e),
+            Err(e) => return fail(&e),
         }
         let signal = STOP_SIGNAL.load(Ordering::SeqCst);
         if signal != 0 {

@@ -1,0 +1,194 @@
+use super::*;
+
+fn busybox() -> Option<PathBuf> {
+    match find_busybox() {
+        Ok(p) => Some(p),
+        Err(e) => {
+            eprintln!("SKIPPED: {e}");
+            None
+        }
+    }
+}
+
+#[test]
+fn template_holds_busybox_and_applets() {
+    let Some(bb) = busybox() else { return };
+    let cache = tempfile::tempdir().unwrap();
+    let t = prepare_template_in(cache.path(), &bb).unwrap();
+    assert!(t.join("bin/busybox").is_file());
+    assert_eq!(
+        fs::read_link(t.join("bin/sh")).unwrap(),
+        Path::new("busybox")
+    );
+    assert!(t.join("proc").is_dir() && t.join("dev").is_dir());
+    assert_eq!(
+        fs::metadata(t.join("tmp")).unwrap().permissions().mode() & 0o7777,
+        0o1777
+    );
+    // Idempotent: a second call returns the same tree, and leaves no staging dirs.
+    assert_eq!(prepare_template_in(cache.path(), &bb).unwrap(), t);
+    let names: Vec<_> = fs::read_dir(cache.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names.len(), 1, "{names:?}");
+}
+
+#[test]
+fn concurrent_preparations_yield_one_complete_template() {
+    let Some(bb) = busybox() else { return };
+    let cache = tempfile::tempdir().unwrap();
+    let results: Vec<PathBuf> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..6)
+            .map(|_| s.spawn(|| prepare_template_in(cache.path(), &bb).unwrap()))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert!(results.windows(2).all(|w| w[0] == w[1]));
+    let names: Vec<_> = fs::read_dir(cache.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names.len(), 1, "leftover staging dirs: {names:?}");
+    assert_eq!(
+        fs::read(results[0].join("bin/busybox")).unwrap().len(),
+        fs::read(&bb).unwrap().len()
+    );
+}
+
+#[test]
+fn run_copies_are_private_and_removed_on_drop() {
+    let Some(bb) = busybox() else { return };
+    let cache = tempfile::tempdir().unwrap();
+    let t = prepare_template_in(cache.path(), &bb).unwrap();
+    let runs = tempfile::tempdir().unwrap();
+    let copy = RunRootfs::copy_of(&t, runs.path()).unwrap();
+    let path = copy.path().to_path_buf();
+    // A guest writing into its copy does not touch the template.
+    fs::write(path.join("bin/busybox"), "trojan").unwrap();
+    assert_ne!(fs::read(t.join("bin/busybox")).unwrap(), b"trojan");
+    assert_eq!(
+        fs::read_link(path.join("bin/sh")).unwrap(),
+        Path::new("busybox")
+    );
+    drop(copy);
+    assert!(!path.exists());
+    assert_eq!(fs::read_dir(runs.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn a_copy_whose_process_died_is_removed_by_the_next_one() {
+    let Some(bb) = busybox() else { return };
+    let cache = tempfile::tempdir().unwrap();
+    let t = prepare_template_in(cache.path(), &bb).unwrap();
+    let runs = tempfile::tempdir().unwrap();
+    let live = RunRootfs::copy_of(&t, runs.path()).unwrap();
+    // What a killed process leaves: its copy and lock file, with no one
+    // holding the lock (the kernel drops a dead process's locks).
+    let dead = runs.path().join("run-dead");
+    fs::create_dir_all(dead.join("guest/bin")).unwrap();
+    fs::write(dead.join("lock"), b"").unwrap();
+    let next = RunRootfs::copy_of(&t, runs.path()).unwrap();
+    assert!(!dead.exists(), "a dead copy survived");
+    assert!(live.path().join("bin/busybox").is_file());
+    assert!(next.path().join("bin/busybox").is_file());
+    assert_eq!(
+        fs::metadata(next.path()).unwrap().permissions().mode() & 0o777,
+        0o755
+    );
+}
+
+#[test]
+fn cache_dirs_are_created_private() {
+    let base = tempfile::tempdir().unwrap();
+    let cache = base.path().join("a/b/cache");
+    ensure_private_dir(&cache).unwrap();
+    let mode = fs::metadata(&cache).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(mode, 0o700);
+    // Ours but group/world-writable: tightened, not refused.
+    fs::set_permissions(&cache, fs::Permissions::from_mode(0o777)).unwrap();
+    ensure_private_dir(&cache).unwrap();
+    let mode = fs::metadata(&cache).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(mode, 0o755);
+}
+
+#[test]
+fn a_symlinked_cache_dir_is_refused() {
+    // Another user pre-creating `/tmp/monocore-cache-<uid>` as a symlink
+    // to a directory they control.
+    let base = tempfile::tempdir().unwrap();
+    let theirs = base.path().join("theirs");
+    fs::create_dir(&theirs).unwrap();
+    let cache = base.path().join("cache");
+    symlink(&theirs, &cache).unwrap();
+    let err = ensure_private_dir(&cache).unwrap_err();
+    assert!(
+        matches!(err, RootfsError::UnsafeCacheDir { ref reason, .. } if reason == "it is a symlink"),
+        "{err}"
+    );
+    let err = prepare_template_in(&cache, Path::new("/bin/sh")).unwrap_err();
+    assert!(matches!(err, RootfsError::UnsafeCacheDir { .. }), "{err}");
+    let err = RunRootfs::copy_of(base.path(), &cache).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            crate::MonocoreError::RootfsPrepare(RootfsError::UnsafeCacheDir { .. })
+        ),
+        "{err}"
+    );
+    assert_eq!(fs::read_dir(&theirs).unwrap().count(), 0);
+}
+
+#[test]
+fn a_cache_dir_owned_by_another_user_is_refused() {
+    let base = tempfile::tempdir().unwrap();
+    // SAFETY: geteuid has no preconditions.
+    let theirs = if unsafe { libc::geteuid() } == 0 {
+        // As root: a directory pre-created by `nobody`.
+        let dir = base.path().join("cache");
+        fs::create_dir(&dir).unwrap();
+        std::os::unix::fs::chown(&dir, Some(65534), Some(65534)).unwrap();
+        dir
+    } else {
+        // As a user: `/` is owned by root, i.e. by someone else.
+        PathBuf::from("/")
+    };
+    let err = ensure_private_dir(&theirs).unwrap_err();
+    assert!(
+        matches!(err, RootfsError::UnsafeCacheDir { ref reason, .. } if reason.contains("owned by uid")),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_cache_path_that_is_a_file_is_refused() {
+    let base = tempfile::tempdir().unwrap();
+    let file = base.path().join("file");
+    fs::write(&file, "").unwrap();
+    assert!(ensure_private_dir(&file).is_err());
+}
+
+#[test]
+fn a_missing_busybox_says_how_to_install_it_and_debug_does_not() {
+    // As the README shows them.
+    let error = crate::MonocoreError::from(RootfsError::BusyboxNotFound {
+        searched: BUSYBOX_PATHS.iter().map(PathBuf::from).collect(),
+    });
+    assert_eq!(
+        error.to_string(),
+        "no static busybox found at [\"/usr/bin/busybox\", \"/bin/busybox\"]: install it with \
+         `apt-get install busybox-static` (or run ./scripts/setup.sh), or give the VM another \
+         root filesystem (`monocore run --root DIR`)"
+    );
+    assert_eq!(
+        format!("{error:?}"),
+        "RootfsPrepare(BusyboxNotFound { searched: [\"/usr/bin/busybox\", \"/bin/busybox\"] })"
+    );
+}
+
+#[test]
+fn missing_busybox_is_a_typed_error() {
+    let cache = tempfile::tempdir().unwrap();
+    let err = prepare_template_in(cache.path(), Path::new("/no/busybox")).unwrap_err();
+    assert!(matches!(err, RootfsError::Io { .. }), "{err:?}");
+}
