@@ -355,13 +355,30 @@ impl Sink {
     fn write(&mut self, data: &[u8], stderr: bool) -> bool {
         match self {
             Sink::Pipe(file) => file.write_all(data).is_ok(),
-            Sink::Inherit if stderr => io::stderr().write_all(data).is_ok(),
-            Sink::Inherit => {
-                let mut out = io::stdout();
-                out.write_all(data).and_then(|()| out.flush()).is_ok()
-            }
+            Sink::Inherit if stderr => write_all_fd(rustix::stdio::stderr(), data).is_ok(),
+            Sink::Inherit => write_all_fd(rustix::stdio::stdout(), data).is_ok(),
         }
     }
+}
+
+/// Writes all of `data` to `fd`, waiting while it would block: a terminal
+/// shared with another process (the VMM's libkrun makes its console
+/// non-blocking) may be in non-blocking mode.
+pub(crate) fn write_all_fd(fd: std::os::fd::BorrowedFd<'_>, mut data: &[u8]) -> io::Result<()> {
+    use rustix::event::{PollFd, PollFlags};
+    while !data.is_empty() {
+        match rustix::io::write(fd, data) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => data = data.get(n..).unwrap_or(&[]),
+            Err(rustix::io::Errno::INTR) => {}
+            Err(rustix::io::Errno::AGAIN) => {
+                let mut fds = [PollFd::new(&fd, PollFlags::OUT)];
+                rustix::event::poll(&mut fds, None)?;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
 }
 
 fn read_output(

@@ -1,0 +1,248 @@
+//! `monocore run`: boot a microVM and run a command in it.
+
+use std::{
+    path::PathBuf,
+    process::ExitCode,
+    time::{Duration, Instant},
+};
+
+use monocore::{
+    MonocoreError,
+    host::HostReport,
+    kernel::KernelChoice,
+    rootfs::RunRootfs,
+    vm::{GuestCommand, MicroVm, MicroVmConfig, SpawnOptions, VmExitStatus, VmHandle},
+};
+
+use crate::{
+    EXIT_MONOCORE_FAILED, EXIT_TIMEOUT, RunArgs,
+    attach::{Attach, Ended},
+    doctor::doctor_table,
+    fail, fail_explained, flag_errors, terminal,
+};
+
+/// The default guest command: a hello message from inside the guest.
+fn default_command() -> Vec<String> {
+    vec![
+        "/bin/sh".into(),
+        "-c".into(),
+        "echo Hello from inside a monocore microVM: kernel $(uname -r), $(nproc) vCPU".into(),
+    ]
+}
+
+fn build_config(args: &RunArgs, root: PathBuf) -> MicroVmConfig {
+    let mut command = if args.command.is_empty() {
+        default_command()
+    } else {
+        args.command.clone()
+    };
+    let exec = if command.is_empty() {
+        None
+    } else {
+        Some(command.remove(0))
+    };
+    let mut config = MicroVmConfig::new(root, args.ram);
+    config.num_vcpus = args.cpus;
+    config.mapped_dirs = args.volumes.clone();
+    config.port_map = args.ports.clone();
+    config.local_only = !args.net;
+    config.env = args.env.clone();
+    config.workdir_path = args.workdir.as_deref().map(Into::into);
+    config.rlimits = args.rlimits.clone();
+    config.console_output = args.console.as_deref().map(Into::into);
+    config.log_level = args.log_level;
+    config.exec_path = exec.map(Into::into);
+    config.args = command;
+    config
+}
+
+pub(crate) fn run(args: RunArgs) -> ExitCode {
+    // Without --root: a private copy of the cached busybox template, removed
+    // when this function returns (the guest can write to its rootfs).
+    let (root, _private_copy) = match &args.root {
+        Some(root) => (root.clone(), None),
+        None => match RunRootfs::busybox() {
+            Ok(copy) => (copy.path().to_path_buf(), Some(copy)),
+            Err(e) => return fail(&e),
+        },
+    };
+    let kernel = args
+        .kernel
+        .clone()
+        .map_or(KernelChoice::Auto, KernelChoice::Elf);
+    let config = build_config(&args, root);
+    let vm = match MicroVm::from_config(config.clone())
+        .and_then(|vm| check_support(&vm, &kernel, args.dry_run).map(|()| vm))
+    {
+        Ok(vm) => vm,
+        Err(e) => return fail_explained(&flag_errors::explain(&e, &config), &e),
+    };
+    if args.dry_run {
+        return match serde_json::to_string_pretty(vm.get_config()) {
+            Ok(json) => {
+                println!("{json}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(&e),
+        };
+    }
+    let report = monocore::host::check();
+    // With --kernel, what the host check says of the kernel it would pick
+    // does not matter.
+    let blocked = report
+        .problems
+        .iter()
+        .any(|p| args.kernel.is_none() || !p.is_about_the_kernel());
+    if blocked && !args.force {
+        eprintln!("monocore: this host cannot boot microVMs, so none was started.\n");
+        eprint!("{}", doctor_table(&report));
+        eprintln!("\n(`monocore doctor` prints this report; `monocore run --force` tries anyway.)");
+        return ExitCode::from(EXIT_MONOCORE_FAILED);
+    }
+    let attach = (args.interactive || args.tty).then_some(Attach {
+        interactive: args.interactive,
+        tty: args.tty,
+        timeout: args.timeout,
+    });
+    let how = Launch {
+        attach,
+        keep: args.keep,
+        timeout: args.timeout,
+    };
+    launch(&vm, kernel, how, &report)
+}
+
+/// Checks that this host can run `vm` with `kernel` (its memory, vCPUs,
+/// the kernel's networking), before anything starts. For `--dry-run` on a
+/// host where no kernel or no KVM can boot, nothing is checked against the
+/// host: the config is valid, and the dry run says so.
+fn check_support(vm: &MicroVm, kernel: &KernelChoice, dry_run: bool) -> Result<(), MonocoreError> {
+    match vm.check_support_with_kernel(kernel) {
+        Err(MonocoreError::Kernel { .. } | MonocoreError::HostCannotBoot { .. }) if dry_run => {
+            Ok(())
+        }
+        // Without a usable kernel or KVM the run ends in the doctor report.
+        Err(MonocoreError::Kernel { .. } | MonocoreError::HostCannotBoot { .. }) => Ok(()),
+        other => other,
+    }
+}
+
+pub(crate) fn exit_code_of(status: VmExitStatus) -> ExitCode {
+    match (status.code(), status.signal()) {
+        (Some(code), _) => ExitCode::from(u8::try_from(code & 0xff).unwrap_or(1)),
+        (None, Some(signal)) => ExitCode::from(u8::try_from(128 + (signal & 0x7f)).unwrap_or(1)),
+        (None, None) => ExitCode::from(EXIT_MONOCORE_FAILED),
+    }
+}
+
+/// The exit code after this process got `signal` (128 + N: 130 for SIGINT,
+/// 143 for SIGTERM, 129 for SIGHUP, 131 for SIGQUIT), saying what was
+/// killed.
+pub(crate) fn stopped_exit_code(signal: i32, what: &str) -> ExitCode {
+    eprintln!("monocore: interrupted (signal {signal}); {what}");
+    ExitCode::from(u8::try_from(128 + (signal & 0x7f)).unwrap_or(EXIT_MONOCORE_FAILED))
+}
+
+/// What `run` does once the VM is spawned.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Launch {
+    /// Run the command over the control channel, attached (`-i`/`-t`).
+    pub(crate) attach: Option<Attach>,
+    /// Keep the VM running after the command (`--keep`).
+    pub(crate) keep: bool,
+    pub(crate) timeout: Option<Duration>,
+}
+
+fn launch(vm: &MicroVm, kernel: KernelChoice, how: Launch, report: &HostReport) -> ExitCode {
+    if let Err(e) = terminal::install_handlers() {
+        eprintln!("monocore: error: cannot install signal handlers: {e}");
+        return ExitCode::from(EXIT_MONOCORE_FAILED);
+    }
+    // The VM helper is this program itself (see `MicroVm::spawn`).
+    // Attached, the command talks to this terminal over the control
+    // channel; the VMM's console (kernel messages only) is kept off it.
+    let options = SpawnOptions::new()
+        .kernel(kernel)
+        .keep(how.keep)
+        .idle(how.attach.is_some())
+        .capture_console(how.attach.is_some());
+    let mut handle = match vm.spawn_with(&options) {
+        Ok(handle) => handle,
+        Err(e) => return fail(&e),
+    };
+    if how.keep
+        && let Some(id) = handle.id()
+    {
+        eprintln!(
+            "monocore: VM {id} keeps running after its command; \
+             `monocore exec {id} -- CMD` runs more, `monocore stop {id}` ends it"
+        );
+    }
+    if let Some(attach) = how.attach {
+        let ended = attached(&mut handle, vm.get_config(), attach);
+        if !how.keep || !matches!(ended, Ok(Ended::Exited(_))) {
+            let _ = handle.shutdown();
+            return match ended {
+                Ok(Ended::Exited(status)) => exit_code_of(status),
+                Ok(Ended::Stopped(signal)) => stopped_exit_code(signal, "the VM was killed"),
+                Ok(Ended::TimedOut) => timed_out(how.timeout),
+                Err(e) => boot_or_other_failure(e, report),
+            };
+        }
+    }
+    wait(&mut handle, how.timeout, report)
+}
+
+/// Runs the config's command over the control channel, attached here.
+fn attached(
+    handle: &mut VmHandle,
+    config: &MicroVmConfig,
+    attach: Attach,
+) -> Result<Ended, MonocoreError> {
+    let mut command =
+        GuestCommand::new(config.exec_path.as_ref().map_or("/bin/sh", |p| p.as_str()))
+            .args(&config.args);
+    for pair in &config.env {
+        command = command.env(pair.get_name(), pair.get_value());
+    }
+    if let Some(dir) = &config.workdir_path {
+        command = command.current_dir(dir.as_str());
+    }
+    let process = handle.exec(attach.command(command))?;
+    attach.run(process)
+}
+
+fn timed_out(timeout: Option<Duration>) -> ExitCode {
+    let secs = timeout.map_or(0.0, |t| t.as_secs_f64());
+    eprintln!("monocore: timed out after {secs} s; the VM was killed");
+    ExitCode::from(EXIT_TIMEOUT)
+}
+
+fn boot_or_other_failure(e: MonocoreError, report: &HostReport) -> ExitCode {
+    if let MonocoreError::BootFailed { .. } = e {
+        eprintln!("monocore: error: {e}\n");
+        eprint!("{}", doctor_table(report));
+        return ExitCode::from(EXIT_MONOCORE_FAILED);
+    }
+    fail(&e)
+}
+
+/// Waits for the VM to end, killing it on a stop signal or the timeout.
+fn wait(handle: &mut VmHandle, timeout: Option<Duration>, report: &HostReport) -> ExitCode {
+    let deadline = timeout.map(|t| Instant::now() + t);
+    loop {
+        match handle.wait_timeout(Duration::from_millis(50)) {
+            Ok(Some(status)) => return exit_code_of(status),
+            Ok(None) => {}
+            Err(e) => return boot_or_other_failure(e, report),
+        }
+        if let Some(signal) = terminal::stop_signal() {
+            let _ = handle.kill();
+            return stopped_exit_code(signal, "the VM was killed");
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            let _ = handle.kill();
+            return timed_out(timeout);
+        }
+    }
+}
