@@ -23,8 +23,7 @@ mod path;
 mod process;
 
 pub use error::{Refusal, SpecError};
-pub use mounts::{STANDARD_MOUNTS, Standard};
-pub use path::{Segment, SpecPath};
+pub use path::SpecPath;
 
 use fields::{Fields, boolean, quote, string};
 

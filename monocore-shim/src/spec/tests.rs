@@ -6,7 +6,7 @@ use monocore::{
 };
 use serde_json::{Value, json};
 
-use super::*;
+use super::{mounts::STANDARD_MOUNTS, *};
 
 /// A bundle with an empty `rootfs` and a directory and a file to bind.
 struct Bundle {
