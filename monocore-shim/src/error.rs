@@ -76,7 +76,7 @@ pub enum ShimError {
         target: PathBuf,
         /// Why.
         #[source]
-        source: Box<containerd_shim::Error>,
+        source: std::io::Error,
     },
     /// The bundle's rootfs directory could not be made.
     #[error("cannot create the root file system's mount point {}", target.display())]

@@ -9,12 +9,84 @@ use std::{
 };
 
 use containerd_shim::protos::api::Mount;
+use libc::c_ulong;
 
 use crate::error::ShimError;
 
 /// At most this many mounts are taken off one mount point: more than any
 /// snapshot stacks, so a loop cannot spin.
 const MAX_UNMOUNTS: usize = 16;
+
+/// Mount options that are flags, not file-system data: (name, flags set,
+/// flags cleared).
+const FLAG_OPTIONS: [(&str, c_ulong, c_ulong); 14] = [
+    ("ro", libc::MS_RDONLY, 0),
+    ("rw", 0, libc::MS_RDONLY),
+    ("nosuid", libc::MS_NOSUID, 0),
+    ("nodev", libc::MS_NODEV, 0),
+    ("noexec", libc::MS_NOEXEC, 0),
+    ("bind", libc::MS_BIND, 0),
+    ("rbind", libc::MS_BIND | libc::MS_REC, 0),
+    ("relatime", libc::MS_RELATIME, 0),
+    ("noatime", libc::MS_NOATIME, 0),
+    ("strictatime", libc::MS_STRICTATIME, 0),
+    ("private", 0, 0),
+    ("rprivate", 0, 0),
+    ("slave", 0, 0),
+    ("rslave", 0, 0),
+];
+
+/// Mounts one of containerd's mounts (an overlay or a bind) at `target`,
+/// in this process (no helper process to fork and reap).
+fn mount_one(m: &Mount, target: &Path) -> std::io::Result<()> {
+    let invalid =
+        |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidInput, what.to_owned());
+    let mut flags: c_ulong = 0;
+    let mut data = Vec::new();
+    for option in &m.options {
+        match FLAG_OPTIONS.iter().find(|(name, _, _)| name == option) {
+            Some((_, set, clear)) => flags = (flags | set) & !clear,
+            None => data.push(option.as_str()),
+        }
+    }
+    let c = |s: &str| CString::new(s).map_err(|_| invalid("a NUL byte in a mount"));
+    let source = c(&m.source)?;
+    let kind = c(&m.type_)?;
+    let data = c(&data.join(","))?;
+    let target = CString::new(target.as_os_str().as_bytes())
+        .map_err(|_| invalid("a NUL byte in the target"))?;
+    // SAFETY: every pointer is a valid NUL-terminated string that outlives
+    // the call.
+    let ret = unsafe {
+        libc::mount(
+            source.as_ptr(),
+            target.as_ptr(),
+            kind.as_ptr(),
+            flags,
+            data.as_ptr().cast(),
+        )
+    };
+    if ret != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // A read-only bind takes a second, remounting call.
+    if flags & libc::MS_BIND != 0 && flags & libc::MS_RDONLY != 0 {
+        // SAFETY: as above; a NULL source and type are allowed for a remount.
+        let ret = unsafe {
+            libc::mount(
+                std::ptr::null(),
+                target.as_ptr(),
+                std::ptr::null(),
+                flags | libc::MS_REMOUNT,
+                std::ptr::null(),
+            )
+        };
+        if ret != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
 
 /// A root file system this shim mounted; unmounted by [`unmount`](Self::unmount)
 /// or, failing that, when dropped.
@@ -39,17 +111,11 @@ pub fn mount(mounts: &[Mount], target: &Path) -> Result<Option<MountedRoot>, Shi
         target: Some(target.to_path_buf()),
     };
     for m in mounts {
-        containerd_shim::mount::mount_rootfs(
-            Some(m.type_.as_str()).filter(|t| !t.is_empty()),
-            Some(m.source.as_str()).filter(|s| !s.is_empty()),
-            &m.options,
-            target,
-        )
-        .map_err(|source| ShimError::Mount {
+        mount_one(m, target).map_err(|source| ShimError::Mount {
             kind: m.type_.clone(),
             source_path: m.source.clone(),
             target: target.to_path_buf(),
-            source: Box::new(source),
+            source,
         })?;
     }
     Ok(Some(root))

@@ -1,92 +1,22 @@
-//! The shim: containerd's `start` and `delete` actions, and the task
-//! service (TTRPC) that the long-running shim process serves.
+//! The task service (TTRPC) that the long-running shim process serves.
 
 use std::{
     collections::HashMap,
     sync::{Arc, Mutex, MutexGuard},
-    time::SystemTime,
 };
 
-use containerd_shim::{
-    self as shim, Config, DeleteResponse, ExitSignal, Flags, TtrpcContext, TtrpcResult, api, info,
-    publisher::RemotePublisher, util::write_address,
-};
+use containerd_shim::{self as shim, ExitSignal, TtrpcContext, TtrpcResult, api, info};
 use monocore::kernel::KernelChoice;
 
 use crate::{
     container::{Container, Exit, Status},
     error::ShimError,
     events::{Events, timestamp},
-    rootfs,
 };
 
 /// The environment variable that names an ELF kernel to boot instead of
 /// the one monocore picks (`KernelChoice::Auto`).
 pub const KERNEL_ENV: &str = "MONOCORE_SHIM_KERNEL";
-
-/// The shim process.
-pub struct Shim {
-    namespace: String,
-    exit: Arc<ExitSignal>,
-}
-
-impl shim::Shim for Shim {
-    type T = Service;
-
-    fn new(_runtime_id: &str, args: &Flags, _config: &mut Config) -> Self {
-        Self {
-            namespace: args.namespace.clone(),
-            exit: Arc::new(ExitSignal::default()),
-        }
-    }
-
-    /// `start`: starts the long-running shim (this program again, serving
-    /// the task API on its own socket) and tells containerd where it is.
-    /// One shim per container.
-    fn start_shim(&mut self, opts: shim::StartOpts) -> Result<String, shim::Error> {
-        let grouping = opts.id.clone();
-        let (_pid, address) = shim::spawn(opts, &grouping, Vec::new())?;
-        // In the bundle: containerd reads it to re-attach after a restart.
-        write_address(&address)?;
-        Ok(address)
-    }
-
-    /// `delete`: containerd's clean-up after a shim that died. The VM died
-    /// with it (its helper ends when the shim's end of the lifeline
-    /// closes); what is left is the root file system's mount.
-    fn delete_shim(&mut self) -> Result<DeleteResponse, shim::Error> {
-        let bundle = std::env::current_dir().map_err(|e| shim::Error::Other(e.to_string()))?;
-        rootfs::unmount_all(&bundle.join("rootfs"))
-            .map_err(|e| shim::Error::Other(crate::error::chain(&e)))?;
-        Ok(DeleteResponse {
-            exit_status: 128 + 9,
-            exited_at: Some(timestamp(SystemTime::now())).into(),
-            ..Default::default()
-        })
-    }
-
-    fn wait(&mut self) {
-        self.exit.wait();
-    }
-
-    fn create_task_service(&self, _publisher: RemotePublisher) -> Service {
-        // Events go on a new connection each (see `events`), so the
-        // publisher's single connection is not kept.
-        let address = std::env::var("TTRPC_ADDRESS").unwrap_or_default();
-        let kernel = match std::env::var_os(KERNEL_ENV) {
-            Some(path) if !path.is_empty() => KernelChoice::Elf(path.into()),
-            _ => KernelChoice::Auto,
-        };
-        Service {
-            inner: Arc::new(Inner {
-                events: Events::new(address, self.namespace.clone()),
-                kernel,
-                containers: Mutex::new(HashMap::new()),
-                exit: Arc::clone(&self.exit),
-            }),
-        }
-    }
-}
 
 /// The task service.
 #[derive(Clone)]
@@ -102,6 +32,23 @@ struct Inner {
 }
 
 impl Service {
+    /// A service that sends events to containerd's TTRPC `address` for
+    /// `namespace`, and ends the shim through `exit`.
+    pub fn new(address: String, namespace: String, exit: Arc<ExitSignal>) -> Self {
+        let kernel = match std::env::var_os(KERNEL_ENV) {
+            Some(path) if !path.is_empty() => KernelChoice::Elf(path.into()),
+            _ => KernelChoice::Auto,
+        };
+        Self {
+            inner: Arc::new(Inner {
+                events: Events::new(address, namespace),
+                kernel,
+                containers: Mutex::new(HashMap::new()),
+                exit,
+            }),
+        }
+    }
+
     fn containers(&self) -> MutexGuard<'_, HashMap<String, Arc<Container>>> {
         self.inner
             .containers

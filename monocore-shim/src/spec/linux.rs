@@ -19,6 +19,23 @@ const DEFAULT_CPU_PERIOD: u64 = 100_000;
 
 const MIB: i64 = 1 << 20;
 
+/// The character devices every container may use (containerd's default
+/// allow list: null, zero, full, random, urandom, tty, console, ptmx and
+/// the pseudo-terminals), as (major, minor; `None` for any minor). The
+/// guest has its own of each (its devtmpfs): no host device is involved, so
+/// a rule that allows one of these is honoured.
+const GUEST_DEVICES: [(u64, Option<u64>); 9] = [
+    (1, Some(3)),
+    (1, Some(5)),
+    (1, Some(7)),
+    (1, Some(8)),
+    (1, Some(9)),
+    (5, Some(0)),
+    (5, Some(1)),
+    (5, Some(2)),
+    (136, None),
+];
+
 pub(super) fn map(
     value: &Value,
     at: SpecPath,
@@ -127,19 +144,34 @@ fn resources(
     fields.finish_with(|v| Refusal::Resource(quote(v)))
 }
 
+/// One `linux.resources.devices` rule: one that denies is honoured (the
+/// guest has no host devices); one that allows is honoured only for the
+/// guest's own standard devices ([`GUEST_DEVICES`]).
 fn device_rule(value: &Value, at: SpecPath) -> Result<(), SpecError> {
     let mut fields = Fields::of(value, at.clone())?;
     let allow = match fields.take("allow") {
         Some((v, at)) => boolean(v, &at)?,
         None => false,
     };
-    if allow {
+    let kind = match fields.take("type") {
+        Some((v, at)) => string(v, &at)?,
+        None => "a",
+    };
+    let mut number = |key| match fields.take(key) {
+        Some((v, at)) => unsigned(v, &at).map(Some),
+        None => Ok(None),
+    };
+    let (major, minor) = (number("major")?, number("minor")?);
+    fields.take("access");
+    fields.finish()?;
+    let guests_own = kind == "c"
+        && GUEST_DEVICES
+            .iter()
+            .any(|&(ma, mi)| major == Some(ma) && (mi.is_none() || mi == minor));
+    if allow && !guests_own {
         return Err(SpecError::refused(at, Refusal::DeviceAccess(quote(value))));
     }
-    for key in ["type", "major", "minor", "access"] {
-        fields.take(key);
-    }
-    fields.finish()
+    Ok(())
 }
 
 fn memory(

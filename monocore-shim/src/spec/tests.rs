@@ -32,12 +32,13 @@ impl Bundle {
 }
 
 /// What `ctr run` puts in `config.json` (containerd 1.6's default spec,
-/// `ctr oci spec`), with a command, an environment and a working directory.
+/// as `ctr container info` shows it), with a command, an environment and a
+/// working directory.
 fn ctr_spec() -> Value {
     json!({
         "ociVersion": "1.0.2-dev",
         "process": {
-            "user": {"uid": 0, "gid": 0},
+            "user": {"uid": 0, "gid": 0, "additionalGids": [0]},
             "args": ["/bin/sh", "-c", "echo hi"],
             "env": ["PATH=/usr/sbin:/usr/bin:/sbin:/bin", "GREETING=a=b"],
             "cwd": "/work",
@@ -56,7 +57,18 @@ fn ctr_spec() -> Value {
             {"destination": "/run", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]}
         ],
         "linux": {
-            "resources": {"devices": [{"allow": false, "access": "rwm"}]},
+            "resources": {"devices": [
+                {"allow": false, "access": "rwm"},
+                {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm"},
+                {"allow": true, "type": "c", "major": 1, "minor": 8, "access": "rwm"},
+                {"allow": true, "type": "c", "major": 1, "minor": 7, "access": "rwm"},
+                {"allow": true, "type": "c", "major": 5, "minor": 0, "access": "rwm"},
+                {"allow": true, "type": "c", "major": 1, "minor": 5, "access": "rwm"},
+                {"allow": true, "type": "c", "major": 1, "minor": 9, "access": "rwm"},
+                {"allow": true, "type": "c", "major": 5, "minor": 1, "access": "rwm"},
+                {"allow": true, "type": "c", "major": 136, "access": "rwm"},
+                {"allow": true, "type": "c", "major": 5, "minor": 2, "access": "rwm"}
+            ]},
             "cgroupsPath": "/default/test",
             "namespaces": [{"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}, {"type": "network"}],
             "maskedPaths": ["/proc/kcore"],
@@ -144,6 +156,7 @@ fn the_ctr_default_spec_maps_every_field() {
     assert_eq!(
         noted,
         [
+            "process.user.additionalGids",
             "process.capabilities",
             "process.noNewPrivileges",
             "mounts[0]",
@@ -362,9 +375,14 @@ fn every_refused_field_names_itself_and_says_why() {
             "device /dev/fuse cannot be passed to a microVM: the guest has no host devices".into(),
         ),
         (
-            with(ctr_spec(), "/linux/resources/devices/1", json!({"allow": true, "type": "c", "major": 10, "minor": 229, "access": "rwm"})),
-            "linux.resources.devices[1]",
+            with(ctr_spec(), "/linux/resources/devices/10", json!({"allow": true, "type": "c", "major": 10, "minor": 229, "access": "rwm"})),
+            "linux.resources.devices[10]",
             r#"allowing device access ({"access":"rwm","allow":true,"major":10,"minor":229,"type":"c"}) is not supported: the guest has no host devices"#.into(),
+        ),
+        (
+            with(ctr_spec(), "/linux/resources/devices/10", json!({"allow": true, "access": "rwm"})),
+            "linux.resources.devices[10]",
+            r#"allowing device access ({"access":"rwm","allow":true}) is not supported: the guest has no host devices"#.into(),
         ),
         (
             with(ctr_spec(), "/linux/resources/pids", json!({"limit": 100})),
