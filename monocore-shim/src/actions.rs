@@ -25,7 +25,7 @@ use containerd_shim::{
     util::write_address,
 };
 
-use crate::{events::timestamp, rootfs, service::Service};
+use crate::{events::timestamp, rootfs, runs, service::Service};
 
 /// The environment variable with containerd's TTRPC address (for events).
 const TTRPC_ADDRESS: &str = "TTRPC_ADDRESS";
@@ -65,7 +65,8 @@ pub fn start(flags: &Flags) -> Result<(), Error> {
 
 /// `delete`: containerd's clean-up after a shim that died. Its VM died
 /// with it (the helper ends when the shim's end of its lifeline closes);
-/// what may be left is the root file system's mount in the bundle.
+/// what may be left is the root file system's mount in the bundle, the
+/// VM's run directory, and the shim's socket.
 pub fn delete(flags: &Flags) -> Result<(), Error> {
     let bundle = if flags.bundle.is_empty() {
         std::env::current_dir().map_err(|e| other("the bundle", e))?
@@ -74,6 +75,8 @@ pub fn delete(flags: &Flags) -> Result<(), Error> {
     };
     rootfs::unmount_all(&bundle.join("rootfs"))
         .map_err(|e| Error::Other(crate::error::chain(&e)))?;
+    runs::remove(&flags.namespace, &flags.id).map_err(|e| other("remove the runs directory", e))?;
+    remove_socket(&bundle);
     let response = DeleteResponse {
         exit_status: 128 + 9,
         exited_at: Some(timestamp(SystemTime::now())).into(),
@@ -82,6 +85,20 @@ pub fn delete(flags: &Flags) -> Result<(), Error> {
     let mut stdout = std::io::stdout().lock();
     response.write_to_writer(&mut stdout)?;
     stdout.flush().map_err(|e| other("write the response", e))
+}
+
+/// Removes the socket named in the bundle's `address` file, if it is still
+/// there and a socket.
+fn remove_socket(bundle: &Path) {
+    use std::os::unix::fs::FileTypeExt;
+    let Ok(address) = std::fs::read_to_string(bundle.join("address")) else {
+        return;
+    };
+    let path = address.trim();
+    let path = Path::new(path.strip_prefix("unix://").unwrap_or(path));
+    if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket()) {
+        let _ = std::fs::remove_file(path);
+    }
 }
 
 /// The long-running shim: serves the task API on `flags.socket` until

@@ -10,8 +10,8 @@
 //!   guest's exit code; 128+N when killed by signal N; [`EXIT_BOOT_FAILED`]
 //!   with the error on the stderr FIFO when it never ran the command),
 //!   closes the FIFOs and sends the exit event;
-//! - `delete` unmounts the snapshot. The VM's run directory went with the
-//!   VM.
+//! - `delete` unmounts the snapshot and removes the container's runs
+//!   directory (the VM's run directory in it went with the VM).
 
 use std::{
     fs::File,
@@ -31,7 +31,7 @@ use crate::{
     error::{ShimError, chain},
     events::Events,
     rootfs::{self, MountedRoot},
-    spec, stdio,
+    runs, spec, stdio,
 };
 
 /// The exit status of a task whose VM failed to boot or to run its command
@@ -112,8 +112,12 @@ pub enum Status {
 pub struct Container {
     /// The container (and task) id.
     pub id: String,
+    /// Its namespace.
+    namespace: String,
     /// The bundle directory.
     pub bundle: PathBuf,
+    /// Where its VM's run directory is made (see `runs`).
+    runs: PathBuf,
     /// The stream paths from `create`.
     pub stdio: StdioPaths,
     inner: Mutex<Inner>,
@@ -134,7 +138,11 @@ const ENDING_SIGNALS: [i32; 5] = [
 
 impl Container {
     /// `create`: everything but running the VM.
-    pub fn create(request: &CreateTaskRequest, events: Events) -> Result<Self, ShimError> {
+    pub fn create(
+        request: &CreateTaskRequest,
+        namespace: &str,
+        events: Events,
+    ) -> Result<Self, ShimError> {
         if request.terminal {
             return Err(ShimError::Terminal);
         }
@@ -155,6 +163,8 @@ impl Container {
         };
         Ok(Self {
             id: request.id.clone(),
+            runs: runs::dir(namespace, &request.id),
+            namespace: namespace.to_owned(),
             bundle,
             stdio: StdioPaths {
                 stdin: request.stdin.clone(),
@@ -207,7 +217,8 @@ impl Container {
         } = *prepared;
         let options = SpawnOptions::new()
             .console_to(stdout)
-            .kernel(kernel.clone());
+            .kernel(kernel.clone())
+            .runs_dir(&self.runs);
         let handle = match vm.spawn_with(&options) {
             Ok(handle) => handle,
             Err(e) => {
@@ -355,6 +366,10 @@ impl Container {
         if let Some(root) = inner.root.take() {
             root.unmount()?;
         }
+        runs::remove(&self.namespace, &self.id).map_err(|source| ShimError::RunsDir {
+            dir: self.runs.clone(),
+            source,
+        })?;
         Ok(exit)
     }
 }

@@ -96,6 +96,15 @@ pub enum ShimError {
         #[source]
         source: std::io::Error,
     },
+    /// The container's runs directory could not be removed.
+    #[error("cannot remove the VM's runs directory {}", dir.display())]
+    RunsDir {
+        /// The directory.
+        dir: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
     /// The VM could not be started.
     #[error("cannot start the microVM")]
     Spawn(#[source] monocore::MonocoreError),
@@ -116,6 +125,7 @@ impl ShimError {
             | Self::RootDir { .. }
             | Self::Mount { .. }
             | Self::Unmount { .. }
+            | Self::RunsDir { .. }
             | Self::Spawn(_) => Code::INTERNAL,
         }
     }

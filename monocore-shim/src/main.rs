@@ -13,6 +13,7 @@ mod container;
 mod error;
 mod events;
 mod rootfs;
+mod runs;
 mod service;
 mod spec;
 mod stdio;

@@ -25,6 +25,7 @@ pub struct Service {
 }
 
 struct Inner {
+    namespace: String,
     events: Events,
     kernel: KernelChoice,
     containers: Mutex<HashMap<String, Arc<Container>>>,
@@ -41,7 +42,8 @@ impl Service {
         };
         Self {
             inner: Arc::new(Inner {
-                events: Events::new(address, namespace),
+                events: Events::new(address, namespace.clone()),
+                namespace,
                 kernel,
                 containers: Mutex::new(HashMap::new()),
                 exit,
@@ -87,7 +89,7 @@ impl shim::Task for Service {
         if self.containers().contains_key(&req.id) {
             return Err(ShimError::Exists(req.id).into());
         }
-        let container = Container::create(&req, self.inner.events.clone())?;
+        let container = Container::create(&req, &self.inner.namespace, self.inner.events.clone())?;
         self.containers()
             .insert(req.id.clone(), Arc::new(container));
         self.inner.events.created(&req.id, &req.bundle);

@@ -37,9 +37,12 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-/// After a task was deleted: nothing listed, nothing running, nothing
-/// mounted.
-fn assert_clean(containerd: &Containerd) {
+/// After the tasks `ids` were deleted: nothing listed, nothing running,
+/// nothing mounted, no run directory, no shim socket.
+fn assert_clean(containerd: &Containerd, ids: &[&str]) {
+    for id in ids {
+        containerd.assert_socket_gone(id);
+    }
     assert_eq!(containerd.tasks(), [], "tasks left");
     assert_eq!(
         containerd.containers(),
@@ -82,7 +85,7 @@ fn ctr_run_prints_the_guest_output_and_exits_with_its_code() {
     // The console merges the command's stdout and stderr into stdout.
     assert!(stdout.contains("hello from the guest\n"), "{stdout}");
     assert!(stdout.contains("to stderr\n"), "{stdout}");
-    assert_clean(&containerd);
+    assert_clean(&containerd, &["out-and-code"]);
     containerd.stop();
     containerd.assert_nothing_left();
 }
@@ -145,7 +148,7 @@ fn a_spec_the_vm_cannot_honour_is_refused_at_create() {
     for id in containerd.containers() {
         containerd.ctr_ok(&["container", "rm", &id]);
     }
-    assert_clean(&containerd);
+    assert_clean(&containerd, &["refused", "privileged"]);
     containerd.stop();
     containerd.assert_nothing_left();
 }
@@ -190,7 +193,7 @@ fn a_boot_failure_ends_the_task_with_status_125_and_says_why() {
         "took {:?}",
         started.elapsed()
     );
-    assert_clean(&containerd);
+    assert_clean(&containerd, &["no-boot"]);
     containerd.stop();
     containerd.assert_nothing_left();
 }
@@ -246,7 +249,7 @@ fn ctr_task_kill_ends_a_running_vm_and_delete_leaves_nothing() {
     let deleted = containerd.ctr_ok(&["task", "delete", "to-kill"]);
     assert!(deleted.is_empty() || deleted.contains("137"), "{deleted}");
     containerd.ctr_ok(&["container", "rm", "to-kill"]);
-    assert_clean(&containerd);
+    assert_clean(&containerd, &["to-kill"]);
     containerd.stop();
     containerd.assert_nothing_left();
 }
@@ -297,7 +300,7 @@ fn killing_containerd_mid_run_leaves_the_vm_to_its_shim_which_reattaches() {
     );
     containerd.ctr_ok(&["task", "delete", "survivor"]);
     containerd.ctr_ok(&["container", "rm", "survivor"]);
-    assert_clean(&containerd);
+    assert_clean(&containerd, &["survivor"]);
     containerd.stop();
     containerd.assert_nothing_left();
 }
@@ -351,7 +354,7 @@ fn killing_the_shim_kills_the_vm_and_containerd_cleans_up() {
     }
     let _ = containerd.ctr(&["task", "delete", "orphan"]);
     containerd.ctr_ok(&["container", "rm", "orphan"]);
-    assert_clean(&containerd);
+    assert_clean(&containerd, &["orphan"]);
     containerd.stop();
     containerd.assert_nothing_left();
 }

@@ -4,7 +4,13 @@
 //! Also: a busybox OCI image archive for `ctr image import`, and the scans
 //! that tell whether anything was left behind.
 
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::{
     fs,
@@ -91,13 +97,18 @@ impl Containerd {
         fs::create_dir(&bin).unwrap();
         symlink(shim_binary(), bin.join("containerd-shim-monocore-v1")).unwrap();
         fs::write(dir.path().join("config.toml"), config(dir.path())).unwrap();
+        // The VMs' run directories go under the test's directory, where the
+        // test can check that none is left.
+        let runs = dir.path().join("runs").to_str().unwrap().to_owned();
+        let mut env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        env.push(("MONOCORE_SHIM_RUNS_DIR".to_owned(), runs));
         let mut containerd = Self {
             dir,
             child: None,
-            env: env
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect(),
+            env,
         };
         containerd.spawn();
         containerd
@@ -277,6 +288,24 @@ impl Containerd {
         );
         let mounts = mounts_under(self.dir());
         assert!(mounts.is_empty(), "mounts left: {mounts:?}");
+        let runs: Vec<_> = fs::read_dir(self.dir().join("runs"))
+            .map(|dir| dir.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
+        assert!(runs.is_empty(), "VM run directories left: {runs:?}");
+    }
+
+    /// Asserts that the shim of task `id` left no socket.
+    pub fn assert_socket_gone(&self, id: &str) {
+        let address = containerd_shim::socket_address(
+            self.dir().join("containerd.sock").to_str().unwrap(),
+            "default",
+            id,
+        );
+        let path = address.trim_start_matches("unix://");
+        assert!(
+            !Path::new(path).exists(),
+            "the shim's socket {path} is left"
+        );
     }
 }
 
