@@ -361,8 +361,9 @@ impl Container {
             },
             State::Stopped(exit) => *exit,
         };
-        // A created VM's FIFOs close here.
+        // A created VM's FIFOs close here; a `wait` on it returns.
         inner.state = State::Stopped(exit);
+        self.stopped.notify_all();
         if let Some(root) = inner.root.take() {
             root.unmount()?;
         }

@@ -377,3 +377,47 @@ fn wait_for_text(file: &std::path::Path, text: &str, containerd: &Containerd) {
         std::thread::sleep(Duration::from_millis(250));
     }
 }
+
+#[test]
+fn the_readme_snippet_registers_the_runtime_with_containerds_cri_plugin() {
+    let test = "the_readme_snippet_registers_the_runtime_with_containerds_cri_plugin";
+    if !may_run(test) {
+        return;
+    }
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    let header = r#"[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.monocore]"#;
+    let snippet = readme
+        .split("```toml\n")
+        .filter_map(|block| block.split("```").next())
+        .find(|block| block.contains(header))
+        .expect("the README has the containerd snippet");
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    let d = dir.path().display();
+    std::fs::write(
+        &config,
+        // Top-level keys first: after the snippet they would be the
+        // runtime table's.
+        format!("root = \"{d}/root\"\nstate = \"{d}/state\"\n{snippet}"),
+    )
+    .unwrap();
+    // containerd parses the file with its CRI plugin's config types.
+    let out = std::process::Command::new("containerd")
+        .arg("--config")
+        .arg(&config)
+        .args(["config", "dump"])
+        .output()
+        .unwrap();
+    let dump = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let section = dump
+        .split(header)
+        .nth(1)
+        .unwrap_or_else(|| panic!("no runtimes.monocore in:\n{dump}"));
+    let section = section.split("\n\n").next().unwrap_or_default();
+    assert!(
+        section.contains(r#"runtime_type = "io.containerd.monocore.v1""#),
+        "{section}"
+    );
+}
