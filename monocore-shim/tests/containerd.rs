@@ -239,6 +239,23 @@ fn ctr_task_kill_ends_a_running_vm_and_delete_leaves_nothing() {
         containerd.wait_for_status("to-kill", "RUNNING", Duration::ZERO),
         pid
     );
+    // `pids` lists the VM helper; `exec` is refused (one command per VM).
+    let ps = containerd.ctr_ok(&["task", "ps", "to-kill"]);
+    assert!(ps.contains(&pid.to_string()), "{ps}");
+    let out = containerd.ctr(&[
+        "task",
+        "exec",
+        "--exec-id",
+        "second",
+        "to-kill",
+        "/bin/true",
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("exec is not supported (one command per microVM)"),
+        "{}",
+        text(&out.stderr)
+    );
     // SIGTERM (ctr's default) ends the VM.
     containerd.ctr_ok(&["task", "kill", "to-kill"]);
     containerd.wait_for_status("to-kill", "STOPPED", Duration::from_secs(30));

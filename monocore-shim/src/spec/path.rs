@@ -86,6 +86,15 @@ mod tests {
             .index(4)
             .key("path");
         assert_eq!(path.to_string(), "linux.namespaces[4].path");
+        assert_eq!(
+            path.segments(),
+            [
+                Segment::Key("linux".into()),
+                Segment::Key("namespaces".into()),
+                Segment::Index(4),
+                Segment::Key("path".into()),
+            ]
+        );
         assert_eq!(parse("linux.namespaces[4].path"), path);
         assert_eq!(SpecPath::root().to_string(), "(the spec)");
     }

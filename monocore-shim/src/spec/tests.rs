@@ -546,3 +546,40 @@ fn a_missing_or_broken_config_json_says_which_file() {
         ["-c", "echo hi"]
     );
 }
+
+/// What the README says of Kubernetes pods: the CRI plugin's container
+/// spec (the pod's hostname, the sandbox's namespaces joined by path, the
+/// pod's files bind mounted) is refused at its first field a VM cannot
+/// honour, never run with those dropped.
+#[test]
+fn a_kubernetes_container_spec_is_refused_not_run_without_its_pod() {
+    let bundle = Bundle::new();
+    let hosts = bundle.host("hosts");
+    let mut spec = with(ctr_spec(), "/hostname", json!("hello-microvm"));
+    spec = with(spec, "/linux/namespaces/4/path", json!("/proc/4242/ns/net"));
+    spec = with(
+        spec,
+        "/mounts/7",
+        json!({"destination": "/etc/hosts", "type": "bind", "source": hosts, "options": ["rbind", "rprivate", "rw"]}),
+    );
+    assert_eq!(
+        refusal(&spec, &bundle),
+        (
+            "hostname".to_owned(),
+            "setting the guest hostname (`hello-microvm`) is not supported".to_owned()
+        )
+    );
+    // Each of the others, alone, is refused too.
+    let spec = with(
+        ctr_spec(),
+        "/linux/namespaces/4/path",
+        json!("/proc/4242/ns/net"),
+    );
+    assert_eq!(refusal(&spec, &bundle).0, "linux.namespaces[4].path");
+    let spec = with(
+        ctr_spec(),
+        "/mounts/7",
+        json!({"destination": "/etc/hosts", "type": "bind", "source": hosts, "options": ["rbind", "rprivate", "rw"]}),
+    );
+    assert_eq!(refusal(&spec, &bundle).0, "mounts[7].source");
+}
