@@ -107,9 +107,14 @@ pub fn serve(flags: &Flags) -> Result<(), Error> {
     containerd_shim::logger::init(flags.debug, "info", &flags.namespace, &flags.id)?;
     ignore_termination_signals();
     let exit = Arc::new(ExitSignal::default());
+    let socket = flags
+        .socket
+        .strip_prefix("unix://")
+        .unwrap_or(&flags.socket);
     let service = Service::new(
         std::env::var(TTRPC_ADDRESS).unwrap_or_default(),
         flags.namespace.clone(),
+        socket.into(),
         Arc::clone(&exit),
     );
     let task: Arc<dyn containerd_shim::Task + Send + Sync> = Arc::new(service);
@@ -119,10 +124,6 @@ pub fn serve(flags: &Flags) -> Result<(), Error> {
             methods.insert(format!("{TASK_V2}{method}"), handler);
         }
     }
-    let socket = flags
-        .socket
-        .strip_prefix("unix://")
-        .unwrap_or(&flags.socket);
     let listener = listen(Path::new(socket))?;
     let mut server = Server::new()
         .add_listener(listener.into_raw_fd())?

@@ -237,16 +237,27 @@ impl Container {
         // helper's: drop it, so the reader sees EOF when the VM ends.
         drop(options);
         let pid = handle.pid();
+        // Still under the lock: a `kill` sees `Running` only with a monitor
+        // that will reap the pid.
+        let container = Arc::clone(self);
+        let monitor = std::thread::Builder::new()
+            .name(format!("monitor-{pid}"))
+            .spawn(move || container.monitor(handle, stderr));
+        if let Err(e) = monitor {
+            // The closure, and the VM handle in it, were dropped: the VM
+            // was killed and reaped.
+            inner.state = State::Stopped(Exit {
+                pid,
+                status: EXIT_BOOT_FAILED,
+                at: SystemTime::now(),
+            });
+            self.stopped.notify_all();
+            return Err(ShimError::Spawn(e.into()));
+        }
         inner.state = State::Running {
             pid,
             reaping: false,
         };
-        drop(inner);
-        let container = Arc::clone(self);
-        std::thread::Builder::new()
-            .name(format!("monitor-{pid}"))
-            .spawn(move || container.monitor(handle, stderr))
-            .map_err(|e| ShimError::Spawn(e.into()))?;
         Ok(pid)
     }
 

@@ -2,6 +2,7 @@
 
 use std::{
     collections::HashMap,
+    path::PathBuf,
     sync::{Arc, Mutex, MutexGuard},
 };
 
@@ -29,13 +30,14 @@ struct Inner {
     events: Events,
     kernel: KernelChoice,
     containers: Mutex<HashMap<String, Arc<Container>>>,
+    socket: PathBuf,
     exit: Arc<ExitSignal>,
 }
 
 impl Service {
     /// A service that sends events to containerd's TTRPC `address` for
-    /// `namespace`, and ends the shim through `exit`.
-    pub fn new(address: String, namespace: String, exit: Arc<ExitSignal>) -> Self {
+    /// `namespace`, and ends the shim through `exit`, removing its `socket`.
+    pub fn new(address: String, namespace: String, socket: PathBuf, exit: Arc<ExitSignal>) -> Self {
         let kernel = match std::env::var_os(KERNEL_ENV) {
             Some(path) if !path.is_empty() => KernelChoice::Elf(path.into()),
             _ => KernelChoice::Auto,
@@ -46,6 +48,7 @@ impl Service {
                 namespace,
                 kernel,
                 containers: Mutex::new(HashMap::new()),
+                socket,
                 exit,
             }),
         }
@@ -210,6 +213,9 @@ impl shim::Task for Service {
         // again after deleting it).
         if self.containers().is_empty() {
             info!("shutdown: no task left");
+            // Before the reply: once containerd has it, no socket is left
+            // (the listener needs no path to be shut down).
+            let _ = std::fs::remove_file(&self.inner.socket);
             self.inner.exit.signal();
         }
         Ok(api::Empty::default())

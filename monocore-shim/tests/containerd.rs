@@ -331,19 +331,26 @@ fn killing_the_shim_kills_the_vm_and_containerd_cleans_up() {
     let _serial = serial();
     let mut containerd = Containerd::start(&[]);
     containerd.import_image();
+    let log = containerd.dir().join("task.log");
+    let log_uri = format!("file://{}", log.display());
     containerd.ctr_ok(&[
         "run",
         "-d",
+        "--log-uri",
+        &log_uri,
         "--memory-limit",
         MEMORY,
         "--runtime",
         RUNTIME,
         IMAGE,
         "orphan",
-        "/bin/sleep",
-        "600",
+        "/bin/sh",
+        "-c",
+        "echo booted; exec sleep 600",
     ]);
     let pid = containerd.wait_for_status("orphan", "RUNNING", Duration::from_secs(30));
+    // The guest runs its command; then its shim is killed.
+    wait_for_text(&log, "booted\n", &containerd);
     let shims: Vec<u32> = support::processes_of(containerd.dir())
         .into_iter()
         .filter(|(_, cmdline, _)| {
@@ -358,13 +365,15 @@ fn killing_the_shim_kills_the_vm_and_containerd_cleans_up() {
         wait_gone(pid, Duration::from_secs(20)),
         "the VM helper {pid} outlived its shim"
     );
-    // containerd notices the dead shim, runs `delete` (which unmounts the
-    // snapshot) and marks the task stopped.
+    // containerd notices the dead shim and runs the shim's `delete` action
+    // (which unmounts the snapshot, removes the VM's run directory and the
+    // socket): wait for that, then for the task to be no longer running.
     let deadline = Instant::now() + Duration::from_secs(30);
-    while containerd
-        .tasks()
-        .iter()
-        .any(|(id, _, s)| id == "orphan" && s == "RUNNING")
+    while !containerd.socket_gone("orphan")
+        || containerd
+            .tasks()
+            .iter()
+            .any(|(id, _, s)| id == "orphan" && s == "RUNNING")
     {
         assert!(Instant::now() < deadline, "{}", containerd.log_tail());
         std::thread::sleep(Duration::from_millis(200));

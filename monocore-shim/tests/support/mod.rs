@@ -277,10 +277,19 @@ impl Containerd {
     /// mount under its directory.
     pub fn assert_nothing_left(&self) {
         let containerd = self.child.as_ref().map(Child::id);
-        let left: Vec<_> = processes_of(self.dir())
-            .into_iter()
-            .filter(|(pid, _, state)| Some(*pid) != containerd && *state != 'Z')
-            .collect();
+        let left = || -> Vec<_> {
+            processes_of(self.dir())
+                .into_iter()
+                .filter(|(pid, _, state)| Some(*pid) != containerd && *state != 'Z')
+                .collect()
+        };
+        // A shim answers containerd's `shutdown` and then exits: give it
+        // the moment that takes (bounded; a shim that stays fails).
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !left().is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let left = left();
         assert!(
             left.is_empty(),
             "processes left: {left:?}\n{}",
@@ -294,17 +303,28 @@ impl Containerd {
         assert!(runs.is_empty(), "VM run directories left: {runs:?}");
     }
 
-    /// Asserts that the shim of task `id` left no socket.
-    pub fn assert_socket_gone(&self, id: &str) {
+    /// The socket the shim of task `id` serves on.
+    pub fn shim_socket(&self, id: &str) -> PathBuf {
         let address = containerd_shim::socket_address(
             self.dir().join("containerd.sock").to_str().unwrap(),
             "default",
             id,
         );
-        let path = address.trim_start_matches("unix://");
+        PathBuf::from(address.trim_start_matches("unix://"))
+    }
+
+    /// Whether the shim of task `id` has left no socket.
+    pub fn socket_gone(&self, id: &str) -> bool {
+        !self.shim_socket(id).exists()
+    }
+
+    /// Asserts that the shim of task `id` left no socket.
+    pub fn assert_socket_gone(&self, id: &str) {
+        let path = self.shim_socket(id);
         assert!(
-            !Path::new(path).exists(),
-            "the shim's socket {path} is left"
+            !path.exists(),
+            "the shim's socket {} is left",
+            path.display()
         );
     }
 }
