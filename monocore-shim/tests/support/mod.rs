@@ -170,6 +170,20 @@ impl Containerd {
             .unwrap()
     }
 
+    /// Starts `ctr` against this containerd, its stdout and stderr to
+    /// `output`.
+    pub fn ctr_spawn(&self, args: &[&str], output: fs::File) -> Child {
+        Command::new("ctr")
+            .arg("--address")
+            .arg(self.dir().join("containerd.sock"))
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(output.try_clone().unwrap())
+            .stderr(output)
+            .spawn()
+            .unwrap()
+    }
+
     /// Runs `ctr` and asserts that it succeeded; returns its stdout.
     pub fn ctr_ok(&self, args: &[&str]) -> String {
         let out = self.ctr(args);
