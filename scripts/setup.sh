@@ -4,6 +4,8 @@
 #     it only in forky/sid, so forky is added with a low pin priority (100):
 #     nothing else is taken from it unless asked for by name.
 #   - busybox-static: a static shell and coreutils for test and default rootfs.
+#   - containerd (1.6 in bookworm): the containerd shim's tests start a
+#     private containerd of their own and drive it with `ctr`.
 #   - the pinned Rust toolchain's components (rustfmt, clippy).
 #   - on hosts whose KVM is kvm_pvm (paravirtualized KVM, where libkrunfw's
 #     kernel cannot boot), or with --compat-kernel: monocore's compat guest
@@ -54,6 +56,7 @@ fi
 missing=()
 dpkg -s libkrunfw5 >/dev/null 2>&1 || missing+=(libkrunfw5)
 dpkg -s busybox-static >/dev/null 2>&1 || missing+=(busybox-static)
+dpkg -s containerd >/dev/null 2>&1 || missing+=(containerd)
 
 if [ ${#missing[@]} -gt 0 ]; then
     if [ "$need_update" = 1 ] || [ ! -d /var/lib/apt/lists ] || [ -z "$(ls -A /var/lib/apt/lists 2>/dev/null | grep -v lock)" ]; then
@@ -76,4 +79,4 @@ if [ "$compat_kernel" = 1 ]; then
     "$here/build-compat-kernel.sh"
 fi
 
-echo "setup: ok (libkrunfw5 $(dpkg-query -W -f='${Version}' libkrunfw5), busybox-static $(dpkg-query -W -f='${Version}' busybox-static)$([ "$compat_kernel" = 1 ] && echo ', compat kernel'))"
+echo "setup: ok (libkrunfw5 $(dpkg-query -W -f='${Version}' libkrunfw5), busybox-static $(dpkg-query -W -f='${Version}' busybox-static), containerd $(dpkg-query -W -f='${Version}' containerd)$([ "$compat_kernel" = 1 ] && echo ', compat kernel'))"

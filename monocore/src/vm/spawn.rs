@@ -5,7 +5,7 @@ use std::{
     ffi::OsString,
     fmt,
     io::{BufRead, BufReader, Read, Write},
-    os::unix::process::ExitStatusExt,
+    os::{fd::OwnedFd, unix::process::ExitStatusExt},
     path::{Path, PathBuf},
     process::{Child, ChildStdin, Command, ExitStatus, Stdio},
     sync::{
@@ -42,13 +42,26 @@ const DRAIN_GRACE: Duration = Duration::from_secs(5);
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct SpawnOptions {
-    capture_console: bool,
+    console: Console,
     helper_path: Option<PathBuf>,
     helper_args: Vec<OsString>,
     kernel: KernelChoice,
     runs_dir: Option<PathBuf>,
     keep: bool,
     idle: bool,
+}
+
+/// Where the guest console goes.
+#[derive(Debug, Clone, Default)]
+enum Console {
+    /// This process's stdout.
+    #[default]
+    Inherit,
+    /// Kept for [`VmHandle::console_output`].
+    Capture,
+    /// Written straight to this file (a copy of the descriptor is the
+    /// helper's stdout).
+    File(Arc<OwnedFd>),
 }
 
 impl SpawnOptions {
@@ -60,15 +73,46 @@ impl SpawnOptions {
 
     /// Capture the guest console (the guest's stdout and stderr, up to
     /// 16 MiB) for [`VmHandle::console_output`] instead of passing it to
-    /// this process's stdout.
+    /// this process's stdout. `false` sends it to this process's stdout
+    /// again (replacing [`console_to`](Self::console_to)).
     pub fn capture_console(mut self, capture: bool) -> Self {
-        self.capture_console = capture;
+        self.console = if capture {
+            Console::Capture
+        } else {
+            Console::Inherit
+        };
         self
     }
 
     /// Whether the console is captured.
     pub fn is_capturing_console(&self) -> bool {
-        self.capture_console
+        matches!(self.console, Console::Capture)
+    }
+
+    /// Send the guest console (the guest's stdout and stderr, merged) to
+    /// `file` instead: a copy of the descriptor becomes the VM helper's
+    /// stdout, so the output goes there directly, in full, with nothing in
+    /// between (a pipe or FIFO, e.g. a container runtime's stdout FIFO, or
+    /// a regular file). Replaces [`capture_console`](Self::capture_console);
+    /// [`VmHandle::console_output`] then stays empty.
+    ///
+    /// ```
+    /// use monocore::vm::SpawnOptions;
+    /// let log = tempfile::tempfile()?;
+    /// let options = SpawnOptions::new().console_to(log);
+    /// assert!(options.is_console_to_file());
+    /// assert!(!options.is_capturing_console());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn console_to(mut self, file: impl Into<OwnedFd>) -> Self {
+        self.console = Console::File(Arc::new(file.into()));
+        self
+    }
+
+    /// Whether the console goes to a file given to
+    /// [`console_to`](Self::console_to).
+    pub fn is_console_to_file(&self) -> bool {
+        matches!(self.console, Console::File(_))
     }
 
     /// Boot this kernel instead of the one [`KernelChoice::Auto`] picks.
@@ -293,10 +337,14 @@ impl MicroVm {
             .env("RUST_LOG_STYLE", "never")
             .stdin(Stdio::piped())
             .stderr(Stdio::piped())
-            .stdout(if options.capture_console {
-                Stdio::piped()
-            } else {
-                Stdio::inherit()
+            .stdout(match &options.console {
+                Console::Inherit => Stdio::inherit(),
+                Console::Capture => Stdio::piped(),
+                Console::File(fd) => {
+                    Stdio::from(fd.try_clone().map_err(|e| MonocoreError::HelperFailed {
+                        message: format!("could not pass the console file to the helper: {e}"),
+                    })?)
+                }
             });
         // libkrun dlopens libkrunfw.so.5; keep the library search path.
         if let Some(path) = std::env::var_os("LD_LIBRARY_PATH") {

@@ -257,3 +257,43 @@ fn classification_never_confuses_vmm_failure_with_guest_code() {
         Err(MonocoreError::BootFailed { .. })
     ));
 }
+
+#[test]
+fn console_to_a_file_is_the_helpers_stdout_and_nothing_is_captured() {
+    let (_root, vm) = vm();
+    let runs = tempfile::tempdir().unwrap();
+    let out = tempfile::NamedTempFile::new().unwrap();
+    let options = SpawnOptions::new()
+        .capture_console(true)
+        .console_to(out.reopen().unwrap())
+        .helper_path("/bin/sh")
+        .helper_args(["-c", "echo console line; echo log line >&2"])
+        .kernel(KernelChoice::Libkrunfw)
+        .runs_dir(runs.path());
+    assert!(options.is_console_to_file() && !options.is_capturing_console());
+    let mut handle = vm.spawn_with(&options).unwrap();
+    assert!(matches!(
+        handle.wait(),
+        Err(MonocoreError::HelperFailed { .. })
+    ));
+    // Straight to the file, in full; stderr stays the VMM's log.
+    assert_eq!(fs::read_to_string(out.path()).unwrap(), "console line\n");
+    assert_eq!(handle.console_output(), b"");
+    assert!(handle.log_tail().iter().any(|l| l == "log line"));
+    // The options keep their descriptor: a second spawn writes there too.
+    drop(handle);
+    let mut again = vm.spawn_with(&options).unwrap();
+    let _ = again.wait();
+    assert_eq!(
+        fs::read_to_string(out.path()).unwrap(),
+        "console line\nconsole line\n"
+    );
+}
+
+#[test]
+fn capture_console_false_after_console_to_inherits_again() {
+    let options = SpawnOptions::new()
+        .console_to(tempfile::tempfile().unwrap())
+        .capture_console(false);
+    assert!(!options.is_console_to_file() && !options.is_capturing_console());
+}

@@ -1,0 +1,415 @@
+//! One container: one microVM, from `create` to `delete`.
+//!
+//! - `create` mounts the snapshot, maps the spec to a validated
+//!   [`MicroVm`] (refusals end here, before anything runs) and opens the
+//!   output FIFOs;
+//! - `start` spawns the VM (the console goes straight to the stdout FIFO)
+//!   and returns at once with the helper's pid: the boot happens in the
+//!   background, watched by a monitor thread;
+//! - the monitor waits for the VM, turns its end into an exit status (the
+//!   guest's exit code; 128+N when killed by signal N; [`EXIT_BOOT_FAILED`]
+//!   with the error on the stderr FIFO when it never ran the command),
+//!   closes the FIFOs and sends the exit event;
+//! - `delete` unmounts the snapshot and removes the container's runs
+//!   directory (the VM's run directory in it went with the VM).
+
+use std::{
+    fs::File,
+    io::Write,
+    path::PathBuf,
+    sync::{Arc, Condvar, Mutex, MutexGuard},
+    time::SystemTime,
+};
+
+use containerd_shim::{api::CreateTaskRequest, error, info};
+use monocore::{
+    kernel::KernelChoice,
+    vm::{MicroVm, SpawnOptions, VmExitStatus, VmHandle},
+};
+
+use crate::{
+    error::{ShimError, chain},
+    events::Events,
+    rootfs::{self, MountedRoot},
+    runs, spec, stdio,
+};
+
+/// The exit status of a task whose VM failed to boot or to run its command
+/// (the `monocore` command's code for a monocore failure).
+pub const EXIT_BOOT_FAILED: u32 = 125;
+
+/// How a task ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Exit {
+    /// The VM helper's pid (0 if the VM never started).
+    pub pid: u32,
+    /// The exit status.
+    pub status: u32,
+    /// When.
+    pub at: SystemTime,
+}
+
+/// The paths containerd gave for the task's standard streams.
+#[derive(Debug, Clone, Default)]
+pub struct StdioPaths {
+    /// Not connected: the guest console has no input (see the README).
+    pub stdin: String,
+    /// The guest console (the command's stdout and stderr, merged).
+    pub stdout: String,
+    /// Only monocore's own error when the VM fails.
+    pub stderr: String,
+}
+
+/// A created VM, not started yet.
+#[derive(Debug)]
+struct Prepared {
+    vm: MicroVm,
+    stdout: File,
+    stderr: File,
+}
+
+#[derive(Debug)]
+enum State {
+    Created(Box<Prepared>),
+    /// `reaping`: the VM has ended and the monitor is collecting it; its
+    /// pid must not be signalled any more.
+    Running {
+        pid: u32,
+        reaping: bool,
+    },
+    Stopped(Exit),
+}
+
+impl State {
+    fn name(&self) -> &'static str {
+        match self {
+            Self::Created(_) => "created",
+            Self::Running { .. } => "running",
+            Self::Stopped(_) => "stopped",
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Inner {
+    state: State,
+    root: Option<MountedRoot>,
+}
+
+/// What `state` reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Made, not started.
+    Created,
+    /// Its VM runs as this pid.
+    Running(u32),
+    /// Ended.
+    Stopped(Exit),
+}
+
+/// A container and its microVM.
+#[derive(Debug)]
+pub struct Container {
+    /// The container (and task) id.
+    pub id: String,
+    /// Its namespace.
+    namespace: String,
+    /// The bundle directory.
+    pub bundle: PathBuf,
+    /// Where its VM's run directory is made (see `runs`).
+    runs: PathBuf,
+    /// The stream paths from `create`.
+    pub stdio: StdioPaths,
+    inner: Mutex<Inner>,
+    stopped: Condvar,
+    events: Events,
+}
+
+/// The signals a task can be sent: they end the guest command, which the
+/// VM does by ending (there is no way to deliver a signal to the guest's
+/// main command).
+const ENDING_SIGNALS: [i32; 5] = [
+    libc::SIGHUP,
+    libc::SIGINT,
+    libc::SIGQUIT,
+    libc::SIGKILL,
+    libc::SIGTERM,
+];
+
+impl Container {
+    /// `create`: everything but running the VM.
+    pub fn create(
+        request: &CreateTaskRequest,
+        namespace: &str,
+        events: Events,
+    ) -> Result<Self, ShimError> {
+        if request.terminal {
+            return Err(ShimError::Terminal);
+        }
+        if !request.checkpoint.is_empty() {
+            return Err(ShimError::Checkpoint(request.checkpoint.clone()));
+        }
+        let bundle = PathBuf::from(&request.bundle);
+        let root = rootfs::mount(&request.rootfs, &bundle.join("rootfs"))?;
+        // Should anything below fail, dropping `root` unmounts it.
+        let mapped = spec::read(&bundle).map_err(ShimError::Spec)?;
+        for (at, reason) in mapped.notes.entries() {
+            info!("{}: {at}: accepted, not applied: {reason}", request.id);
+        }
+        let prepared = Prepared {
+            vm: mapped.vm,
+            stdout: stdio::open_output("stdout", &request.stdout)?,
+            stderr: stdio::open_output("stderr", &request.stderr)?,
+        };
+        Ok(Self {
+            id: request.id.clone(),
+            runs: runs::dir(namespace, &request.id),
+            namespace: namespace.to_owned(),
+            bundle,
+            stdio: StdioPaths {
+                stdin: request.stdin.clone(),
+                stdout: request.stdout.clone(),
+                stderr: request.stderr.clone(),
+            },
+            inner: Mutex::new(Inner {
+                state: State::Created(Box::new(prepared)),
+                root,
+            }),
+            stopped: Condvar::new(),
+            events,
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // Every update of `Inner` is a single assignment: a panic elsewhere
+        // cannot leave it half-changed.
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// `start`: spawns the VM and returns its helper's pid at once; the
+    /// boot goes on in the background.
+    pub fn start(self: &Arc<Self>, kernel: &KernelChoice) -> Result<u32, ShimError> {
+        let mut inner = self.lock();
+        let prepared = match std::mem::replace(
+            &mut inner.state,
+            State::Running {
+                pid: 0,
+                reaping: true,
+            },
+        ) {
+            State::Created(prepared) => prepared,
+            other => {
+                let state = other.name();
+                inner.state = other;
+                return Err(ShimError::State {
+                    id: self.id.clone(),
+                    state,
+                    action: "start",
+                });
+            }
+        };
+        let Prepared {
+            vm,
+            stdout,
+            mut stderr,
+        } = *prepared;
+        let options = SpawnOptions::new()
+            .console_to(stdout)
+            .kernel(kernel.clone())
+            .runs_dir(&self.runs);
+        let handle = match vm.spawn_with(&options) {
+            Ok(handle) => handle,
+            Err(e) => {
+                let error = ShimError::Spawn(e);
+                let _ = writeln!(stderr, "monocore: {}", chain(&error));
+                inner.state = State::Stopped(Exit {
+                    pid: 0,
+                    status: EXIT_BOOT_FAILED,
+                    at: SystemTime::now(),
+                });
+                self.stopped.notify_all();
+                return Err(error);
+            }
+        };
+        // The options held the stdout FIFO's last descriptor but the
+        // helper's: drop it, so the reader sees EOF when the VM ends.
+        drop(options);
+        let pid = handle.pid();
+        // Still under the lock: a `kill` sees `Running` only with a monitor
+        // that will reap the pid.
+        let container = Arc::clone(self);
+        let monitor = std::thread::Builder::new()
+            .name(format!("monitor-{pid}"))
+            .spawn(move || container.monitor(handle, stderr));
+        if let Err(e) = monitor {
+            // The closure, and the VM handle in it, were dropped: the VM
+            // was killed and reaped.
+            inner.state = State::Stopped(Exit {
+                pid,
+                status: EXIT_BOOT_FAILED,
+                at: SystemTime::now(),
+            });
+            self.stopped.notify_all();
+            return Err(ShimError::Spawn(e.into()));
+        }
+        inner.state = State::Running {
+            pid,
+            reaping: false,
+        };
+        Ok(pid)
+    }
+
+    /// Waits for the VM to end, records how, and tells containerd.
+    fn monitor(&self, mut handle: VmHandle, mut stderr: File) {
+        let pid = handle.pid();
+        wait_until_exited(pid);
+        if let State::Running { reaping, .. } = &mut self.lock().state {
+            *reaping = true;
+        }
+        let status = match handle.wait() {
+            Ok(status) => exit_status(status),
+            Err(e) => {
+                let message = chain(&e);
+                error!("{}: the microVM failed: {message}", self.id);
+                let _ = writeln!(stderr, "monocore: {message}");
+                EXIT_BOOT_FAILED
+            }
+        };
+        // The VM is gone: close the output streams (EOF for their readers).
+        drop(handle);
+        drop(stderr);
+        let exit = Exit {
+            pid,
+            status,
+            at: SystemTime::now(),
+        };
+        info!(
+            "{}: the microVM (pid {pid}) ended with status {status}",
+            self.id
+        );
+        self.lock().state = State::Stopped(exit);
+        self.stopped.notify_all();
+        self.events.exited(&self.id, exit);
+    }
+
+    /// `kill`: any of [`ENDING_SIGNALS`] ends the VM at once (SIGKILL to
+    /// its helper; the status is then 137); signal 0 only checks that the
+    /// task has not finished.
+    pub fn kill(&self, signal: u32) -> Result<(), ShimError> {
+        let signo = i32::try_from(signal).map_err(|_| ShimError::Signal(signal))?;
+        if signo != 0 && !ENDING_SIGNALS.contains(&signo) {
+            return Err(ShimError::Signal(signal));
+        }
+        let mut inner = self.lock();
+        match &inner.state {
+            State::Stopped(_) => Err(ShimError::Finished(self.id.clone())),
+            _ if signo == 0 => Ok(()),
+            State::Running { pid, reaping } => {
+                if !*reaping {
+                    // SAFETY: plain syscall; `pid` is our child, not reaped
+                    // yet (`reaping` is set, under this lock, before the
+                    // monitor reaps it), so the pid cannot have been reused.
+                    unsafe { libc::kill(libc::pid_t::try_from(*pid).unwrap_or(0), libc::SIGKILL) };
+                }
+                Ok(())
+            }
+            State::Created(_) => {
+                let exit = Exit {
+                    pid: 0,
+                    status: 128 + 9,
+                    at: SystemTime::now(),
+                };
+                inner.state = State::Stopped(exit);
+                drop(inner);
+                self.stopped.notify_all();
+                self.events.exited(&self.id, exit);
+                Ok(())
+            }
+        }
+    }
+
+    /// `wait`: blocks until the task has ended.
+    pub fn wait(&self) -> Exit {
+        let mut inner = self.lock();
+        loop {
+            if let State::Stopped(exit) = inner.state {
+                return exit;
+            }
+            inner = self
+                .stopped
+                .wait(inner)
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+        }
+    }
+
+    /// Where the task is.
+    pub fn status(&self) -> Status {
+        match &self.lock().state {
+            State::Created(_) => Status::Created,
+            State::Running { pid, .. } => Status::Running(*pid),
+            State::Stopped(exit) => Status::Stopped(*exit),
+        }
+    }
+
+    /// `delete`: a task that is not running gives up its root file system.
+    /// Returns how it ended (a task never started: pid 0, status 0).
+    pub fn delete(&self) -> Result<Exit, ShimError> {
+        let mut inner = self.lock();
+        let exit = match &inner.state {
+            State::Running { .. } => {
+                return Err(ShimError::State {
+                    id: self.id.clone(),
+                    state: "running",
+                    action: "delete it (kill it first)",
+                });
+            }
+            State::Created(_) => Exit {
+                pid: 0,
+                status: 0,
+                at: SystemTime::now(),
+            },
+            State::Stopped(exit) => *exit,
+        };
+        // A created VM's FIFOs close here; a `wait` on it returns.
+        inner.state = State::Stopped(exit);
+        self.stopped.notify_all();
+        if let Some(root) = inner.root.take() {
+            root.unmount()?;
+        }
+        runs::remove(&self.namespace, &self.id).map_err(|source| ShimError::RunsDir {
+            dir: self.runs.clone(),
+            source,
+        })?;
+        Ok(exit)
+    }
+}
+
+/// The task exit status of a VM's end: the guest's exit code, or 128+N
+/// when the VM was killed by signal N.
+pub fn exit_status(status: VmExitStatus) -> u32 {
+    match (status.code(), status.signal()) {
+        (Some(code), _) => u32::from_ne_bytes(code.to_ne_bytes()) & 0xff,
+        (None, Some(signal)) => 128 + (u32::from_ne_bytes(signal.to_ne_bytes()) & 0x7f),
+        (None, None) => EXIT_BOOT_FAILED,
+    }
+}
+
+/// Blocks until child `pid` has exited, without reaping it (the VM handle
+/// reaps it).
+fn wait_until_exited(pid: u32) {
+    let id: libc::id_t = pid;
+    loop {
+        // SAFETY: an all-zero `siginfo_t` is a valid value of this plain C
+        // struct.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: `info` is a valid, writable `siginfo_t` for the call's
+        // duration; WNOWAIT leaves the child waitable.
+        let ret =
+            unsafe { libc::waitid(libc::P_PID, id, &mut info, libc::WEXITED | libc::WNOWAIT) };
+        if ret == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+            return;
+        }
+    }
+}

@@ -1,0 +1,126 @@
+//! `process`: the command, its environment, working directory and limits.
+
+use monocore::{
+    config::EnvPair,
+    vm::{LinuxRLimitResource, LinuxRlimit, MicroVmConfig},
+};
+use serde_json::Value;
+
+use super::{
+    Notes,
+    error::{Refusal, SpecError},
+    fields::{Fields, array, boolean, string, strings, unsigned},
+    path::SpecPath,
+};
+
+/// Why the process's host-side confinement is not applied: the guest
+/// command is confined by the VM instead.
+const CONFINED_BY_THE_VM: &str = "host-side confinement of a container process; the microVM boundary confines the guest command instead (not applied inside the guest)";
+
+pub(super) fn map(
+    value: &Value,
+    at: SpecPath,
+    config: &mut MicroVmConfig,
+    notes: &mut Notes,
+) -> Result<(), SpecError> {
+    let mut fields = Fields::of(value, at.clone())?;
+    if let Some((v, at)) = fields.take("terminal")
+        && boolean(v, &at)?
+    {
+        return Err(SpecError::refused(at, Refusal::Terminal));
+    }
+    if let Some((v, at)) = fields.take("user") {
+        user(v, at, notes)?;
+    }
+    let args = match fields.take("args") {
+        Some((v, at)) => strings(v, &at)?,
+        None => Vec::new(),
+    };
+    let Some((exec, rest)) = args.split_first() else {
+        return Err(SpecError::refused(at.key("args"), Refusal::NoCommand));
+    };
+    config.exec_path = Some((*exec).into());
+    config.args = rest.iter().map(|a| (*a).to_owned()).collect();
+    if let Some((v, at)) = fields.take("env") {
+        for (i, entry) in strings(v, &at)?.into_iter().enumerate() {
+            let Some((name, value)) = entry.split_once('=') else {
+                return Err(SpecError::refused(
+                    at.index(i),
+                    Refusal::EnvEntry(entry.to_owned()),
+                ));
+            };
+            config.env.push(EnvPair::new(name, value));
+        }
+    }
+    if let Some((v, at)) = fields.take("cwd") {
+        config.workdir_path = Some(string(v, &at)?.into());
+    }
+    if let Some((v, at)) = fields.take("rlimits") {
+        for (i, limit) in array(v, &at)?.iter().enumerate() {
+            config.rlimits.push(rlimit(limit, at.index(i))?);
+        }
+    }
+    for key in [
+        "capabilities",
+        "noNewPrivileges",
+        "apparmorProfile",
+        "selinuxLabel",
+        "oomScoreAdj",
+    ] {
+        if let Some((_, at)) = fields.take(key) {
+            notes.not_applied(at, CONFINED_BY_THE_VM);
+        }
+    }
+    fields.finish()
+}
+
+/// `process.user`: only root, which is what the guest command runs as.
+fn user(value: &Value, at: SpecPath, notes: &mut Notes) -> Result<(), SpecError> {
+    let mut fields = Fields::of(value, at.clone())?;
+    let mut id = |key| -> Result<u64, SpecError> {
+        match fields.take(key) {
+            Some((v, at)) => unsigned(v, &at),
+            None => Ok(0),
+        }
+    };
+    let (uid, gid) = (id("uid")?, id("gid")?);
+    if (uid, gid) != (0, 0) {
+        return Err(SpecError::refused(at, Refusal::User { uid, gid }));
+    }
+    if let Some((v, at)) = fields.take("umask") {
+        return Err(SpecError::refused(
+            at.clone(),
+            Refusal::Umask(unsigned(v, &at)?),
+        ));
+    }
+    if let Some((v, at)) = fields.take("additionalGids") {
+        array(v, &at)?;
+        notes.not_applied(
+            at,
+            "supplementary groups of root: root in the guest needs none to access anything",
+        );
+    }
+    fields.finish()
+}
+
+/// One `process.rlimits` entry.
+fn rlimit(value: &Value, at: SpecPath) -> Result<LinuxRlimit, SpecError> {
+    let mut fields = Fields::of(value, at.clone())?;
+    let mut number = |key| -> Result<u64, SpecError> {
+        match fields.take(key) {
+            Some((v, at)) => unsigned(v, &at),
+            None => Ok(0),
+        }
+    };
+    let (soft, hard) = (number("soft")?, number("hard")?);
+    let kind = match fields.take("type") {
+        Some((v, at)) => (string(v, &at)?, at),
+        None => ("", at.key("type")),
+    };
+    let resource: LinuxRLimitResource = kind
+        .0
+        .parse()
+        .map_err(|_| SpecError::refused(kind.1, Refusal::Rlimit(kind.0.to_owned())))?;
+    fields.finish()?;
+    Ok(LinuxRlimit::new(resource, soft, hard))
+}

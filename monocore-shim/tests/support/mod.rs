@@ -1,0 +1,530 @@
+//! A private containerd for the shim's tests: its own root, state dir and
+//! sockets under a temporary directory, the shim on its `PATH`, started as
+//! a child process and stopped (with everything it left) when dropped.
+//! Also: a busybox OCI image archive for `ctr image import`, and the scans
+//! that tell whether anything was left behind.
+
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::{
+    fs,
+    os::unix::fs::symlink,
+    path::{Path, PathBuf},
+    process::{Child, Command, Output, Stdio},
+    time::{Duration, Instant},
+};
+
+pub use monocore_suite::{may_boot, skip};
+
+/// The runtime name tests pass to `ctr run --runtime`.
+pub const RUNTIME: &str = "io.containerd.monocore.v1";
+/// The image the archive holds.
+pub const IMAGE: &str = "localhost/monocore-busybox:test";
+/// Far above a boot on the slowest host this runs on (~20 s under kvm_pvm,
+/// more with other work on the machine).
+pub const BOOT_TIMEOUT: Duration = Duration::from_secs(240);
+
+/// Why containerd tests cannot run here, if they cannot: no `containerd`
+/// or `ctr` (Debian's `containerd` package, installed by
+/// `scripts/setup.sh`), or not root (the shim mounts the snapshot).
+pub fn containerd_blocker() -> Option<String> {
+    for tool in ["containerd", "ctr"] {
+        let found = Command::new(tool)
+            .arg("--version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !found {
+            return Some(format!(
+                "`{tool}` is not installed (scripts/setup.sh installs Debian's containerd)"
+            ));
+        }
+    }
+    // SAFETY: getuid has no preconditions and cannot fail.
+    if unsafe { libc::getuid() } != 0 {
+        return Some("not root: the shim mounts the container's snapshot".to_owned());
+    }
+    None
+}
+
+/// `true` when containerd tests can run; otherwise prints the loud skip
+/// line (or, with `MONOCORE_REQUIRE_BOOT=1`, as CI sets, panics).
+pub fn may_run(test: &str) -> bool {
+    match containerd_blocker() {
+        None => true,
+        Some(reason)
+            if std::env::var_os(monocore_suite::REQUIRE_BOOT_ENV).is_some_and(|v| v == "1") =>
+        {
+            panic!(
+                "{test}: containerd tests cannot run here, and MONOCORE_REQUIRE_BOOT=1: {reason}"
+            )
+        }
+        Some(reason) => {
+            skip(test, &reason);
+            false
+        }
+    }
+}
+
+/// The shim binary under test.
+pub fn shim_binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_containerd-shim-monocore-v1"))
+}
+
+/// A running private containerd.
+pub struct Containerd {
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+    env: Vec<(String, String)>,
+}
+
+impl Containerd {
+    /// Starts one with `env` added to its environment (and so to the
+    /// shim's).
+    pub fn start(env: &[(&str, &str)]) -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("monocore-ctrd-")
+            .tempdir()
+            .unwrap();
+        let bin = dir.path().join("bin");
+        fs::create_dir(&bin).unwrap();
+        symlink(shim_binary(), bin.join("containerd-shim-monocore-v1")).unwrap();
+        fs::write(dir.path().join("config.toml"), config(dir.path())).unwrap();
+        // The VMs' run directories go under the test's directory, where the
+        // test can check that none is left.
+        let runs = dir.path().join("runs").to_str().unwrap().to_owned();
+        let mut env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        env.push(("MONOCORE_SHIM_RUNS_DIR".to_owned(), runs));
+        let mut containerd = Self {
+            dir,
+            child: None,
+            env,
+        };
+        containerd.spawn();
+        containerd
+    }
+
+    fn spawn(&mut self) {
+        let dir = self.dir.path();
+        let path = format!(
+            "{}:{}",
+            dir.join("bin").display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("containerd.log"))
+            .unwrap();
+        let child = Command::new("containerd")
+            .arg("--config")
+            .arg(dir.join("config.toml"))
+            .current_dir(dir)
+            .env("PATH", path)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !self.ctr(&["version"]).status.success() {
+            assert!(
+                Instant::now() < deadline,
+                "containerd did not start: {}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The temporary directory everything lives in.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// containerd's log so far.
+    pub fn log(&self) -> String {
+        fs::read_to_string(self.dir().join("containerd.log")).unwrap_or_default()
+    }
+
+    /// Runs `ctr` against this containerd.
+    pub fn ctr(&self, args: &[&str]) -> Output {
+        Command::new("ctr")
+            .arg("--address")
+            .arg(self.dir().join("containerd.sock"))
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+
+    /// Starts `ctr` against this containerd, its stdout and stderr to
+    /// `output`.
+    pub fn ctr_spawn(&self, args: &[&str], output: fs::File) -> Child {
+        Command::new("ctr")
+            .arg("--address")
+            .arg(self.dir().join("containerd.sock"))
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(output.try_clone().unwrap())
+            .stderr(output)
+            .spawn()
+            .unwrap()
+    }
+
+    /// Runs `ctr` and asserts that it succeeded; returns its stdout.
+    pub fn ctr_ok(&self, args: &[&str]) -> String {
+        let out = self.ctr(args);
+        assert!(
+            out.status.success(),
+            "ctr {args:?} failed: {}{}\ncontainerd log:\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            self.log_tail()
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// The last lines of containerd's log (the shim's log goes there too).
+    pub fn log_tail(&self) -> String {
+        let log = self.log();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+
+    /// Imports the busybox image.
+    pub fn import_image(&self) {
+        let archive = build_image(self.dir());
+        self.ctr_ok(&["image", "import", archive.to_str().unwrap()]);
+    }
+
+    /// The tasks `ctr task ls` lists: (id, pid, status).
+    pub fn tasks(&self) -> Vec<(String, u32, String)> {
+        self.ctr_ok(&["task", "ls"])
+            .lines()
+            .skip(1)
+            .filter_map(|line| {
+                let f: Vec<&str> = line.split_whitespace().collect();
+                Some((
+                    f.first()?.to_string(),
+                    f.get(1)?.parse().ok()?,
+                    f.get(2)?.to_string(),
+                ))
+            })
+            .collect()
+    }
+
+    /// The containers `ctr container ls` lists.
+    pub fn containers(&self) -> Vec<String> {
+        self.ctr_ok(&["container", "ls"])
+            .lines()
+            .skip(1)
+            .filter_map(|line| line.split_whitespace().next().map(str::to_owned))
+            .collect()
+    }
+
+    /// Waits until task `id` has status `status`; returns its pid.
+    pub fn wait_for_status(&self, id: &str, status: &str, timeout: Duration) -> u32 {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some((_, pid, _)) = self
+                .tasks()
+                .into_iter()
+                .find(|(task, _, s)| task == id && s == status)
+            {
+                return pid;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "task {id} did not become {status} within {timeout:?}: {:?}\n{}",
+                self.tasks(),
+                self.log_tail()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// Kills containerd with SIGKILL, as a crash would (its shims live on).
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts containerd again on the same root, state and sockets.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.spawn();
+    }
+
+    /// Stops containerd (SIGTERM, then SIGKILL after 10 s).
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            if let Ok(pid) = i32::try_from(child.id()) {
+                // SAFETY: plain syscall on our own child, not yet reaped.
+                unsafe { libc::kill(pid, libc::SIGTERM) };
+            }
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while matches!(child.try_wait(), Ok(None)) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Asserts that nothing of this containerd's tasks is left: no process
+    /// started for it (containerd itself excepted while it runs), nor any
+    /// mount under its directory.
+    pub fn assert_nothing_left(&self) {
+        let containerd = self.child.as_ref().map(Child::id);
+        let left = || -> Vec<_> {
+            processes_of(self.dir())
+                .into_iter()
+                .filter(|(pid, _, state)| Some(*pid) != containerd && *state != 'Z')
+                .collect()
+        };
+        // A shim answers containerd's `shutdown` and then exits: give it
+        // the moment that takes (bounded; a shim that stays fails).
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !left().is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let left = left();
+        assert!(
+            left.is_empty(),
+            "processes left: {left:?}\n{}",
+            self.log_tail()
+        );
+        let mounts = mounts_under(self.dir());
+        assert!(mounts.is_empty(), "mounts left: {mounts:?}");
+        let runs: Vec<_> = fs::read_dir(self.dir().join("runs"))
+            .map(|dir| dir.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
+        assert!(runs.is_empty(), "VM run directories left: {runs:?}");
+    }
+
+    /// The socket the shim of task `id` serves on.
+    pub fn shim_socket(&self, id: &str) -> PathBuf {
+        let address = containerd_shim::socket_address(
+            self.dir().join("containerd.sock").to_str().unwrap(),
+            "default",
+            id,
+        );
+        PathBuf::from(address.trim_start_matches("unix://"))
+    }
+
+    /// Whether the shim of task `id` has left no socket.
+    pub fn socket_gone(&self, id: &str) -> bool {
+        !self.shim_socket(id).exists()
+    }
+
+    /// Asserts that the shim of task `id` left no socket.
+    pub fn assert_socket_gone(&self, id: &str) {
+        let path = self.shim_socket(id);
+        assert!(
+            !path.exists(),
+            "the shim's socket {} is left",
+            path.display()
+        );
+    }
+}
+
+impl Drop for Containerd {
+    fn drop(&mut self) {
+        self.stop();
+        // Whatever a failed test left: end it and take its mounts off, so
+        // that no test leaks into the next (the test has failed already).
+        for (pid, _, _) in processes_of(self.dir()) {
+            if let Ok(pid) = i32::try_from(pid) {
+                // SAFETY: plain syscall; the pid was just found in /proc
+                // with this test's directory in its command line or cwd.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+        }
+        for mount in mounts_under(self.dir()).into_iter().rev() {
+            let c = std::ffi::CString::new(mount).unwrap();
+            // SAFETY: `c` is a valid NUL-terminated path.
+            unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
+        }
+    }
+}
+
+/// A containerd 1.6 config (version 2) with everything under `dir`. The CRI
+/// plugin is off (no CNI, no pods here): `ctr` uses the runtime by name,
+/// and containerd finds `containerd-shim-monocore-v1` on its `PATH`.
+fn config(dir: &Path) -> String {
+    let d = dir.display();
+    format!(
+        r#"version = 2
+root = "{d}/root"
+state = "{d}/state"
+disabled_plugins = ["io.containerd.grpc.v1.cri"]
+
+[grpc]
+  address = "{d}/containerd.sock"
+
+[ttrpc]
+  address = "{d}/containerd.sock.ttrpc"
+"#
+    )
+}
+
+/// Processes whose command line or working directory names `dir`: the
+/// private containerd, its shims (`-address DIR/containerd.sock`) and their
+/// VM helpers (which run in the bundle, under `DIR/state`). (pid, command
+/// line, state).
+pub fn processes_of(dir: &Path) -> Vec<(u32, String, char)> {
+    let needle = dir.to_str().unwrap();
+    let mut found = Vec::new();
+    for entry in fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid == std::process::id() {
+            continue;
+        }
+        let cmdline = fs::read(entry.path().join("cmdline"))
+            .map(|b| String::from_utf8_lossy(&b).replace('\0', " "))
+            .unwrap_or_default();
+        let cwd = fs::read_link(entry.path().join("cwd")).unwrap_or_default();
+        if cmdline.contains(needle) || cwd.to_string_lossy().contains(needle) {
+            let state = fs::read_to_string(entry.path().join("stat"))
+                .ok()
+                .and_then(|s| {
+                    s.rfind(')')
+                        .and_then(|i| s[i + 1..].trim_start().chars().next())
+                })
+                .unwrap_or('?');
+            found.push((pid, cmdline, state));
+        }
+    }
+    found
+}
+
+/// Mount points under `dir`, in mount order.
+pub fn mounts_under(dir: &Path) -> Vec<String> {
+    let needle = format!("{}/", dir.display());
+    fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .filter_map(|line| line.split(' ').nth(4))
+        .filter(|point| point.starts_with(&needle))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Whether process `pid` has ended (gone, or a zombie).
+pub fn is_gone(pid: u32) -> bool {
+    match fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => {
+            stat.rfind(')')
+                .and_then(|i| stat[i + 1..].trim_start().chars().next())
+                == Some('Z')
+        }
+    }
+}
+
+/// Waits (at most `timeout`) for process `pid` to end.
+pub fn wait_gone(pid: u32, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    while !is_gone(pid) {
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    true
+}
+
+/// Builds an OCI image archive (`oci-layout`, `index.json`, blobs) of a
+/// busybox root file system in `dir`, named [`IMAGE`], with one
+/// uncompressed layer. Returns the archive's path.
+pub fn build_image(dir: &Path) -> PathBuf {
+    let work = dir.join("image");
+    let rootfs = work.join("rootfs");
+    let blobs = work.join("layout/blobs/sha256");
+    fs::create_dir_all(&rootfs).unwrap();
+    fs::create_dir_all(&blobs).unwrap();
+    monocore_suite::populate_busybox_rootfs(&rootfs).unwrap();
+    let layer = work.join("layer.tar");
+    run(Command::new("tar")
+        .args([
+            "--sort=name",
+            "--owner=0",
+            "--group=0",
+            "--numeric-owner",
+            "--mtime=@0",
+            "-C",
+        ])
+        .arg(&rootfs)
+        .arg("-cf")
+        .arg(&layer)
+        .arg("."));
+    let add = |bytes: &[u8]| -> (String, usize) {
+        let file = work.join("blob");
+        fs::write(&file, bytes).unwrap();
+        let digest = sha256(&file);
+        fs::rename(&file, blobs.join(&digest)).unwrap();
+        (digest, bytes.len())
+    };
+    let (layer_digest, layer_size) = add(&fs::read(&layer).unwrap());
+    let config = format!(
+        r#"{{"architecture":"amd64","os":"linux","config":{{"Env":["PATH=/usr/sbin:/usr/bin:/sbin:/bin"],"Cmd":["/bin/sh"]}},"rootfs":{{"type":"layers","diff_ids":["sha256:{layer_digest}"]}}}}"#
+    );
+    let (config_digest, config_size) = add(config.as_bytes());
+    let manifest = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:{config_digest}","size":{config_size}}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"sha256:{layer_digest}","size":{layer_size}}}]}}"#
+    );
+    let (manifest_digest, manifest_size) = add(manifest.as_bytes());
+    let index = format!(
+        r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:{manifest_digest}","size":{manifest_size},"annotations":{{"io.containerd.image.name":"{IMAGE}"}}}}]}}"#
+    );
+    fs::write(work.join("layout/index.json"), index).unwrap();
+    fs::write(
+        work.join("layout/oci-layout"),
+        r#"{"imageLayoutVersion":"1.0.0"}"#,
+    )
+    .unwrap();
+    let archive = work.join("image.tar");
+    run(Command::new("tar")
+        .arg("-C")
+        .arg(work.join("layout"))
+        .arg("-cf")
+        .arg(&archive)
+        .arg("."));
+    archive
+}
+
+fn sha256(file: &Path) -> String {
+    let out = run(Command::new("sha256sum").arg(file));
+    out.split_whitespace().next().unwrap().to_owned()
+}
+
+fn run(command: &mut Command) -> String {
+    let out = command.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{command:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
