@@ -32,6 +32,7 @@
 pub mod command;
 pub mod error;
 pub mod guest_path;
+pub mod image_ref;
 pub mod keys;
 pub mod limits;
 pub mod lists;
@@ -45,6 +46,7 @@ pub use command::{
     check_exec, command_field,
 };
 pub use error::{Fix, RuleError};
+pub use image_ref::{ImageRefError, ImageRefErrorKind, ImageReference, parse_image_ref};
 pub use guest_path::{
     GuestPathError, find_overlap, normalize_guest_path, normalize_mount_point, paths_overlap,
 };
