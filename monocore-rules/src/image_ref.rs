@@ -392,18 +392,42 @@ mod tests {
         let kind = |input: &str| parse_image_ref(input).unwrap_err().kind;
         assert_eq!(kind(""), ImageRefErrorKind::Empty);
         assert_eq!(kind(":tag"), ImageRefErrorKind::Empty);
-        assert_eq!(kind("Alpine"), ImageRefErrorKind::PathComponent("Alpine".into()));
-        assert_eq!(kind("a..b"), ImageRefErrorKind::PathComponent("a..b".into()));
+        assert_eq!(
+            kind("Alpine"),
+            ImageRefErrorKind::PathComponent("Alpine".into())
+        );
+        assert_eq!(
+            kind("a..b"),
+            ImageRefErrorKind::PathComponent("a..b".into())
+        );
         assert_eq!(kind("a/-b"), ImageRefErrorKind::PathComponent("-b".into()));
         assert!(parse_image_ref("a__b/c---d/e.f_g").is_ok());
         assert_eq!(kind("a:.x"), ImageRefErrorKind::Tag(".x".into()));
         assert_eq!(kind("a:"), ImageRefErrorKind::Tag(String::new()));
-        assert!(matches!(kind(&format!("a:{}", "t".repeat(129))), ImageRefErrorKind::Tag(_)));
-        assert_eq!(kind("a@sha256:abc"), ImageRefErrorKind::Digest("sha256:abc".into()));
-        assert!(matches!(kind(&format!("a@md5:{}", "0".repeat(64))), ImageRefErrorKind::Digest(_)));
-        assert_eq!(kind("ho_st.io/x"), ImageRefErrorKind::Registry("ho_st.io".into()));
-        assert_eq!(kind("host:port/x"), ImageRefErrorKind::Registry("host:port".into()));
-        assert_eq!(kind("[zz]:1/x"), ImageRefErrorKind::Registry("[zz]:1".into()));
+        assert!(matches!(
+            kind(&format!("a:{}", "t".repeat(129))),
+            ImageRefErrorKind::Tag(_)
+        ));
+        assert_eq!(
+            kind("a@sha256:abc"),
+            ImageRefErrorKind::Digest("sha256:abc".into())
+        );
+        assert!(matches!(
+            kind(&format!("a@md5:{}", "0".repeat(64))),
+            ImageRefErrorKind::Digest(_)
+        ));
+        assert_eq!(
+            kind("ho_st.io/x"),
+            ImageRefErrorKind::Registry("ho_st.io".into())
+        );
+        assert_eq!(
+            kind("host:port/x"),
+            ImageRefErrorKind::Registry("host:port".into())
+        );
+        assert_eq!(
+            kind("[zz]:1/x"),
+            ImageRefErrorKind::Registry("[zz]:1".into())
+        );
         assert_eq!(kind("a b"), ImageRefErrorKind::PathComponent("a b".into()));
         assert!(matches!(
             kind(&format!("r.io/{}", "a".repeat(300))),
@@ -418,7 +442,11 @@ mod tests {
 
     #[test]
     fn a_reference_prints_to_text_that_parses_back_to_itself() {
-        for input in ["alpine", "a/b:c", "localhost:1/x@sha256:".to_owned().as_str()] {
+        for input in [
+            "alpine",
+            "a/b:c",
+            "localhost:1/x@sha256:".to_owned().as_str(),
+        ] {
             let Ok(r) = parse_image_ref(input) else {
                 continue;
             };

@@ -26,7 +26,11 @@ pub struct Credentials {
 
 impl std::fmt::Debug for Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Credentials {{ username: {:?}, password: <hidden> }}", self.username)
+        write!(
+            f,
+            "Credentials {{ username: {:?}, password: <hidden> }}",
+            self.username
+        )
     }
 }
 
@@ -154,7 +158,9 @@ mod tests {
         .unwrap();
         let hub = from_docker_config(&path, "docker.io").unwrap().unwrap();
         assert_eq!((hub.username.as_str(), hub.password.as_str()), ("u", "p"));
-        let local = from_docker_config(&path, "localhost:5000").unwrap().unwrap();
+        let local = from_docker_config(&path, "localhost:5000")
+            .unwrap()
+            .unwrap();
         assert_eq!(local.username, "a");
         assert_eq!(from_docker_config(&path, "other.io").unwrap(), None);
         assert!(from_docker_config(&path, "bad.io").is_err());

@@ -130,17 +130,27 @@ mod tests {
 
     fn applied(config: &mut MicroVmConfig, overrides: &RunOverrides) -> (String, Vec<String>) {
         image().apply(config, overrides, "img").unwrap();
-        (config.exec_path.clone().unwrap().to_string(), config.args.clone())
+        (
+            config.exec_path.clone().unwrap().to_string(),
+            config.args.clone(),
+        )
     }
 
     #[test]
     fn explicit_settings_override_the_image_like_docker_run() {
         let none = RunOverrides::default();
         let mut config = MicroVmConfig::new("/r", 128);
-        assert_eq!(applied(&mut config, &none), ("/entry".into(), vec!["-x".into(), "default".into()]));
+        assert_eq!(
+            applied(&mut config, &none),
+            ("/entry".into(), vec!["-x".into(), "default".into()])
+        );
         assert_eq!(config.workdir_path.as_ref().unwrap().as_str(), "/srv");
         assert_eq!(
-            config.env.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            config
+                .env
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>(),
             ["PATH=/usr/bin:/bin", "A=image"]
         );
 
@@ -152,41 +162,59 @@ mod tests {
         config.workdir_path = Some("/tmp".into());
         assert_eq!(
             applied(&mut config, &none),
-            ("/entry".into(), vec!["-x".into(), "/bin/echo".into(), "hi".into()])
+            (
+                "/entry".into(),
+                vec!["-x".into(), "/bin/echo".into(), "hi".into()]
+            )
         );
         assert_eq!(
-            config.env.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            config
+                .env
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>(),
             ["PATH=/usr/bin:/bin", "A=mine", "B=new"]
         );
         assert_eq!(config.workdir_path.as_ref().unwrap().as_str(), "/tmp");
 
         // --entrypoint replaces it and drops Cmd; an empty one clears it.
         let mut config = MicroVmConfig::new("/r", 128);
-        let sh = RunOverrides { entrypoint: Some(vec!["/bin/sh".into()]) };
+        let sh = RunOverrides {
+            entrypoint: Some(vec!["/bin/sh".into()]),
+        };
         assert_eq!(applied(&mut config, &sh), ("/bin/sh".into(), vec![]));
         let mut config = MicroVmConfig::new("/r", 128);
         config.exec_path = Some("/bin/true".into());
-        let clear = RunOverrides { entrypoint: Some(vec![]) };
+        let clear = RunOverrides {
+            entrypoint: Some(vec![]),
+        };
         assert_eq!(applied(&mut config, &clear), ("/bin/true".into(), vec![]));
 
         // Args alone are the entrypoint's arguments.
         let mut config = MicroVmConfig::new("/r", 128);
         config.args = vec!["--flag".into()];
-        assert_eq!(applied(&mut config, &none), ("/entry".into(), vec!["-x".into(), "--flag".into()]));
+        assert_eq!(
+            applied(&mut config, &none),
+            ("/entry".into(), vec!["-x".into(), "--flag".into()])
+        );
     }
 
     #[test]
     fn an_image_without_a_command_or_with_bad_env_is_an_error() {
         let empty = ImageConfig::default();
         let mut config = MicroVmConfig::new("/r", 128);
-        let err = empty.apply(&mut config, &RunOverrides::default(), "img").unwrap_err();
+        let err = empty
+            .apply(&mut config, &RunOverrides::default(), "img")
+            .unwrap_err();
         assert!(err.to_string().contains("no Entrypoint or Cmd"), "{err}");
         let bad = ImageConfig {
             cmd: vec!["/x".into()],
             env: vec!["=oops".into()],
             ..ImageConfig::default()
         };
-        let err = bad.apply(&mut config, &RunOverrides::default(), "img").unwrap_err();
+        let err = bad
+            .apply(&mut config, &RunOverrides::default(), "img")
+            .unwrap_err();
         assert!(err.to_string().contains("Env entry"), "{err}");
     }
 }

@@ -6,7 +6,9 @@ use std::fmt;
 use super::ImageError;
 
 /// A `sha256:` digest with 64 lowercase hex digits.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(try_from = "String", into = "String")]
 pub struct Digest {
     hex: String,
@@ -23,7 +25,9 @@ impl Digest {
                     .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
         });
         match hex {
-            Some(hex) => Ok(Self { hex: hex.to_owned() }),
+            Some(hex) => Ok(Self {
+                hex: hex.to_owned(),
+            }),
             None => Err(ImageError::Malformed {
                 what,
                 digest: value.chars().take(100).collect(),
@@ -54,10 +58,12 @@ impl Digest {
 /// Lowercase hex of `bytes`.
 pub(crate) fn hex(bytes: &[u8]) -> String {
     use fmt::Write as _;
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
 }
 
 impl fmt::Display for Digest {

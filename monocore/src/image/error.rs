@@ -58,7 +58,9 @@ pub enum ImageError {
     },
 
     /// A manifest or layer of a kind monocore cannot use.
-    #[error("{what} has media type {media_type:?}, which monocore cannot use (expected {expected})")]
+    #[error(
+        "{what} has media type {media_type:?}, which monocore cannot use (expected {expected})"
+    )]
     UnsupportedMediaType {
         /// The manifest or layer.
         what: String,
@@ -80,7 +82,9 @@ pub enum ImageError {
     },
 
     /// A blob's bytes do not have the digest that named them.
-    #[error("{what} does not match its digest: expected {expected}, got {actual}; nothing was kept")]
+    #[error(
+        "{what} does not match its digest: expected {expected}, got {actual}; nothing was kept"
+    )]
     DigestMismatch {
         /// The blob (`layer sha256:…`, `manifest sha256:…`).
         what: String,
@@ -101,7 +105,9 @@ pub enum ImageError {
 
     /// A layer unpacks to more than the configured bounds (a decompression
     /// bomb, or simply an image larger than allowed).
-    #[error("layer {layer} exceeds the unpack limit of {limit} {what}; nothing was kept (raise PullOptions::limits if the image is genuine)")]
+    #[error(
+        "layer {layer} exceeds the unpack limit of {limit} {what}; nothing was kept (raise PullOptions::limits if the image is genuine)"
+    )]
     UnpackLimit {
         /// The layer's digest.
         layer: String,

@@ -81,7 +81,11 @@ pub(crate) enum Parsed {
     },
 }
 
-fn descriptor(raw: &RawDescriptor, what: &'static str, of: &Digest) -> Result<Descriptor, ImageError> {
+fn descriptor(
+    raw: &RawDescriptor,
+    what: &'static str,
+    of: &Digest,
+) -> Result<Descriptor, ImageError> {
     let size = u64::try_from(raw.size).map_err(|_| ImageError::Malformed {
         what,
         digest: of.to_string(),
@@ -111,7 +115,11 @@ pub(crate) fn parse(bytes: &[u8], digest: &Digest) -> Result<Parsed, ImageError>
     let media_type = raw.media_type.clone().unwrap_or_default();
     if let Some(entries) = &raw.manifests {
         if !matches!(media_type.as_str(), "" | OCI_INDEX | DOCKER_LIST) {
-            return Err(unsupported(digest, &media_type, "an image index or manifest list"));
+            return Err(unsupported(
+                digest,
+                &media_type,
+                "an image index or manifest list",
+            ));
         }
         let entries = entries
             .iter()
@@ -167,14 +175,25 @@ pub(crate) fn choose_platform(
     let arch = host_architecture();
     entries
         .iter()
-        .find(|(_, p)| p.as_ref().is_some_and(|p| p.os == "linux" && p.architecture == arch))
-        .map(|(d, p)| (d.clone(), p.as_ref().map(|p| p.to_string()).unwrap_or_default()))
+        .find(|(_, p)| {
+            p.as_ref()
+                .is_some_and(|p| p.os == "linux" && p.architecture == arch)
+        })
+        .map(|(d, p)| {
+            (
+                d.clone(),
+                p.as_ref().map(|p| p.to_string()).unwrap_or_default(),
+            )
+        })
         .ok_or_else(|| ImageError::NoMatchingPlatform {
             reference: reference.to_owned(),
             wanted: format!("linux/{arch}"),
             available: entries
                 .iter()
-                .map(|(_, p)| p.as_ref().map_or_else(|| "(no platform)".to_owned(), |p| p.to_string()))
+                .map(|(_, p)| {
+                    p.as_ref()
+                        .map_or_else(|| "(no platform)".to_owned(), |p| p.to_string())
+                })
                 .collect(),
         })
 }
@@ -214,7 +233,11 @@ pub(crate) struct RawRootfs {
 }
 
 /// Parses an image config and checks it has one diff ID per layer.
-pub(crate) fn parse_config(bytes: &[u8], digest: &Digest, layers: usize) -> Result<(RawConfig, Vec<Digest>), ImageError> {
+pub(crate) fn parse_config(
+    bytes: &[u8],
+    digest: &Digest,
+    layers: usize,
+) -> Result<(RawConfig, Vec<Digest>), ImageError> {
     let malformed = |reason: String| ImageError::Malformed {
         what: "image config",
         digest: digest.to_string(),
@@ -262,7 +285,10 @@ mod tests {
         let (chosen, platform) = choose_platform(&entries, "x").unwrap();
         assert_eq!(chosen.digest.to_string(), digest(2));
         assert_eq!(platform, format!("linux/{arch}"));
-        let others: Vec<_> = entries.into_iter().filter(|(d, _)| d.digest != chosen.digest).collect();
+        let others: Vec<_> = entries
+            .into_iter()
+            .filter(|(d, _)| d.digest != chosen.digest)
+            .collect();
         let err = choose_platform(&others, "x").unwrap_err().to_string();
         assert!(err.contains("linux/s390x, (no platform)"), "{err}");
     }
@@ -272,14 +298,21 @@ mod tests {
         let d = Digest::of(b"m");
         for bad in [
             r#"{"schemaVersion":1}"#.to_owned(),
-            r#"{"schemaVersion":2,"config":{"digest":"sha256:../x","size":1},"layers":[]}"#.to_owned(),
-            format!(r#"{{"schemaVersion":2,"config":{{"digest":"{}","size":-1}},"layers":[]}}"#, digest(1)),
+            r#"{"schemaVersion":2,"config":{"digest":"sha256:../x","size":1},"layers":[]}"#
+                .to_owned(),
+            format!(
+                r#"{{"schemaVersion":2,"config":{{"digest":"{}","size":-1}},"layers":[]}}"#,
+                digest(1)
+            ),
             r#"{"schemaVersion":2,"mediaType":"text/html","layers":[]}"#.to_owned(),
             "[]".to_owned(),
         ] {
             assert!(parse(bad.as_bytes(), &d).is_err(), "{bad}");
         }
-        let config = format!(r#"{{"rootfs":{{"type":"layers","diff_ids":["{}"]}}}}"#, digest(1));
+        let config = format!(
+            r#"{{"rootfs":{{"type":"layers","diff_ids":["{}"]}}}}"#,
+            digest(1)
+        );
         assert!(parse_config(config.as_bytes(), &d, 1).is_ok());
         assert!(parse_config(config.as_bytes(), &d, 2).is_err());
     }

@@ -40,7 +40,10 @@ pub(crate) struct Registry {
 impl Registry {
     /// A client for `reference`'s registry: HTTPS, except for a loopback
     /// registry or one the options call insecure, which get plain HTTP.
-    pub(crate) fn connect(reference: &ImageReference, options: &PullOptions) -> Result<Self, ImageError> {
+    pub(crate) fn connect(
+        reference: &ImageReference,
+        options: &PullOptions,
+    ) -> Result<Self, ImageError> {
         // reqwest's rustls needs a process-wide crypto provider; another
         // one already installed (by the program) is as good.
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -94,7 +97,11 @@ impl Registry {
 
     /// The manifest (or index) named by `digest`, or by the reference's
     /// tag when `digest` is `None`; checked against its digest.
-    pub(crate) fn manifest(&self, tag: Option<&str>, digest: Option<&Digest>) -> Result<(Vec<u8>, Digest), ImageError> {
+    pub(crate) fn manifest(
+        &self,
+        tag: Option<&str>,
+        digest: Option<&Digest>,
+    ) -> Result<(Vec<u8>, Digest), ImageError> {
         let reference = match (digest, tag) {
             (Some(d), _) => self.repository.clone_with_digest(d.to_string()),
             (None, Some(tag)) => Reference::with_tag(
@@ -106,7 +113,10 @@ impl Registry {
         };
         let (bytes, _) = self
             .runtime
-            .block_on(self.client.pull_manifest_raw(&reference, &self.auth, &ACCEPTED))
+            .block_on(
+                self.client
+                    .pull_manifest_raw(&reference, &self.auth, &ACCEPTED),
+            )
             .map_err(|e| self.registry_error(e))?;
         if bytes.len() as u64 > MAX_MANIFEST {
             return Err(ImageError::BlobTooLarge {

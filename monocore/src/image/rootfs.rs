@@ -39,7 +39,12 @@ pub struct ImageRootfs {
 }
 
 impl ImageRootfs {
-    pub(crate) fn new(root: PathBuf, config: ImageConfig, record: ImageRecord, run: RunDir) -> Self {
+    pub(crate) fn new(
+        root: PathBuf,
+        config: ImageConfig,
+        record: ImageRecord,
+        run: RunDir,
+    ) -> Self {
         Self {
             root,
             config,
@@ -101,7 +106,10 @@ fn copy_dir(
             links.insert((meta.dev(), meta.ino()), dst.clone());
         }
         if kind.is_dir() {
-            fs::DirBuilder::new().mode(0o700).create(&dst).map_err(io_at(&dst))?;
+            fs::DirBuilder::new()
+                .mode(0o700)
+                .create(&dst)
+                .map_err(io_at(&dst))?;
             copy_dir(&src, &dst, privileged, links)?;
         } else if kind.is_symlink() {
             let target = fs::read_link(&src).map_err(io_at(&src))?;

@@ -97,7 +97,9 @@ impl Store {
     }
 
     pub(crate) fn staging(&self, config: &Digest) -> PathBuf {
-        self.root.join("tmp").join(format!("rootfs-{}", config.hex()))
+        self.root
+            .join("tmp")
+            .join(format!("rootfs-{}", config.hex()))
     }
 
     fn record_path(&self, reference: &str) -> PathBuf {
@@ -231,7 +233,10 @@ impl Store {
             let lock = name
                 .strip_prefix("blob-")
                 .map(|hex| format!("blob-{hex}"))
-                .or_else(|| name.strip_prefix("rootfs-").map(|hex| format!("rootfs-{hex}")));
+                .or_else(|| {
+                    name.strip_prefix("rootfs-")
+                        .map(|hex| format!("rootfs-{hex}"))
+                });
             if let Some(lock) = lock
                 && let Some(_lock) = self.try_lock(&lock, true)?
             {

@@ -53,7 +53,9 @@ impl InRootPath {
 
     /// The last component (a name without `/`).
     pub(crate) fn name(&self) -> &OsStr {
-        self.components.last().map_or(OsStr::new("."), |c| c.as_os_str())
+        self.components
+            .last()
+            .map_or(OsStr::new("."), |c| c.as_os_str())
     }
 
     /// The parent's components, relative to the root (`.` for the root).
@@ -239,7 +241,11 @@ mod tests {
         assert_eq!((p.parent(), p.name()), ("a/b".into(), OsStr::new("c")));
         assert_eq!(InRootPath::clean(b"c").unwrap().parent(), Path::new("."));
         assert!(p.starts_with(&InRootPath::clean(b"a").unwrap()));
-        assert!(!InRootPath::clean(b"ab").unwrap().starts_with(&InRootPath::clean(b"a").unwrap()));
+        assert!(
+            !InRootPath::clean(b"ab")
+                .unwrap()
+                .starts_with(&InRootPath::clean(b"a").unwrap())
+        );
     }
 
     #[test]
@@ -250,12 +256,17 @@ mod tests {
         std::os::unix::fs::symlink("../../../..", root_dir.path().join("up")).unwrap();
         let root = Root::open(root_dir.path()).unwrap();
         // `up/new/x`: `up` resolves to the root itself.
-        let dir = root.parent_dir(&InRootPath::clean(b"up/new/x").unwrap()).unwrap();
+        let dir = root
+            .parent_dir(&InRootPath::clean(b"up/new/x").unwrap())
+            .unwrap();
         rustix::fs::mkdirat(&dir, "made", Mode::from_raw_mode(0o755)).unwrap();
         assert!(root_dir.path().join("new/made").is_dir());
         // `abs/x`: the absolute link resolves inside the root, where its
         // target does not exist; the dangling link is not replaced.
-        assert!(root.parent_dir(&InRootPath::clean(b"abs/x").unwrap()).is_err());
+        assert!(
+            root.parent_dir(&InRootPath::clean(b"abs/x").unwrap())
+                .is_err()
+        );
         assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 0);
     }
 }

@@ -178,7 +178,9 @@ impl Unpacker {
         let stream: Box<dyn Read> = match compression {
             Compression::None => Box::new(compressed),
             Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(compressed)),
-            Compression::Zstd => Box::new(zstd::stream::read::Decoder::new(compressed).map_err(io_err)?),
+            Compression::Zstd => {
+                Box::new(zstd::stream::read::Decoder::new(compressed).map_err(io_err)?)
+            }
         };
         let metered = Metered {
             inner: io::BufReader::with_capacity(256 << 10, stream),
@@ -292,7 +294,11 @@ impl Unpacker {
                 let fd = rustix::fs::openat(
                     &parent,
                     name,
-                    OFlags::CREATE | OFlags::EXCL | OFlags::WRONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW,
+                    OFlags::CREATE
+                        | OFlags::EXCL
+                        | OFlags::WRONLY
+                        | OFlags::CLOEXEC
+                        | OFlags::NOFOLLOW,
                     Mode::from_raw_mode(0o600),
                 )?;
                 let mut file = File::from(fd);
@@ -316,7 +322,12 @@ impl Unpacker {
                     0,
                 )?;
                 self.set_owner_at(&parent, name, header)?;
-                rustix::fs::chmodat(&parent, name, Mode::from_raw_mode(self.file_mode(header.mode)), AtFlags::empty())?;
+                rustix::fs::chmodat(
+                    &parent,
+                    name,
+                    Mode::from_raw_mode(self.file_mode(header.mode)),
+                    AtFlags::empty(),
+                )?;
                 set_time_at(&parent, name, header.mtime)?;
             }
             Kind::CharDevice | Kind::BlockDevice => {
@@ -328,7 +339,12 @@ impl Unpacker {
         Ok(())
     }
 
-    fn hardlink(&self, path: &InRootPath, parent: &OwnedFd, header: &Header) -> Result<(), EntryError> {
+    fn hardlink(
+        &self,
+        path: &InRootPath,
+        parent: &OwnedFd,
+        header: &Header,
+    ) -> Result<(), EntryError> {
         let target = InRootPath::clean(&header.link)
             .ok_or_else(|| EntryError::Refused("a hardlink to the root directory".into()))?;
         if &target == path {
@@ -351,7 +367,13 @@ impl Unpacker {
             // /proc link does not.
             Err(rustix::io::Errno::NOENT | rustix::io::Errno::PERM) => {
                 let proc_link = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&fd));
-                rustix::fs::linkat(rustix::fs::CWD, proc_link.as_str(), parent, name, AtFlags::SYMLINK_FOLLOW)?;
+                rustix::fs::linkat(
+                    rustix::fs::CWD,
+                    proc_link.as_str(),
+                    parent,
+                    name,
+                    AtFlags::SYMLINK_FOLLOW,
+                )?;
                 Ok(())
             }
             Err(e) => Err(e.into()),
@@ -359,13 +381,20 @@ impl Unpacker {
     }
 
     /// `.wh.NAME`: removes what lower layers put at `NAME`.
-    fn whiteout(&self, path: &InRootPath, hidden: &[u8], layer: &Layer<'_>) -> Result<(), EntryError> {
+    fn whiteout(
+        &self,
+        path: &InRootPath,
+        hidden: &[u8],
+        layer: &Layer<'_>,
+    ) -> Result<(), EntryError> {
         if hidden.is_empty() || hidden == b"." || hidden == b".." || hidden.contains(&b'/') {
             return Err(EntryError::Refused("a whiteout without a name".into()));
         }
         let hidden = OsStr::from_bytes(hidden);
-        let target = InRootPath::clean(path.parent().as_os_str().as_bytes())
-            .map_or_else(|| InRootPath::clean(hidden.as_bytes()), |p| Some(p.join(hidden)));
+        let target = InRootPath::clean(path.parent().as_os_str().as_bytes()).map_or_else(
+            || InRootPath::clean(hidden.as_bytes()),
+            |p| Some(p.join(hidden)),
+        );
         if target.as_ref().is_some_and(|t| layer.written.contains(t)) {
             return Ok(());
         }
@@ -381,7 +410,9 @@ impl Unpacker {
         let dir_path = marker.parent();
         let dir = match self.root.open_dir(&dir_path) {
             Ok(dir) => dir,
-            Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ENOTDIR)) => return Ok(()),
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ENOTDIR)) => {
+                return Ok(());
+            }
             Err(e) => return Err(e.into()),
         };
         let base = InRootPath::clean(dir_path.as_os_str().as_bytes());
@@ -391,11 +422,17 @@ impl Unpacker {
     /// Removes the entries of `dir` (at `path`, `None` for the root) that
     /// this layer did not write, keeping directories on the way to what it
     /// did.
-    fn clear_lower(&self, dir: &OwnedFd, path: Option<&InRootPath>, layer: &Layer<'_>) -> Result<(), EntryError> {
+    fn clear_lower(
+        &self,
+        dir: &OwnedFd,
+        path: Option<&InRootPath>,
+        layer: &Layer<'_>,
+    ) -> Result<(), EntryError> {
         for name in inroot::list_dir(dir)? {
             let child = match path {
                 Some(p) => p.join(&name),
-                None => InRootPath::clean(name.as_bytes()).ok_or_else(|| EntryError::Refused("a bad name".into()))?,
+                None => InRootPath::clean(name.as_bytes())
+                    .ok_or_else(|| EntryError::Refused("a bad name".into()))?,
             };
             let keeps_something = layer.written.iter().any(|w| w.starts_with(&child));
             if !keeps_something {
@@ -435,7 +472,12 @@ impl Unpacker {
         Ok(())
     }
 
-    fn set_owner_at(&self, parent: &OwnedFd, name: &OsStr, header: &Header) -> Result<(), EntryError> {
+    fn set_owner_at(
+        &self,
+        parent: &OwnedFd,
+        name: &OsStr,
+        header: &Header,
+    ) -> Result<(), EntryError> {
         if self.privileged {
             rustix::fs::chownat(
                 parent,
@@ -540,7 +582,12 @@ fn times(mtime: i64) -> Timestamps {
 }
 
 fn set_time_at(parent: &OwnedFd, name: &OsStr, mtime: i64) -> io::Result<()> {
-    Ok(rustix::fs::utimensat(parent, name, &times(mtime), AtFlags::SYMLINK_NOFOLLOW)?)
+    Ok(rustix::fs::utimensat(
+        parent,
+        name,
+        &times(mtime),
+        AtFlags::SYMLINK_NOFOLLOW,
+    )?)
 }
 
 #[cfg(test)]

@@ -388,7 +388,9 @@ fn parse_pax(mut data: &[u8], ext: &mut Extensions) -> Result<(), String> {
         }
         let record = data.get(space + 1..len).unwrap_or_default();
         data = data.get(len..).unwrap_or_default();
-        let record = record.strip_suffix(b"\n").ok_or("a pax record without its newline")?;
+        let record = record
+            .strip_suffix(b"\n")
+            .ok_or("a pax record without its newline")?;
         let eq = record
             .iter()
             .position(|&b| b == b'=')
@@ -464,8 +466,8 @@ mod tests {
         );
         tar.extend_from_slice(&header(b"dir/l", b'2', 0, b"../a"));
         let long = "x/".repeat(200);
-        let pax = format!("{} path={long}\n", long.len() + 11);
-        assert_eq!(pax.len(), long.len() + 11);
+        let pax = format!("{} path={long}\n", long.len() + 10);
+        assert_eq!(pax.len(), long.len() + 10);
         tar = with_data(
             [tar, header(b"pax", b'x', pax.len() as u64, b"").to_vec()].concat(),
             pax.as_bytes(),
@@ -481,7 +483,10 @@ mod tests {
         let e = reader.next_entry().unwrap().unwrap();
         assert_eq!((e.path.as_slice(), e.kind), (&b"dir/"[..], Kind::Dir));
         let e = reader.next_entry().unwrap().unwrap();
-        assert_eq!((e.kind, e.size, e.mode, e.uid), (Kind::File, 5, 0o755, 1000));
+        assert_eq!(
+            (e.kind, e.size, e.mode, e.uid),
+            (Kind::File, 5, 0o755, 1000)
+        );
         let mut buf = [0u8; 3];
         assert_eq!(reader.read_data(&mut buf).unwrap(), 3);
         // The rest of the data is skipped by the next call.
@@ -496,7 +501,7 @@ mod tests {
 
     #[test]
     fn hostile_headers_are_errors_not_allocations() {
-        let huge = header(b"@LongLink", b'L', 1 << 40, b"");
+        let huge = header(b"@LongLink", b'L', 0o77777777777, b"");
         let mut reader = TarReader::new(&huge[..]);
         assert!(matches!(reader.next_entry(), Err(TarError::Format { .. })));
         let mut bad = header(b"a", b'0', 0, b"");
