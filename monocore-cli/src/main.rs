@@ -22,6 +22,7 @@ use std::{
 };
 
 mod flag_errors;
+mod image;
 
 use clap::{Args, Parser, Subcommand};
 use monocore::{
@@ -58,6 +59,10 @@ struct Cli {
 enum Command {
     /// Boot a microVM and run CMD in it; exits with the guest's exit code.
     Run(Box<RunArgs>),
+    /// Pull an OCI image into the cache (and unpack it once).
+    Pull(image::PullArgs),
+    /// List cached images with their sizes; `rm` and `prune` free space.
+    Images(image::ImagesArgs),
     /// Check whether this host can boot microVMs, and say how to fix it.
     Doctor,
     /// Work with TOML config files.
@@ -77,8 +82,18 @@ enum ConfigCommand {
 
 #[derive(Args, Debug)]
 struct RunArgs {
-    /// Root filesystem directory. Without it, a private copy of a minimal
-    /// busybox rootfs (prepared once in the cache directory) is used.
+    /// An OCI image to boot (`alpine:3.20`, `localhost:5000/app:v1`): pulled
+    /// if not cached; the VM gets a private copy of its root, and its
+    /// Entrypoint, Cmd, Env and WorkingDir under what the flags set.
+    #[arg(value_name = "IMAGE", conflicts_with = "root")]
+    image: Option<String>,
+
+    #[command(flatten)]
+    image_flags: image::RunImageFlags,
+
+    /// Root filesystem directory. Without it (and without IMAGE), a private
+    /// copy of a minimal busybox rootfs (prepared once in the cache
+    /// directory) is used.
     #[arg(long, value_name = "DIR")]
     root: Option<PathBuf>,
 
@@ -163,6 +178,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Run(args) => run(*args),
+        Command::Pull(args) => image::pull(&args),
+        Command::Images(args) => image::images(&args),
         Command::Doctor => doctor(),
         Command::Config(ConfigCommand::Check { file }) => config_check(&file),
     }
@@ -216,7 +233,7 @@ fn default_command() -> Vec<String> {
 }
 
 fn build_config(args: &RunArgs, root: PathBuf) -> MicroVmConfig {
-    let mut command = if args.command.is_empty() {
+    let mut command = if args.command.is_empty() && args.image.is_none() {
         default_command()
     } else {
         args.command.clone()
@@ -244,10 +261,15 @@ fn build_config(args: &RunArgs, root: PathBuf) -> MicroVmConfig {
 fn run(args: RunArgs) -> ExitCode {
     // Without --root: a private copy of the cached busybox template, removed
     // when this function returns (the guest can write to its rootfs).
-    let (root, _private_copy) = match &args.root {
-        Some(root) => (root.clone(), None),
-        None => match RunRootfs::busybox() {
-            Ok(copy) => (copy.path().to_path_buf(), Some(copy)),
+    // With IMAGE: a private copy of the image's root, also removed then.
+    let (root, _private_copy, image_root) = match (&args.root, &args.image) {
+        (Some(root), _) => (root.clone(), None, None),
+        (None, Some(reference)) => match image::run_rootfs(reference, &args.image_flags) {
+            Ok(copy) => (copy.path().to_path_buf(), None, Some(copy)),
+            Err(e) => return fail(&e),
+        },
+        (None, None) => match RunRootfs::busybox() {
+            Ok(copy) => (copy.path().to_path_buf(), Some(copy), None),
             Err(e) => return fail(&e),
         },
     };
@@ -255,7 +277,12 @@ fn run(args: RunArgs) -> ExitCode {
         .kernel
         .clone()
         .map_or(KernelChoice::Auto, KernelChoice::Elf);
-    let config = build_config(&args, root);
+    let mut config = build_config(&args, root);
+    if let Some(rootfs) = &image_root
+        && let Err(e) = image::apply(rootfs, &args.image_flags, &mut config)
+    {
+        return fail(&e);
+    }
     let vm = match MicroVm::from_config(config.clone())
         .and_then(|vm| check_support(&vm, &kernel, args.dry_run).map(|()| vm))
     {
