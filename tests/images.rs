@@ -668,3 +668,32 @@ fn registry_tests_leave_no_registry_running() {
     drop(registry);
     assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
 }
+
+#[test]
+fn vm_with_an_image_pulls_and_applies_the_image_config() {
+    let Some(registry) = registry_for("vm_with_an_image_pulls_and_applies_the_image_config", None)
+    else {
+        return;
+    };
+    let built = three_layer_image().build().unwrap();
+    Pusher::new(&registry.host(), None)
+        .unwrap()
+        .push("test/app", "v1", &built)
+        .unwrap();
+    let cache = Cache::new();
+    let reference = format!("{}/test/app:v1", registry.host());
+    let image_config = monocore::vm! {
+        image: reference,
+        ram: 128,
+        args: ["echo from-args"],
+        env: ["GREETING=vm"],
+    };
+    let (config, rootfs) = image_config.pull(&cache.options()).unwrap();
+    assert_eq!(config.root_path, rootfs.path());
+    assert_eq!(config.exec_path.as_ref().unwrap().as_str(), "/bin/sh");
+    assert_eq!(config.args, ["-c", "echo from-args"]);
+    let env: Vec<String> = config.env.iter().map(ToString::to_string).collect();
+    assert_eq!(env, ["PATH=/bin", "GREETING=vm"]);
+    assert_eq!(config.workdir_path.as_ref().unwrap().as_str(), "/app");
+    monocore::vm::MicroVm::from_config(config).unwrap();
+}

@@ -89,6 +89,7 @@ mod registry;
 mod rootfs;
 mod store;
 mod unpack;
+mod vm_config;
 
 use std::{path::PathBuf, sync::Arc};
 
@@ -101,6 +102,7 @@ pub use progress::{Progress, PullEvent};
 pub use rootfs::ImageRootfs;
 pub use store::{ImageRecord, LayerRecord};
 pub use unpack::{Limits, UnpackStats};
+pub use vm_config::ImageVmConfig;
 
 use crate::{MonocoreResult, vm::run_dir::RunDir};
 
