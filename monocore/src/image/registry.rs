@@ -28,6 +28,12 @@ use super::{
     progress::PullEvent,
 };
 
+/// Whether `reference`'s registry is reached over plain HTTP: a loopback
+/// one, or one listed as insecure; every other one over HTTPS.
+fn plain_http(reference: &ImageReference, insecure: &[String]) -> bool {
+    reference.is_loopback() || insecure.iter().any(|r| r == reference.registry())
+}
+
 /// A connection to one image's repository.
 pub(crate) struct Registry {
     runtime: tokio::runtime::Runtime,
@@ -48,9 +54,7 @@ impl Registry {
         // one already installed (by the program) is as good.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let registry = reference.registry().to_owned();
-        let plain_http =
-            reference.is_loopback() || options.insecure_registries.iter().any(|r| *r == registry);
-        let protocol = if plain_http {
+        let protocol = if plain_http(reference, &options.insecure_registries) {
             // oci-client compares the name it resolves (Docker Hub's is
             // index.docker.io): list both.
             ClientProtocol::HttpsExcept(vec![registry.clone()])
@@ -246,5 +250,27 @@ impl Registry {
         }
         file.sync_all().map_err(io_at(partial))?;
         Ok(transferred)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_loopback_or_listed_registries_get_plain_http() {
+        let http = |reference: &str, insecure: &[&str]| {
+            let insecure: Vec<String> = insecure.iter().map(|s| (*s).to_owned()).collect();
+            plain_http(&reference.parse().unwrap(), &insecure)
+        };
+        assert!(http("localhost:5000/x", &[]));
+        assert!(http("127.0.0.1:5000/x", &[]));
+        assert!(http("[::1]:5000/x", &[]));
+        assert!(!http("alpine", &[]));
+        assert!(!http("registry.lan:5000/x", &[]));
+        assert!(!http("registry.lan:5000/x", &["registry.lan"]));
+        assert!(http("registry.lan:5000/x", &["registry.lan:5000"]));
+        // Docker Hub stays HTTPS whatever the list says about another name.
+        assert!(!http("alpine", &["registry.lan:5000"]));
     }
 }
