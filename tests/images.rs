@@ -24,7 +24,7 @@ use monocore::{
 };
 use monocore_suite::{
     oci::{Compression, Image, Pusher, Tar, busybox_layer},
-    registry::{BasicAuth, registry_for},
+    registry::{Auth, BasicAuth, registry_for, registry_with},
 };
 use serde_json::json;
 
@@ -426,6 +426,40 @@ fn a_basic_auth_registry_needs_credentials_from_options_or_docker_config() {
             .join("secret")
             .is_file()
     );
+}
+
+#[test]
+fn a_token_auth_registry_hands_out_bearer_tokens_for_credentials() {
+    let test = "a_token_auth_registry_hands_out_bearer_tokens_for_credentials";
+    let auth = Auth::Token(BasicAuth {
+        user: "bob",
+        password: "hunter2",
+    });
+    let Some(registry) = registry_with(test, Some(auth)) else {
+        return;
+    };
+    let mut layer = Tar::new();
+    layer.file("token", b"t");
+    let built = Image::new(&[&layer], json!({"Cmd": ["/bin/sh"]}))
+        .build()
+        .unwrap();
+    Pusher::new(&registry.host(), Some(("bob", "hunter2")))
+        .unwrap()
+        .push("tok/app", "v1", &built)
+        .unwrap();
+    let reference = format!("{}/tok/app:v1", registry.host());
+    let cache = Cache::new();
+    // Anonymous: the token server refuses, so does the registry.
+    assert!(matches!(
+        image_error(image::pull(&reference, &cache.options())),
+        ImageError::Registry { .. }
+    ));
+    let options = PullOptions {
+        credentials: Some("bob:hunter2".parse().unwrap()),
+        ..cache.options()
+    };
+    let rootfs = image::pull(&reference, &options).unwrap();
+    assert!(rootfs.path().join("token").is_file());
 }
 
 #[test]

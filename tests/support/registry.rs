@@ -20,6 +20,8 @@ pub const REQUIRE_REGISTRY_ENV: &str = "MONOCORE_REQUIRE_REGISTRY";
 /// A running registry.
 pub struct TestRegistry {
     child: Child,
+    // Declared before `dir`: stopped before its key files go.
+    _token_server: Option<crate::token::TokenServer>,
     dir: tempfile::TempDir,
     port: u16,
 }
@@ -32,6 +34,16 @@ pub struct BasicAuth<'a> {
     pub password: &'a str,
 }
 
+/// How a registry authenticates.
+pub enum Auth<'a> {
+    /// HTTP basic auth against an `htpasswd` file.
+    Basic(BasicAuth<'a>),
+    /// Bearer tokens from a token server (started here, on 127.0.0.1) that
+    /// hands them out for these basic-auth credentials; see
+    /// [`crate::token`].
+    Token(BasicAuth<'a>),
+}
+
 impl TestRegistry {
     /// Starts a registry that anyone may pull from and push to.
     pub fn start() -> Result<Self, String> {
@@ -41,6 +53,11 @@ impl TestRegistry {
     /// Starts a registry; with `auth`, every request needs those
     /// credentials.
     pub fn start_with(auth: Option<BasicAuth<'_>>) -> Result<Self, String> {
+        Self::start_auth(auth.map(Auth::Basic))
+    }
+
+    /// Starts a registry with `auth`.
+    pub fn start_auth(auth: Option<Auth<'_>>) -> Result<Self, String> {
         if !Path::new(REGISTRY_BIN).exists() {
             return Err(format!(
                 "{REGISTRY_BIN} is missing: install it with ./scripts/setup.sh (apt-get install docker-registry)"
@@ -55,7 +72,19 @@ impl TestRegistry {
             "version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: false\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
             dir.path().join("storage").display()
         );
-        if let Some(auth) = auth {
+        let mut token_server = None;
+        if let Some(Auth::Token(auth)) = &auth {
+            let server = crate::token::TokenServer::start(dir.path(), auth.user, auth.password)?;
+            config.push_str(&format!(
+                "auth:\n  token:\n    realm: {}\n    service: {}\n    issuer: {}\n    rootcertbundle: {}\n",
+                server.realm(),
+                crate::token::SERVICE,
+                crate::token::ISSUER,
+                server.cert().display()
+            ));
+            token_server = Some(server);
+        }
+        if let Some(Auth::Basic(auth)) = auth {
             let htpasswd = dir.path().join("htpasswd");
             let out = Command::new("htpasswd")
                 .args(["-Bbn", auth.user, auth.password])
@@ -88,7 +117,12 @@ impl TestRegistry {
             .stderr(log2)
             .spawn()
             .map_err(|e| format!("cannot start {REGISTRY_BIN}: {e}"))?;
-        let registry = Self { child, dir, port };
+        let registry = Self {
+            child,
+            _token_server: token_server,
+            dir,
+            port,
+        };
         registry.wait_ready()?;
         Ok(registry)
     }
@@ -167,12 +201,17 @@ fn free_port() -> Result<u16, String> {
 
 /// A registry for `test`, or `None` after the loud skip line (or a panic
 /// with [`REQUIRE_REGISTRY_ENV`]`=1`) when it cannot start.
+pub fn registry_for(test: &str, auth: Option<BasicAuth<'_>>) -> Option<TestRegistry> {
+    registry_with(test, auth.map(Auth::Basic))
+}
+
+/// [`registry_for`] with any [`Auth`].
 #[expect(
     clippy::panic,
     reason = "test support: with MONOCORE_REQUIRE_REGISTRY=1 a missing registry fails the test"
 )]
-pub fn registry_for(test: &str, auth: Option<BasicAuth<'_>>) -> Option<TestRegistry> {
-    match TestRegistry::start_with(auth) {
+pub fn registry_with(test: &str, auth: Option<Auth<'_>>) -> Option<TestRegistry> {
+    match TestRegistry::start_auth(auth) {
         Ok(registry) => Some(registry),
         Err(reason) if std::env::var_os(REQUIRE_REGISTRY_ENV).is_some_and(|v| v == "1") => {
             panic!("{test}: no registry, and {REQUIRE_REGISTRY_ENV}=1: {reason}")
