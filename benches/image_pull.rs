@@ -19,7 +19,12 @@
 //! Run: `cargo bench --bench image_pull -- --noplot`
 
 // Bench code: a broken setup should stop the run with its message.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::{
     path::Path,
