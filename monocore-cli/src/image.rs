@@ -245,7 +245,7 @@ struct Display {
 struct DisplayState {
     /// The layer being downloaded, when it started, and when the line was
     /// last drawn.
-    current: Option<(Digest, Instant, Instant)>,
+    current: Option<(Digest, Instant, Option<Instant>)>,
 }
 
 impl Display {
@@ -279,25 +279,23 @@ impl Progress for Display {
                 total,
             } => {
                 let now = Instant::now();
-                let (start, drawn) = match &mut state.current {
-                    Some((d, start, drawn)) if d == digest => (*start, drawn),
-                    current => {
-                        if !self.tty {
-                            let _ =
-                                writeln!(err, "{}: downloading {}", digest.short(), human(total));
-                        }
-                        *current = Some((digest.clone(), now, now - Duration::from_secs(1)));
-                        match current {
-                            Some((_, start, drawn)) => (*start, drawn),
-                            None => return,
-                        }
+                let fresh = !matches!(&state.current, Some((d, _, _)) if d == digest);
+                if fresh {
+                    if !self.tty {
+                        let _ = writeln!(err, "{}: downloading {}", digest.short(), human(total));
                     }
+                    state.current = Some((digest.clone(), now, None));
+                }
+                let Some((_, start, drawn)) = &mut state.current else {
+                    return;
                 };
-                if !self.tty || now.duration_since(*drawn) < Duration::from_millis(100) {
+                let due =
+                    drawn.is_none_or(|at| now.duration_since(at) >= Duration::from_millis(100));
+                if !self.tty || !due {
                     return;
                 }
-                *drawn = now;
-                let secs = now.duration_since(start).as_secs_f64().max(1e-3);
+                *drawn = Some(now);
+                let secs = now.duration_since(*start).as_secs_f64().max(1e-3);
                 write!(
                     err,
                     "\r\x1b[K{}: {} / {} ({}/s)",

@@ -222,3 +222,26 @@ fn four_parallel_pull_processes_download_once() {
         .collect();
     assert_eq!(rootfs.len(), 1);
 }
+
+#[test]
+fn pull_on_a_terminal_redraws_a_progress_line_per_layer() {
+    let Some(registry) = registry_for("pull_on_a_terminal_redraws_a_progress_line_per_layer", None)
+    else {
+        return;
+    };
+    let built = push_busybox(&registry);
+    let cache = tempfile::tempdir().unwrap();
+    let image = format!("{}/busybox:test", registry.host());
+    // `script` (util-linux) runs the command on a pseudo-terminal.
+    let command = format!("{} pull {image}", env!("CARGO_BIN_EXE_monocore"));
+    let (code, out, err) = run(Command::new("script")
+        .env("MONOCORE_CACHE_DIR", cache.path())
+        .env("DOCKER_CONFIG", cache.path().join("no-docker-config"))
+        .args(["-qec", &command, "/dev/null"]));
+    assert_eq!(code, 0, "{out}{err}");
+    let layer = &built.layer_digests[0][7..19];
+    // Bytes and rate, redrawn in place, then the layer's final line.
+    assert!(out.contains(&format!("\r\x1b[K{layer}: ")), "{out:?}");
+    assert!(out.contains("/s)"), "{out:?}");
+    assert!(out.contains(&format!("{layer}: downloaded")), "{out:?}");
+}
