@@ -6,6 +6,10 @@
 #   - busybox-static: a static shell and coreutils for test and default rootfs.
 #   - containerd (1.6 in bookworm): the containerd shim's tests start a
 #     private containerd of their own and drive it with `ctr`.
+#   - for the image tests and benchmark: docker-registry (distribution 2.8, a
+#     real registry the tests start on 127.0.0.1), apache2-utils (htpasswd,
+#     for the basic-auth registry), skopeo and umoci (the benchmark's
+#     baseline: skopeo copy + umoci unpack).
 #   - the pinned Rust toolchain's components (rustfmt, clippy).
 #   - on hosts whose KVM is kvm_pvm (paravirtualized KVM, where libkrunfw's
 #     kernel cannot boot), or with --compat-kernel: monocore's compat guest
@@ -57,6 +61,9 @@ missing=()
 dpkg -s libkrunfw5 >/dev/null 2>&1 || missing+=(libkrunfw5)
 dpkg -s busybox-static >/dev/null 2>&1 || missing+=(busybox-static)
 dpkg -s containerd >/dev/null 2>&1 || missing+=(containerd)
+for pkg in docker-registry apache2-utils skopeo umoci; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+done
 
 if [ ${#missing[@]} -gt 0 ]; then
     if [ "$need_update" = 1 ] || [ ! -d /var/lib/apt/lists ] || [ -z "$(ls -A /var/lib/apt/lists 2>/dev/null | grep -v lock)" ]; then
@@ -79,4 +86,4 @@ if [ "$compat_kernel" = 1 ]; then
     "$here/build-compat-kernel.sh"
 fi
 
-echo "setup: ok (libkrunfw5 $(dpkg-query -W -f='${Version}' libkrunfw5), busybox-static $(dpkg-query -W -f='${Version}' busybox-static), containerd $(dpkg-query -W -f='${Version}' containerd)$([ "$compat_kernel" = 1 ] && echo ', compat kernel'))"
+echo "setup: ok (libkrunfw5 $(dpkg-query -W -f='${Version}' libkrunfw5), busybox-static $(dpkg-query -W -f='${Version}' busybox-static), containerd $(dpkg-query -W -f='${Version}' containerd), docker-registry $(dpkg-query -W -f='${Version}' docker-registry)$([ "$compat_kernel" = 1 ] && echo ', compat kernel'))"

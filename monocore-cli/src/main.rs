@@ -18,6 +18,7 @@ use std::{path::PathBuf, process::ExitCode, time::Duration};
 mod attach;
 mod doctor;
 mod flag_errors;
+mod image;
 mod run;
 mod terminal;
 mod vms;
@@ -55,6 +56,10 @@ enum Command {
     Ps,
     /// End a VM kept running by `monocore run --keep`.
     Stop(vms::StopArgs),
+    /// Pull an OCI image into the cache (and unpack it once).
+    Pull(image::PullArgs),
+    /// List cached images with their sizes; `rm` and `prune` free space.
+    Images(image::ImagesArgs),
     /// Check whether this host can boot microVMs, and say how to fix it.
     Doctor,
     /// Work with TOML config files.
@@ -74,8 +79,18 @@ enum ConfigCommand {
 
 #[derive(Args, Debug)]
 pub(crate) struct RunArgs {
-    /// Root filesystem directory. Without it, a private copy of a minimal
-    /// busybox rootfs (prepared once in the cache directory) is used.
+    /// An OCI image to boot (`alpine:3.20`, `localhost:5000/app:v1`): pulled
+    /// if not cached; the VM gets a private copy of its root, and its
+    /// Entrypoint, Cmd, Env and WorkingDir under what the flags set.
+    #[arg(value_name = "IMAGE", conflicts_with = "root")]
+    image: Option<String>,
+
+    #[command(flatten)]
+    image_flags: image::RunImageFlags,
+
+    /// Root filesystem directory. Without it (and without IMAGE), a private
+    /// copy of a minimal busybox rootfs (prepared once in the cache
+    /// directory) is used.
     #[arg(long, value_name = "DIR")]
     root: Option<PathBuf>,
 
@@ -182,6 +197,8 @@ fn main() -> ExitCode {
         Command::Exec(args) => vms::exec(args),
         Command::Ps => vms::ps(),
         Command::Stop(args) => vms::stop(args),
+        Command::Pull(args) => image::pull(&args),
+        Command::Images(args) => image::images(&args),
         Command::Doctor => doctor::doctor(),
         Command::Config(ConfigCommand::Check { file }) => config_check(&file),
     }

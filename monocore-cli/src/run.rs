@@ -18,7 +18,7 @@ use crate::{
     EXIT_MONOCORE_FAILED, EXIT_TIMEOUT, RunArgs,
     attach::{Attach, Ended},
     doctor::doctor_table,
-    fail, fail_explained, flag_errors, terminal,
+    fail, fail_explained, flag_errors, image, terminal,
 };
 
 /// The default guest command: a hello message from inside the guest.
@@ -31,7 +31,7 @@ fn default_command() -> Vec<String> {
 }
 
 fn build_config(args: &RunArgs, root: PathBuf) -> MicroVmConfig {
-    let mut command = if args.command.is_empty() {
+    let mut command = if args.command.is_empty() && args.image.is_none() {
         default_command()
     } else {
         args.command.clone()
@@ -59,10 +59,15 @@ fn build_config(args: &RunArgs, root: PathBuf) -> MicroVmConfig {
 pub(crate) fn run(args: RunArgs) -> ExitCode {
     // Without --root: a private copy of the cached busybox template, removed
     // when this function returns (the guest can write to its rootfs).
-    let (root, _private_copy) = match &args.root {
-        Some(root) => (root.clone(), None),
-        None => match RunRootfs::busybox() {
-            Ok(copy) => (copy.path().to_path_buf(), Some(copy)),
+    // With IMAGE: a private copy of the image's root, also removed then.
+    let (root, _private_copy, image_root) = match (&args.root, &args.image) {
+        (Some(root), _) => (root.clone(), None, None),
+        (None, Some(reference)) => match image::run_rootfs(reference, &args.image_flags) {
+            Ok(copy) => (copy.path().to_path_buf(), None, Some(copy)),
+            Err(e) => return fail(&e),
+        },
+        (None, None) => match RunRootfs::busybox() {
+            Ok(copy) => (copy.path().to_path_buf(), Some(copy), None),
             Err(e) => return fail(&e),
         },
     };
@@ -70,7 +75,12 @@ pub(crate) fn run(args: RunArgs) -> ExitCode {
         .kernel
         .clone()
         .map_or(KernelChoice::Auto, KernelChoice::Elf);
-    let config = build_config(&args, root);
+    let mut config = build_config(&args, root);
+    if let Some(rootfs) = &image_root
+        && let Err(e) = image::apply(rootfs, &args.image_flags, &mut config)
+    {
+        return fail(&e);
+    }
     let vm = match MicroVm::from_config(config.clone())
         .and_then(|vm| check_support(&vm, &kernel, args.dry_run).map(|()| vm))
     {

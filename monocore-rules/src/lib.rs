@@ -32,6 +32,7 @@
 pub mod command;
 pub mod error;
 pub mod guest_path;
+pub mod image_ref;
 pub mod keys;
 pub mod limits;
 pub mod lists;
@@ -48,6 +49,7 @@ pub use error::{Fix, RuleError};
 pub use guest_path::{
     GuestPathError, find_overlap, normalize_guest_path, normalize_mount_point, paths_overlap,
 };
+pub use image_ref::{ImageRefError, ImageRefErrorKind, ImageReference, parse_image_ref};
 pub use lists::{
     check_ip, check_len, check_mapped_dirs, check_networking, check_port_map, check_rlimits,
     max_len, stack_soft_limit,

@@ -57,6 +57,10 @@ pub enum MonocoreError {
     )]
     InvalidLogLevel(String),
 
+    /// An OCI image could not be pulled, unpacked or used.
+    #[error(transparent)]
+    Image(#[from] crate::image::ImageError),
+
     /// A default (busybox) root filesystem could not be prepared.
     #[error(transparent)]
     RootfsPrepare(#[from] crate::rootfs::RootfsError),

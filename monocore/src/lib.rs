@@ -39,6 +39,7 @@
 pub mod config;
 mod error;
 pub mod host;
+pub mod image;
 pub mod kernel;
 pub mod rootfs;
 mod util;

@@ -9,7 +9,10 @@ use std::{
 
 use monocore::vm::MicroVmConfig;
 
+pub mod oci;
 pub mod oracle;
+pub mod registry;
+pub mod token;
 
 /// Where the build script found `libkrunfw.so.5`, or `None` if it did not.
 pub fn libkrunfw_at_build_time() -> Option<&'static str> {

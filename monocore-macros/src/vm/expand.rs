@@ -11,7 +11,7 @@
 use proc_macro2::{Literal, Span, TokenStream};
 use quote::{ToTokens, quote, quote_spanned};
 
-use super::validate::{Checked, EnvLit, IpLit, List, PathLit, PortLit, RlimitLit, Value};
+use super::validate::{Checked, EnvLit, IpLit, List, PathLit, PortLit, RlimitLit, Source, Value};
 
 fn value<T>(
     value: &Value<T>,
@@ -127,13 +127,13 @@ fn collect_into(ty: TokenStream) -> impl Fn(&syn::Expr) -> TokenStream {
     }
 }
 
-/// The `MicroVmConfig` struct literal.
+/// The `MicroVmConfig` struct literal; with `image`, an `ImageVmConfig`
+/// holding the reference and the config (whose root is set at run time).
 pub fn expand(c: &Checked) -> TokenStream {
-    let root = value(
-        &c.root,
-        |lit| lit.to_token_stream(),
-        |e| e.to_token_stream(),
-    );
+    let root = match &c.source {
+        Source::Root(root) => value(root, |lit| lit.to_token_stream(), |e| e.to_token_stream()),
+        Source::Image(_) => quote!(::std::path::PathBuf::new()),
+    };
     let ram = value(&c.ram, |lit| lit.to_token_stream(), |e| e.to_token_stream());
     let passthrough = |e: &syn::Expr| e.to_token_stream();
 
@@ -227,10 +227,21 @@ pub fn expand(c: &Checked) -> TokenStream {
         fields.push(quote!(log_level: #v));
     }
 
-    quote! {
+    let config = quote! {
         ::monocore::vm::MicroVmConfig {
             #(#fields,)*
             ..::monocore::vm::MicroVmConfig::new(#root, #ram)
+        }
+    };
+    match &c.source {
+        Source::Root(_) => config,
+        Source::Image(image) => {
+            let image = value(
+                image,
+                |lit| quote!(::std::string::String::from(#lit)),
+                |e| quote!(::core::convert::Into::<::std::string::String>::into(#e)),
+            );
+            quote!(::monocore::image::ImageVmConfig::new(#image, #config))
         }
     }
 }
@@ -238,12 +249,24 @@ pub fn expand(c: &Checked) -> TokenStream {
 /// What the macro emits after an error: the `compile_error!`s and a value of
 /// the right type, so that code using the config does not report follow-on
 /// errors that bury the real one.
-pub fn fallback(error: syn::Error) -> TokenStream {
+///
+/// `image` says the input has an `image` key: the stub is then an
+/// `ImageVmConfig`.
+pub fn fallback(error: syn::Error, image: bool) -> TokenStream {
     let errors = error.into_compile_error();
+    let config = quote!(::monocore::vm::MicroVmConfig::new(
+        ::std::path::PathBuf::new(),
+        1
+    ));
+    let stub = if image {
+        quote!(::monocore::image::ImageVmConfig::new(::std::string::String::new(), #config))
+    } else {
+        config
+    };
     quote! {
         {
             #errors
-            ::monocore::vm::MicroVmConfig::new(::std::path::PathBuf::new(), 1)
+            #stub
         }
     }
 }

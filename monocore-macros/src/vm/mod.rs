@@ -14,7 +14,14 @@ use proc_macro2::TokenStream;
 /// The whole macro: `vm!` input tokens to the expansion (or, on error, the
 /// `compile_error!`s next to a well-typed stub).
 pub fn vm(input: TokenStream) -> TokenStream {
-    syn::parse2::<parse::VmInput>(input)
-        .and_then(validate::check)
-        .map_or_else(expand::fallback, |checked| expand::expand(&checked))
+    let parsed = match syn::parse2::<parse::VmInput>(input) {
+        Ok(parsed) => parsed,
+        Err(e) => return expand::fallback(e, false),
+    };
+    // The stub after an error has the type the input asked for.
+    let image = parsed.fields.iter().any(|f| f.key == validate::IMAGE_KEY);
+    validate::check(parsed).map_or_else(
+        |e| expand::fallback(e, image),
+        |checked| expand::expand(&checked),
+    )
 }

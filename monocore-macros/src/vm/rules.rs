@@ -70,8 +70,9 @@ fn item<'a, T>(items: &[(usize, &'a T)], index: usize) -> Option<&'a T> {
     items.iter().find(|(i, _)| *i == index).map(|(_, t)| *t)
 }
 
-/// Applies every rule to the literal values in `c` (and `root`).
-pub fn check(errors: &mut Errors, root: Option<&Value<LitStr>>, c: &Optional) {
+/// Applies every rule to the literal values in `c` (and `root`). With an
+/// `image`, `args` without `exec` are the image entrypoint's arguments.
+pub fn check(errors: &mut Errors, root: Option<&Value<LitStr>>, image: bool, c: &Optional) {
     if let Some(root) = lit(root) {
         on_lit(errors, root, check_host_path(&root.value()));
     }
@@ -94,6 +95,7 @@ pub fn check(errors: &mut Errors, root: Option<&Value<LitStr>>, c: &Optional) {
         errors.at(ip.span, message(&e));
     }
     if let Some(List::Items(items)) = &c.args
+        && !image
         && let Err(e) = check_args_have_exec(c.exec.is_some(), items.len())
     {
         on_value(errors, c, Key::Args, &e);

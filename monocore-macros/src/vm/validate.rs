@@ -132,9 +132,19 @@ pub struct IpLit {
     pub octets: [u8; 4],
 }
 
-/// The checked input: what `expand` turns into a `MicroVmConfig`.
+/// Where the guest's root filesystem comes from.
+pub enum Source {
+    /// `root: "./rootfs"`: a host directory.
+    Root(Value<LitStr>),
+    /// `image: "alpine:3.20"`: an OCI image, pulled at run time (the
+    /// literal is checked as a reference here).
+    Image(Value<LitStr>),
+}
+
+/// The checked input: what `expand` turns into a `MicroVmConfig` (or, with
+/// `image`, a `monocore::image::ImageVmConfig`).
 pub struct Checked {
-    pub root: Value<LitStr>,
+    pub source: Source,
     pub ram: Value<LitInt>,
     pub vcpus: Option<Value<LitInt>>,
     pub exec: Option<Value<LitStr>>,
@@ -159,6 +169,7 @@ pub fn check(input: VmInput) -> syn::Result<Checked> {
     // not reported missing as well.
     let mut suggested: Vec<&str> = Vec::new();
     let mut root = None;
+    let mut image: Option<(Ident, Option<Value<LitStr>>)> = None;
     let mut ram = None;
     let mut c = Optional::default();
     for Field { key, value } in input.fields {
@@ -169,6 +180,13 @@ pub fn check(input: VmInput) -> syn::Result<Checked> {
                 format!("duplicate key `{name}`: each key may be given once; remove one of them"),
             );
             errors.spanned(first, format!("`{name}` is first given here"));
+            continue;
+        }
+        // `image` is `vm!`'s own key: it makes an `ImageVmConfig`, which
+        // has no `root` yet (the image's private root is made at run time).
+        if name == IMAGE_KEY {
+            image = Some((key.clone(), image_ref(&mut errors, value)));
+            seen.push(key);
             continue;
         }
         let Some(field) = Key::from_key(&name) else {
@@ -196,32 +214,45 @@ pub fn check(input: VmInput) -> syn::Result<Checked> {
         }
         seen.push(key);
     }
-    super::rules::check(&mut errors, root.as_ref(), &c);
+    super::rules::check(&mut errors, root.as_ref(), image.is_some(), &c);
+    if let (Some((image_key, _)), Some(root_key)) = (&image, seen.iter().find(|k| *k == "root")) {
+        errors.spanned(
+            image_key,
+            "`image` and `root` are alternatives: give the guest's root filesystem one way",
+        );
+        errors.spanned(root_key, "`root` is given here");
+    }
     for (required, example) in [
         (
             "root",
-            "`root: \"./rootfs\"`, the host directory holding the guest's root filesystem",
+            "`root: \"./rootfs\"`, the host directory holding the guest's root filesystem (or `image: \"alpine:3.20\"`, an OCI image)",
         ),
         ("ram", "`ram: 512`, the guest memory in MiB"),
     ] {
-        if !seen.iter().any(|k| k == required) && !suggested.contains(&required) {
+        let given = seen.iter().any(|k| k == required) || (required == "root" && image.is_some());
+        if !given && !suggested.contains(&required) {
             errors.at(
                 Span::call_site(),
                 format!("missing key `{required}`: add {example}"),
             );
         }
     }
-    let (Some(root), Some(ram)) = (root, ram) else {
+    let source = match (root, image) {
+        (Some(root), None) => Some(Source::Root(root)),
+        (None, Some((_, Some(image)))) => Some(Source::Image(image)),
+        _ => None,
+    };
+    let (Some(source), Some(ram)) = (source, ram) else {
         // An error was recorded for each missing or invalid required key.
         return Err(errors.finish(()).err().unwrap_or_else(|| {
             syn::Error::new(
                 Span::call_site(),
-                "`vm!` needs valid `root` and `ram` values",
+                "`vm!` needs valid `root` (or `image`) and `ram` values",
             )
         }));
     };
     errors.finish(Checked {
-        root,
+        source,
         ram,
         vcpus: c.vcpus,
         exec: c.exec,
@@ -328,6 +359,22 @@ fn wrong_type(errors: &mut Errors, value: &Expr, key: &str, expected: &str, hint
 }
 
 // ---- scalar keys --------------------------------------------------------------
+
+/// The key of an OCI image, `vm!`'s alternative to `root`.
+pub const IMAGE_KEY: &str = "image";
+
+/// An `image` value: a string literal that parses as an image reference
+/// (with the parser the library uses at run time), or an expression.
+fn image_ref(errors: &mut Errors, value: Expr) -> Option<Value<LitStr>> {
+    let checked = string(errors, IMAGE_KEY, value)?;
+    if let Value::Lit(lit) = &checked
+        && let Err(e) = monocore_rules::parse_image_ref(&lit.value())
+    {
+        errors.spanned(lit, e);
+        return None;
+    }
+    Some(checked)
+}
 
 fn string(errors: &mut Errors, key: &str, value: Expr) -> Option<Value<LitStr>> {
     match shape(&value) {
@@ -859,5 +906,39 @@ mod tests {
         assert_eq!(errors.len(), 2, "{errors:?}");
         assert!(errors[0].starts_with("unknown key `banana`: expected one of `root`, `ram`,"));
         assert!(errors[1].starts_with("missing key `ram`"));
+    }
+
+    #[test]
+    fn an_image_is_checked_as_the_library_parses_it_and_replaces_root() {
+        assert!(errors_of(quote!(image: "alpine:3.20", ram: 1)).is_empty());
+        assert!(errors_of(quote!(image: name, ram: 1)).is_empty());
+        // With an image, args alone are the entrypoint's arguments.
+        assert!(errors_of(quote!(image: "alpine", ram: 1, args: ["-c", "x"])).is_empty());
+        for reference in [
+            "Alpine",
+            "a:b:c",
+            "a@sha256:00",
+            "",
+            "localhost:5000/x:y",
+            "ghcr.io/o/a",
+        ] {
+            let errors = errors_of(quote!(image: #reference, ram: 1));
+            let runtime = monocore_rules::parse_image_ref(reference);
+            assert_eq!(
+                errors.is_empty(),
+                runtime.is_ok(),
+                "{reference}: {errors:?}"
+            );
+            if let Err(e) = runtime {
+                assert_eq!(errors, [e.to_string()]);
+            }
+        }
+        let errors = errors_of(quote!(image: "a", root: "r", ram: 1));
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert!(errors[0].starts_with("`image` and `root` are alternatives"));
+        let errors = errors_of(quote!(image: "a", image: "b", ram: 1));
+        assert!(errors[0].starts_with("duplicate key `image`"), "{errors:?}");
+        let errors = errors_of(quote!(image: ["a"], ram: 1));
+        assert!(errors[0].contains("`image`"), "{errors:?}");
     }
 }
