@@ -12,6 +12,12 @@
 //! the bench makes its working directory.
 //!
 //! Run: `cargo bench --bench config_construction`
+//!
+//! Wall-clock time at this scale (hundreds of nanoseconds) moves with the
+//! machine's noise; instructions do not. `scripts/count-instructions.sh`
+//! runs this binary under cachegrind with `MONOCORE_COUNT=<way>:<n>`, which
+//! makes it build the config `n` times one way and exit without criterion,
+//! and reports instructions per config for each way.
 
 // Bench code: a broken setup should stop the run with its message.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -106,6 +112,31 @@ fn with_builder() -> MicroVmConfig {
         .build()
 }
 
+/// One way of making the config, by its benchmark name.
+fn make(way: &str) -> Option<MicroVmConfig> {
+    Some(match way {
+        "struct_literal" => with_struct_literal(),
+        "vm_literal" => with_vm_macro(),
+        "builder_validate" => {
+            let config = with_builder();
+            config.validate().map(|()| config).ok()?
+        }
+        "struct_validate" => {
+            let config = with_struct_literal();
+            config.validate().map(|()| config).ok()?
+        }
+        _ => panic!("unknown way {way:?}"),
+    })
+}
+
+/// `MONOCORE_COUNT=<way>:<n>`: make the config `n` times, for an
+/// instruction count (see the module docs). Runs in the prepared directory.
+fn count_mode() -> Option<(String, u64)> {
+    let spec = std::env::var("MONOCORE_COUNT").ok()?;
+    let (way, n) = spec.split_once(':').expect("MONOCORE_COUNT=<way>:<n>");
+    Some((way.to_owned(), n.parse().expect("a count")))
+}
+
 fn bench(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("temp dir");
     for sub in ["rootfs", "data", "logs"] {
@@ -119,6 +150,13 @@ fn bench(c: &mut Criterion) {
     with_struct_literal()
         .validate()
         .expect("the bench config is valid");
+
+    if let Some((way, n)) = count_mode() {
+        for _ in 0..n {
+            black_box(make(black_box(&way)).expect("valid"));
+        }
+        std::process::exit(0);
+    }
 
     let mut group = c.benchmark_group("config_construction");
     group.bench_function("struct_literal", |b| {
