@@ -140,12 +140,5 @@ impl From<ShimError> for ttrpc::Error {
 /// `error`'s message followed by each of its sources', `: `-separated:
 /// containerd shows only the status message, so it carries every cause.
 pub fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut cause = error.source();
-    while let Some(error) = cause {
-        text.push_str(": ");
-        text.push_str(&error.to_string());
-        cause = error.source();
-    }
-    text
+    monocore::ErrorChain(error).to_string()
 }

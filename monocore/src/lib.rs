@@ -38,6 +38,7 @@
 
 pub mod config;
 mod error;
+mod error_chain;
 pub mod host;
 pub mod image;
 pub mod kernel;
@@ -46,6 +47,7 @@ mod util;
 pub mod vm;
 
 pub use error::{ConfigErrorKind, InvalidMicroVMConfigError, MonocoreError, MonocoreResult};
+pub use error_chain::ErrorChain;
 /// Where a config problem is, and the rule errors every front end shows.
 pub use monocore_rules::{ConfigPath, Field, Fix, RuleError};
 

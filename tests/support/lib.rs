@@ -39,14 +39,7 @@ pub fn populate_busybox_rootfs(root: &Path) -> Result<(), String> {
 
 /// `error`'s message followed by each of its sources', `: `-separated.
 pub fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut cause = error.source();
-    while let Some(error) = cause {
-        text.push_str(": ");
-        text.push_str(&error.to_string());
-        cause = error.source();
-    }
-    text
+    monocore::ErrorChain(error).to_string()
 }
 
 /// A config for a busybox rootfs that runs `/bin/sh -c <script>`.

@@ -1,7 +1,7 @@
 use std::process::ExitCode;
 
 use monocore::{
-    MonocoreError,
+    ErrorChain, MonocoreError,
     rootfs::RunRootfs,
     vm,
     vm::{MicroVm, SpawnOptions},
@@ -11,13 +11,8 @@ fn main() -> ExitCode {
     match run() {
         Ok(code) => code,
         Err(error) => {
-            // The error and each of its causes, by `Display`.
-            eprintln!("error: {error}");
-            let mut cause = std::error::Error::source(&error);
-            while let Some(error) = cause {
-                eprintln!("  caused by: {error}");
-                cause = error.source();
-            }
+            // The error and each of its causes, by `Display`, one a line.
+            eprintln!("error: {:#}", ErrorChain(&error));
             ExitCode::FAILURE
         }
     }

@@ -75,14 +75,7 @@ pub fn reached_the_vmm(outcome: &Result<VmExitStatus, MonocoreError>) -> bool {
 
 /// `error` and each of its causes, `: `-separated.
 pub fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut cause = error.source();
-    while let Some(error) = cause {
-        text.push_str(": ");
-        text.push_str(&error.to_string());
-        cause = error.source();
-    }
-    text
+    monocore::ErrorChain(error).to_string()
 }
 
 /// The device and inode of `path` (following symlinks, so for
