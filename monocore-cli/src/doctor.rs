@@ -1,5 +1,6 @@
 //! `monocore doctor`: can this host boot microVMs, and how to fix it.
 
+use crate::output::outln;
 use std::process::ExitCode;
 
 use monocore::host::{BootKernel, HostProblem, HostReport};
@@ -70,7 +71,7 @@ pub(crate) fn doctor_table(report: &HostReport) -> String {
 
 pub(crate) fn doctor() -> ExitCode {
     let report = monocore::host::check();
-    print!("monocore doctor\n{}", doctor_table(&report));
+    outln!("monocore doctor\n{}", doctor_table(&report).trim_end());
     if report.can_boot() {
         ExitCode::SUCCESS
     } else {

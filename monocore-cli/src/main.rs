@@ -13,12 +13,15 @@
 //! | 130, 143, 129, 131 | interrupted by SIGINT (Ctrl-C), SIGTERM, SIGHUP or SIGQUIT; the VM was killed |
 //! | 128+N | the VM was killed by signal N from outside |
 
+use crate::output::{errln, outln};
 use std::{path::PathBuf, process::ExitCode, time::Duration};
 
 mod attach;
 mod doctor;
 mod flag_errors;
 mod image;
+mod output;
+mod progress;
 mod run;
 mod terminal;
 mod vms;
@@ -41,6 +44,14 @@ pub(crate) const EXIT_MONOCORE_FAILED: u8 = 125;
     about = "Run untrusted code in secure microVMs"
 )]
 struct Cli {
+    /// Print nothing on stderr but errors (no notes, no progress).
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    quiet: bool,
+
+    /// Also print each step on stderr (what is prepared, started, killed).
+    #[arg(long, global = true)]
+    verbose: bool,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -190,8 +201,21 @@ fn parse_timeout(s: &str) -> Result<Duration, String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    output::set_verbosity(cli.quiet, cli.verbose);
+    let code = dispatch(cli);
+    output::finish(code)
+}
+
+fn dispatch(cli: Cli) -> ExitCode {
     // However the command ends, the terminal's flags are as they were.
     let _stdio = terminal::StdioFlags::save();
+    // Before the first side effect: a stop signal ends a run cleanly (the
+    // VM killed, its files removed) with 128+N.
+    if matches!(cli.command, Command::Run(_) | Command::Exec(_))
+        && let Err(e) = terminal::install_handlers()
+    {
+        return fail(&e);
+    }
     match cli.command {
         Command::Run(args) => run::run(*args),
         Command::Exec(args) => vms::exec(args),
@@ -213,10 +237,10 @@ pub(crate) fn fail(error: &dyn std::error::Error) -> ExitCode {
 /// Like [`fail`], with `message` (the error in the user's terms) in place of
 /// the error's own text; its causes follow.
 pub(crate) fn fail_explained(message: &str, error: &dyn std::error::Error) -> ExitCode {
-    eprintln!("monocore: error: {message}");
+    errln!("monocore: error: {message}");
     let mut cause = error.source();
     while let Some(error) = cause {
-        eprintln!("  caused by: {error}");
+        errln!("  caused by: {error}");
         cause = error.source();
     }
     ExitCode::from(EXIT_MONOCORE_FAILED)
@@ -225,18 +249,18 @@ pub(crate) fn fail_explained(message: &str, error: &dyn std::error::Error) -> Ex
 fn config_check(file: &std::path::Path) -> ExitCode {
     match load_config(file) {
         Ok(_) => {
-            println!("{}: ok", file.display());
+            outln!("{}: ok", file.display());
             ExitCode::SUCCESS
         }
         Err(monocore::MonocoreError::ConfigFile(errors)) => {
             for e in &errors.0 {
-                eprintln!("{}:{e}", file.display());
+                errln!("{}:{e}", file.display());
             }
-            eprintln!("{}: {} problem(s)", file.display(), errors.0.len());
+            errln!("{}: {} problem(s)", file.display(), errors.0.len());
             ExitCode::from(1)
         }
         Err(e) => {
-            eprintln!("{}: {e}", file.display());
+            errln!("{}: {e}", file.display());
             ExitCode::from(1)
         }
     }
