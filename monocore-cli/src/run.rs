@@ -2,13 +2,14 @@
 
 use crate::output::{err, errln, note, outln, step};
 use std::{
-    path::PathBuf,
+    path::Path,
     process::ExitCode,
     time::{Duration, Instant},
 };
 
 use monocore::{
     MonocoreError,
+    config::file::load_config,
     host::HostReport,
     kernel::KernelChoice,
     rootfs::RunRootfs,
@@ -16,69 +17,88 @@ use monocore::{
 };
 
 use crate::{
-    EXIT_MONOCORE_FAILED, EXIT_TIMEOUT, RunArgs,
+    EXIT_MONOCORE_FAILED, EXIT_TIMEOUT,
     attach::{Attach, Ended},
     doctor::doctor_table,
-    fail, fail_explained, flag_errors, image, terminal,
+    env_flags::read_env_files,
+    fail, fail_explained, flag_errors, image,
+    run_args::{RunArgs, build_config},
+    terminal,
 };
 
-/// The default guest command: a hello message from inside the guest.
-fn default_command() -> Vec<String> {
-    vec![
-        "/bin/sh".into(),
-        "-c".into(),
-        "echo Hello from inside a monocore microVM: kernel $(uname -r), $(nproc) vCPU".into(),
-    ]
-}
+/// Exit code for a bad command line (as clap's own errors).
+const EXIT_USAGE: u8 = 2;
 
-fn build_config(args: &RunArgs, root: PathBuf) -> MicroVmConfig {
-    let mut command = if args.command.is_empty() && args.image.is_none() {
-        default_command()
-    } else {
-        args.command.clone()
-    };
-    let exec = if command.is_empty() {
-        None
-    } else {
-        Some(command.remove(0))
-    };
-    let mut config = MicroVmConfig::new(root, args.ram);
-    config.num_vcpus = args.cpus;
-    config.mapped_dirs = args.volumes.clone();
-    config.port_map = args.ports.clone();
-    config.local_only = !args.net;
-    config.env = args.env.clone();
-    config.workdir_path = args.workdir.as_deref().map(Into::into);
-    config.rlimits = args.rlimits.clone();
-    config.console_output = args.console.as_deref().map(Into::into);
-    config.log_level = args.log_level;
-    config.exec_path = exec.map(Into::into);
-    config.args = command;
-    config
+/// The `--config` file, with each problem printed as `config check` does.
+fn load_file(path: &Path) -> Result<MicroVmConfig, ExitCode> {
+    // Absolute, so that paths in it resolve to absolute ones.
+    let path = &std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    match load_config(path) {
+        Ok(config) => Ok(config),
+        Err(MonocoreError::ConfigFile(errors)) => {
+            for e in &errors.0 {
+                errln!("{}:{e}", path.display());
+            }
+            errln!(
+                "monocore: error: {}: {} problem(s); nothing was started",
+                path.display(),
+                errors.0.len()
+            );
+            Err(ExitCode::from(EXIT_MONOCORE_FAILED))
+        }
+        Err(e) => Err(fail_explained(&format!("--config {}", path.display()), &e)),
+    }
 }
 
 pub(crate) fn run(args: RunArgs) -> ExitCode {
+    // What the command line says, before anything is made.
+    let words = match args.words() {
+        Ok(words) => words,
+        Err(message) => {
+            errln!("error: {message}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    let env_from_files = match read_env_files(&args.env_file) {
+        Ok(pairs) => pairs,
+        Err(e) => {
+            crate::fail(&e);
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    let file = match args.config.as_deref().map(load_file).transpose() {
+        Ok(file) => file,
+        Err(code) => return code,
+    };
+    let image_ref = args.image.clone().or_else(|| words.image.clone());
+    if let (Some(reference), Some(path)) = (&image_ref, &args.config)
+        && args.root.is_none()
+    {
+        step!("image {reference} replaces the root of {}", path.display());
+    }
     // The stop signals' handlers are in place (see `main`): a signal from
     // here on is seen at the next step, and what the run made is removed
     // on the way out.
     //
-    // Without --root: a private copy of the cached busybox template, removed
-    // when this function returns (the guest can write to its rootfs).
-    // With IMAGE: a private copy of the image's root, also removed then.
-    let (root, _private_copy, image_root) = match (&args.root, &args.image) {
-        (Some(root), _) => (root.clone(), None, None),
-        (None, Some(reference)) => {
+    // Without a root (--root, IMAGE or the config file's): a private copy of
+    // the cached busybox template, removed when this function returns (the
+    // guest can write to its rootfs). With IMAGE: a private copy of the
+    // image's root, also removed then.
+    let (root, _private_copy, image_root) = match (&args.root, &image_ref, &file) {
+        (Some(root), _, _) => (Some(root.clone()), None, None),
+        (None, Some(reference), _) => {
             // A pull does not look at the stop flag: a second signal quits.
             terminal::second_signal_quits(true);
             let pulled = image::run_rootfs(reference, &args.image_flags);
             terminal::second_signal_quits(false);
             match pulled {
-                Ok(copy) => (copy.path().to_path_buf(), None, Some(copy)),
+                Ok(copy) => (Some(copy.path().to_path_buf()), None, Some(copy)),
                 Err(e) => return stopped_or(|| fail(&e)),
             }
         }
-        (None, None) => match prepare_busybox() {
-            Ok(copy) => (copy.path().to_path_buf(), Some(copy), None),
+        (None, None, Some(_)) => (None, None, None),
+        (None, None, None) => match prepare_busybox() {
+            Ok(copy) => (Some(copy.path().to_path_buf()), Some(copy), None),
             Err(e) => return stopped_or(|| fail(&e)),
         },
     };
@@ -89,7 +109,7 @@ pub(crate) fn run(args: RunArgs) -> ExitCode {
         .kernel
         .clone()
         .map_or(KernelChoice::Auto, KernelChoice::Elf);
-    let mut config = build_config(&args, root);
+    let mut config = build_config(&args, file, root, &words, env_from_files);
     if let Some(rootfs) = &image_root
         && let Err(e) = image::apply(rootfs, &args.image_flags, &mut config)
     {
