@@ -37,14 +37,14 @@ pub(crate) struct RegistryFlags {
 /// The image flags of `monocore run`.
 #[derive(Args, Debug, Clone, Default)]
 pub(crate) struct RunImageFlags {
-    /// Replace the image's Entrypoint (an empty string clears it); the
-    /// command after `--` then replaces its Cmd.
-    #[arg(long, value_name = "PROGRAM", requires = "image")]
-    entrypoint: Option<String>,
+    /// Replace the image's Entrypoint (an empty string clears it); CMD
+    /// then replaces its Cmd.
+    #[arg(long, value_name = "PROGRAM")]
+    pub(crate) entrypoint: Option<String>,
 
     /// Ask the registry even when the image is cached.
-    #[arg(long, requires = "image")]
-    pull: bool,
+    #[arg(long)]
+    pub(crate) pull: bool,
 
     #[command(flatten)]
     registry: RegistryFlags,

@@ -5,12 +5,13 @@
 //!
 //! | code | meaning |
 //! |---|---|
-//! | 0–123 (and others the guest uses) | the guest command's exit code |
+//! | 0–255 | the guest command's exit code |
 //! | 1 | `config check` found problems; `doctor` found a host that cannot boot a VM |
-//! | 2 | bad command-line flags |
+//! | 2 | bad command line (flags, an unreadable `--env-file`) |
 //! | 124 | `--timeout` expired; the VM was killed |
-//! | 125 | monocore itself failed (invalid config, host cannot boot a VM, VMM failure) |
+//! | 125 | monocore itself failed (invalid config, host cannot boot a VM, VMM failure, stdout full) |
 //! | 130, 143, 129, 131 | interrupted by SIGINT (Ctrl-C), SIGTERM, SIGHUP or SIGQUIT; the VM was killed |
+//! | 141 | stdout was a closed pipe (see `output`) |
 //! | 128+N | the VM was killed by signal N from outside |
 
 use crate::output::{errln, outln};
@@ -48,7 +49,7 @@ struct Cli {
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     quiet: bool,
 
-    /// Also print each step on stderr (what is prepared, started, killed).
+    /// Also print each step on stderr (what is prepared and started).
     #[arg(long, global = true)]
     verbose: bool,
 

@@ -71,6 +71,10 @@ pub(crate) fn run(args: RunArgs) -> ExitCode {
         Err(code) => return code,
     };
     let image_ref = args.image.clone().or_else(|| words.image.clone());
+    if image_ref.is_none() && (args.image_flags.entrypoint.is_some() || args.image_flags.pull) {
+        errln!("error: --entrypoint and --pull need an IMAGE");
+        return ExitCode::from(EXIT_USAGE);
+    }
     if let (Some(reference), Some(path)) = (&image_ref, &args.config)
         && args.root.is_none()
     {

@@ -19,6 +19,7 @@ use crate::{env_flags::EnvFlag, image};
 pub(crate) const DISCOVERED_CONFIG: &str = "monocore.toml";
 
 #[derive(Args, Debug)]
+#[command(override_usage = "monocore run [OPTIONS] [IMAGE] [CMD [ARGS]...]")]
 #[command(after_help = "\
 The first word is the IMAGE when it names one with a tag, digest or \
 repository path (alpine:3.20, ghcr.io/org/app, x@sha256:…); otherwise it \
@@ -28,7 +29,8 @@ pub(crate) struct RunArgs {
     /// Read the VM's config from this TOML file (the `vm!` keys, as
     /// `config check` reads them); flags override its values (list flags
     /// add to its lists). Relative paths in it are resolved against the
-    /// file's directory. `--config` without a value reads ./monocore.toml;
+    /// file's directory. `--config` without a value reads ./monocore.toml
+    /// (put it last or before another flag: a word after it is its value);
     /// no file is read unless asked.
     #[arg(
         short = 'c',

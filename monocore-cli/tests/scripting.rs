@@ -246,6 +246,32 @@ fn cmd_needs_no_dashes_and_flags_after_it_are_its_own() {
         "alpine:3.20",
     ]));
     assert_eq!(code, 2, "{err}");
+    // Image flags need an image, given as a word or with --image.
+    let (code, _, err) = run(monocore().current_dir(dir.path()).args([
+        "run",
+        "--dry-run",
+        "--root",
+        "rootfs",
+        "--entrypoint",
+        "/x",
+        "echo",
+    ]));
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("--entrypoint and --pull need an IMAGE"),
+        "{err}"
+    );
+    for image in [&["Bad/Image"][..], &["--image", "Bad/Image"]] {
+        let (code, _, err) = run(monocore()
+            .current_dir(dir.path())
+            .args(["run", "--dry-run", "--entrypoint", ""])
+            .args(image));
+        assert_eq!(code, 125, "{err}");
+        assert!(
+            err.contains("invalid image reference \"Bad/Image\""),
+            "{err}"
+        );
+    }
 }
 
 #[test]
@@ -428,4 +454,32 @@ fn a_closed_or_full_stdout_never_panics() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(!err.contains("panicked"), "{listing:?}: {err}");
     }
+}
+
+#[test]
+fn verbose_says_each_step_and_quiet_says_nothing() {
+    if monocore::rootfs::find_busybox().is_err() {
+        eprintln!("SKIPPED: verbose_says_each_step_and_quiet_says_nothing: no busybox-static");
+        return;
+    }
+    let cache = tempfile::tempdir().unwrap();
+    let (code, _, err) = run(monocore().env("MONOCORE_CACHE_DIR", cache.path()).args([
+        "run",
+        "--verbose",
+        "--dry-run",
+    ]));
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("monocore: preparing a private copy of the busybox rootfs"),
+        "{err}"
+    );
+    let (code, _, err) = run(monocore().env("MONOCORE_CACHE_DIR", cache.path()).args([
+        "--quiet",
+        "run",
+        "--dry-run",
+    ]));
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(err, "");
+    let (code, _, _) = run(monocore().args(["-q", "--verbose", "doctor"]));
+    assert_eq!(code, 2);
 }
