@@ -1,11 +1,18 @@
 //! `monocore doctor`: can this host boot microVMs, and how to fix it.
 
+use crate::output::outln;
 use std::process::ExitCode;
+
+use serde_json::json;
 
 use monocore::host::{BootKernel, HostProblem, HostReport};
 
-/// The host report as a short table, with the one-line fix for each problem.
-pub(crate) fn doctor_table(report: &HostReport) -> String {
+/// One row of the report: what was checked, whether it passed, and what
+/// was found.
+type Row = (&'static str, bool, String);
+
+/// The rows of the host report.
+fn rows(report: &HostReport) -> Vec<Row> {
     let has = |p: &dyn Fn(&HostProblem) -> bool| report.problems.iter().find(|x| p(x));
     let mut rows: Vec<(&str, bool, String)> = Vec::new();
     let missing = has(&|p| matches!(p, HostProblem::KvmMissing));
@@ -44,23 +51,34 @@ pub(crate) fn doctor_table(report: &HostReport) -> String {
     });
     rows.push(("CPUs", report.cpus > 0, report.cpus.to_string()));
     rows.push(("memory", true, report.memory_summary()));
+    rows
+}
 
+/// The verdict line.
+fn verdict(report: &HostReport) -> String {
+    if let (true, Some(BootKernel::Compat(_))) = (report.can_boot(), &report.kernel) {
+        format!(
+            "this host can boot microVMs (compat kernel, slow: ~{} s per boot)",
+            monocore::kernel::COMPAT_BOOT_SECONDS
+        )
+    } else if report.can_boot() {
+        "this host can boot microVMs".to_owned()
+    } else {
+        "microVMs cannot boot on this host".to_owned()
+    }
+}
+
+/// The host report as a short table, with the one-line fix for each problem.
+pub(crate) fn doctor_table(report: &HostReport) -> String {
     let mut out = String::new();
-    for (check, ok, detail) in rows {
+    for (check, ok, detail) in rows(report) {
         out.push_str(&format!(
             "  {check:<13} {:<5} {detail}\n",
             if ok { "ok" } else { "FAIL" }
         ));
     }
-    if let (true, Some(BootKernel::Compat(_))) = (report.can_boot(), &report.kernel) {
-        out.push_str(&format!(
-            "\nverdict: this host can boot microVMs (compat kernel, slow: ~{} s per boot)\n",
-            monocore::kernel::COMPAT_BOOT_SECONDS
-        ));
-    } else if report.can_boot() {
-        out.push_str("\nverdict: this host can boot microVMs\n");
-    } else {
-        out.push_str("\nverdict: microVMs cannot boot on this host\n");
+    out.push_str(&format!("\nverdict: {}\n", verdict(report)));
+    if !report.can_boot() {
         for problem in &report.problems {
             out.push_str(&format!("  fix: {}\n", problem.fix()));
         }
@@ -68,9 +86,48 @@ pub(crate) fn doctor_table(report: &HostReport) -> String {
     out
 }
 
-pub(crate) fn doctor() -> ExitCode {
+/// The host report as JSON (documented in the README; keys are only ever
+/// added).
+pub(crate) fn doctor_json(report: &HostReport) -> serde_json::Value {
+    let checks: Vec<serde_json::Value> = rows(report)
+        .into_iter()
+        .map(|(check, ok, detail)| json!({ "check": check, "ok": ok, "detail": detail }))
+        .collect();
+    let problems: Vec<serde_json::Value> = report
+        .problems
+        .iter()
+        .map(|p| json!({ "problem": p.to_string(), "fix": p.fix() }))
+        .collect();
+    let mib = |kib: Option<u64>| kib.map(|k| k / 1024);
+    json!({
+        "can_boot": report.can_boot(),
+        "verdict": verdict(report),
+        "kernel": report.kernel.as_ref().map(ToString::to_string),
+        "checks": checks,
+        "problems": problems,
+        "cpus": report.cpus,
+        "memory_total_mib": mib(report.mem_total_kib),
+        "memory_available_mib": mib(report.mem_available_kib),
+    })
+}
+
+/// `monocore doctor [--json]`.
+#[derive(clap::Args, Debug)]
+pub(crate) struct DoctorArgs {
+    /// Print the report as JSON: can_boot, verdict, kernel, checks (check,
+    /// ok, detail), problems (problem, fix), cpus, memory_total_mib,
+    /// memory_available_mib.
+    #[arg(long)]
+    json: bool,
+}
+
+pub(crate) fn doctor(args: &DoctorArgs) -> ExitCode {
     let report = monocore::host::check();
-    print!("monocore doctor\n{}", doctor_table(&report));
+    if args.json {
+        outln!("{:#}", doctor_json(&report));
+    } else {
+        outln!("monocore doctor\n{}", doctor_table(&report).trim_end());
+    }
     if report.can_boot() {
         ExitCode::SUCCESS
     } else {

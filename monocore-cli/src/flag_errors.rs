@@ -19,11 +19,11 @@ fn flag(at: ConfigPath, config: &MicroVmConfig) -> String {
     match at.field {
         Field::Root => format!("--root {}", shell_word(&config.root_path.to_string_lossy())),
         Field::Ram => format!("--ram {}", config.ram_mib),
-        Field::Vcpus => format!("--cpus {}", config.num_vcpus),
-        Field::Exec => "the command after `--`".to_owned(),
+        Field::Vcpus => format!("--vcpus {}", config.num_vcpus),
+        Field::Exec => "the command (CMD)".to_owned(),
         Field::Args => match at.index {
-            Some(i) => format!("argument {} of the command after `--`", i + 1),
-            None => "the command after `--`".to_owned(),
+            Some(i) => format!("argument {} of the command (CMD)", i + 1),
+            None => "the command (CMD)".to_owned(),
         },
         Field::Env => format!(
             "-e/--env{}",
@@ -34,21 +34,21 @@ fn flag(at: ConfigPath, config: &MicroVmConfig) -> String {
             shell_word(config.workdir_path.as_ref().map_or("", |w| w.as_str()))
         ),
         Field::MappedDirs => format!(
-            "-v/--volume{}",
+            "-v/--mapped-dirs{}",
             nth(config.mapped_dirs.iter().map(ToString::to_string).collect())
         ),
         Field::PortMap => format!(
-            "-p/--port{}",
+            "-p/--port-map{}",
             nth(config.port_map.iter().map(ToString::to_string).collect())
         ),
         Field::Rlimits => format!(
-            "--rlimit{}",
+            "--rlimits{}",
             nth(config.rlimits.iter().map(ToString::to_string).collect())
         ),
         Field::Console => "--console".to_owned(),
         Field::LocalOnly => "--net".to_owned(),
         Field::LogLevel => "--log-level".to_owned(),
-        Field::Ip => "ip".to_owned(),
+        Field::Ip => "--ip".to_owned(),
     }
 }
 
@@ -68,7 +68,7 @@ fn shell_word(s: &str) -> String {
 /// The fix in flags.
 fn fix(fix: Fix) -> &'static str {
     match fix {
-        Fix::AddExec => "give the command after `--`",
+        Fix::AddExec => "give the command (CMD)",
         Fix::EnableNetworking => "add `--net` to accept that, or leave out `-p`",
         Fix::DisableNetworking => "leave out `--net`",
         Fix::FewerMappedDirs => "pass fewer `-v` (or share one parent directory)",
@@ -124,7 +124,7 @@ mod tests {
         );
         let port = text
             .iter()
-            .find(|t| t.starts_with("-p/--port 8080:80: "))
+            .find(|t| t.starts_with("-p/--port-map 8080:80: "))
             .unwrap();
         assert!(
             port.ends_with("; add `--net` to accept that, or leave out `-p`"),

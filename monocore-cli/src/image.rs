@@ -1,5 +1,6 @@
 //! `monocore pull`, `monocore images` and the image side of `monocore run`.
 
+use crate::output::{note, outln};
 use std::{
     io::{IsTerminal, Write},
     process::ExitCode,
@@ -36,14 +37,14 @@ pub(crate) struct RegistryFlags {
 /// The image flags of `monocore run`.
 #[derive(Args, Debug, Clone, Default)]
 pub(crate) struct RunImageFlags {
-    /// Replace the image's Entrypoint (an empty string clears it); the
-    /// command after `--` then replaces its Cmd.
-    #[arg(long, value_name = "PROGRAM", requires = "image")]
-    entrypoint: Option<String>,
+    /// Replace the image's Entrypoint (an empty string clears it); CMD
+    /// then replaces its Cmd.
+    #[arg(long, value_name = "PROGRAM")]
+    pub(crate) entrypoint: Option<String>,
 
     /// Ask the registry even when the image is cached.
-    #[arg(long, requires = "image")]
-    pull: bool,
+    #[arg(long)]
+    pub(crate) pull: bool,
 
     #[command(flatten)]
     registry: RegistryFlags,
@@ -105,7 +106,7 @@ pub(crate) fn pull(args: &PullArgs) -> ExitCode {
         Ok(image) => {
             let record = image.record();
             let report = image.report();
-            println!(
+            outln!(
                 "{}: {} ({} layers, {} downloaded, {} unpacked)",
                 record.reference,
                 record.manifest_digest,
@@ -150,7 +151,7 @@ pub(crate) fn apply(
     let reference = rootfs.record().reference.clone();
     rootfs.config().apply(config, &overrides, &reference)?;
     if let Some(user) = &rootfs.config().user {
-        eprintln!(
+        note!(
             "monocore: note: image {reference} asks for user {user:?}; the command runs as root in the VM"
         );
     }
@@ -166,7 +167,7 @@ pub(crate) fn images(args: &ImagesArgs) -> ExitCode {
         }
         Some(ImagesCommand::Rm { images }) => remove(images, &options),
         Some(ImagesCommand::Prune) => image::prune(&options).map(|freed| {
-            println!("freed {}", human(freed));
+            outln!("freed {}", human(freed));
         }),
     };
     match result {
@@ -183,9 +184,9 @@ fn remove(images: &[String], options: &PullOptions) -> Result<(), MonocoreError>
         if !known {
             return Err(image::ImageError::NotCached(reference.clone()).into());
         }
-        println!("removed {reference}");
+        outln!("removed {reference}");
     }
-    println!("freed {}", human(freed));
+    outln!("freed {}", human(freed));
     Ok(())
 }
 
@@ -193,12 +194,16 @@ fn list(records: &[ImageRecord], options: &PullOptions) {
     let now = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    println!(
+    outln!(
         "{:<48} {:<19} {:<13} {:>10} {:>10}  PULLED",
-        "REFERENCE", "IMAGE ID", "PLATFORM", "COMPRESSED", "UNPACKED"
+        "REFERENCE",
+        "IMAGE ID",
+        "PLATFORM",
+        "COMPRESSED",
+        "UNPACKED"
     );
     for r in records {
-        println!(
+        outln!(
             "{:<48} sha256:{:<12} {:<13} {:>10} {:>10}  {}",
             r.reference,
             r.config_digest.short(),
@@ -208,7 +213,7 @@ fn list(records: &[ImageRecord], options: &PullOptions) {
             age(now.saturating_sub(r.pulled_at))
         );
     }
-    println!(
+    outln!(
         "{} image(s) in {}",
         records.len(),
         options.cache_dir().display()
@@ -239,6 +244,8 @@ pub(crate) fn human(bytes: u64) -> String {
 /// rate; otherwise plain lines, one per step.
 struct Display {
     tty: bool,
+    /// `--quiet`: nothing at all.
+    quiet: bool,
     state: Mutex<DisplayState>,
 }
 
@@ -252,6 +259,7 @@ impl Display {
     fn new() -> Self {
         Self {
             tty: std::io::stderr().is_terminal(),
+            quiet: !crate::output::chatty(),
             state: Mutex::new(DisplayState { current: None }),
         }
     }
@@ -259,6 +267,9 @@ impl Display {
 
 impl Progress for Display {
     fn event(&self, event: PullEvent<'_>) {
+        if self.quiet {
+            return;
+        }
         let Ok(mut state) = self.state.lock() else {
             return;
         };

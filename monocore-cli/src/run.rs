@@ -1,13 +1,15 @@
 //! `monocore run`: boot a microVM and run a command in it.
 
+use crate::output::{err, errln, note, outln, step};
 use std::{
-    path::PathBuf,
+    path::Path,
     process::ExitCode,
     time::{Duration, Instant},
 };
 
 use monocore::{
     MonocoreError,
+    config::file::load_config,
     host::HostReport,
     kernel::KernelChoice,
     rootfs::RunRootfs,
@@ -15,67 +17,103 @@ use monocore::{
 };
 
 use crate::{
-    EXIT_MONOCORE_FAILED, EXIT_TIMEOUT, RunArgs,
+    EXIT_MONOCORE_FAILED, EXIT_TIMEOUT,
     attach::{Attach, Ended},
     doctor::doctor_table,
-    fail, fail_explained, flag_errors, image, terminal,
+    env_flags::read_env_files,
+    fail, fail_explained, flag_errors, image,
+    run_args::{RunArgs, build_config},
+    terminal,
 };
 
-/// The default guest command: a hello message from inside the guest.
-fn default_command() -> Vec<String> {
-    vec![
-        "/bin/sh".into(),
-        "-c".into(),
-        "echo Hello from inside a monocore microVM: kernel $(uname -r), $(nproc) vCPU".into(),
-    ]
-}
+/// Exit code for a bad command line (as clap's own errors).
+const EXIT_USAGE: u8 = 2;
 
-fn build_config(args: &RunArgs, root: PathBuf) -> MicroVmConfig {
-    let mut command = if args.command.is_empty() && args.image.is_none() {
-        default_command()
-    } else {
-        args.command.clone()
-    };
-    let exec = if command.is_empty() {
-        None
-    } else {
-        Some(command.remove(0))
-    };
-    let mut config = MicroVmConfig::new(root, args.ram);
-    config.num_vcpus = args.cpus;
-    config.mapped_dirs = args.volumes.clone();
-    config.port_map = args.ports.clone();
-    config.local_only = !args.net;
-    config.env = args.env.clone();
-    config.workdir_path = args.workdir.as_deref().map(Into::into);
-    config.rlimits = args.rlimits.clone();
-    config.console_output = args.console.as_deref().map(Into::into);
-    config.log_level = args.log_level;
-    config.exec_path = exec.map(Into::into);
-    config.args = command;
-    config
+/// The `--config` file, with each problem printed as `config check` does.
+fn load_file(path: &Path) -> Result<MicroVmConfig, ExitCode> {
+    // Absolute, so that paths in it resolve to absolute ones.
+    let path = &std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    match load_config(path) {
+        Ok(config) => Ok(config),
+        Err(MonocoreError::ConfigFile(errors)) => {
+            for e in &errors.0 {
+                errln!("{}:{e}", path.display());
+            }
+            errln!(
+                "monocore: error: {}: {} problem(s); nothing was started",
+                path.display(),
+                errors.0.len()
+            );
+            Err(ExitCode::from(EXIT_MONOCORE_FAILED))
+        }
+        Err(e) => Err(fail_explained(&format!("--config {}", path.display()), &e)),
+    }
 }
 
 pub(crate) fn run(args: RunArgs) -> ExitCode {
-    // Without --root: a private copy of the cached busybox template, removed
-    // when this function returns (the guest can write to its rootfs).
-    // With IMAGE: a private copy of the image's root, also removed then.
-    let (root, _private_copy, image_root) = match (&args.root, &args.image) {
-        (Some(root), _) => (root.clone(), None, None),
-        (None, Some(reference)) => match image::run_rootfs(reference, &args.image_flags) {
-            Ok(copy) => (copy.path().to_path_buf(), None, Some(copy)),
-            Err(e) => return fail(&e),
-        },
-        (None, None) => match RunRootfs::busybox() {
-            Ok(copy) => (copy.path().to_path_buf(), Some(copy), None),
-            Err(e) => return fail(&e),
+    // What the command line says, before anything is made.
+    let words = match args.words() {
+        Ok(words) => words,
+        Err(message) => {
+            errln!("error: {message}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    let env_from_files = match read_env_files(&args.env_file) {
+        Ok(pairs) => pairs,
+        Err(e) => {
+            crate::fail(&e);
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    let file = match args.config.as_deref().map(load_file).transpose() {
+        Ok(file) => file,
+        Err(code) => return code,
+    };
+    let image_ref = args.image.clone().or_else(|| words.image.clone());
+    if image_ref.is_none() && (args.image_flags.entrypoint.is_some() || args.image_flags.pull) {
+        errln!("error: --entrypoint and --pull need an IMAGE");
+        return ExitCode::from(EXIT_USAGE);
+    }
+    if let (Some(reference), Some(path)) = (&image_ref, &args.config)
+        && args.root.is_none()
+    {
+        step!("image {reference} replaces the root of {}", path.display());
+    }
+    // The stop signals' handlers are in place (see `main`): a signal from
+    // here on is seen at the next step, and what the run made is removed
+    // on the way out.
+    //
+    // Without a root (--root, IMAGE or the config file's): a private copy of
+    // the cached busybox template, removed when this function returns (the
+    // guest can write to its rootfs). With IMAGE: a private copy of the
+    // image's root, also removed then.
+    let (root, _private_copy, image_root) = match (&args.root, &image_ref, &file) {
+        (Some(root), _, _) => (Some(root.clone()), None, None),
+        (None, Some(reference), _) => {
+            // A pull does not look at the stop flag: a second signal quits.
+            terminal::second_signal_quits(true);
+            let pulled = image::run_rootfs(reference, &args.image_flags);
+            terminal::second_signal_quits(false);
+            match pulled {
+                Ok(copy) => (Some(copy.path().to_path_buf()), None, Some(copy)),
+                Err(e) => return stopped_or(|| fail(&e)),
+            }
+        }
+        (None, None, Some(_)) => (None, None, None),
+        (None, None, None) => match prepare_busybox() {
+            Ok(copy) => (Some(copy.path().to_path_buf()), Some(copy), None),
+            Err(e) => return stopped_or(|| fail(&e)),
         },
     };
+    if let Some(signal) = terminal::stop_signal() {
+        return stopped_exit_code(signal, "no VM was started");
+    }
     let kernel = args
         .kernel
         .clone()
         .map_or(KernelChoice::Auto, KernelChoice::Elf);
-    let mut config = build_config(&args, root);
+    let mut config = build_config(&args, file, root, &words, env_from_files);
     if let Some(rootfs) = &image_root
         && let Err(e) = image::apply(rootfs, &args.image_flags, &mut config)
     {
@@ -90,7 +128,7 @@ pub(crate) fn run(args: RunArgs) -> ExitCode {
     if args.dry_run {
         return match serde_json::to_string_pretty(vm.get_config()) {
             Ok(json) => {
-                println!("{json}");
+                outln!("{json}");
                 ExitCode::SUCCESS
             }
             Err(e) => fail(&e),
@@ -104,9 +142,9 @@ pub(crate) fn run(args: RunArgs) -> ExitCode {
         .iter()
         .any(|p| args.kernel.is_none() || !p.is_about_the_kernel());
     if blocked && !args.force {
-        eprintln!("monocore: this host cannot boot microVMs, so none was started.\n");
-        eprint!("{}", doctor_table(&report));
-        eprintln!("\n(`monocore doctor` prints this report; `monocore run --force` tries anyway.)");
+        errln!("monocore: this host cannot boot microVMs, so none was started.\n");
+        err!("{}", doctor_table(&report));
+        errln!("\n(`monocore doctor` prints this report; `monocore run --force` tries anyway.)");
         return ExitCode::from(EXIT_MONOCORE_FAILED);
     }
     let attach = (args.interactive || args.tty).then_some(Attach {
@@ -149,7 +187,7 @@ pub(crate) fn exit_code_of(status: VmExitStatus) -> ExitCode {
 /// 143 for SIGTERM, 129 for SIGHUP, 131 for SIGQUIT), saying what was
 /// killed.
 pub(crate) fn stopped_exit_code(signal: i32, what: &str) -> ExitCode {
-    eprintln!("monocore: interrupted (signal {signal}); {what}");
+    errln!("monocore: interrupted (signal {signal}); {what}");
     ExitCode::from(u8::try_from(128 + (signal & 0x7f)).unwrap_or(EXIT_MONOCORE_FAILED))
 }
 
@@ -163,11 +201,29 @@ pub(crate) struct Launch {
     pub(crate) timeout: Option<Duration>,
 }
 
-fn launch(vm: &MicroVm, kernel: KernelChoice, how: Launch, report: &HostReport) -> ExitCode {
-    if let Err(e) = terminal::install_handlers() {
-        eprintln!("monocore: error: cannot install signal handlers: {e}");
-        return ExitCode::from(EXIT_MONOCORE_FAILED);
+/// The default root: a private copy of the busybox template (prepared
+/// once), with a progress line on a terminal meanwhile.
+fn prepare_busybox() -> Result<RunRootfs, MonocoreError> {
+    step!("preparing a private copy of the busybox rootfs");
+    let line = crate::progress::Line::start("preparing the busybox rootfs");
+    let copy = RunRootfs::busybox();
+    line.done();
+    if let Ok(copy) = &copy {
+        step!("rootfs ready: {}", copy.path().display());
     }
+    copy
+}
+
+/// The exit code of a stop signal if one came (whatever else happened
+/// meanwhile), else `otherwise()`.
+fn stopped_or(otherwise: impl FnOnce() -> ExitCode) -> ExitCode {
+    match terminal::stop_signal() {
+        Some(signal) => stopped_exit_code(signal, "no VM was started"),
+        None => otherwise(),
+    }
+}
+
+fn launch(vm: &MicroVm, kernel: KernelChoice, how: Launch, report: &HostReport) -> ExitCode {
     // The VM helper is this program itself (see `MicroVm::spawn`).
     // Attached, the command talks to this terminal over the control
     // channel; the VMM's console (kernel messages only) is kept off it.
@@ -176,14 +232,16 @@ fn launch(vm: &MicroVm, kernel: KernelChoice, how: Launch, report: &HostReport) 
         .keep(how.keep)
         .idle(how.attach.is_some())
         .capture_console(how.attach.is_some());
+    step!("starting the VM helper");
     let mut handle = match vm.spawn_with(&options) {
         Ok(handle) => handle,
-        Err(e) => return fail(&e),
+        Err(e) => return stopped_or(|| fail(&e)),
     };
+    step!("VM helper started (pid {})", handle.pid());
     if how.keep
         && let Some(id) = handle.id()
     {
-        eprintln!(
+        note!(
             "monocore: VM {id} keeps running after its command; \
              `monocore exec {id} -- CMD` runs more, `monocore stop {id}` ends it"
         );
@@ -192,6 +250,9 @@ fn launch(vm: &MicroVm, kernel: KernelChoice, how: Launch, report: &HostReport) 
         let ended = attached(&mut handle, vm.get_config(), attach);
         if !how.keep || !matches!(ended, Ok(Ended::Exited(_))) {
             let _ = handle.shutdown();
+            if let Some(signal) = terminal::stop_signal() {
+                return stopped_exit_code(signal, "the VM was killed");
+            }
             return match ended {
                 Ok(Ended::Exited(status)) => exit_code_of(status),
                 Ok(Ended::Stopped(signal)) => stopped_exit_code(signal, "the VM was killed"),
@@ -224,14 +285,14 @@ fn attached(
 
 fn timed_out(timeout: Option<Duration>) -> ExitCode {
     let secs = timeout.map_or(0.0, |t| t.as_secs_f64());
-    eprintln!("monocore: timed out after {secs} s; the VM was killed");
+    errln!("monocore: timed out after {secs} s; the VM was killed");
     ExitCode::from(EXIT_TIMEOUT)
 }
 
 fn boot_or_other_failure(e: MonocoreError, report: &HostReport) -> ExitCode {
     if let MonocoreError::BootFailed { .. } = e {
-        eprintln!("monocore: error: {e}\n");
-        eprint!("{}", doctor_table(report));
+        errln!("monocore: error: {e}\n");
+        err!("{}", doctor_table(report));
         return ExitCode::from(EXIT_MONOCORE_FAILED);
     }
     fail(&e)
@@ -241,14 +302,17 @@ fn boot_or_other_failure(e: MonocoreError, report: &HostReport) -> ExitCode {
 fn wait(handle: &mut VmHandle, timeout: Option<Duration>, report: &HostReport) -> ExitCode {
     let deadline = timeout.map(|t| Instant::now() + t);
     loop {
-        match handle.wait_timeout(Duration::from_millis(50)) {
-            Ok(Some(status)) => return exit_code_of(status),
-            Ok(None) => {}
-            Err(e) => return boot_or_other_failure(e, report),
-        }
+        let outcome = handle.wait_timeout(Duration::from_millis(50));
+        // A stop signal says what happened, whatever the VM did meanwhile
+        // (a Ctrl-C on a terminal reaches the whole process group).
         if let Some(signal) = terminal::stop_signal() {
             let _ = handle.kill();
             return stopped_exit_code(signal, "the VM was killed");
+        }
+        match outcome {
+            Ok(Some(status)) => return exit_code_of(status),
+            Ok(None) => {}
+            Err(e) => return boot_or_other_failure(e, report),
         }
         if deadline.is_some_and(|d| Instant::now() >= d) {
             let _ = handle.kill();

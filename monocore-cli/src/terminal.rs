@@ -13,8 +13,26 @@ static STOP_SIGNAL: AtomicI32 = AtomicI32::new(0);
 static RESIZED: AtomicBool = AtomicBool::new(false);
 
 extern "C" fn on_stop(signal: libc::c_int) {
-    // Only an atomic store: async-signal-safe.
-    STOP_SIGNAL.store(signal, Ordering::SeqCst);
+    // Only an atomic swap and, the second time, `_exit`: both
+    // async-signal-safe.
+    let earlier = STOP_SIGNAL.swap(signal, Ordering::SeqCst);
+    if earlier != 0 && FORCE_QUIT.load(Ordering::SeqCst) {
+        // A second stop signal during a step that cannot be interrupted
+        // (an image pull): quit now. What this run made is swept by the
+        // next one (its lock is released with this process).
+        // SAFETY: `_exit` is async-signal-safe and never returns.
+        unsafe { libc::_exit(128 + (signal & 0x7f)) }
+    }
+}
+
+/// Set while a step runs that does not look at [`stop_signal`] (an image
+/// pull): a second stop signal then ends the process at once.
+static FORCE_QUIT: AtomicBool = AtomicBool::new(false);
+
+/// Lets a second stop signal end the process at once while `on` (see
+/// [`FORCE_QUIT`]).
+pub(crate) fn second_signal_quits(on: bool) {
+    FORCE_QUIT.store(on, Ordering::SeqCst);
 }
 
 extern "C" fn on_resize(_: libc::c_int) {
@@ -39,8 +57,9 @@ fn install(signal: libc::c_int, handler: extern "C" fn(libc::c_int)) -> std::io:
 }
 
 /// Routes SIGINT, SIGTERM, SIGHUP and SIGQUIT to [`stop_signal`], and
-/// SIGWINCH to [`take_resize`], so a VM is killed and reaped before this
-/// process exits instead of being orphaned.
+/// SIGWINCH to [`take_resize`], so a VM is killed and reaped, and what the
+/// run made removed, before this process exits. Called before the first
+/// side effect of a command.
 pub(crate) fn install_handlers() -> std::io::Result<()> {
     for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT] {
         install(signal, on_stop)?;

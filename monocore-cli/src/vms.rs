@@ -1,6 +1,7 @@
 //! `monocore exec`, `ps` and `stop`: VMs running in other `monocore run
 //! --keep` processes, found by ID.
 
+use crate::output::outln;
 use std::{process::ExitCode, time::Duration};
 
 use clap::Args;
@@ -53,9 +54,6 @@ pub(crate) struct StopArgs {
 
 /// Runs a command in a running VM.
 pub(crate) fn exec(args: ExecArgs) -> ExitCode {
-    if let Err(e) = crate::terminal::install_handlers() {
-        return fail(&e);
-    }
     let vm = match RunningVm::find(&args.id) {
         Ok(vm) => vm,
         Err(e) => return fail(&e),
@@ -93,13 +91,13 @@ pub(crate) fn ps() -> ExitCode {
         Ok(vms) => vms,
         Err(e) => return fail(&e),
     };
-    println!("{:<20}  {:>8}  {:>8}  COMMAND", "ID", "PID", "UPTIME");
+    outln!("{:<20}  {:>8}  {:>8}  COMMAND", "ID", "PID", "UPTIME");
     for vm in vms {
         let pid = vm.pid().map_or("-".to_owned(), |p| p.to_string());
         let uptime = vm
             .uptime()
             .map_or("-".to_owned(), |d| format!("{}s", d.as_secs()));
-        println!(
+        outln!(
             "{:<20}  {pid:>8}  {uptime:>8}  {}",
             vm.id(),
             vm.command().join(" ")

@@ -11,7 +11,7 @@
 
 use std::{
     path::{Path, PathBuf},
-    process::{Command, Output},
+    process::Command,
 };
 
 use monocore::vm::MicroVmConfig;
@@ -22,18 +22,7 @@ fn monocore() -> Command {
     cmd
 }
 
-fn run(cmd: &mut Command) -> (i32, String, String) {
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = cmd.output().expect("monocore runs");
-    (
-        status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&stdout).into_owned(),
-        String::from_utf8_lossy(&stderr).into_owned(),
-    )
-}
+use monocore_suite::output_of as run;
 
 fn rootfs() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
@@ -174,7 +163,7 @@ fn invalid_configs_give_the_validation_error_and_exit_125() {
         ),
         (
             vec!["--cpus", "0"],
-            "monocore: error: --cpus 0: vcpus is 0: at least 1 is required",
+            "monocore: error: --vcpus 0: vcpus is 0: at least 1 is required",
         ),
         (
             vec!["-w", "relative"],
@@ -186,15 +175,15 @@ fn invalid_configs_give_the_validation_error_and_exit_125() {
         ),
         (
             vec!["-v", "/no/such/dir:/data"],
-            "monocore: error: -v/--volume /no/such/dir:/data: host path does not exist: /no/such/dir",
+            "monocore: error: -v/--mapped-dirs /no/such/dir:/data: host path does not exist: /no/such/dir",
         ),
         (
             vec!["-p", "8080:80"],
-            "monocore: error: -p/--port 8080:80: port mapping 8080:80 needs networking, which is off: libkrun 1.19.7 exposes guest ports only through its TSI networking, which also lets the guest connect to any address the host can reach and listen on any host port; add `--net` to accept that, or leave out `-p`",
+            "monocore: error: -p/--port-map 8080:80: port mapping 8080:80 needs networking, which is off: libkrun 1.19.7 exposes guest ports only through its TSI networking, which also lets the guest connect to any address the host can reach and listen on any host port; add `--net` to accept that, or leave out `-p`",
         ),
         (
             vec!["--net", "-p", "8080:80", "-p", "8081:80"],
-            "monocore: error: -p/--port 8081:80: guest port 80 is mapped twice",
+            "monocore: error: -p/--port-map 8081:80: guest port 80 is mapped twice",
         ),
         (vec!["-e", "A=1", "-e", "B=x\u{0}"], ""),
     ] {
@@ -298,7 +287,7 @@ fn flags_are_checked_as_the_vm_will_run_them() {
     for (flags, text) in [
         (
             vec!["--cpus", "200"],
-            "monocore: error: --cpus 200: vcpus is 200: at most 128 is allowed",
+            "monocore: error: --vcpus 200: vcpus is 200: at most 128 is allowed",
         ),
         (
             vec!["--ram", "4294967295"],
@@ -461,35 +450,7 @@ fn run_on_a_host_that_cannot_boot_ends_in_the_doctor_explanation() {
     );
 }
 
-/// Processes (other than zombies we are about to reap) whose working
-/// directory is `dir`: the monocore process under test and its VM helper
-/// both run there, so anything left is an orphan.
-fn processes_in(dir: &Path) -> Vec<u32> {
-    let dir = dir.canonicalize().unwrap();
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            std::fs::read_link(format!("/proc/{pid}/cwd")).is_ok_and(|cwd| cwd == dir)
-                && !std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
-                    s.rsplit(')')
-                        .next()
-                        .is_some_and(|r| r.trim_start().starts_with('Z'))
-                })
-        })
-        .collect()
-}
-
-fn wait_until_gone(dir: &Path) -> Vec<u32> {
-    for _ in 0..100 {
-        let left = processes_in(dir);
-        if left.is_empty() {
-            return left;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    processes_in(dir)
-}
+use monocore_suite::{processes_in, wait_until_gone};
 
 #[test]
 fn timeout_kills_the_vm_exits_124_and_leaves_no_process() {
@@ -581,7 +542,7 @@ fn thousands_of_volume_flags_are_a_typed_error_not_a_hang() {
     assert_eq!(
         err.trim_end(),
         format!(
-            "monocore: error: -v/--volume: too many mapped_dirs: 20000 given, at most {} allowed ({}); pass fewer `-v` (or share one parent directory)",
+            "monocore: error: -v/--mapped-dirs: too many mapped_dirs: 20000 given, at most {} allowed ({}); pass fewer `-v` (or share one parent directory)",
             monocore::config::limits::max_mapped_dirs(false),
             monocore::config::limits::MAPPED_DIRS_REASON,
         )

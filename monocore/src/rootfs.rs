@@ -37,7 +37,10 @@ use std::{
     time::UNIX_EPOCH,
 };
 
-use crate::{MonocoreResult, vm::run_dir::RunDir};
+use crate::{
+    MonocoreResult,
+    vm::run_dir::{self, RunDir},
+};
 
 /// Where `busybox-static` installs its binary (Debian; `/bin` is merged into
 /// `/usr/bin` from bookworm on).
@@ -251,19 +254,29 @@ pub fn prepare_template_in(cache: &Path, busybox: &Path) -> Result<PathBuf, Root
     // Before trusting anything in it: a template planted by another user
     // would become the guest's root.
     ensure_private_dir(cache)?;
+    sweep_staging(cache);
     if final_dir.join("bin/busybox").is_file() {
         return Ok(final_dir);
     }
-    let staging = cache.join(format!(".staging-{}", crate::util::unique_suffix()));
-    let built = build_busybox_tree(&staging, busybox).and_then(|()| {
-        fs::File::open(&staging)
-            .and_then(|d| d.sync_all())
-            .map_err(io_at(&staging))
-    });
-    if let Err(e) = built {
-        let _ = fs::remove_dir_all(&staging);
-        return Err(e);
-    }
+    let staging = cache.join(run_dir::owned_name(STAGING_PREFIX));
+    // Held while the tree is built: a sweep never removes a live build.
+    let built = fs::create_dir(&staging)
+        .and_then(|()| fs::File::open(&staging))
+        .map_err(io_at(&staging))
+        .and_then(|dir| {
+            rustix::fs::flock(&dir, rustix::fs::FlockOperation::LockShared)
+                .map_err(|e| io_at(&staging)(e.into()))?;
+            populate_busybox_tree(&staging, busybox)?;
+            dir.sync_all().map_err(io_at(&staging))?;
+            Ok(dir)
+        });
+    let _held = match built {
+        Ok(dir) => dir,
+        Err(e) => {
+            let _ = fs::remove_dir_all(&staging);
+            return Err(e);
+        }
+    };
     match fs::rename(&staging, &final_dir) {
         Ok(()) => Ok(final_dir),
         // Another process won the race: its complete tree is in place.
@@ -274,6 +287,29 @@ pub fn prepare_template_in(cache: &Path, busybox: &Path) -> Result<PathBuf, Root
         Err(e) => {
             let _ = fs::remove_dir_all(&staging);
             Err(io_at(&final_dir)(e))
+        }
+    }
+}
+
+/// The name prefix of a template being built: `.staging-<pid>-<suffix>`.
+const STAGING_PREFIX: &str = ".staging-";
+
+/// Removes the staging directories of template builds whose process died
+/// (`kill -9` during the build): the maker's pid is gone and nobody holds
+/// the directory's lock. A live build's directory is never removed.
+pub fn sweep_staging(cache: &Path) {
+    let Ok(entries) = fs::read_dir(cache) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+        if is_dir
+            && run_dir::maker_is_gone(name, STAGING_PREFIX)
+            && run_dir::lock_is_free(&entry.path())
+        {
+            let _ = fs::remove_dir_all(entry.path());
         }
     }
 }

@@ -152,6 +152,59 @@ pub fn live_children() -> Vec<(u32, char)> {
     children
 }
 
+/// Runs `cmd` to its end: its exit code (-1 when a signal ended it),
+/// stdout and stderr.
+#[expect(
+    clippy::panic,
+    reason = "test support: a command that cannot start fails the test"
+)]
+pub fn output_of(cmd: &mut std::process::Command) -> (i32, String, String) {
+    let output = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// Processes (zombies left out: their parent is about to reap them) whose
+/// working directory is `dir`. A test runs the `monocore` command in a
+/// directory of its own, and its VM helper inherits it, so whatever is
+/// listed once the command has ended is an orphan.
+pub fn processes_in(dir: &Path) -> Vec<u32> {
+    let Ok(dir) = dir.canonicalize() else {
+        return Vec::new();
+    };
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_link(format!("/proc/{pid}/cwd")).is_ok_and(|cwd| cwd == dir)
+                && !std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+                    s.rsplit(')')
+                        .next()
+                        .is_some_and(|r| r.trim_start().starts_with('Z'))
+                })
+        })
+        .collect()
+}
+
+/// [`processes_in`] once they are gone, or after 5 s, whatever is left.
+pub fn wait_until_gone(dir: &Path) -> Vec<u32> {
+    for _ in 0..100 {
+        let left = processes_in(dir);
+        if left.is_empty() {
+            return left;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    processes_in(dir)
+}
+
 /// A stand-in helper that never answers: a shell script that sleeps, for
 /// testing timeouts and kills. Returns the script's path inside `dir`.
 pub fn slow_helper(dir: &Path) -> Result<PathBuf, String> {

@@ -422,7 +422,12 @@ fn resolve(base: &Path, path: &str) -> String {
     if path.starts_with('/') {
         path.to_owned()
     } else {
-        base.join(path).to_string_lossy().into_owned()
+        // `components` drops the `.` in `dir/./data`.
+        base.join(path)
+            .components()
+            .collect::<std::path::PathBuf>()
+            .to_string_lossy()
+            .into_owned()
     }
 }
 

@@ -35,6 +35,36 @@ fn template_holds_busybox_and_applets() {
 }
 
 #[test]
+fn a_dead_builds_staging_dir_is_swept_and_a_live_one_is_not() {
+    let Some(bb) = busybox() else { return };
+    let cache = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new("/bin/true").spawn().unwrap();
+    let gone = child.id();
+    child.wait().unwrap();
+    let dead = cache.path().join(format!(".staging-{gone}-x"));
+    fs::create_dir_all(dead.join("bin")).unwrap();
+    // A build in progress in this process: its pid lives.
+    let live = cache
+        .path()
+        .join(format!(".staging-{}-x", std::process::id()));
+    fs::create_dir(&live).unwrap();
+    prepare_template_in(cache.path(), &bb).unwrap();
+    assert!(!dead.exists(), "a dead build's staging dir survived");
+    assert!(live.exists(), "a live build's staging dir was swept");
+    // A dead pid whose directory is still locked (a build in another pid
+    // namespace) stays too.
+    let held = cache.path().join(format!(".staging-{gone}-y"));
+    fs::create_dir(&held).unwrap();
+    let lock = fs::File::open(&held).unwrap();
+    rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockShared).unwrap();
+    sweep_staging(cache.path());
+    assert!(held.exists());
+    drop(lock);
+    sweep_staging(cache.path());
+    assert!(!held.exists());
+}
+
+#[test]
 fn concurrent_preparations_yield_one_complete_template() {
     let Some(bb) = busybox() else { return };
     let cache = tempfile::tempdir().unwrap();

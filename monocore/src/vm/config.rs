@@ -44,6 +44,9 @@ use crate::config::{EnvPair, PathPair, PortPair, serde_str::opt_unix_path};
 /// // error: missing required field `ram_mib`: call `.ram_mib(..)` before `.build()`
 /// let config = MicroVmConfig::builder().root_path("/tmp").build();
 /// ```
+/// Its serde form (JSON: `monocore run --dry-run`, the VM helper's request)
+/// uses the `vm!` and TOML keys (`root`, `ram`, `vcpus`, `exec`, …); the
+/// field names (`root_path`, `ram_mib`, …) are read as aliases.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TypestateBuilder)]
 #[serde(deny_unknown_fields)]
 #[builder(wrapper(
@@ -60,16 +63,19 @@ pub struct MicroVmConfig {
     /// The host directory that becomes the guest's root filesystem.
     /// Required; it must exist.
     #[builder(required, into)]
+    #[serde(rename = "root", alias = "root_path")]
     pub root_path: PathBuf,
 
     /// The number of virtual CPUs, 1 to 255. Default:
     /// [`DEFAULT_NUM_VCPUS`](crate::config::DEFAULT_NUM_VCPUS).
     #[serde(default = "default_num_vcpus")]
     #[builder(default = default_num_vcpus())]
+    #[serde(rename = "vcpus", alias = "num_vcpus")]
     pub num_vcpus: u8,
 
     /// The guest memory in MiB. Required; must be greater than 0.
     #[builder(required)]
+    #[serde(rename = "ram", alias = "ram_mib")]
     pub ram_mib: u32,
 
     /// Host directories shared with the guest over virtio-fs. Guest paths are
@@ -88,11 +94,13 @@ pub struct MicroVmConfig {
     /// The guest working directory (absolute).
     #[serde(default, with = "opt_unix_path")]
     #[builder(into)]
+    #[serde(rename = "workdir", alias = "workdir_path")]
     pub workdir_path: Option<Utf8UnixPathBuf>,
 
     /// The guest program to run.
     #[serde(default, with = "opt_unix_path")]
     #[builder(into)]
+    #[serde(rename = "exec", alias = "exec_path")]
     pub exec_path: Option<Utf8UnixPathBuf>,
 
     /// Arguments for `exec_path` (not including the program name).
@@ -108,10 +116,12 @@ pub struct MicroVmConfig {
     /// A host file that receives the guest console's output.
     #[serde(default, with = "opt_unix_path")]
     #[builder(into)]
+    #[serde(rename = "console", alias = "console_output")]
     pub console_output: Option<Utf8UnixPathBuf>,
 
     /// The IPv4 address the guest should have.
     #[serde(default)]
+    #[serde(rename = "ip", alias = "assigned_ip")]
     pub assigned_ip: Option<Ipv4Addr>,
 
     /// Restrict guest networking to the local host. Default: `true`.

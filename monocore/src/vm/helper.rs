@@ -81,6 +81,7 @@ pub fn helper_main() -> ExitCode {
 /// The helper's work (see [`helper_main`]); returns the exit code of a
 /// helper that failed before entering the VM.
 pub(crate) fn run_helper() -> u8 {
+    ignore_terminal_signals();
     // The private channel: the original stderr, before fd 2 becomes the
     // guest console.
     let private = match rustix::io::fcntl_dupfd_cloexec(rustix::stdio::stderr(), 3) {
@@ -94,6 +95,19 @@ pub(crate) fn run_helper() -> u8 {
             let _ = writeln!(status, "{STATUS_PREFIX}{}", encode_error(&error));
             HELPER_FAILED_EXIT
         }
+    }
+}
+
+/// Ignores the signals a terminal sends to its whole foreground process
+/// group (SIGINT and SIGQUIT from the keyboard, SIGHUP on hang-up). The
+/// process that spawned the VM gets them too and decides: it kills the VM
+/// (and reports the signal), or, if it dies instead, this helper sees its
+/// stdin reach EOF and ends the VM.
+fn ignore_terminal_signals() {
+    for signal in [libc::SIGINT, libc::SIGQUIT, libc::SIGHUP] {
+        // SAFETY: setting a signal's disposition to SIG_IGN installs no
+        // code; it is done before the VM's threads start.
+        unsafe { libc::signal(signal, libc::SIG_IGN) };
     }
 }
 

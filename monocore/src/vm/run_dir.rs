@@ -6,14 +6,15 @@
 //!     guest/   the VM's private root filesystem (see `agent`)
 //! ```
 //!
-//! A run directory is set up under a temporary `.new-…` name, with its lock
-//! already held, and renamed into place; so every `run-*` directory has a
-//! holder until its processes are gone, however they end (`kill -9`, or the
-//! VMM ending the process with `_exit`). [`RunDir::create`] first sweeps the
-//! parent: a `run-*` directory whose lock can be taken exclusively has no
-//! live holder and is removed; a `.new-*` directory older than an hour is
-//! the remains of a crash during set-up. A live run's directory is never
-//! removed by a sweep.
+//! A run directory is set up under a temporary `.new-<pid>-…` name (the pid
+//! of the process setting it up), with its lock already held, and renamed
+//! into place; so every `run-*` directory has a holder until its processes
+//! are gone, however they end (`kill -9`, or the VMM ending the process with
+//! `_exit`). [`RunDir::create`] first sweeps the parent: a `run-*` directory
+//! whose lock can be taken exclusively has no live holder and is removed; a
+//! `.new-*` directory whose pid is gone (and whose lock, if made yet, is
+//! free), or that is older than an hour, is the remains of a crash during
+//! set-up. A live run's directory is never removed by a sweep.
 
 use std::{
     fs::{self, File},
@@ -54,6 +55,41 @@ fn lock(file: &File, operation: FlockOperation) -> io::Result<()> {
     rustix::fs::flock(file, operation).map_err(io::Error::from)
 }
 
+/// `<prefix><pid>-<unique suffix>`: a temporary name that records the pid
+/// of the process that made it, so a sweep can tell a dead maker's remains
+/// (see [`maker_is_gone`]).
+pub(crate) fn owned_name(prefix: &str) -> String {
+    format!(
+        "{prefix}{}-{}",
+        std::process::id(),
+        crate::util::unique_suffix()
+    )
+}
+
+/// Whether the process that made `name` (an [`owned_name`] with `prefix`)
+/// no longer exists. `false` for a name without a pid (made by an older
+/// monocore) and for this process's own names.
+pub(crate) fn maker_is_gone(name: &str, prefix: &str) -> bool {
+    let Some(pid) = name
+        .strip_prefix(prefix)
+        .and_then(|rest| rest.split('-').next())
+        .and_then(|pid| pid.parse::<u32>().ok())
+    else {
+        return false;
+    };
+    pid != std::process::id() && !Path::new("/proc").join(pid.to_string()).exists()
+}
+
+/// Whether nobody holds a lock on `path` (a lock file, or a directory): it
+/// can be locked exclusively now. `false` when it cannot be opened.
+pub(crate) fn lock_is_free(path: &Path) -> bool {
+    File::options()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .is_ok_and(|file| lock(&file, FlockOperation::NonBlockingLockExclusive).is_ok())
+}
+
 impl RunDir {
     /// Sweeps `parent`, then creates a new run directory in it. `parent` is
     /// created if needed and must be private to this user.
@@ -61,7 +97,7 @@ impl RunDir {
         crate::rootfs::ensure_private_dir(parent)?;
         sweep(parent);
         let suffix = crate::util::unique_suffix();
-        let staging = parent.join(format!(".new-{suffix}"));
+        let staging = parent.join(owned_name(".new-"));
         let setup = || -> io::Result<File> {
             fs::DirBuilder::new().mode(0o700).create(&staging)?;
             let file = File::options()
@@ -137,24 +173,22 @@ pub(crate) fn sweep(parent: &Path) {
             continue;
         }
         if name.starts_with("run-") {
-            let Ok(file) = File::options()
-                .read(true)
-                .custom_flags(libc::O_NOFOLLOW)
-                .open(path.join("lock"))
-            else {
-                continue;
-            };
-            if lock(&file, FlockOperation::NonBlockingLockExclusive).is_ok() {
+            if lock_is_free(&path.join("lock")) {
                 let _ = fs::remove_dir_all(&path);
             }
         } else if name.starts_with(".new-") {
-            let old = entry
-                .metadata()
-                .and_then(|m| m.modified())
-                .ok()
-                .and_then(|t| SystemTime::now().duration_since(t).ok())
-                .is_some_and(|age| age > STALE_SETUP);
-            if old {
+            // Its maker died during set-up (its lock, once made, is free).
+            let lock_file = path.join("lock");
+            let dead =
+                maker_is_gone(name, ".new-") && (!lock_file.exists() || lock_is_free(&lock_file));
+            let stale = dead
+                || entry
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|t| SystemTime::now().duration_since(t).ok())
+                    .is_some_and(|age| age > STALE_SETUP);
+            if stale {
                 let _ = fs::remove_dir_all(&path);
             }
         }
@@ -199,10 +233,38 @@ mod tests {
         let hour_ago = SystemTime::now() - Duration::from_secs(7200);
         File::open(&old).unwrap().set_modified(hour_ago).unwrap();
 
+        // Set-up remains whose maker is gone go at once; those of a live
+        // maker (this process) stay.
+        let gone = dead_pid();
+        let orphan = parent.path().join(format!(".new-{gone}-x"));
+        fs::create_dir(&orphan).unwrap();
+        let mine = parent.path().join(owned_name(".new-"));
+        fs::create_dir(&mine).unwrap();
+
         sweep(parent.path());
         assert!(!dead.exists(), "a dead run survived the sweep");
         assert!(live.path().is_dir(), "a live run was swept");
         assert!(young.exists() && !old.exists());
+        assert!(!orphan.exists() && mine.exists());
+    }
+
+    /// The pid of a process that has exited and been reaped.
+    fn dead_pid() -> u32 {
+        let mut child = std::process::Command::new("/bin/true").spawn().unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        pid
+    }
+
+    #[test]
+    fn a_maker_is_gone_only_when_its_pid_is() {
+        assert!(maker_is_gone(&format!(".x-{}-abc", dead_pid()), ".x-"));
+        assert!(!maker_is_gone(&owned_name(".x-"), ".x-"));
+        assert!(!maker_is_gone(".x-1-abc", ".x-"), "pid 1 lives");
+        assert!(
+            !maker_is_gone(".x-abc", ".x-"),
+            "no pid: not known to be gone"
+        );
     }
 
     #[test]
