@@ -5,9 +5,7 @@
 //! descriptor's digest and size while they stream to disk.
 
 use std::{
-    fs::File,
     io::{Read, Seek, SeekFrom, Write},
-    os::unix::fs::OpenOptionsExt,
     path::Path,
 };
 
@@ -151,15 +149,7 @@ impl Registry {
         partial: &Path,
         progress: &dyn Fn(PullEvent<'_>),
     ) -> Result<u64, ImageError> {
-        let mut file = File::options()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-            .open(partial)
-            .map_err(io_at(partial))?;
+        let mut file = super::store::open_private(partial).map_err(io_at(partial))?;
         let mut have = file.metadata().map_err(io_at(partial))?.len();
         let mut hasher = Sha256::new();
         if have > blob.size {

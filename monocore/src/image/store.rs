@@ -122,15 +122,7 @@ impl Store {
 
     fn take(&self, name: &str, exclusive: bool, wait: bool) -> Result<Option<Lock>, ImageError> {
         let path = self.root.join("locks").join(format!("{name}.lock"));
-        let file = File::options()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-            .open(&path)
-            .map_err(io_at(&path))?;
+        let file = open_private(&path).map_err(io_at(&path))?;
         let operation = match (exclusive, wait) {
             (true, true) => FlockOperation::LockExclusive,
             (true, false) => FlockOperation::NonBlockingLockExclusive,
@@ -335,4 +327,18 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ImageError> 
         return Err(io_at(path)(e));
     }
     Ok(())
+}
+
+/// Opens `path` for reading and writing, creating it (mode 0600) if needed
+/// and keeping what it holds; never through a symlink in its last
+/// component. For the cache's lock files and partial downloads.
+pub(super) fn open_private(path: &Path) -> io::Result<File> {
+    File::options()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)
 }
