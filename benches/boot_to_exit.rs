@@ -1,7 +1,7 @@
 //! `spawn()` → the guest runs `/bin/true` → `wait()` returns, on a busybox
 //! rootfs, 128 MiB, 1 vCPU. It runs wherever `monocore::host::check()` finds
 //! a kernel that boots (libkrunfw's on hardware KVM, the compat kernel on
-//! `kvm_pvm`, where a boot takes ~17 s: 10 samples then take ~3 minutes);
+//! `kvm_pvm`, where a boot takes ~20 s: 10 samples then take ~4 minutes);
 //! elsewhere it prints why it skipped (and measures nothing).
 //!
 //! Baseline in the same run: spawning `/bin/true` on the host with

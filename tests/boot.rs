@@ -1,7 +1,7 @@
 //! Real boots, each VM in its own helper process (this test binary, run
 //! again as the VM helper: the default of `spawn`). They run wherever
 //! `monocore::host::check()` finds a kernel that boots (on this project's
-//! `kvm_pvm` development host and in CI: the compat kernel, ~17 s a boot);
+//! `kvm_pvm` development host and in CI: the compat kernel, ~20 s a boot at 128 MiB);
 //! elsewhere each prints `SKIPPED: <test>: <reason>` (or fails, with
 //! `MONOCORE_REQUIRE_BOOT=1`). The test harness runs them two at a time.
 //!

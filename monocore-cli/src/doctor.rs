@@ -58,7 +58,7 @@ fn rows(report: &HostReport) -> Vec<Row> {
 fn verdict(report: &HostReport) -> String {
     if let (true, Some(BootKernel::Compat(_))) = (report.can_boot(), &report.kernel) {
         format!(
-            "this host can boot microVMs (compat kernel, slow: ~{} s per boot)",
+            "this host can boot microVMs (compat kernel, slow: ~{} s per boot at 128 MiB)",
             monocore::kernel::COMPAT_BOOT_SECONDS
         )
     } else if report.can_boot() {

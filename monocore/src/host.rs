@@ -114,7 +114,7 @@ impl fmt::Display for BootKernel {
             Self::Libkrunfw => write!(f, "libkrunfw's kernel ({LIBKRUNFW})"),
             Self::Compat(compat) => write!(
                 f,
-                "compat kernel {} ({}), slow: ~{} s per boot",
+                "compat kernel {} ({}), slow: ~{} s per boot at 128 MiB",
                 compat.release,
                 compat.vmlinux.display(),
                 kernel::COMPAT_BOOT_SECONDS
