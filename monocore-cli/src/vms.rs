@@ -40,8 +40,14 @@ pub(crate) struct ExecArgs {
     /// The VM's ID (or its first characters, at least 4), from `monocore ps`.
     id: String,
 
-    /// The command to run and its arguments.
-    #[arg(last = true, required = true, value_name = "CMD")]
+    /// The command to run and its arguments (no `--` needed: everything
+    /// after CMD, flags too, is CMD's).
+    #[arg(
+        required = true,
+        value_name = "CMD",
+        trailing_var_arg = true,
+        num_args = 1..
+    )]
     command: Vec<String>,
 }
 

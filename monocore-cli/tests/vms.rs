@@ -207,12 +207,12 @@ fn a_kept_vm_runs_more_commands_and_stops_on_request() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(out.stdout, b"from exec\n");
+    // No `--`: everything after the command (`-c` too) is the command's.
     let out = run(monocore().args([
         "exec",
         "-e",
         "X=y z",
         &id,
-        "--",
         "/bin/sh",
         "-c",
         "echo $X >&2; exit 4",
