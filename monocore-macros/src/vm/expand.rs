@@ -136,17 +136,18 @@ pub fn expand(c: &Checked) -> TokenStream {
     };
     let ram = value(&c.ram, |lit| lit.to_token_stream(), |e| e.to_token_stream());
     let passthrough = |e: &syn::Expr| e.to_token_stream();
+    let o = &c.optional;
 
     let mut fields: Vec<TokenStream> = Vec::new();
-    if let Some(v) = &c.vcpus {
+    if let Some(v) = &o.vcpus {
         let v = value(v, |lit| lit.to_token_stream(), passthrough);
         fields.push(quote!(num_vcpus: #v));
     }
-    if let Some(v) = &c.exec {
+    if let Some(v) = &o.exec {
         let v = unix_path(v);
         fields.push(quote!(exec_path: #v));
     }
-    if let Some(v) = &c.args {
+    if let Some(v) = &o.args {
         let v = list(
             v,
             |lit| quote!(::std::string::String::from(#lit)),
@@ -162,7 +163,7 @@ pub fn expand(c: &Checked) -> TokenStream {
         );
         fields.push(quote!(args: #v));
     }
-    if let Some(v) = &c.env {
+    if let Some(v) = &o.env {
         let v = list(
             v,
             env_pair,
@@ -171,11 +172,11 @@ pub fn expand(c: &Checked) -> TokenStream {
         );
         fields.push(quote!(env: #v));
     }
-    if let Some(v) = &c.workdir {
+    if let Some(v) = &o.workdir {
         let v = unix_path(v);
         fields.push(quote!(workdir_path: #v));
     }
-    if let Some(v) = &c.mapped_dirs {
+    if let Some(v) = &o.mapped_dirs {
         let v = list(
             v,
             path_pair,
@@ -184,7 +185,7 @@ pub fn expand(c: &Checked) -> TokenStream {
         );
         fields.push(quote!(mapped_dirs: #v));
     }
-    if let Some(v) = &c.port_map {
+    if let Some(v) = &o.port_map {
         let v = list(
             v,
             port_pair,
@@ -193,7 +194,7 @@ pub fn expand(c: &Checked) -> TokenStream {
         );
         fields.push(quote!(port_map: #v));
     }
-    if let Some(v) = &c.rlimits {
+    if let Some(v) = &o.rlimits {
         let v = list(
             v,
             rlimit,
@@ -202,11 +203,11 @@ pub fn expand(c: &Checked) -> TokenStream {
         );
         fields.push(quote!(rlimits: #v));
     }
-    if let Some(v) = &c.console {
+    if let Some(v) = &o.console {
         let v = unix_path(v);
         fields.push(quote!(console_output: #v));
     }
-    if let Some(v) = &c.ip {
+    if let Some(v) = &o.ip {
         let v = value(
             v,
             ip,
@@ -214,11 +215,11 @@ pub fn expand(c: &Checked) -> TokenStream {
         );
         fields.push(quote!(assigned_ip: #v));
     }
-    if let Some(v) = &c.local_only {
+    if let Some(v) = &o.local_only {
         let v = value(v, |lit| lit.to_token_stream(), passthrough);
         fields.push(quote!(local_only: #v));
     }
-    if let Some(v) = &c.log_level {
+    if let Some(v) = &o.log_level {
         let v = value(
             v,
             |variant| quote!(::monocore::vm::LogLevel::#variant),

@@ -146,19 +146,8 @@ pub enum Source {
 pub struct Checked {
     pub source: Source,
     pub ram: Value<LitInt>,
-    pub vcpus: Option<Value<LitInt>>,
-    pub exec: Option<Value<LitStr>>,
-    pub args: Option<List<LitStr>>,
-    pub env: Option<List<EnvLit>>,
-    pub workdir: Option<Value<LitStr>>,
-    pub mapped_dirs: Option<List<PathLit>>,
-    pub port_map: Option<List<PortLit>>,
-    pub rlimits: Option<List<RlimitLit>>,
-    pub console: Option<Value<LitStr>>,
-    pub ip: Option<Value<IpLit>>,
-    pub local_only: Option<Value<LitBool>>,
-    /// The `LogLevel` variant, spanned on the user's identifier.
-    pub log_level: Option<Value<Ident>>,
+    /// The optional keys, as they were read.
+    pub optional: Optional,
 }
 
 /// Checks the whole input, reporting every error at once.
@@ -254,18 +243,7 @@ pub fn check(input: VmInput) -> syn::Result<Checked> {
     errors.finish(Checked {
         source,
         ram,
-        vcpus: c.vcpus,
-        exec: c.exec,
-        args: c.args,
-        env: c.env,
-        workdir: c.workdir,
-        mapped_dirs: c.mapped_dirs,
-        port_map: c.port_map,
-        rlimits: c.rlimits,
-        console: c.console,
-        ip: c.ip,
-        local_only: c.local_only,
-        log_level: c.log_level,
+        optional: c,
     })
 }
 
