@@ -17,7 +17,7 @@ use monocore::{
     config::EnvPair,
     vm::{GuestStep, MicroVm, MicroVmConfig, SpawnOptions, VmExitStatus},
 };
-use monocore_suite::{busybox_rootfs, is_gone, may_boot, sh_config};
+use monocore_suite::{assert_nothing_left, busybox_rootfs, may_boot, sh_config};
 
 /// Far above a boot on the slowest host this runs on (~20 s under kvm_pvm).
 const BOOT_TIMEOUT: Duration = Duration::from_secs(180);
@@ -42,18 +42,6 @@ impl Finished {
 
 fn options(runs: &Path) -> SpawnOptions {
     SpawnOptions::new().capture_console(true).runs_dir(runs)
-}
-
-/// Asserts that the VM of `pid`, with its run directories under `runs`,
-/// left nothing behind.
-fn assert_nothing_left(pid: u32, runs: &Path) {
-    assert!(is_gone(pid), "the VM helper {pid} was not reaped");
-    let left: Vec<_> = fs::read_dir(runs)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .collect();
-    assert!(left.is_empty(), "run directories left behind: {left:?}");
 }
 
 /// Boots `config`, waits for it, and checks that nothing is left. `None`

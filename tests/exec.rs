@@ -5,7 +5,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code may panic
 
 use std::{
-    fs,
     io::{Read, Write},
     path::Path,
     time::{Duration, Instant},
@@ -18,7 +17,7 @@ use monocore::{
         VmHandle,
     },
 };
-use monocore_suite::{busybox_rootfs, is_gone, may_boot, sh_config};
+use monocore_suite::{assert_nothing_left, busybox_rootfs, may_boot, sh_config};
 
 /// An idle VM (no main command) on a busybox root, or `None` (skipped).
 fn idle_vm(test: &str, runs: &Path) -> Option<(tempfile::TempDir, VmHandle)> {
@@ -36,16 +35,6 @@ fn idle_vm(test: &str, runs: &Path) -> Option<(tempfile::TempDir, VmHandle)> {
         )
         .unwrap();
     Some((root, handle))
-}
-
-fn assert_nothing_left(pid: u32, runs: &Path) {
-    assert!(is_gone(pid), "the VM helper {pid} was not reaped");
-    let left: Vec<_> = fs::read_dir(runs)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .collect();
-    assert!(left.is_empty(), "run directories left behind: {left:?}");
 }
 
 fn piped(command: GuestCommand) -> GuestCommand {

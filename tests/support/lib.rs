@@ -119,6 +119,22 @@ pub fn is_gone(pid: u32) -> bool {
     }
 }
 
+/// Asserts that the VM of `pid`, with its run directories under `runs`,
+/// left nothing behind: the helper reaped, no run directory left.
+#[expect(
+    clippy::panic,
+    reason = "test support: a failed listing fails the test"
+)]
+pub fn assert_nothing_left(pid: u32, runs: &std::path::Path) {
+    assert!(is_gone(pid), "the VM helper {pid} was not reaped");
+    let left: Vec<_> = std::fs::read_dir(runs)
+        .unwrap_or_else(|e| panic!("cannot list {}: {e}", runs.display()))
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert!(left.is_empty(), "run directories left behind: {left:?}");
+}
+
 /// The children of this process that still exist, zombies included (by
 /// scanning `/proc/*/stat` for our pid as parent).
 pub fn live_children() -> Vec<(u32, char)> {
