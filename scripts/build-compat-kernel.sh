@@ -11,6 +11,16 @@
 #              intact, 1 otherwise (nothing is built or installed)
 #   --force    rebuild even if a verified build is installed
 #
+# Exit status: 0 when a verified kernel is installed at the end, else the
+# status of the step that failed (130, 143 or 129 after SIGINT, SIGTERM or
+# SIGHUP). The clean-up on exit never changes it.
+#
+# For the tests of this script and of setup.sh (tests/scripts.rs) only:
+# MONOCORE_KERNEL_BUILD_STUB=ok replaces the download and the build with a
+# few bytes of fake kernel (its stamp names a recipe of its own, so a stub
+# never passes --check as the real kernel); =fail fails where the build
+# would run; =hang waits there until a signal ends it.
+#
 # Output: $MONOCORE_CACHE_DIR/kernel/compat (else
 # $XDG_CACHE_HOME/monocore/kernel/compat, else ~/.cache/monocore/kernel/compat):
 #   vmlinux     the ELF kernel monocore boots with krun_set_kernel
@@ -66,11 +76,21 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
 log() { echo "build-compat-kernel: $*" >&2; }
 
+stub=${MONOCORE_KERNEL_BUILD_STUB:-}
+case $stub in
+"" | ok | fail | hang) ;;
+*)
+    echo "build-compat-kernel: MONOCORE_KERNEL_BUILD_STUB=$stub: expected ok, fail or hang" >&2
+    exit 2
+    ;;
+esac
+
 # The recipe hash: everything that decides what gets built.
 recipe_hash() {
     local version=$1
     {
         printf 'revision=%s\nsource=%s %s\n' "$recipe_revision" "$source_pkg" "$version"
+        if [ -n "$stub" ]; then printf 'stub\n'; fi
         cat "$fragment" "$patchfile"
     } | sha256sum | cut -d' ' -f1
 }
@@ -124,7 +144,7 @@ missing=()
 for pkg in "${tools[@]}"; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
 done
-if [ ${#missing[@]} -gt 0 ]; then
+if [ ${#missing[@]} -gt 0 ] && [ -z "$stub" ]; then
     log "installing build tools: ${missing[*]}"
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" ||
         { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"; }
@@ -133,71 +153,119 @@ fi
 # --- a private scratch directory, removed on every exit path -------------
 mkdir -p "$kernel_dir"
 chmod 700 "$cache_root" "$kernel_dir" 2>/dev/null || true
+# One build at a time: the lock is held until this script exits (the kernel
+# drops it even after kill -9). Whatever scratch, staging or old directory
+# is found while holding it was left by a build that died: remove it.
+exec 9>"$kernel_dir/.build.lock"
+if ! flock -n 9; then
+    log "another build is running; waiting for it"
+    flock 9
+    if why=$(verify_installed) && [ "$mode" != force ]; then
+        log "up to date: $dest (built meanwhile, verified sha256)"
+        exit 0
+    fi
+fi
+rm -rf "$kernel_dir"/.build-* "$kernel_dir"/.staging-* "$kernel_dir"/.old-*
 scratch=$(mktemp -d "$kernel_dir/.build-XXXXXXXX")
 staging=""
+old=""
+# Keeps the status the script is exiting with: the clean-up's own commands
+# (a test that is false when there is no staging directory) must not become
+# the script's exit status.
 cleanup() {
+    local status=$?
     rm -rf "$scratch"
-    [ -n "$staging" ] && rm -rf "$staging"
+    if [ -n "$staging" ]; then rm -rf "$staging"; fi
+    if [ -n "$old" ]; then rm -rf "$old"; fi
+    exit "$status"
 }
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 trap 'exit 129' HUP
 
-# --- the source ----------------------------------------------------------
-cd "$scratch"
-version=$source_version
-if ! apt-get download -qq "$source_pkg=$version" 2>/dev/null; then
-    $SUDO apt-get update -qq || true
+# Both builds leave vmlinux, System.map and .config in the current
+# directory and set $version (the source package version) and $release.
+
+# The real build: download, patch, configure, build.
+real_build() {
+    # --- the source ----------------------------------------------------------
+    version=$source_version
     if ! apt-get download -qq "$source_pkg=$version" 2>/dev/null; then
-        version=$(apt-cache policy "$source_pkg" | sed -n 's/^ *Candidate: //p')
-        if [ -z "$version" ] || [ "$version" = "(none)" ]; then
-            log "Debian's $source_pkg is not available from apt (bookworm-security or newer is needed)"
-            exit 1
+        $SUDO apt-get update -qq || true
+        if ! apt-get download -qq "$source_pkg=$version" 2>/dev/null; then
+            version=$(apt-cache policy "$source_pkg" | sed -n 's/^ *Candidate: //p')
+            if [ -z "$version" ] || [ "$version" = "(none)" ]; then
+                log "Debian's $source_pkg is not available from apt (bookworm-security or newer is needed)"
+                exit 1
+            fi
+            log "$source_pkg $source_version is gone from the archive; using $version"
+            apt-get download -qq "$source_pkg=$version"
         fi
-        log "$source_pkg $source_version is gone from the archive; using $version"
-        apt-get download -qq "$source_pkg=$version"
     fi
-fi
-log "unpacking $source_pkg $version"
-dpkg-deb --fsys-tarfile ./*.deb | tar -x --wildcards './usr/src/linux-source-*.tar.xz'
-tar -xJf ./usr/src/linux-source-*.tar.xz
-rm -rf ./usr ./*.deb
-cd linux-source-*
+    log "unpacking $source_pkg $version"
+    dpkg-deb --fsys-tarfile ./*.deb | tar -x --wildcards './usr/src/linux-source-*.tar.xz'
+    tar -xJf ./usr/src/linux-source-*.tar.xz
+    rm -rf ./usr ./*.deb
+    cd linux-source-*
 
-# --- patch and configure -------------------------------------------------
-patch -p1 --forward --batch --quiet <"$patchfile"
-make -s KCONFIG_ALLCONFIG="$fragment" allnoconfig
-# Every line of the fragment must have survived: a dependency that drops an
-# option would otherwise yield a kernel that silently lacks it.
-dropped=$(
-    while IFS= read -r line; do
-        case $line in
-        CONFIG_*=*)
-            grep -qxF -- "$line" .config || echo "  wanted $line, got: $(grep -E "^(# )?${line%%=*}[= ]" .config || echo 'absent')"
-            ;;
-        "# CONFIG_"*" is not set")
-            opt=${line#\# }
-            opt=${opt%% *}
-            if grep -qE "^$opt=" .config; then echo "  wanted $line, got: $(grep -E "^$opt=" .config)"; fi
-            ;;
-        esac
-    done <"$fragment"
-)
-if [ -n "$dropped" ]; then
-    log "kernel/compat.config did not survive allnoconfig:"
-    echo "$dropped" >&2
-    exit 1
-fi
+    # --- patch and configure -------------------------------------------------
+    patch -p1 --forward --batch --quiet <"$patchfile"
+    make -s KCONFIG_ALLCONFIG="$fragment" allnoconfig
+    # Every line of the fragment must have survived: a dependency that drops an
+    # option would otherwise yield a kernel that silently lacks it.
+    dropped=$(
+        while IFS= read -r line; do
+            case $line in
+            CONFIG_*=*)
+                grep -qxF -- "$line" .config || echo "  wanted $line, got: $(grep -E "^(# )?${line%%=*}[= ]" .config || echo 'absent')"
+                ;;
+            "# CONFIG_"*" is not set")
+                opt=${line#\# }
+                opt=${opt%% *}
+                if grep -qE "^$opt=" .config; then echo "  wanted $line, got: $(grep -E "^$opt=" .config)"; fi
+                ;;
+            esac
+        done <"$fragment"
+    )
+    if [ -n "$dropped" ]; then
+        log "kernel/compat.config did not survive allnoconfig:"
+        echo "$dropped" >&2
+        exit 1
+    fi
 
-# --- build ---------------------------------------------------------------
-jobs=$(nproc)
-log "building vmlinux with make -j$jobs (nice 10); 4-13 minutes on 2 cores"
-start=$(date +%s)
-KBUILD_BUILD_USER=monocore KBUILD_BUILD_HOST=compat \
-    nice -n 10 make -s -j"$jobs" LOCALVERSION=-monocore-compat vmlinux
-release=$(make -s LOCALVERSION=-monocore-compat kernelrelease)
-log "built $release in $(($(date +%s) - start)) s"
+    # --- build ---------------------------------------------------------------
+    jobs=$(nproc)
+    log "building vmlinux with make -j$jobs (nice 10); 4-13 minutes on 2 cores"
+    start=$(date +%s)
+    KBUILD_BUILD_USER=monocore KBUILD_BUILD_HOST=compat \
+        nice -n 10 make -s -j"$jobs" LOCALVERSION=-monocore-compat vmlinux
+    release=$(make -s LOCALVERSION=-monocore-compat kernelrelease)
+    log "built $release in $(($(date +%s) - start)) s"
+}
+
+# The tests' stand-in for real_build (see MONOCORE_KERNEL_BUILD_STUB above).
+stub_build() {
+    version=$source_version
+    case $stub in
+    fail)
+        log "stub build: failing"
+        exit 1
+        ;;
+    hang)
+        log "stub build: waiting for a signal"
+        while :; do sleep 1; done
+        ;;
+    esac
+    printf 'stub kernel\n' >vmlinux
+    printf 'ffffffff81000000 T _stext\n' >System.map
+    printf 'CONFIG_MONOCORE_COMPAT=y\n' >.config
+    release=stub
+    log "stub build: made a fake vmlinux"
+}
+
+cd "$scratch"
+if [ -n "$stub" ]; then stub_build; else real_build; fi
 
 # --- install: staging, then one rename ------------------------------------
 staging=$(mktemp -d "$kernel_dir/.staging-XXXXXXXX")
@@ -220,6 +288,7 @@ if [ -e "$dest" ]; then
     mv "$dest" "$old/"
     mv "$staging" "$dest"
     rm -rf "$old"
+    old=""
 else
     mv "$staging" "$dest"
 fi

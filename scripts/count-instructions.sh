@@ -22,7 +22,8 @@ for line in sys.stdin:
 [ -x "$bin" ] || { echo "count-instructions: could not build the benchmark" >&2; exit 1; }
 
 tmp="$(mktemp -d)"
-trap 'rm -rf "$tmp"' EXIT
+# Keeps the exit status: the clean-up never changes it.
+trap 'status=$?; rm -rf "$tmp"; exit "$status"' EXIT
 
 count() { # way n -> total instructions (Ir)
     MONOCORE_COUNT="$1:$2" valgrind --tool=cachegrind --cache-sim=no \
