@@ -8,6 +8,8 @@
 //! verification, the exit traps) is the script's real code. A stub kernel's
 //! stamp names a recipe of its own, so it never passes for the real one.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code may panic
+
 use std::{
     path::{Path, PathBuf},
     process::{Command, Output, Stdio},
