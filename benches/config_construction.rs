@@ -28,7 +28,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use monocore::{
     config::{EnvPair, PathPair, PortPair},
     vm,
-    vm::{LinuxRLimitResource, LinuxRlimit, LogLevel, MicroVmConfig},
+    vm::{LinuxRlimit, LinuxRlimitResource, LogLevel, MicroVmConfig},
 };
 
 fn with_vm_macro() -> MicroVmConfig {
@@ -64,8 +64,8 @@ fn with_struct_literal() -> MicroVmConfig {
             PortPair::with_distinct(8443, 443),
         ],
         rlimits: vec![
-            LinuxRlimit::new(LinuxRLimitResource::RLIMIT_NOFILE, 1024, 2048),
-            LinuxRlimit::new(LinuxRLimitResource::RLIMIT_NPROC, 64, 128),
+            LinuxRlimit::new(LinuxRlimitResource::RLIMIT_NOFILE, 1024, 2048),
+            LinuxRlimit::new(LinuxRlimitResource::RLIMIT_NPROC, 64, 128),
         ],
         workdir_path: Some("/data".into()),
         exec_path: Some("/bin/echo".into()),
@@ -103,8 +103,8 @@ fn with_builder() -> MicroVmConfig {
             PortPair::with_distinct(8443, 443),
         ])
         .rlimits([
-            LinuxRlimit::new(LinuxRLimitResource::RLIMIT_NOFILE, 1024, 2048),
-            LinuxRlimit::new(LinuxRLimitResource::RLIMIT_NPROC, 64, 128),
+            LinuxRlimit::new(LinuxRlimitResource::RLIMIT_NOFILE, 1024, 2048),
+            LinuxRlimit::new(LinuxRlimitResource::RLIMIT_NPROC, 64, 128),
         ])
         .console_output("./console.log")
         .local_only(false)

@@ -15,7 +15,7 @@
 
 use monocore::config::file::parse_config;
 use monocore::config::{EnvPair, PathPair, PortPair};
-use monocore::vm::{LinuxRLimitResource, LinuxRlimit, MicroVmConfig};
+use monocore::vm::{LinuxRlimit, LinuxRlimitResource, MicroVmConfig};
 use monocore::{ConfigErrorKind, MonocoreError, RuleError};
 use monocore_suite::oracle;
 use proptest::prelude::*;
@@ -116,7 +116,7 @@ fn config() -> impl Strategy<Value = MicroVmConfig> {
                 .collect();
             c.rlimits = rlimits
                 .into_iter()
-                .map(|(r, s, h)| LinuxRlimit::new(LinuxRLimitResource::try_from(r).unwrap(), s, h))
+                .map(|(r, s, h)| LinuxRlimit::new(LinuxRlimitResource::try_from(r).unwrap(), s, h))
                 .collect();
             c
         },
@@ -211,7 +211,7 @@ proptest! {
         let reference = oracle::reference_overlap(&mounts);
         match config.validate_values() {
             Ok(()) => prop_assert!(reference.is_none(), "missed overlap in {:?}", paths),
-            Err(MonocoreError::InvalidMicroVMConfig(e)) if matches!(e.kind, ConfigErrorKind::Rule(RuleError::GuestPathsOverlap { .. })) => {
+            Err(MonocoreError::InvalidMicroVmConfig(e)) if matches!(e.kind, ConfigErrorKind::Rule(RuleError::GuestPathsOverlap { .. })) => {
                 let ConfigErrorKind::Rule(RuleError::GuestPathsOverlap { guest: a, first: b, .. }) = e.kind else { unreachable!() };
                 prop_assert!(reference.is_some(), "false overlap {:?} / {:?}", a, b);
                 let (a, b) = (oracle::guest_components(&a), oracle::guest_components(&b));
@@ -318,7 +318,7 @@ fn oracle_flags_each_broken_rule() {
         PathPair::with_same("/app/./x/".into()),
     ];
     c.port_map = vec![PortPair::with_same(80), PortPair::with_distinct(80, 81)];
-    c.rlimits = vec![LinuxRlimit::new(LinuxRLimitResource::RLIMIT_CPU, 2, 1)];
+    c.rlimits = vec![LinuxRlimit::new(LinuxRlimitResource::RLIMIT_CPU, 2, 1)];
     c.assigned_ip = Some([10, 0, 0, 2].into());
     let broken = oracle::violations(&c);
     for rule in [
@@ -364,7 +364,7 @@ fn oracle_and_validation_agree_on_the_command_size() {
     );
     // A larger stack limit makes room.
     c.rlimits = vec![LinuxRlimit::new(
-        LinuxRLimitResource::RLIMIT_STACK,
+        LinuxRlimitResource::RLIMIT_STACK,
         64 << 20,
         64 << 20,
     )];

@@ -2,7 +2,7 @@
 //! parsing arbitrary input never panics.
 
 use monocore::config::{EnvPair, PathPair, PortPair};
-use monocore::vm::{LinuxRLimitResource, LinuxRlimit, LogLevel};
+use monocore::vm::{LinuxRlimit, LinuxRlimitResource, LogLevel};
 use proptest::prelude::*;
 
 /// A path segment with no `:` and no NUL (the characters the string form
@@ -52,7 +52,7 @@ proptest! {
     #[test]
     fn rlimit_round_trips(resource in 0u32..16, a in any::<u64>(), b in any::<u64>()) {
         let (soft, hard) = (a.min(b), a.max(b));
-        let limit = LinuxRlimit::new(LinuxRLimitResource::try_from(resource).unwrap(), soft, hard);
+        let limit = LinuxRlimit::new(LinuxRlimitResource::try_from(resource).unwrap(), soft, hard);
         let parsed: LinuxRlimit = limit.to_string().parse().unwrap();
         prop_assert_eq!(&parsed, &limit);
         // The named form parses to the same value.

@@ -96,7 +96,7 @@ fn the_default_network_is_none_and_ports_need_local_only_false() {
     // Refused by validation, before any libkrun call, at the port mapping.
     config.port_map = vec!["8080:80".parse().unwrap()];
     let err = MicroVm::from_config(config.clone()).unwrap_err();
-    let MonocoreError::InvalidMicroVMConfig(e) = &err else {
+    let MonocoreError::InvalidMicroVmConfig(e) = &err else {
         panic!("{err:?}")
     };
     assert_eq!(e.at, Field::PortMap.at(0));
@@ -118,7 +118,7 @@ fn the_default_network_is_none_and_ports_need_local_only_false() {
     config.assigned_ip = Some("192.168.1.2".parse().unwrap());
     let err = MicroVm::from_config(config).unwrap_err();
     assert!(
-        matches!(&err, MonocoreError::InvalidMicroVMConfig(e) if e.at == Field::Ip.whole()),
+        matches!(&err, MonocoreError::InvalidMicroVmConfig(e) if e.at == Field::Ip.whole()),
         "{err:?}"
     );
 }
@@ -193,7 +193,7 @@ fn a_non_utf8_root_path_is_a_validation_error_never_reaching_ffi() {
     fs::create_dir(&root).unwrap();
     let err = MicroVm::from_config(MicroVmConfig::new(&root, 128)).unwrap_err();
     assert!(
-        matches!(&err, MonocoreError::InvalidMicroVMConfig(e) if e.at.to_string() == "root"),
+        matches!(&err, MonocoreError::InvalidMicroVmConfig(e) if e.at.to_string() == "root"),
         "{err:?}"
     );
     assert!(err.to_string().contains("not valid UTF-8"), "{err}");

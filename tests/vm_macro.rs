@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use monocore::config::{EnvPair, PathPair, PortPair};
 use monocore::typed_path::Utf8UnixPathBuf;
 use monocore::vm;
-use monocore::vm::{LinuxRLimitResource, LinuxRlimit, LogLevel, MicroVmConfig};
+use monocore::vm::{LinuxRlimit, LinuxRlimitResource, LogLevel, MicroVmConfig};
 
 /// Every key, all literals, by hand.
 fn full_by_hand() -> MicroVmConfig {
@@ -24,8 +24,8 @@ fn full_by_hand() -> MicroVmConfig {
     ];
     c.port_map = vec![PortPair::with_distinct(8080, 80), PortPair::with_same(443)];
     c.rlimits = vec![
-        LinuxRlimit::new(LinuxRLimitResource::RLIMIT_NOFILE, 1024, 2048),
-        LinuxRlimit::new(LinuxRLimitResource::RLIMIT_CPU, 10, 20),
+        LinuxRlimit::new(LinuxRlimitResource::RLIMIT_NOFILE, 1024, 2048),
+        LinuxRlimit::new(LinuxRlimitResource::RLIMIT_CPU, 10, 20),
     ];
     c.console_output = Some(Utf8UnixPathBuf::from("./console.log"));
     c.local_only = false;
@@ -122,7 +122,7 @@ fn every_key_as_an_expression_equals_the_config_built_by_hand() {
 fn literals_and_expressions_mix_in_one_call_and_in_one_list() {
     let greeting = "Hello".to_string();
     let extra_port = PortPair::with_same(443);
-    let nofile = LinuxRlimit::new(LinuxRLimitResource::RLIMIT_NOFILE, 1024, 2048);
+    let nofile = LinuxRlimit::new(LinuxRlimitResource::RLIMIT_NOFILE, 1024, 2048);
     let config = vm! {
         root: "./rootfs",
         ram: 512 * 2,
@@ -233,7 +233,7 @@ fn an_ip_expression_is_refused_at_run_time() {
     assert_eq!(config.assigned_ip, Some(Ipv4Addr::new(10, 0, 0, 2)));
     assert!(matches!(
         config.validate_values(),
-        Err(monocore::MonocoreError::InvalidMicroVMConfig(e)) if e.at == monocore::Field::Ip.whole()
+        Err(monocore::MonocoreError::InvalidMicroVmConfig(e)) if e.at == monocore::Field::Ip.whole()
     ));
 }
 
@@ -243,7 +243,7 @@ fn a_bad_expression_value_is_caught_at_run_time_by_the_same_rules() {
     let config = vm! { root: "/r", ram: ram };
     assert!(matches!(
         config.validate_values(),
-        Err(monocore::MonocoreError::InvalidMicroVMConfig(e)) if e.at == monocore::Field::Ram.whole()
+        Err(monocore::MonocoreError::InvalidMicroVmConfig(e)) if e.at == monocore::Field::Ram.whole()
     ));
 }
 

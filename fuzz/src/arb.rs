@@ -9,7 +9,7 @@
 
 use arbitrary::Arbitrary;
 use monocore::config::{EnvPair, PathPair, PortPair, limits};
-use monocore::vm::{LinuxRLimitResource, LinuxRlimit, MicroVmConfig};
+use monocore::vm::{LinuxRlimit, LinuxRlimitResource, MicroVmConfig};
 
 /// The most elements a generated list has (before [`Pad`]).
 pub const MAX_LIST: usize = 12;
@@ -160,8 +160,8 @@ pub struct Rlimit {
 }
 
 impl Rlimit {
-    pub fn resource(&self) -> LinuxRLimitResource {
-        LinuxRLimitResource::ALL[usize::from(self.resource) % 16]
+    pub fn resource(&self) -> LinuxRlimitResource {
+        LinuxRlimitResource::ALL[usize::from(self.resource) % 16]
     }
 }
 
@@ -273,7 +273,7 @@ fn pad_list(config: &mut MicroVmConfig, pad: &Pad) {
             let n = limits::MAX_RLIMITS + extra;
             let mut i = 0;
             while config.rlimits.len() < n {
-                let resource = LinuxRLimitResource::ALL[i % 16];
+                let resource = LinuxRlimitResource::ALL[i % 16];
                 config.rlimits.push(LinuxRlimit::new(resource, 1, 2));
                 i += 1;
             }

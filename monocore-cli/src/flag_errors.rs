@@ -5,7 +5,7 @@
 //! The flag comes from the error's [`ConfigPath`], never from its message.
 
 use monocore::{
-    ConfigPath, Field, Fix, InvalidMicroVMConfigError, MonocoreError, vm::MicroVmConfig,
+    ConfigPath, Field, Fix, InvalidMicroVmConfigError, MonocoreError, vm::MicroVmConfig,
 };
 
 /// The flag that set `at`, with the offending value where there is one.
@@ -77,7 +77,7 @@ fn fix(fix: Fix) -> &'static str {
     }
 }
 
-fn describe(error: &InvalidMicroVMConfigError, config: &MicroVmConfig) -> String {
+fn describe(error: &InvalidMicroVmConfigError, config: &MicroVmConfig) -> String {
     let hint = error
         .kind
         .fix()
@@ -92,7 +92,7 @@ fn describe(error: &InvalidMicroVMConfigError, config: &MicroVmConfig) -> String
 /// from the flags; otherwise its own text.
 pub fn explain(error: &MonocoreError, config: &MicroVmConfig) -> String {
     match error {
-        MonocoreError::InvalidMicroVMConfig(e) => describe(e, config),
+        MonocoreError::InvalidMicroVmConfig(e) => describe(e, config),
         MonocoreError::HostCannotRun(e) => {
             format!("this host cannot run this microVM: {}", describe(e, config))
         }

@@ -3,8 +3,7 @@
 use std::path::PathBuf;
 
 use monocore_rules::{
-    ConfigPath, EnvPairError, Fix, PathPairError, PortPairError, RlimitError, RlimitErrorKind,
-    RuleError,
+    ConfigPath, EnvPairError, Fix, PathPairError, PortPairError, RlimitError, RuleError,
 };
 
 /// The result type of every fallible monocore operation.
@@ -18,7 +17,7 @@ pub type MonocoreResult<T> = Result<T, MonocoreError>;
 /// and then each source gives the whole story without repeats.
 ///
 /// Parse errors (a string that is not a valid pair, limit or level) are kept
-/// apart from validation errors ([`InvalidMicroVMConfigError`]: a config whose
+/// apart from validation errors ([`InvalidMicroVmConfigError`]: a config whose
 /// values parse but do not make a valid microVM).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -39,17 +38,11 @@ pub enum MonocoreError {
     #[error(transparent)]
     InvalidEnvPair(#[from] EnvPairError),
 
-    /// A resource limit is not of the form `RESOURCE=soft:hard`.
+    /// A string is not a valid resource limit (`RESOURCE=soft:hard`): its
+    /// [`kind`](RlimitError::kind) says whether the form, the resource or a
+    /// value is wrong.
     #[error(transparent)]
-    InvalidRLimitFormat(RlimitError),
-
-    /// A resource limit names an unknown resource.
-    #[error(transparent)]
-    InvalidRLimitResource(RlimitError),
-
-    /// A resource limit's value is not a number, or soft exceeds hard.
-    #[error(transparent)]
-    InvalidRLimitValue(RlimitError),
+    InvalidRlimit(#[from] RlimitError),
 
     /// A string is not a log level.
     #[error(
@@ -71,13 +64,13 @@ pub enum MonocoreError {
 
     /// The values parse, but do not make a valid microVM.
     #[error("invalid microVM configuration: {0}")]
-    InvalidMicroVMConfig(InvalidMicroVMConfigError),
+    InvalidMicroVmConfig(InvalidMicroVmConfigError),
 
     /// The config is valid, but this host cannot run it (more memory or
     /// vCPUs than it has, networking with a kernel that has none). Checked
     /// before the VMM starts.
     #[error("this host cannot run this microVM: {0}")]
-    HostCannotRun(InvalidMicroVMConfigError),
+    HostCannotRun(InvalidMicroVmConfigError),
 
     /// This host cannot boot any microVM (`/dev/kvm` is missing or cannot
     /// be opened). Checked before the VMM starts; `monocore doctor` says
@@ -208,9 +201,9 @@ impl From<std::io::Error> for MonocoreError {
     }
 }
 
-impl From<InvalidMicroVMConfigError> for MonocoreError {
-    fn from(error: InvalidMicroVMConfigError) -> Self {
-        Self::InvalidMicroVMConfig(error)
+impl From<InvalidMicroVmConfigError> for MonocoreError {
+    fn from(error: InvalidMicroVmConfigError) -> Self {
+        Self::InvalidMicroVmConfig(error)
     }
 }
 
@@ -251,18 +244,6 @@ pub(crate) fn errno_description(errno: i32) -> String {
     }
 }
 
-impl From<RlimitError> for MonocoreError {
-    fn from(error: RlimitError) -> Self {
-        match error.kind {
-            RlimitErrorKind::Format => Self::InvalidRLimitFormat(error),
-            RlimitErrorKind::UnknownResource(_) => Self::InvalidRLimitResource(error),
-            RlimitErrorKind::InvalidValue(_) | RlimitErrorKind::SoftExceedsHard { .. } => {
-                Self::InvalidRLimitValue(error)
-            }
-        }
-    }
-}
-
 /// Why a [`MicroVmConfig`](crate::vm::MicroVmConfig) is not valid (or, as
 /// [`MonocoreError::HostCannotRun`], cannot run on this host), and where.
 ///
@@ -272,7 +253,7 @@ impl From<RlimitError> for MonocoreError {
 /// moves it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{at}: {kind}{}", FixSuffix(kind.fix()))]
-pub struct InvalidMicroVMConfigError {
+pub struct InvalidMicroVmConfigError {
     /// Where the problem is.
     pub at: ConfigPath,
     /// What it is.
@@ -290,7 +271,7 @@ impl std::fmt::Display for FixSuffix {
     }
 }
 
-impl InvalidMicroVMConfigError {
+impl InvalidMicroVmConfigError {
     /// A rule error at `at`.
     pub fn rule(at: ConfigPath, error: impl Into<RuleError>) -> Self {
         Self {

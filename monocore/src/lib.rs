@@ -46,7 +46,7 @@ pub mod rootfs;
 mod util;
 pub mod vm;
 
-pub use error::{ConfigErrorKind, InvalidMicroVMConfigError, MonocoreError, MonocoreResult};
+pub use error::{ConfigErrorKind, InvalidMicroVmConfigError, MonocoreError, MonocoreResult};
 pub use error_chain::ErrorChain;
 /// Where a config problem is, and the rule errors every front end shows.
 pub use monocore_rules::{ConfigPath, Field, Fix, RuleError};

@@ -11,7 +11,7 @@
 
 use monocore::config::limits;
 use monocore::vm::MicroVmConfig;
-use monocore::{ConfigErrorKind, Field, InvalidMicroVMConfigError as E, RuleError};
+use monocore::{ConfigErrorKind, Field, InvalidMicroVmConfigError as E, RuleError};
 
 /// One value rule of the config table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -316,7 +316,7 @@ pub fn check_against_oracle(config: &MicroVmConfig) -> Result<(), String> {
     match config.validate_values() {
         Ok(()) if broken.is_empty() => Ok(()),
         Ok(()) => Err(format!("accepted, but it breaks {broken:?}: {config:?}")),
-        Err(monocore::MonocoreError::InvalidMicroVMConfig(error)) => {
+        Err(monocore::MonocoreError::InvalidMicroVmConfig(error)) => {
             let rule = rule_of(&error);
             if !rule.is_some_and(|r| broken.contains(&r)) {
                 return Err(format!(

@@ -106,7 +106,7 @@ fn rlimit(r: &RlimitLit) -> TokenStream {
     let span = r.resource.span();
     let resource = &r.resource;
     let (soft, hard) = (spanned_u64(r.soft, span), spanned_u64(r.hard, span));
-    quote_spanned!(span=> ::monocore::vm::LinuxRlimit::new(::monocore::vm::LinuxRLimitResource::#resource, #soft, #hard))
+    quote_spanned!(span=> ::monocore::vm::LinuxRlimit::new(::monocore::vm::LinuxRlimitResource::#resource, #soft, #hard))
 }
 
 fn ip(ip: &IpLit) -> TokenStream {

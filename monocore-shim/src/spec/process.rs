@@ -2,7 +2,7 @@
 
 use monocore::{
     config::EnvPair,
-    vm::{LinuxRLimitResource, LinuxRlimit, MicroVmConfig},
+    vm::{LinuxRlimit, LinuxRlimitResource, MicroVmConfig},
 };
 use serde_json::Value;
 
@@ -117,7 +117,7 @@ fn rlimit(value: &Value, at: SpecPath) -> Result<LinuxRlimit, SpecError> {
         Some((v, at)) => (string(v, &at)?, at),
         None => ("", at.key("type")),
     };
-    let resource: LinuxRLimitResource = kind
+    let resource: LinuxRlimitResource = kind
         .0
         .parse()
         .map_err(|_| SpecError::refused(kind.1, Refusal::Rlimit(kind.0.to_owned())))?;

@@ -2,7 +2,7 @@ use std::path::Path;
 
 use monocore::{
     config::EnvPair,
-    vm::{LinuxRLimitResource, LinuxRlimit},
+    vm::{LinuxRlimit, LinuxRlimitResource},
 };
 use serde_json::{Value, json};
 
@@ -135,7 +135,7 @@ fn the_ctr_default_spec_maps_every_field() {
     assert_eq!(
         config.rlimits,
         [LinuxRlimit::new(
-            LinuxRLimitResource::RLIMIT_NOFILE,
+            LinuxRlimitResource::RLIMIT_NOFILE,
             512,
             1024
         )]

@@ -45,7 +45,7 @@ impl EnvPair {
         };
         // Parsing the string form applies exactly the string-form rules.
         if let Err(kind) = monocore_rules::check_env_name(&pair.name) {
-            return Err(crate::InvalidMicroVMConfigError::rule(
+            return Err(crate::InvalidMicroVmConfigError::rule(
                 monocore_rules::Field::Env.whole(),
                 monocore_rules::RuleError::EnvName {
                     name: pair.name,
@@ -117,11 +117,11 @@ mod tests {
         assert!(EnvPair::try_new("A", "1").is_ok());
         assert!(matches!(
             EnvPair::try_new("A=B", "1"),
-            Err(MonocoreError::InvalidMicroVMConfig(ref e)) if matches!(e.rule_error(), Some(monocore_rules::RuleError::EnvName { name, .. }) if name == "A=B")
+            Err(MonocoreError::InvalidMicroVmConfig(ref e)) if matches!(e.rule_error(), Some(monocore_rules::RuleError::EnvName { name, .. }) if name == "A=B")
         ));
         assert!(matches!(
             EnvPair::try_new("", "1"),
-            Err(MonocoreError::InvalidMicroVMConfig(_))
+            Err(MonocoreError::InvalidMicroVmConfig(_))
         ));
     }
 

@@ -85,7 +85,7 @@ pub(crate) fn spec_for(config: &MicroVmConfig, flags: u32) -> MonocoreResult<Spe
             .map(|(index, dir)| {
                 let guest = monocore_rules::normalize_mount_point(dir.get_guest().as_str())
                     .map_err(|e| {
-                        crate::InvalidMicroVMConfigError::rule(
+                        crate::InvalidMicroVmConfigError::rule(
                             monocore_rules::Field::MappedDirs.at(index),
                             e,
                         )

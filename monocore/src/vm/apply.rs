@@ -262,7 +262,7 @@ impl Plan {
         // here so that a `Plan` never passes libkrun a setting it would
         // ignore or refuse, even for a config made without `validate`.
         if let Some(error) = config.value_errors().into_iter().next() {
-            return Err(MonocoreError::InvalidMicroVMConfig(error));
+            return Err(MonocoreError::InvalidMicroVmConfig(error));
         }
         let network = if config.local_only {
             Network::None
@@ -389,7 +389,7 @@ mod tests {
         let (_root, mut config) = config();
         config.port_map = vec![PortPair::with_distinct(8080, 80)];
         match plan(&config) {
-            Err(MonocoreError::InvalidMicroVMConfig(e)) => {
+            Err(MonocoreError::InvalidMicroVmConfig(e)) => {
                 assert_eq!(e.at, monocore_rules::Field::PortMap.at(0))
             }
             other => panic!("{:?}", other.map(|_| ())),
@@ -402,7 +402,7 @@ mod tests {
         let config = MicroVmConfig::new(path.clone(), 128);
         // A value rule, so refused with the root's place.
         match plan(&config) {
-            Err(MonocoreError::InvalidMicroVMConfig(e)) => {
+            Err(MonocoreError::InvalidMicroVmConfig(e)) => {
                 assert_eq!(e.at, monocore_rules::Field::Root.whole())
             }
             other => panic!("{:?}", other.map(|_| ())),

@@ -510,7 +510,7 @@ mod tests {
         let decoded = decode(&framed(&json)).unwrap();
         assert!(matches!(
             MicroVm::from_config(decoded),
-            Err(MonocoreError::InvalidMicroVMConfig(_))
+            Err(MonocoreError::InvalidMicroVmConfig(_))
         ));
     }
 

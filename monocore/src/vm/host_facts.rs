@@ -12,12 +12,12 @@ use monocore_rules::Field;
 
 use super::MicroVmConfig;
 use crate::{
-    ConfigErrorKind as Kind, InvalidMicroVMConfigError, MonocoreError, MonocoreResult,
+    ConfigErrorKind as Kind, InvalidMicroVmConfigError, MonocoreError, MonocoreResult,
     host::HostLimits, kernel::GuestKernel,
 };
 
 fn cannot_run(field: Field, kind: Kind) -> MonocoreError {
-    MonocoreError::HostCannotRun(InvalidMicroVMConfigError {
+    MonocoreError::HostCannotRun(InvalidMicroVmConfigError {
         at: field.whole(),
         kind,
     })

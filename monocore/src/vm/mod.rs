@@ -30,7 +30,7 @@ pub use log_level::LogLevel;
 pub use microvm::MicroVm;
 /// The guest agent's set-up steps, as named by [`MonocoreError::GuestSetup`](crate::MonocoreError::GuestSetup).
 pub use monocore_agent::report::Step as GuestStep;
-pub use rlimit::{LinuxRLimitResource, LinuxRlimit};
+pub use rlimit::{LinuxRlimit, LinuxRlimitResource};
 pub use running::RunningVm;
 pub use self_helper::SelfHelperError;
 pub use spawn::{SpawnOptions, VmExitStatus, VmHandle};

@@ -8,7 +8,7 @@ use crate::{MonocoreError, config::serde_str::serde_via_str};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[repr(u32)]
 #[allow(non_camel_case_types)]
-pub enum LinuxRLimitResource {
+pub enum LinuxRlimitResource {
     /// CPU time in seconds.
     RLIMIT_CPU = 0,
     /// Largest file that may be created, in bytes.
@@ -43,9 +43,9 @@ pub enum LinuxRLimitResource {
     RLIMIT_RTTIME = 15,
 }
 
-impl LinuxRLimitResource {
+impl LinuxRlimitResource {
     /// Every resource, by number.
-    pub const ALL: [LinuxRLimitResource; 16] = [
+    pub const ALL: [LinuxRlimitResource; 16] = [
         Self::RLIMIT_CPU,
         Self::RLIMIT_FSIZE,
         Self::RLIMIT_DATA,
@@ -70,7 +70,7 @@ impl LinuxRLimitResource {
     }
 }
 
-impl TryFrom<u32> for LinuxRLimitResource {
+impl TryFrom<u32> for LinuxRlimitResource {
     type Error = MonocoreError;
 
     fn try_from(value: u32) -> Result<Self, Self::Error> {
@@ -78,7 +78,7 @@ impl TryFrom<u32> for LinuxRLimitResource {
             .into_iter()
             .find(|r| r.as_int() == value)
             .ok_or_else(|| {
-                MonocoreError::InvalidRLimitResource(RlimitError {
+                MonocoreError::InvalidRlimit(RlimitError {
                     input: value.to_string(),
                     kind: RlimitErrorKind::UnknownResource(value.to_string()),
                 })
@@ -87,12 +87,12 @@ impl TryFrom<u32> for LinuxRLimitResource {
 }
 
 /// Parses an `RLIMIT_*` name or a number 0–15.
-impl FromStr for LinuxRLimitResource {
+impl FromStr for LinuxRlimitResource {
     type Err = MonocoreError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let unknown = || {
-            MonocoreError::InvalidRLimitResource(RlimitError {
+            MonocoreError::InvalidRlimit(RlimitError {
                 input: s.to_owned(),
                 kind: RlimitErrorKind::UnknownResource(s.to_owned()),
             })
@@ -102,7 +102,7 @@ impl FromStr for LinuxRLimitResource {
 }
 
 /// Prints the `RLIMIT_*` name.
-impl fmt::Display for LinuxRLimitResource {
+impl fmt::Display for LinuxRlimitResource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(rlimit_name(self.as_int()).unwrap_or("RLIMIT_UNKNOWN"))
     }
@@ -116,16 +116,16 @@ impl fmt::Display for LinuxRLimitResource {
 /// A soft limit above the hard limit is an error.
 ///
 /// ```
-/// use monocore::vm::{LinuxRLimitResource, LinuxRlimit};
+/// use monocore::vm::{LinuxRlimitResource, LinuxRlimit};
 /// let limit: LinuxRlimit = "RLIMIT_NOFILE=1024:2048".parse()?;
-/// assert_eq!(*limit.get_resource(), LinuxRLimitResource::RLIMIT_NOFILE);
+/// assert_eq!(*limit.get_resource(), LinuxRlimitResource::RLIMIT_NOFILE);
 /// assert_eq!(limit.to_string(), "7=1024:2048");
 /// assert!("RLIMIT_NOFILE=4096:1024".parse::<LinuxRlimit>().is_err());
 /// # Ok::<(), monocore::MonocoreError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct LinuxRlimit {
-    resource: LinuxRLimitResource,
+    resource: LinuxRlimitResource,
     soft: u64,
     hard: u64,
 }
@@ -135,7 +135,7 @@ impl LinuxRlimit {
     /// soft > hard later.
     ///
     /// [`MicroVmConfig::validate`]: crate::vm::MicroVmConfig::validate
-    pub fn new(resource: LinuxRLimitResource, soft: u64, hard: u64) -> Self {
+    pub fn new(resource: LinuxRlimitResource, soft: u64, hard: u64) -> Self {
         Self {
             resource,
             soft,
@@ -144,7 +144,7 @@ impl LinuxRlimit {
     }
 
     /// The limited resource.
-    pub fn get_resource(&self) -> &LinuxRLimitResource {
+    pub fn get_resource(&self) -> &LinuxRlimitResource {
         &self.resource
     }
 
@@ -165,7 +165,7 @@ impl FromStr for LinuxRlimit {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let (resource, soft, hard) = parse_rlimit(s)?;
         Ok(Self::new(
-            LinuxRLimitResource::try_from(resource)?,
+            LinuxRlimitResource::try_from(resource)?,
             soft,
             hard,
         ))
@@ -187,18 +187,21 @@ mod tests {
 
     #[test]
     fn resource_numbers_names_and_display() {
-        for (i, r) in LinuxRLimitResource::ALL.iter().enumerate() {
+        for (i, r) in LinuxRlimitResource::ALL.iter().enumerate() {
             assert_eq!(r.as_int() as usize, i);
-            assert_eq!(r.to_string().parse::<LinuxRLimitResource>().unwrap(), *r);
-            assert_eq!(i.to_string().parse::<LinuxRLimitResource>().unwrap(), *r);
+            assert_eq!(r.to_string().parse::<LinuxRlimitResource>().unwrap(), *r);
+            assert_eq!(i.to_string().parse::<LinuxRlimitResource>().unwrap(), *r);
         }
         assert_eq!(
-            LinuxRLimitResource::RLIMIT_NOFILE.to_string(),
+            LinuxRlimitResource::RLIMIT_NOFILE.to_string(),
             "RLIMIT_NOFILE"
         );
         assert!(matches!(
-            LinuxRLimitResource::try_from(16),
-            Err(MonocoreError::InvalidRLimitResource(_))
+            LinuxRlimitResource::try_from(16),
+            Err(MonocoreError::InvalidRlimit(RlimitError {
+                kind: RlimitErrorKind::UnknownResource(_),
+                ..
+            }))
         ));
     }
 
@@ -207,7 +210,7 @@ mod tests {
         let a: LinuxRlimit = "RLIMIT_CPU=10:20".parse().unwrap();
         let b: LinuxRlimit = "0=10:20".parse().unwrap();
         assert_eq!(a, b);
-        assert_eq!(a, LinuxRlimit::new(LinuxRLimitResource::RLIMIT_CPU, 10, 20));
+        assert_eq!(a, LinuxRlimit::new(LinuxRlimitResource::RLIMIT_CPU, 10, 20));
         assert_eq!(a.to_string(), "0=10:20");
     }
 
@@ -215,20 +218,35 @@ mod tests {
     fn each_parse_failure_maps_to_its_variant() {
         assert!(matches!(
             "RLIMIT_CPU".parse::<LinuxRlimit>(),
-            Err(MonocoreError::InvalidRLimitFormat(_))
+            Err(MonocoreError::InvalidRlimit(RlimitError {
+                kind: RlimitErrorKind::Format,
+                ..
+            }))
         ));
         assert!(matches!(
             "RLIMIT_NOPE=1:2".parse::<LinuxRlimit>(),
-            Err(MonocoreError::InvalidRLimitResource(_))
+            Err(MonocoreError::InvalidRlimit(RlimitError {
+                kind: RlimitErrorKind::UnknownResource(_),
+                ..
+            }))
         ));
         assert!(matches!(
             "RLIMIT_CPU=x:2".parse::<LinuxRlimit>(),
-            Err(MonocoreError::InvalidRLimitValue(_))
+            Err(MonocoreError::InvalidRlimit(RlimitError {
+                kind: RlimitErrorKind::InvalidValue(_),
+                ..
+            }))
         ));
         let err = "RLIMIT_NOFILE=2048:1024"
             .parse::<LinuxRlimit>()
             .unwrap_err();
-        assert!(matches!(err, MonocoreError::InvalidRLimitValue(_)));
+        assert!(matches!(
+            err,
+            MonocoreError::InvalidRlimit(RlimitError {
+                kind: RlimitErrorKind::SoftExceedsHard { .. },
+                ..
+            })
+        ));
         assert!(
             err.to_string()
                 .contains("soft limit 2048 exceeds the hard limit 1024")
@@ -237,7 +255,7 @@ mod tests {
 
     #[test]
     fn serde_uses_the_numeric_string_form() {
-        let l = LinuxRlimit::new(LinuxRLimitResource::RLIMIT_NOFILE, 1000, 2000);
+        let l = LinuxRlimit::new(LinuxRlimitResource::RLIMIT_NOFILE, 1000, 2000);
         assert_eq!(serde_json::to_string(&l).unwrap(), "\"7=1000:2000\"");
         assert_eq!(
             serde_json::from_str::<LinuxRlimit>("\"RLIMIT_NOFILE=1000:2000\"").unwrap(),

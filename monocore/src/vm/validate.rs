@@ -24,7 +24,7 @@ use monocore_rules::{
 
 use super::MicroVmConfig;
 use crate::{
-    ConfigErrorKind as Kind, InvalidMicroVMConfigError as E, MonocoreError, MonocoreResult,
+    ConfigErrorKind as Kind, InvalidMicroVmConfigError as E, MonocoreError, MonocoreResult,
 };
 
 /// Collects located errors.
@@ -53,7 +53,7 @@ impl Errors {
 
 fn first(errors: Vec<E>) -> MonocoreResult<()> {
     match errors.into_iter().next() {
-        Some(error) => Err(MonocoreError::InvalidMicroVMConfig(error)),
+        Some(error) => Err(MonocoreError::InvalidMicroVmConfig(error)),
         None => Ok(()),
     }
 }
@@ -66,7 +66,7 @@ impl MicroVmConfig {
     /// ```
     /// use monocore::{vm::MicroVmConfig, ConfigErrorKind, MonocoreError};
     /// let config = MicroVmConfig::new("/no/such/rootfs", 512);
-    /// let Err(MonocoreError::InvalidMicroVMConfig(error)) = config.validate() else { panic!() };
+    /// let Err(MonocoreError::InvalidMicroVmConfig(error)) = config.validate() else { panic!() };
     /// assert!(matches!(error.kind, ConfigErrorKind::RootPathDoesNotExist(_)));
     /// assert_eq!(error.at.to_string(), "root");
     /// ```

@@ -6,7 +6,7 @@ use std::{net::Ipv4Addr, path::PathBuf};
 use typed_path::Utf8UnixPathBuf;
 
 use crate::{
-    InvalidMicroVMConfigError as E, MonocoreError,
+    InvalidMicroVmConfigError as E, MonocoreError,
     config::{DEFAULT_NUM_VCPUS, EnvPair, PathPair, PortPair},
     vm::{LinuxRlimit, LogLevel, MicroVm, MicroVmBuilder, MicroVmConfig, MicroVmConfigBuilder},
 };
@@ -148,7 +148,7 @@ fn microvm_builder_rejects_a_missing_root_directory() {
     assert!(
         matches!(
             &err,
-            MonocoreError::InvalidMicroVMConfig(E { kind: crate::ConfigErrorKind::RootPathDoesNotExist(path), .. }) if *path == missing
+            MonocoreError::InvalidMicroVmConfig(E { kind: crate::ConfigErrorKind::RootPathDoesNotExist(path), .. }) if *path == missing
         ),
         "{err:?}"
     );
@@ -163,7 +163,7 @@ fn microvm_builder_rejects_zero_ram() {
         .build()
         .unwrap_err();
     assert!(
-        matches!(&err, MonocoreError::InvalidMicroVMConfig(e) if e.at == crate::Field::Ram.whole()),
+        matches!(&err, MonocoreError::InvalidMicroVmConfig(e) if e.at == crate::Field::Ram.whole()),
         "{err:?}"
     );
 }

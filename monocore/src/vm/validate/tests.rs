@@ -3,12 +3,12 @@ use std::path::PathBuf;
 use tempfile::TempDir;
 
 use crate::{
-    ConfigErrorKind as K, Field, InvalidMicroVMConfigError as E, MonocoreError, RuleError as R,
+    ConfigErrorKind as K, Field, InvalidMicroVmConfigError as E, MonocoreError, RuleError as R,
     config::{
         EnvPair, GuestPathError, GuestStringError, HostPathError, PathPair, PortPair, RangeError,
         limits,
     },
-    vm::{LinuxRLimitResource, LinuxRlimit, MicroVmConfig},
+    vm::{LinuxRlimit, LinuxRlimitResource, MicroVmConfig},
 };
 
 struct Fixture {
@@ -40,7 +40,7 @@ fn pair(host: &std::path::Path, guest: &str) -> PathPair {
 
 fn first_error(c: &MicroVmConfig) -> E {
     match c.validate() {
-        Err(MonocoreError::InvalidMicroVMConfig(e)) => e,
+        Err(MonocoreError::InvalidMicroVmConfig(e)) => e,
         other => panic!("expected a validation error, got {other:?}"),
     }
 }
@@ -293,8 +293,8 @@ fn rlimits_must_have_soft_at_most_hard_and_be_unique() {
     let f = fixture();
     let mut c = config(&f);
     c.rlimits = vec![
-        LinuxRlimit::new(LinuxRLimitResource::RLIMIT_NOFILE, 1, 2),
-        LinuxRlimit::new(LinuxRLimitResource::RLIMIT_NOFILE, 4096, 1024),
+        LinuxRlimit::new(LinuxRlimitResource::RLIMIT_NOFILE, 1, 2),
+        LinuxRlimit::new(LinuxRlimitResource::RLIMIT_NOFILE, 4096, 1024),
     ];
     assert_eq!(
         c.validation_errors(),
