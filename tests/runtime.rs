@@ -9,6 +9,7 @@ use std::{fs, os::unix::ffi::OsStrExt, path::Path, time::Duration};
 use monocore::{
     Field, MonocoreError, RuleError,
     config::{EnvPair, PathPair, PortPair},
+    error::HelperError,
     kernel::KernelChoice,
     vm::{LinuxRlimit, LogLevel, MicroVm, MicroVmConfig, SpawnOptions},
 };
@@ -291,7 +292,10 @@ fn a_missing_helper_is_a_typed_error() {
         .spawn_with(&SpawnOptions::new().helper_path("/no/such/monocore-vmm"))
         .unwrap_err();
     assert!(
-        matches!(err, MonocoreError::HelperFailed { ref message } if message.contains("/no/such/monocore-vmm")),
+        matches!(
+            err,
+            MonocoreError::Helper(HelperError::Start { ref program, .. }) if program == "/no/such/monocore-vmm"
+        ),
         "{err:?}"
     );
 }

@@ -121,7 +121,7 @@ fn run_boots_an_image_with_its_config() {
     // A private image cache, with the kernel of the default cache (the
     // compat kernel, on kvm_pvm hosts).
     let cache = tempfile::tempdir().unwrap();
-    let kernel = monocore::rootfs::cache_dir().join("kernel");
+    let kernel = monocore::state::cache_dir().join("kernel");
     std::os::unix::fs::symlink(&kernel, cache.path().join("kernel")).unwrap();
     let image = format!("localhost:{}/busybox:test", registry.port());
     let (code, out, err) = run(monocore(cache.path())

@@ -16,7 +16,7 @@ pub const RUNS_ENV: &str = "MONOCORE_SHIM_RUNS_DIR";
 pub fn dir(namespace: &str, id: &str) -> PathBuf {
     let parent = match std::env::var_os(RUNS_ENV) {
         Some(dir) if !dir.is_empty() => PathBuf::from(dir),
-        _ => monocore::rootfs::cache_dir().join("shim"),
+        _ => monocore::state::cache_dir().join("shim"),
     };
     parent.join(format!("{:016x}", fnv1a(&[namespace, "/", id])))
 }

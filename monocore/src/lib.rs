@@ -36,18 +36,23 @@
 
 #![warn(missing_docs)]
 
+// The layers, each using only those above it in this list (checked by
+// `tests/architecture.rs`; see the README's "Workspace layout"):
 pub mod config;
-mod error;
-mod error_chain;
+pub mod error;
 pub mod host;
 pub mod image;
-pub mod kernel;
 pub mod rootfs;
+mod runtime;
+pub mod state;
 mod util;
 pub mod vm;
 
-pub use error::{ConfigErrorKind, InvalidMicroVmConfigError, MonocoreError, MonocoreResult};
-pub use error_chain::ErrorChain;
+pub use error::{
+    ConfigErrorKind, ErrorChain, InvalidMicroVmConfigError, MonocoreError, MonocoreResult,
+};
+/// Which guest kernel a VM boots (the kernel part of [`host`]).
+pub use host::kernel;
 /// Where a config problem is, and the rule errors every front end shows.
 pub use monocore_rules::{ConfigPath, Field, Fix, RuleError};
 

@@ -1,4 +1,5 @@
-//! Small helpers shared inside the crate.
+//! Small helpers shared inside the crate, below every other module: they
+//! use nothing of the crate.
 
 use std::{
     hash::{BuildHasher, RandomState},
@@ -15,6 +16,16 @@ pub(crate) fn unique_suffix() -> String {
     format!("{random:016x}-{n}")
 }
 
+/// `strerror`-like text for an errno.
+pub(crate) fn errno_description(errno: i32) -> String {
+    let text = std::io::Error::from_raw_os_error(errno).to_string();
+    // std appends " (os error N)"; keep only the description.
+    match text.rfind(" (os error") {
+        Some(end) => text.get(..end).unwrap_or(&text).to_owned(),
+        None => text,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -24,5 +35,10 @@ mod tests {
         let names: std::collections::BTreeSet<String> =
             (0..1000).map(|_| unique_suffix()).collect();
         assert_eq!(names.len(), 1000);
+    }
+
+    #[test]
+    fn an_errno_is_described_without_its_number() {
+        assert_eq!(errno_description(libc::ENOENT), "No such file or directory");
     }
 }

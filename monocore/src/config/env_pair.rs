@@ -1,7 +1,7 @@
 use std::{fmt, str::FromStr};
 
 use super::serde_str::serde_via_str;
-use crate::MonocoreError;
+use crate::error::MonocoreError;
 
 /// An environment variable for the guest command.
 ///
@@ -26,7 +26,7 @@ impl EnvPair {
     /// Makes a pair without checking it; [`MicroVmConfig::validate`] checks
     /// the name later. Use [`EnvPair::try_new`] to check at once.
     ///
-    /// [`MicroVmConfig::validate`]: crate::vm::MicroVmConfig::validate
+    /// [`MicroVmConfig::validate`]: crate::config::MicroVmConfig::validate
     pub fn new<S: Into<String>>(name: S, value: S) -> Self {
         Self {
             name: name.into(),
@@ -45,7 +45,7 @@ impl EnvPair {
         };
         // Parsing the string form applies exactly the string-form rules.
         if let Err(kind) = monocore_rules::check_env_name(&pair.name) {
-            return Err(crate::InvalidMicroVmConfigError::rule(
+            return Err(crate::error::InvalidMicroVmConfigError::rule(
                 monocore_rules::Field::Env.whole(),
                 monocore_rules::RuleError::EnvName {
                     name: pair.name,

@@ -16,54 +16,16 @@
 //! Every problem is reported, each with its line and column, not only the
 //! first: syntax errors, unknown keys (with a "did you mean" hint), wrong
 //! value types, values that do not parse, and every validation rule of
-//! [`MicroVmConfig::validate`](crate::vm::MicroVmConfig::validate).
+//! [`MicroVmConfig::validate`](crate::config::MicroVmConfig::validate).
 
-use std::{fmt, io::Read, net::Ipv4Addr, ops::Range, path::Path};
+use std::{io::Read, net::Ipv4Addr, ops::Range, path::Path};
 
 use monocore_rules::{ConfigPath, Field, RangeError, check_num_vcpus, check_ram_mib, keys, limits};
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
-use crate::{
-    config::{EnvPair, PathPair, PortPair},
-    vm::{LinuxRlimit, LogLevel, MicroVmConfig},
-};
-
-/// One problem in a config file, located by line and column (both 1-based).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigFileError {
-    /// The line of the offending token.
-    pub line: usize,
-    /// The column (in characters) of the offending token.
-    pub column: usize,
-    /// The key the problem belongs to, if any.
-    pub key: Option<String>,
-    /// What is wrong and what is allowed.
-    pub message: String,
-}
-
-impl fmt::Display for ConfigFileError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}: ", self.line, self.column)?;
-        if let Some(key) = &self.key {
-            write!(f, "`{key}`: ")?;
-        }
-        f.write_str(&self.message)
-    }
-}
-
-/// Every problem found in a config file (never empty).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{} problem(s) in the config file:\n{}", .0.len(), list(.0))]
-pub struct ConfigFileErrors(pub Vec<ConfigFileError>);
-
-fn list(errors: &[ConfigFileError]) -> String {
-    errors
-        .iter()
-        .map(|e| format!("  {e}"))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
+use super::{EnvPair, LinuxRlimit, LogLevel, MicroVmConfig, PathPair, PortPair};
+pub use crate::error::{ConfigFileError, ConfigFileErrors};
 
 /// Where one key's value sits in the file: the key, the whole value, and
 /// for a list the element of each entry that reached the config, in config
@@ -532,12 +494,6 @@ fn apply_key(
             }),
             &mut config.mapped_dirs,
         ),
-    }
-}
-
-impl From<ConfigFileErrors> for crate::MonocoreError {
-    fn from(errors: ConfigFileErrors) -> Self {
-        Self::ConfigFile(errors)
     }
 }
 

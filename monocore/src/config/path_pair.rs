@@ -3,7 +3,7 @@ use std::{fmt, hash::Hash, str::FromStr};
 use typed_path::Utf8UnixPathBuf;
 
 use super::serde_str::serde_via_str;
-use crate::MonocoreError;
+use crate::error::MonocoreError;
 
 /// A virtio-fs mapped directory: a host directory and where the guest sees it.
 ///

@@ -1,7 +1,7 @@
 use std::{fmt, hash::Hash, str::FromStr};
 
 use super::serde_str::serde_via_str;
-use crate::MonocoreError;
+use crate::error::MonocoreError;
 
 /// A port mapping: a host port and the guest port it forwards to.
 ///

@@ -43,7 +43,7 @@
 //!
 //! # The cache
 //!
-//! In `images/` of monocore's [cache directory](crate::rootfs::cache_dir)
+//! In `images/` of monocore's [cache directory](crate::state::cache_dir)
 //! (`~/.cache/monocore/images`, or `$MONOCORE_CACHE_DIR/images`), private
 //! to the user (mode 0700):
 //!
@@ -79,32 +79,31 @@
 //! ([`ImageRootfs`]; see its module for why a copy).
 
 mod auth;
-mod config;
 mod digest;
-mod error;
+mod image_vm;
 mod manifest;
+mod private_root;
 mod progress;
 mod pull;
 mod registry;
-mod rootfs;
+mod run_defaults;
 mod store;
 mod unpack;
-mod vm_config;
 
 use std::{path::PathBuf, sync::Arc};
 
+pub use crate::error::ImageError;
 pub use auth::{Credentials, docker_config_path, from_docker_config};
-pub use config::{ImageConfig, RunOverrides};
 pub use digest::Digest;
-pub use error::ImageError;
+pub use image_vm::ImageVmConfig;
 pub use monocore_rules::image_ref::{ImageRefError, ImageRefErrorKind, ImageReference};
+pub use private_root::ImageRootfs;
 pub use progress::{Progress, PullEvent};
-pub use rootfs::ImageRootfs;
+pub use run_defaults::{ImageConfig, RunOverrides};
 pub use store::{ImageRecord, LayerRecord};
 pub use unpack::{Limits, UnpackStats};
-pub use vm_config::ImageVmConfig;
 
-use crate::{MonocoreResult, vm::run_dir::RunDir};
+use crate::{error::MonocoreResult, state::RunDir};
 
 /// When a pull asks the registry.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -123,10 +122,10 @@ pub enum PullPolicy {
 #[derive(Clone, Default)]
 pub struct PullOptions {
     /// The cache directory; default: `images` in
-    /// [`cache_dir`](crate::rootfs::cache_dir).
+    /// [`cache_dir`](crate::state::cache_dir).
     pub cache_dir: Option<PathBuf>,
     /// Where VMs' private roots are made; default: `runs` in
-    /// [`cache_dir`](crate::rootfs::cache_dir).
+    /// [`cache_dir`](crate::state::cache_dir).
     pub runs_dir: Option<PathBuf>,
     /// When to ask the registry.
     pub policy: PullPolicy,
@@ -165,13 +164,11 @@ impl PullOptions {
     pub fn cache_dir(&self) -> PathBuf {
         self.cache_dir
             .clone()
-            .unwrap_or_else(|| crate::rootfs::cache_dir().join("images"))
+            .unwrap_or_else(crate::state::images_dir)
     }
 
     fn runs_dir(&self) -> PathBuf {
-        self.runs_dir
-            .clone()
-            .unwrap_or_else(|| crate::rootfs::cache_dir().join("runs"))
+        self.runs_dir.clone().unwrap_or_else(crate::state::runs_dir)
     }
 
     fn credentials_for(&self, registry: &str) -> Result<Option<Credentials>, ImageError> {
@@ -237,8 +234,8 @@ impl Image {
             return Err(ImageError::NotCached(self.record.reference.clone()).into());
         }
         let run = RunDir::create(runs_dir)?;
-        let root = run.guest_root();
-        rootfs::copy_tree(&template, &root)?;
+        let root = run.paths().guest_root();
+        crate::rootfs::copy_tree(&template, &root)?;
         Ok(ImageRootfs::new(
             root,
             self.record.config.clone(),

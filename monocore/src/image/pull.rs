@@ -7,13 +7,13 @@ use monocore_rules::ImageReference;
 
 use super::{
     Digest, Image, ImageConfig, ImageError, PullOptions, PullPolicy, PullReport,
-    error::io_at,
     manifest::{self, Descriptor, MAX_CONFIG, Parsed},
     progress::PullEvent,
     registry::Registry,
     store::{ImageRecord, LayerRecord, Store, disk_usage, make_removable, write_atomic},
     unpack::{Compression, Unpacker},
 };
+use crate::error::image::io_at;
 
 pub(crate) fn pull_image(
     reference: &ImageReference,

@@ -21,10 +21,10 @@ use sha2::{Digest as _, Sha256};
 
 use super::{
     Digest, ImageError, PullOptions,
-    error::io_at,
     manifest::{ACCEPTED, Descriptor, MAX_MANIFEST},
     progress::PullEvent,
 };
+use crate::error::image::io_at;
 
 /// Whether `reference`'s registry is reached over plain HTTP: a loopback
 /// one, or one listed as insecure; every other one over HTTPS.

@@ -11,7 +11,8 @@ use std::{
 use rustix::fs::FlockOperation;
 use serde::{Deserialize, Serialize};
 
-use super::{Digest, ImageError, error::io_at};
+use super::{Digest, ImageError};
+use crate::error::image::io_at;
 
 /// One layer of a cached image.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -74,10 +75,7 @@ impl Store {
     /// The cache at `root`, its directories created and checked private.
     pub(crate) fn open(root: &Path) -> Result<Self, ImageError> {
         for dir in ["", "blobs/sha256", "rootfs", "refs", "tmp", "locks"] {
-            crate::rootfs::ensure_private_dir(&root.join(dir)).map_err(|e| ImageError::Io {
-                path: root.join(dir),
-                source: io::Error::new(io::ErrorKind::PermissionDenied, e.to_string()),
-            })?;
+            crate::state::ensure_private_dir(&root.join(dir))?;
         }
         Ok(Self {
             root: root.to_path_buf(),

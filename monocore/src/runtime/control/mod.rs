@@ -1,0 +1,136 @@
+//! Running more commands in a running VM: [`VmHandle::exec`] and
+//! [`GuestProcess`], over the guest agent's control channel.
+//!
+//! Each VM's agent listens on a vsock port that libkrun maps to a Unix
+//! socket in the VM's run directory on the host (outside the directory the
+//! guest shares, so the guest cannot replace it). A [`GuestProcess`] is one
+//! connection: the command, its input, its output and its exit status
+//! (see `monocore_agent::control` for the protocol). Everything the agent
+//! sends is hostile input: frames are bounded before they are read, and
+//! nothing the guest sends names a host path or a host command.
+//!
+//! [`VmHandle::exec`]: crate::vm::VmHandle::exec
+
+mod command;
+mod process;
+
+use std::{
+    io,
+    os::unix::net::UnixStream,
+    path::Path,
+    time::{Duration, Instant},
+};
+
+use monocore_agent::control::{AgentMessage, HostMessage, VERSION};
+
+pub use command::{GuestCommand, GuestOutput, GuestOutputs};
+pub use process::{GuestProcess, GuestStdin};
+
+use crate::error::{ControlError, MonocoreError, MonocoreResult};
+
+/// Connects to the agent behind `socket` and exchanges `Hello`s. The agent
+/// starts listening only once the VM has booted; until then libkrun closes
+/// each connection at once, so this retries until `deadline`, or until
+/// `alive` says the VM has ended.
+pub(crate) fn connect(
+    socket: &Path,
+    deadline: Instant,
+    alive: &mut dyn FnMut() -> bool,
+) -> MonocoreResult<UnixStream> {
+    let mut pause = Duration::from_millis(20);
+    loop {
+        if let Some(conn) = hello(socket)? {
+            return Ok(conn);
+        }
+        if !alive() {
+            return Err(ControlError::EndedBeforeAnswer.into());
+        }
+        if Instant::now() >= deadline {
+            return Err(ControlError::NoAnswer {
+                socket: socket.to_path_buf(),
+            }
+            .into());
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(250));
+    }
+}
+
+/// One attempt at [`connect`]: `None` when the agent is not listening yet.
+fn hello(socket: &Path) -> Result<Option<UnixStream>, ControlError> {
+    use monocore_agent::control::ControlError as Wire;
+    let mut conn = match UnixStream::connect(socket) {
+        Ok(conn) => conn,
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused
+            ) =>
+        {
+            return Ok(None);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    HostMessage::Hello { version: VERSION }.write(&mut conn)?;
+    match AgentMessage::read(&mut conn) {
+        Ok(Some(AgentMessage::Hello { version: VERSION })) => Ok(Some(conn)),
+        Ok(Some(AgentMessage::Hello { version })) => Err(ControlError::Version {
+            agent: version,
+            host: VERSION,
+        }),
+        // Not listening yet: libkrun ended the connection.
+        Ok(None) | Err(Wire::Truncated) => Ok(None),
+        Err(Wire::Io(e)) if e.kind() == io::ErrorKind::ConnectionReset => Ok(None),
+        Ok(Some(other)) => Err(ControlError::Unexpected {
+            request: "Hello",
+            got: kind_name(&other),
+        }),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Asks the agent behind `conn` to end the VM.
+pub(crate) fn shutdown(mut conn: UnixStream) -> MonocoreResult<()> {
+    HostMessage::Shutdown
+        .write(&mut conn)
+        .map_err(|e| ControlError::from(e).into())
+}
+
+/// Starts `command` on the agent behind `conn`.
+pub(crate) fn start(mut conn: UnixStream, command: GuestCommand) -> MonocoreResult<GuestProcess> {
+    command.check()?;
+    HostMessage::Exec(command.request.clone())
+        .write(&mut conn)
+        .map_err(ControlError::from)?;
+    match AgentMessage::read(&mut conn).map_err(ControlError::from)? {
+        Some(AgentMessage::Started { pid }) => GuestProcess::start(conn, pid, &command),
+        Some(AgentMessage::Failed(monocore_agent::report::Report::Failed {
+            step,
+            errno,
+            detail,
+        })) => Err(MonocoreError::GuestSetup {
+            step,
+            errno,
+            detail,
+        }),
+        Some(other) => Err(ControlError::Unexpected {
+            request: "Exec",
+            got: kind_name(&other),
+        }
+        .into()),
+        None => Err(ControlError::Ended.into()),
+    }
+}
+
+/// The name of an agent message's kind, for an error that says what came
+/// instead (its contents come from the guest, and are not shown).
+pub(crate) fn kind_name(message: &AgentMessage) -> &'static str {
+    match message {
+        AgentMessage::Hello { .. } => "Hello",
+        AgentMessage::Started { .. } => "Started",
+        AgentMessage::Stdout(_) => "Stdout",
+        AgentMessage::Stderr(_) => "Stderr",
+        AgentMessage::Exited(_) => "Exited",
+        AgentMessage::Failed(_) => "Failed",
+    }
+}
