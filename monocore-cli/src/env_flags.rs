@@ -62,7 +62,7 @@ pub(crate) enum EnvFileError {
         source: std::io::Error,
     },
     /// A line is not `K=V` or `NAME`.
-    #[error("--env-file {}:{line}: {source}", path.display())]
+    #[error("--env-file {}:{line}: the line is not `NAME=value` or `NAME`", path.display())]
     Line {
         path: PathBuf,
         line: usize,

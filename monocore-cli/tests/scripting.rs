@@ -19,11 +19,9 @@ use std::{
 use monocore_suite::output_of as run;
 use serde_json::Value;
 
-fn monocore() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_monocore"));
-    cmd.env_remove("MONOCORE_CACHE_DIR");
-    cmd
-}
+mod common;
+
+use common::monocore;
 
 /// A directory with `rootfs/` and `data/` in it.
 fn project() -> tempfile::TempDir {
@@ -329,8 +327,14 @@ fn env_names_pass_the_host_value_and_env_files_are_read() {
         .args(["run", "--dry-run", "--root", "rootfs", "--env-file"])
         .arg(&file));
     assert_eq!(code, 2);
+    // The file and line, then the cause, told once.
     assert!(
-        err.contains("env:2: invalid environment variable \"=bad\""),
+        err.contains("env:2: the line is not `NAME=value` or `NAME`\n  caused by: invalid environment variable \"=bad\""),
+        "{err}"
+    );
+    assert_eq!(
+        err.matches("invalid environment variable").count(),
+        1,
         "{err}"
     );
 }
