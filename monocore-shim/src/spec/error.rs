@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use monocore::config::limits::MAX_VCPUS;
+
 use super::path::SpecPath;
 
 /// A spec that could not be read, or that asks for something a microVM
@@ -139,7 +141,8 @@ pub enum Refusal {
     MemoryLimit(i64),
     /// A CPU quota that is not a vCPU count.
     #[error(
-        "a CPU quota of {quota} µs per {period} µs is not a vCPU count: both must be positive and the quotient (rounded up) at most 255"
+        "a CPU quota of {quota} µs per {period} µs is not a vCPU count: both must be positive and the quotient (rounded up) at most {max}",
+        max = MAX_VCPUS
     )]
     CpuQuota {
         /// `cpu.quota`.

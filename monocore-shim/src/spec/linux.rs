@@ -1,6 +1,6 @@
 //! `linux`: namespaces, devices and resources.
 
-use monocore::vm::MicroVmConfig;
+use monocore::{config::limits::MAX_VCPUS, vm::MicroVmConfig};
 use serde_json::Value;
 
 use super::{
@@ -221,7 +221,8 @@ fn cpu(
             let vcpus = u64::try_from(quota)
                 .ok()
                 .filter(|&q| q > 0 && period > 0)
-                .and_then(|q| u8::try_from(q.div_ceil(period)).ok());
+                .and_then(|q| u8::try_from(q.div_ceil(period)).ok())
+                .filter(|&n| n <= MAX_VCPUS);
             let Some(vcpus) = vcpus else {
                 return Err(SpecError::refused(at, Refusal::CpuQuota { quota, period }));
             };
