@@ -9,18 +9,13 @@
     clippy::indexing_slicing
 )]
 
-use std::{
-    path::{Path, PathBuf},
-    process::Command,
-};
+use std::path::{Path, PathBuf};
 
 use monocore::vm::MicroVmConfig;
 
-fn monocore() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_monocore"));
-    cmd.env_remove("MONOCORE_CACHE_DIR");
-    cmd
-}
+mod common;
+
+use common::monocore;
 
 use monocore_suite::output_of as run;
 

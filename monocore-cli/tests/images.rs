@@ -9,36 +9,19 @@
     clippy::indexing_slicing
 )]
 
-use std::process::{Command, Output};
+mod common;
 
+use std::process::Command;
+
+use common::{monocore_in as monocore, private_cache};
 use monocore::vm::MicroVmConfig;
 use monocore_suite::{
     may_boot,
     oci::{Built, Image, Pusher, busybox_layer},
+    output_of as run,
     registry::{TestRegistry, registry_for},
 };
 use serde_json::json;
-
-/// `monocore` with a private cache and no docker config.
-fn monocore(cache: &std::path::Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_monocore"));
-    cmd.env("MONOCORE_CACHE_DIR", cache)
-        .env("DOCKER_CONFIG", cache.join("no-docker-config"));
-    cmd
-}
-
-fn run(cmd: &mut Command) -> (i32, String, String) {
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = cmd.output().expect("monocore runs");
-    (
-        status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&stdout).into_owned(),
-        String::from_utf8_lossy(&stderr).into_owned(),
-    )
-}
 
 /// A busybox image with a config to apply, pushed as `busybox:test`.
 fn push_busybox(registry: &TestRegistry) -> Built {
@@ -118,11 +101,8 @@ fn run_boots_an_image_with_its_config() {
         return;
     }
     push_busybox(&registry);
-    // A private image cache, with the kernel of the default cache (the
-    // compat kernel, on kvm_pvm hosts).
-    let cache = tempfile::tempdir().unwrap();
-    let kernel = monocore::state::cache_dir().join("kernel");
-    std::os::unix::fs::symlink(&kernel, cache.path().join("kernel")).unwrap();
+    // A private image cache, with the host's compat kernel (on kvm_pvm hosts).
+    let cache = private_cache();
     let image = format!("localhost:{}/busybox:test", registry.port());
     let (code, out, err) = run(monocore(cache.path())
         .args(["run", "--ram", "128", &image, "--"])

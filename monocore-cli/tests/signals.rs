@@ -20,30 +20,20 @@
 use std::{
     os::unix::process::{CommandExt, ExitStatusExt},
     path::{Path, PathBuf},
-    process::{Child, Command, ExitStatus, Stdio},
+    process::{Child, ExitStatus, Stdio},
     time::{Duration, Instant},
 };
 
-use monocore_suite::{may_boot, processes_in, wait_until_gone};
+mod common;
 
-/// A private cache directory; the host's compat kernel (if any) is linked
-/// in, so the host check passes as it does for the user.
-fn private_cache() -> tempfile::TempDir {
-    let cache = tempfile::tempdir().unwrap();
-    let compat = monocore::kernel::compat_kernel_dir();
-    if compat.join("vmlinux").is_file() {
-        std::fs::create_dir(cache.path().join("kernel")).unwrap();
-        std::os::unix::fs::symlink(&compat, cache.path().join("kernel/compat")).unwrap();
-    }
-    cache
-}
+use common::{monocore_in, private_cache};
+use monocore_suite::{may_boot, processes_in, wait_until_gone};
 
 /// `monocore run -- /bin/sleep 30` (the default busybox root, so a private
 /// copy and, in a fresh cache, a staging directory are made), in `cwd`, in
 /// a process group of its own.
 fn start_run(cache: &Path, cwd: &Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_monocore"))
-        .env("MONOCORE_CACHE_DIR", cache)
+    monocore_in(cache)
         .current_dir(cwd)
         .args(["run", "--", "/bin/sleep", "30"])
         .stdout(Stdio::null())

@@ -23,26 +23,10 @@ use std::{
     time::Duration,
 };
 
-fn monocore() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_monocore"));
-    cmd.env_remove("MONOCORE_CACHE_DIR");
-    cmd
-}
+mod common;
 
-/// `false` (after a loud SKIPPED line) where no VM can boot.
-fn may_boot(test: &str) -> bool {
-    let report = monocore::host::check();
-    match report.boot_blocker() {
-        None => true,
-        Some(problem) if std::env::var_os("MONOCORE_REQUIRE_BOOT").is_some_and(|v| v == "1") => {
-            panic!("{test}: this host cannot boot a VM: {problem}")
-        }
-        Some(problem) => {
-            eprintln!("SKIPPED: {test}: {problem} (fix: {})", problem.fix());
-            false
-        }
-    }
-}
+use common::monocore;
+use monocore_suite::may_boot;
 
 /// A pseudo-terminal pair: (master, slave path).
 fn pty() -> (File, String) {

@@ -19,7 +19,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use support::{BOOT_TIMEOUT, Containerd, IMAGE, RUNTIME, may_boot, may_run, wait_gone};
+use support::{BOOT_TIMEOUT, Containerd, IMAGE, RUNTIME, has_ended, may_boot, may_run, wait_ended};
 
 /// One containerd test at a time.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
@@ -274,7 +274,7 @@ fn ctr_task_kill_ends_a_running_vm_and_delete_leaves_nothing() {
     };
     assert_eq!(status.code(), Some(137), "{}", containerd.log_tail());
     assert!(
-        wait_gone(pid, Duration::from_secs(10)),
+        wait_ended(pid, Duration::from_secs(10)),
         "the VM helper {pid} still runs"
     );
     assert_clean(&containerd, &["to-kill"]);
@@ -312,7 +312,7 @@ fn killing_containerd_mid_run_leaves_the_vm_to_its_shim_which_reattaches() {
     // containerd dies mid-boot; the shim and the VM do not.
     containerd.kill();
     std::thread::sleep(Duration::from_secs(1));
-    assert!(!support::is_gone(pid), "the VM died with containerd");
+    assert!(!has_ended(pid), "the VM died with containerd");
     wait_for_text(&log, "booted\n", &containerd);
     // A new containerd on the same state finds the task through its shim.
     containerd.restart();
@@ -323,7 +323,7 @@ fn killing_containerd_mid_run_leaves_the_vm_to_its_shim_which_reattaches() {
     containerd.ctr_ok(&["task", "kill", "--signal", "SIGKILL", "survivor"]);
     containerd.wait_for_status("survivor", "STOPPED", Duration::from_secs(30));
     assert!(
-        wait_gone(pid, Duration::from_secs(10)),
+        wait_ended(pid, Duration::from_secs(10)),
         "the VM helper {pid} still runs"
     );
     containerd.ctr_ok(&["task", "delete", "survivor"]);
@@ -373,7 +373,7 @@ fn killing_the_shim_kills_the_vm_and_containerd_cleans_up() {
     // SAFETY: plain syscall; the pid is the shim just found in /proc.
     unsafe { libc::kill(i32::try_from(shims[0]).unwrap(), libc::SIGKILL) };
     assert!(
-        wait_gone(pid, Duration::from_secs(20)),
+        wait_ended(pid, Duration::from_secs(20)),
         "the VM helper {pid} outlived its shim"
     );
     // containerd notices the dead shim and runs the shim's `delete` action

@@ -75,48 +75,85 @@ pub fn boot_gate() -> Result<(), String> {
     }
 }
 
-/// `true` when the real-boot test `test` may run. Otherwise prints the loud
-/// `SKIPPED: <test>: <reason>` line and returns `false`, or, with
-/// [`REQUIRE_BOOT_ENV`] set, panics with the reason.
+/// Whether `REQUIRE_BOOT_ENV` is set to `1`.
+pub fn boot_required() -> bool {
+    std::env::var_os(REQUIRE_BOOT_ENV).is_some_and(|v| v == "1")
+}
+
+/// `test` cannot run here, for `reason`: with [`REQUIRE_BOOT_ENV`] set, a
+/// test failure (panics); otherwise the loud `SKIPPED: <test>: <reason>`
+/// line. Returns `false`, for `if !may_boot(..) { return; }`.
 #[expect(
     clippy::panic,
-    reason = "test support: with MONOCORE_REQUIRE_BOOT=1 a host that cannot boot fails the test"
+    reason = "test support: with MONOCORE_REQUIRE_BOOT=1 a host that cannot run the test fails it"
 )]
+pub fn cannot_run(test: &str, reason: &str) -> bool {
+    if boot_required() {
+        panic!("{test}: cannot run on this host, and {REQUIRE_BOOT_ENV}=1: {reason}");
+    }
+    skip(test, reason);
+    false
+}
+
+/// `true` when the real-boot test `test` may run; otherwise
+/// [`cannot_run`] (a loud skip, or a failure with [`REQUIRE_BOOT_ENV`]).
 pub fn may_boot(test: &str) -> bool {
     match boot_gate() {
         Ok(()) => true,
-        Err(reason) if std::env::var_os(REQUIRE_BOOT_ENV).is_some_and(|v| v == "1") => {
-            panic!("{test}: this host cannot boot a VM, and {REQUIRE_BOOT_ENV}=1: {reason}")
-        }
-        Err(reason) => {
-            skip(test, &reason);
-            false
-        }
+        Err(reason) => cannot_run(test, &format!("this host cannot boot a VM: {reason}")),
     }
 }
 
 /// `true` when `/dev/kvm` opens, which `spawn` checks before it starts the
-/// helper; otherwise prints the loud `SKIPPED: <test>: <reason>` line.
+/// helper; otherwise [`cannot_run`] (a loud skip, or a failure with
+/// [`REQUIRE_BOOT_ENV`]).
 pub fn kvm_usable(test: &str) -> bool {
     match monocore::host::check_kvm_limits().kvm {
         Ok(_) => true,
-        Err(problem) => {
-            skip(
-                test,
-                &format!("{problem} (spawn refuses to start a VM here)"),
-            );
-            false
-        }
+        Err(problem) => cannot_run(
+            test,
+            &format!("{problem} (spawn refuses to start a VM here)"),
+        ),
     }
 }
 
-/// Whether process `pid` is gone: no `/proc` entry, or one that is not a
-/// child of this process (a reused pid).
-pub fn is_gone(pid: u32) -> bool {
+/// Whether this process's child `pid` has been reaped: no `/proc` entry,
+/// or one that is no longer a child of this process (a reused pid). A
+/// zombie child is not reaped.
+pub fn is_reaped(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Err(_) => true,
         Ok(_) => !live_children().iter().any(|(p, _)| *p == pid),
     }
+}
+
+/// Whether any process `pid` (not necessarily a child) has ended: no
+/// `/proc` entry, or a zombie its parent has yet to reap.
+pub fn has_ended(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat_state(&stat) == Some('Z'),
+    }
+}
+
+/// Waits (at most `timeout`) until [`has_ended`]`(pid)`; whether it did.
+pub fn wait_ended(pid: u32, timeout: Duration) -> bool {
+    let deadline = std::time::Instant::now() + timeout;
+    while !has_ended(pid) {
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    true
+}
+
+/// The state letter of a `/proc/<pid>/stat` line (`pid (comm) S ppid …`;
+/// comm may hold spaces or parentheses).
+fn stat_state(stat: &str) -> Option<char> {
+    stat.rfind(')')
+        .and_then(|i| stat.get(i + 1..))
+        .and_then(|rest| rest.trim_start().chars().next())
 }
 
 /// Asserts that the VM of `pid`, with its run directories under `runs`,
@@ -126,7 +163,7 @@ pub fn is_gone(pid: u32) -> bool {
     reason = "test support: a failed listing fails the test"
 )]
 pub fn assert_nothing_left(pid: u32, runs: &std::path::Path) {
-    assert!(is_gone(pid), "the VM helper {pid} was not reaped");
+    assert!(is_reaped(pid), "the VM helper {pid} was not reaped");
     let left: Vec<_> = std::fs::read_dir(runs)
         .unwrap_or_else(|e| panic!("cannot list {}: {e}", runs.display()))
         .flatten()
@@ -200,11 +237,8 @@ pub fn processes_in(dir: &Path) -> Vec<u32> {
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
         .filter(|pid| {
             std::fs::read_link(format!("/proc/{pid}/cwd")).is_ok_and(|cwd| cwd == dir)
-                && !std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
-                    s.rsplit(')')
-                        .next()
-                        .is_some_and(|r| r.trim_start().starts_with('Z'))
-                })
+                && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                    .is_ok_and(|s| stat_state(&s) == Some('Z'))
         })
         .collect()
 }

@@ -20,7 +20,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-pub use monocore_suite::{may_boot, skip};
+pub use monocore_suite::{cannot_run, has_ended, may_boot, wait_ended};
 
 /// The runtime name tests pass to `ctr run --runtime`.
 pub const RUNTIME: &str = "io.containerd.monocore.v1";
@@ -59,17 +59,7 @@ pub fn containerd_blocker() -> Option<String> {
 pub fn may_run(test: &str) -> bool {
     match containerd_blocker() {
         None => true,
-        Some(reason)
-            if std::env::var_os(monocore_suite::REQUIRE_BOOT_ENV).is_some_and(|v| v == "1") =>
-        {
-            panic!(
-                "{test}: containerd tests cannot run here, and MONOCORE_REQUIRE_BOOT=1: {reason}"
-            )
-        }
-        Some(reason) => {
-            skip(test, &reason);
-            false
-        }
+        Some(reason) => cannot_run(test, &format!("containerd tests cannot run here: {reason}")),
     }
 }
 
@@ -429,30 +419,6 @@ pub fn mounts_under(dir: &Path) -> Vec<String> {
         .filter(|point| point.starts_with(&needle))
         .map(str::to_owned)
         .collect()
-}
-
-/// Whether process `pid` has ended (gone, or a zombie).
-pub fn is_gone(pid: u32) -> bool {
-    match fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Err(_) => true,
-        Ok(stat) => {
-            stat.rfind(')')
-                .and_then(|i| stat[i + 1..].trim_start().chars().next())
-                == Some('Z')
-        }
-    }
-}
-
-/// Waits (at most `timeout`) for process `pid` to end.
-pub fn wait_gone(pid: u32, timeout: Duration) -> bool {
-    let deadline = Instant::now() + timeout;
-    while !is_gone(pid) {
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    true
 }
 
 /// Builds an OCI image archive (`oci-layout`, `index.json`, blobs) of a
