@@ -60,7 +60,7 @@ pub(crate) struct RunArgs {
     #[arg(long, value_name = "SIZE", value_parser = parse_size, visible_alias = "memory")]
     pub(crate) ram: Option<u32>,
 
-    /// Number of vCPUs (1-255). Default: 1.
+    /// Number of vCPUs (1-128 on x86_64). Default: 1.
     #[arg(long, value_name = "N", visible_alias = "cpus")]
     pub(crate) vcpus: Option<u8>,
 

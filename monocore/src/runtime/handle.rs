@@ -161,7 +161,7 @@ impl VmHandle {
     /// - `Err(BootFailed)`: the VMM stopped without the guest reporting an
     ///   exit code (it failed to boot, or crashed), with the VMM's last error
     ///   line.
-    /// - `Err(Krun | HelperFailed)`: the helper failed before entering the
+    /// - `Err(Krun | Helper)`: the helper failed before entering the
     ///   VM (a libkrun call failed, the rootfs was unusable, …).
     pub fn wait(&mut self) -> MonocoreResult<VmExitStatus> {
         let status = match self.reaped {

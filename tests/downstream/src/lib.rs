@@ -58,7 +58,7 @@ pub fn spawn_to_start_enter() -> Result<Run, MonocoreError> {
 /// Whether `outcome` shows that `spawn` reached the VMM: a guest exit
 /// status, a guest that failed to boot, or libkrun's own
 /// `krun_start_enter` error. A helper that could not start or failed
-/// before the VMM (`SelfHelper`, `HelperFailed`, …) did not.
+/// before the VMM (`SelfHelper`, `Helper`, …) did not.
 pub fn reached_the_vmm(outcome: &Result<VmExitStatus, MonocoreError>) -> bool {
     matches!(
         outcome,
