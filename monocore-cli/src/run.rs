@@ -2,15 +2,16 @@
 
 use crate::output::{err, errln, note, outln, step};
 use std::{
-    path::Path,
+    path::{Path, PathBuf},
     process::ExitCode,
     time::{Duration, Instant},
 };
 
 use monocore::{
     MonocoreError,
-    config::file::load_config,
+    config::{EnvPair, file::load_config},
     host::HostReport,
+    image::ImageRootfs,
     kernel::KernelChoice,
     rootfs::RunRootfs,
     vm::{GuestCommand, MicroVm, MicroVmConfig, SpawnOptions, VmExitStatus, VmHandle},
@@ -22,7 +23,7 @@ use crate::{
     doctor::doctor_table,
     env_flags::read_env_files,
     fail, fail_explained, flag_errors, image,
-    run_args::{RunArgs, build_config},
+    run_args::{RunArgs, Words, build_config},
     terminal,
 };
 
@@ -52,59 +53,16 @@ fn load_file(path: &Path) -> Result<MicroVmConfig, ExitCode> {
 
 pub(crate) fn run(args: RunArgs) -> ExitCode {
     // What the command line says, before anything is made.
-    let words = match args.words() {
-        Ok(words) => words,
-        Err(message) => {
-            errln!("error: {message}");
-            return ExitCode::from(EXIT_USAGE);
-        }
-    };
-    let env_from_files = match read_env_files(&args.env_file) {
-        Ok(pairs) => pairs,
-        Err(e) => {
-            crate::fail(&e);
-            return ExitCode::from(EXIT_USAGE);
-        }
-    };
-    let file = match args.config.as_deref().map(load_file).transpose() {
-        Ok(file) => file,
+    let input = match Input::read(&args) {
+        Ok(input) => input,
         Err(code) => return code,
     };
-    let image_ref = args.image.clone().or_else(|| words.image.clone());
-    if image_ref.is_none() && (args.image_flags.entrypoint.is_some() || args.image_flags.pull) {
-        errln!("error: --entrypoint and --pull need an IMAGE");
-        return ExitCode::from(EXIT_USAGE);
-    }
-    if let (Some(reference), Some(path)) = (&image_ref, &args.config)
-        && args.root.is_none()
-    {
-        step!("image {reference} replaces the root of {}", path.display());
-    }
     // The stop signals' handlers are in place (see `main`): a signal from
     // here on is seen at the next step, and what the run made is removed
     // on the way out.
-    //
-    // Without a root (--root, IMAGE or the config file's): a private copy of
-    // the cached busybox template, removed when this function returns (the
-    // guest can write to its rootfs). With IMAGE: a private copy of the
-    // image's root, also removed then.
-    let (root, _private_copy, image_root) = match (&args.root, &image_ref, &file) {
-        (Some(root), _, _) => (Some(root.clone()), None, None),
-        (None, Some(reference), _) => {
-            // A pull does not look at the stop flag: a second signal quits.
-            terminal::second_signal_quits(true);
-            let pulled = image::run_rootfs(reference, &args.image_flags);
-            terminal::second_signal_quits(false);
-            match pulled {
-                Ok(copy) => (Some(copy.path().to_path_buf()), None, Some(copy)),
-                Err(e) => return stopped_or(|| fail(&e)),
-            }
-        }
-        (None, None, Some(_)) => (None, None, None),
-        (None, None, None) => match prepare_busybox() {
-            Ok(copy) => (Some(copy.path().to_path_buf()), Some(copy), None),
-            Err(e) => return stopped_or(|| fail(&e)),
-        },
+    let root = match Root::prepare(&args, &input) {
+        Ok(root) => root,
+        Err(code) => return code,
     };
     if let Some(signal) = terminal::stop_signal() {
         return stopped_exit_code(signal, "no VM was started");
@@ -113,8 +71,14 @@ pub(crate) fn run(args: RunArgs) -> ExitCode {
         .kernel
         .clone()
         .map_or(KernelChoice::Auto, KernelChoice::Elf);
-    let mut config = build_config(&args, file, root, &words, env_from_files);
-    if let Some(rootfs) = &image_root
+    let Input {
+        words,
+        env_from_files,
+        file,
+        ..
+    } = input;
+    let mut config = build_config(&args, file, root.path, &words, env_from_files);
+    if let Some(rootfs) = &root.image
         && let Err(e) = image::apply(rootfs, &args.image_flags, &mut config)
     {
         return fail(&e);
@@ -134,6 +98,90 @@ pub(crate) fn run(args: RunArgs) -> ExitCode {
             Err(e) => fail(&e),
         };
     }
+    boot(&vm, kernel, &args)
+}
+
+/// What `run`'s command line gives, read before anything is made.
+struct Input {
+    words: Words,
+    env_from_files: Vec<EnvPair>,
+    file: Option<MicroVmConfig>,
+    image_ref: Option<String>,
+}
+
+impl Input {
+    fn read(args: &RunArgs) -> Result<Self, ExitCode> {
+        let words = args.words().map_err(|message| {
+            errln!("error: {message}");
+            ExitCode::from(EXIT_USAGE)
+        })?;
+        let env_from_files = read_env_files(&args.env_file).map_err(|e| {
+            crate::fail(&e);
+            ExitCode::from(EXIT_USAGE)
+        })?;
+        let file = args.config.as_deref().map(load_file).transpose()?;
+        let image_ref = args.image.clone().or_else(|| words.image.clone());
+        if image_ref.is_none() && (args.image_flags.entrypoint.is_some() || args.image_flags.pull) {
+            errln!("error: --entrypoint and --pull need an IMAGE");
+            return Err(ExitCode::from(EXIT_USAGE));
+        }
+        if let (Some(reference), Some(path)) = (&image_ref, &args.config)
+            && args.root.is_none()
+        {
+            step!("image {reference} replaces the root of {}", path.display());
+        }
+        Ok(Self {
+            words,
+            env_from_files,
+            file,
+            image_ref,
+        })
+    }
+}
+
+/// The VM's root filesystem: `--root`, or a private copy (of IMAGE's root,
+/// or, without a root from the command line or the config file, of the
+/// cached busybox template) that is removed when this is dropped (the
+/// guest can write to its root).
+struct Root {
+    /// The root to use; `None`: the config file's.
+    path: Option<PathBuf>,
+    /// A private busybox copy.
+    _busybox: Option<RunRootfs>,
+    /// A private copy of IMAGE's root.
+    image: Option<ImageRootfs>,
+}
+
+impl Root {
+    fn prepare(args: &RunArgs, input: &Input) -> Result<Self, ExitCode> {
+        let mut root = Self {
+            path: args.root.clone(),
+            _busybox: None,
+            image: None,
+        };
+        match (&args.root, &input.image_ref, &input.file) {
+            (Some(_), _, _) | (None, None, Some(_)) => {}
+            (None, Some(reference), _) => {
+                // A pull does not look at the stop flag: a second signal quits.
+                terminal::second_signal_quits(true);
+                let pulled = image::run_rootfs(reference, &args.image_flags);
+                terminal::second_signal_quits(false);
+                let copy = pulled.map_err(|e| stopped_or(|| fail(&e)))?;
+                root.path = Some(copy.path().to_path_buf());
+                root.image = Some(copy);
+            }
+            (None, None, None) => {
+                let copy = prepare_busybox().map_err(|e| stopped_or(|| fail(&e)))?;
+                root.path = Some(copy.path().to_path_buf());
+                root._busybox = Some(copy);
+            }
+        }
+        Ok(root)
+    }
+}
+
+/// Boots `vm` once the host check allows it (or `--force` says to try).
+fn boot(vm: &MicroVm, kernel: KernelChoice, args: &RunArgs) -> ExitCode {
     let report = monocore::host::check();
     // With --kernel, what the host check says of the kernel it would pick
     // does not matter.
@@ -157,7 +205,7 @@ pub(crate) fn run(args: RunArgs) -> ExitCode {
         keep: args.keep,
         timeout: args.timeout,
     };
-    launch(&vm, kernel, how, &report)
+    launch(vm, kernel, how, &report)
 }
 
 /// Checks that this host can run `vm` with `kernel` (its memory, vCPUs,

@@ -44,82 +44,37 @@ pub(crate) fn pull_image(
     };
     let registry = Registry::connect(reference, options)?;
     let mut report = PullReport::default();
-    let pinned = reference
-        .digest()
-        .map(|d| Digest::parse(d, "reference"))
-        .transpose()?;
-    let (bytes, digest) = registry.manifest(reference.tag(), pinned.as_ref())?;
-    let mut platform = String::new();
-    let (index_digest, manifest_bytes, manifest_digest) = match manifest::parse(&bytes, &digest)? {
-        Parsed::Index(entries) => {
-            let (chosen, chosen_platform) = manifest::choose_platform(&entries, &name)?;
-            platform = chosen_platform;
-            keep_blob(&store, &digest, &bytes)?;
-            let (child, child_digest) = registry.manifest(None, Some(&chosen.digest))?;
-            (Some(digest), child, child_digest)
-        }
-        Parsed::Manifest { .. } => (None, bytes, digest),
-    };
-    let Parsed::Manifest { config, layers } = manifest::parse(&manifest_bytes, &manifest_digest)?
-    else {
-        return Err(ImageError::Malformed {
-            what: "index",
-            digest: manifest_digest.to_string(),
-            reason: "an index whose entry for this platform is another index".into(),
-        });
-    };
-    keep_blob(&store, &manifest_digest, &manifest_bytes)?;
+    let resolved = resolve(&store, &registry, reference, &name)?;
     progress(PullEvent::Resolved {
-        manifest: &manifest_digest,
-        layers: layers.len(),
+        manifest: &resolved.manifest_digest,
+        layers: resolved.layers.len(),
     });
-
+    let config = &resolved.config;
     if config.size > MAX_CONFIG {
         return Err(ImageError::BlobTooLarge {
             what: format!("image config {}", config.digest),
             limit: MAX_CONFIG,
         });
     }
-    ensure_blob(&store, &registry, &config, &mut report, &progress)?;
+    ensure_blob(&store, &registry, config, &mut report, &progress)?;
     let config_bytes = read_blob(&store, &config.digest, MAX_CONFIG)?;
-    let (raw, diff_ids) = manifest::parse_config(&config_bytes, &config.digest, layers.len())?;
-    let arch = manifest::host_architecture();
-    if (!raw.os.is_empty() && raw.os != "linux")
-        || (!raw.architecture.is_empty() && raw.architecture != arch)
-    {
-        return Err(ImageError::NoMatchingPlatform {
-            reference: name,
-            wanted: format!("linux/{arch}"),
-            available: vec![format!("{}/{}", raw.os, raw.architecture)],
-        });
-    }
-    if platform.is_empty() {
-        platform = format!("{}/{}", raw.os, raw.architecture);
-    }
-
-    let mut records = Vec::with_capacity(layers.len());
-    for (layer, diff_id) in layers.iter().zip(diff_ids) {
-        if Compression::of_media_type(&layer.media_type).is_none() {
-            return Err(ImageError::UnsupportedMediaType {
-                what: format!("layer {}", layer.digest),
-                media_type: layer.media_type.clone(),
-                expected: "a tar layer, uncompressed, gzip or zstd",
-            });
-        }
-        ensure_blob(&store, &registry, layer, &mut report, &progress)?;
-        records.push(LayerRecord {
-            digest: layer.digest.clone(),
-            size: layer.size,
-            media_type: layer.media_type.clone(),
-            diff_id,
-        });
-    }
+    let (raw, diff_ids) =
+        manifest::parse_config(&config_bytes, &config.digest, resolved.layers.len())?;
+    let platform = check_platform(&name, &raw, resolved.platform)?;
+    let records = fetch_layers(
+        &store,
+        &registry,
+        &resolved.layers,
+        diff_ids,
+        &mut report,
+        &progress,
+    )?;
     let unpacked_bytes = ensure_rootfs(&store, &config.digest, &records, options, &progress)?;
     let record = ImageRecord {
         reference: name,
-        manifest_digest,
-        index_digest,
-        config_digest: config.digest,
+        manifest_digest: resolved.manifest_digest,
+        index_digest: resolved.index_digest,
+        config_digest: resolved.config.digest,
         platform,
         layers: records,
         config: raw.config.map(ImageConfig::from).unwrap_or_default(),
@@ -134,6 +89,113 @@ pub(crate) fn pull_image(
         store,
         report,
     })
+}
+
+/// The image manifest a reference names, for this host's platform.
+struct Resolved {
+    /// The index the manifest was chosen from, if the reference named one.
+    index_digest: Option<Digest>,
+    manifest_digest: Digest,
+    /// The platform the index gave for the manifest (empty without an
+    /// index).
+    platform: String,
+    config: Descriptor,
+    layers: Vec<Descriptor>,
+}
+
+/// Fetches the manifest `reference` names (through an index, for this
+/// host's platform), checked against its digest and kept in the store.
+fn resolve(
+    store: &Store,
+    registry: &Registry,
+    reference: &ImageReference,
+    name: &str,
+) -> Result<Resolved, ImageError> {
+    let pinned = reference
+        .digest()
+        .map(|d| Digest::parse(d, "reference"))
+        .transpose()?;
+    let (bytes, digest) = registry.manifest(reference.tag(), pinned.as_ref())?;
+    let mut platform = String::new();
+    let (index_digest, manifest_bytes, manifest_digest) = match manifest::parse(&bytes, &digest)? {
+        Parsed::Index(entries) => {
+            let (chosen, chosen_platform) = manifest::choose_platform(&entries, name)?;
+            platform = chosen_platform;
+            keep_blob(store, &digest, &bytes)?;
+            let (child, child_digest) = registry.manifest(None, Some(&chosen.digest))?;
+            (Some(digest), child, child_digest)
+        }
+        Parsed::Manifest { .. } => (None, bytes, digest),
+    };
+    let Parsed::Manifest { config, layers } = manifest::parse(&manifest_bytes, &manifest_digest)?
+    else {
+        return Err(ImageError::Malformed {
+            what: "index",
+            digest: manifest_digest.to_string(),
+            reason: "an index whose entry for this platform is another index".into(),
+        });
+    };
+    keep_blob(store, &manifest_digest, &manifest_bytes)?;
+    Ok(Resolved {
+        index_digest,
+        manifest_digest,
+        platform,
+        config,
+        layers,
+    })
+}
+
+/// The image's platform (`os/arch`), if it runs here: Linux on this host's
+/// architecture (an empty field is taken as a match).
+fn check_platform(
+    name: &str,
+    raw: &manifest::RawConfig,
+    from_index: String,
+) -> Result<String, ImageError> {
+    let arch = manifest::host_architecture();
+    if (!raw.os.is_empty() && raw.os != "linux")
+        || (!raw.architecture.is_empty() && raw.architecture != arch)
+    {
+        return Err(ImageError::NoMatchingPlatform {
+            reference: name.to_owned(),
+            wanted: format!("linux/{arch}"),
+            available: vec![format!("{}/{}", raw.os, raw.architecture)],
+        });
+    }
+    if from_index.is_empty() {
+        return Ok(format!("{}/{}", raw.os, raw.architecture));
+    }
+    Ok(from_index)
+}
+
+/// Fetches the layers the cache lacks (each checked while it streams),
+/// with their records.
+fn fetch_layers(
+    store: &Store,
+    registry: &Registry,
+    layers: &[Descriptor],
+    diff_ids: Vec<Digest>,
+    report: &mut PullReport,
+    progress: &dyn Fn(PullEvent<'_>),
+) -> Result<Vec<LayerRecord>, ImageError> {
+    let mut records = Vec::with_capacity(layers.len());
+    for (layer, diff_id) in layers.iter().zip(diff_ids) {
+        if Compression::of_media_type(&layer.media_type).is_none() {
+            return Err(ImageError::UnsupportedMediaType {
+                what: format!("layer {}", layer.digest),
+                media_type: layer.media_type.clone(),
+                expected: "a tar layer, uncompressed, gzip or zstd",
+            });
+        }
+        ensure_blob(store, registry, layer, report, progress)?;
+        records.push(LayerRecord {
+            digest: layer.digest.clone(),
+            size: layer.size,
+            media_type: layer.media_type.clone(),
+            diff_id,
+        });
+    }
+    Ok(records)
 }
 
 /// Keeps a manifest or index (already checked against its digest) in the

@@ -151,34 +151,15 @@ impl Registry {
     ) -> Result<u64, ImageError> {
         let mut file = super::store::open_private(partial).map_err(io_at(partial))?;
         let mut have = file.metadata().map_err(io_at(partial))?.len();
-        let mut hasher = Sha256::new();
         if have > blob.size {
             have = 0;
         }
-        if have > 0 {
-            // Resume: hash what an interrupted pull left.
-            let mut head = (&file).take(have);
-            let mut buf = vec![0u8; 256 << 10];
-            loop {
-                let n = head.read(&mut buf).map_err(io_at(partial))?;
-                if n == 0 {
-                    break;
-                }
-                hasher.update(buf.get(..n).unwrap_or_default());
-            }
-        }
+        // Resume: hash what an interrupted pull left.
+        let mut hasher = hash_prefix(&file, have).map_err(io_at(partial))?;
         file.set_len(have).map_err(io_at(partial))?;
         file.seek(SeekFrom::Start(have)).map_err(io_at(partial))?;
         let what = format!("blob {}", blob.digest);
-        let descriptor = OciDescriptor {
-            media_type: blob.media_type.clone(),
-            digest: blob.digest.to_string(),
-            size: i64::try_from(blob.size).unwrap_or(i64::MAX),
-            // Never fetched from elsewhere than the registry: no `urls`.
-            urls: None,
-            annotations: None,
-            artifact_type: None,
-        };
+        let descriptor = oci_descriptor(blob);
         let mut transferred = 0;
         if have < blob.size {
             let runtime = &self.runtime;
@@ -240,6 +221,33 @@ impl Registry {
         }
         file.sync_all().map_err(io_at(partial))?;
         Ok(transferred)
+    }
+}
+
+/// The sha256 state of the first `len` bytes of `file`.
+fn hash_prefix(file: &std::fs::File, len: u64) -> std::io::Result<Sha256> {
+    let mut hasher = Sha256::new();
+    let mut head = file.take(len);
+    let mut buf = vec![0u8; 256 << 10];
+    loop {
+        let n = head.read(&mut buf)?;
+        if n == 0 {
+            return Ok(hasher);
+        }
+        hasher.update(buf.get(..n).unwrap_or_default());
+    }
+}
+
+/// `blob` as the registry client asks for it.
+fn oci_descriptor(blob: &Descriptor) -> OciDescriptor {
+    OciDescriptor {
+        media_type: blob.media_type.clone(),
+        digest: blob.digest.to_string(),
+        size: i64::try_from(blob.size).unwrap_or(i64::MAX),
+        // Never fetched from elsewhere than the registry: no `urls`.
+        urls: None,
+        annotations: None,
+        artifact_type: None,
     }
 }
 

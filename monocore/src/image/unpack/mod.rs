@@ -28,9 +28,15 @@
 //!   layers together ([`Limits`]), so a decompression bomb ends in
 //!   [`ImageError::UnpackLimit`](super::ImageError::UnpackLimit) after at
 //!   most that much work.
+//!
+//! The parts: [`tar`] reads entries, [`inroot`] does the file operations
+//! inside the root, `whiteout` removes what lower layers put, `metadata`
+//! sets owners, modes and times, and this file applies a layer.
 
 pub(crate) mod inroot;
+mod metadata;
 pub(crate) mod tar;
+mod whiteout;
 
 use std::{
     collections::{HashMap, HashSet},
@@ -41,11 +47,12 @@ use std::{
     path::Path,
 };
 
-use rustix::fs::{AtFlags, Mode, OFlags, Timespec, Timestamps};
+use rustix::fs::{AtFlags, Mode, OFlags};
 use sha2::{Digest, Sha256};
 
 use self::{
     inroot::{InRootPath, Root},
+    metadata::{set_time_at, times},
     tar::{Header, Kind, TarError, TarReader},
 };
 use super::ImageError;
@@ -290,52 +297,62 @@ impl Unpacker {
                 self.set_owner_mode(&dir, header, true)?;
                 self.dir_times.insert(path.clone(), header.mtime);
             }
-            Kind::File => {
-                let fd = rustix::fs::openat(
-                    &parent,
-                    name,
-                    OFlags::CREATE
-                        | OFlags::EXCL
-                        | OFlags::WRONLY
-                        | OFlags::CLOEXEC
-                        | OFlags::NOFOLLOW,
-                    Mode::from_raw_mode(0o600),
-                )?;
-                let mut file = File::from(fd);
-                copy_data(reader, &mut file)?;
-                let fd = OwnedFd::from(file);
-                self.set_owner_mode(&fd, header, false)?;
-                rustix::fs::futimens(&fd, &times(header.mtime))?;
-            }
+            Kind::File => self.regular_file(&parent, name, header, reader)?,
             Kind::Symlink => {
                 rustix::fs::symlinkat(OsStr::from_bytes(&header.link), &parent, name)?;
                 self.set_owner_at(&parent, name, header)?;
                 set_time_at(&parent, name, header.mtime)?;
             }
             Kind::HardLink => self.hardlink(&path, &parent, header)?,
-            Kind::Fifo => {
-                rustix::fs::mknodat(
-                    &parent,
-                    name,
-                    rustix::fs::FileType::Fifo,
-                    Mode::from_raw_mode(0o600),
-                    0,
-                )?;
-                self.set_owner_at(&parent, name, header)?;
-                rustix::fs::chmodat(
-                    &parent,
-                    name,
-                    Mode::from_raw_mode(self.file_mode(header.mode)),
-                    AtFlags::empty(),
-                )?;
-                set_time_at(&parent, name, header.mtime)?;
-            }
+            Kind::Fifo => self.fifo(&parent, name, header)?,
             Kind::CharDevice | Kind::BlockDevice => {
                 self.stats.skipped_devices += 1;
                 return Ok(());
             }
         }
         layer.written.insert(path);
+        Ok(())
+    }
+
+    /// A regular file, created (never opened through a symlink) and filled.
+    fn regular_file<R: Read>(
+        &self,
+        parent: &OwnedFd,
+        name: &OsStr,
+        header: &Header,
+        reader: &mut TarReader<R>,
+    ) -> Result<(), EntryError> {
+        let fd = rustix::fs::openat(
+            parent,
+            name,
+            OFlags::CREATE | OFlags::EXCL | OFlags::WRONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW,
+            Mode::from_raw_mode(0o600),
+        )?;
+        let mut file = File::from(fd);
+        copy_data(reader, &mut file)?;
+        let fd = OwnedFd::from(file);
+        self.set_owner_mode(&fd, header, false)?;
+        rustix::fs::futimens(&fd, &times(header.mtime))?;
+        Ok(())
+    }
+
+    /// A FIFO (device nodes, by contrast, are never made).
+    fn fifo(&self, parent: &OwnedFd, name: &OsStr, header: &Header) -> Result<(), EntryError> {
+        rustix::fs::mknodat(
+            parent,
+            name,
+            rustix::fs::FileType::Fifo,
+            Mode::from_raw_mode(0o600),
+            0,
+        )?;
+        self.set_owner_at(parent, name, header)?;
+        rustix::fs::chmodat(
+            parent,
+            name,
+            Mode::from_raw_mode(self.file_mode(header.mode)),
+            AtFlags::empty(),
+        )?;
+        set_time_at(parent, name, header.mtime)?;
         Ok(())
     }
 
@@ -378,116 +395,6 @@ impl Unpacker {
             }
             Err(e) => Err(e.into()),
         }
-    }
-
-    /// `.wh.NAME`: removes what lower layers put at `NAME`.
-    fn whiteout(
-        &self,
-        path: &InRootPath,
-        hidden: &[u8],
-        layer: &Layer<'_>,
-    ) -> Result<(), EntryError> {
-        if hidden.is_empty() || hidden == b"." || hidden == b".." || hidden.contains(&b'/') {
-            return Err(EntryError::Refused("a whiteout without a name".into()));
-        }
-        let hidden = OsStr::from_bytes(hidden);
-        let target = InRootPath::clean(path.parent().as_os_str().as_bytes()).map_or_else(
-            || InRootPath::clean(hidden.as_bytes()),
-            |p| Some(p.join(hidden)),
-        );
-        if target.as_ref().is_some_and(|t| layer.written.contains(t)) {
-            return Ok(());
-        }
-        match self.root.open_dir(&path.parent()) {
-            Ok(dir) => Ok(inroot::remove_all_at(&dir, hidden)?),
-            Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ENOTDIR)) => Ok(()),
-            Err(e) => Err(e.into()),
-        }
-    }
-
-    /// `DIR/.wh..wh..opq`: removes everything lower layers put in `DIR`.
-    fn opaque(&self, marker: &InRootPath, layer: &Layer<'_>) -> Result<(), EntryError> {
-        let dir_path = marker.parent();
-        let dir = match self.root.open_dir(&dir_path) {
-            Ok(dir) => dir,
-            Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ENOTDIR)) => {
-                return Ok(());
-            }
-            Err(e) => return Err(e.into()),
-        };
-        let base = InRootPath::clean(dir_path.as_os_str().as_bytes());
-        self.clear_lower(&dir, base.as_ref(), layer)
-    }
-
-    /// Removes the entries of `dir` (at `path`, `None` for the root) that
-    /// this layer did not write, keeping directories on the way to what it
-    /// did.
-    fn clear_lower(
-        &self,
-        dir: &OwnedFd,
-        path: Option<&InRootPath>,
-        layer: &Layer<'_>,
-    ) -> Result<(), EntryError> {
-        for name in inroot::list_dir(dir)? {
-            let child = match path {
-                Some(p) => p.join(&name),
-                None => InRootPath::clean(name.as_bytes())
-                    .ok_or_else(|| EntryError::Refused("a bad name".into()))?,
-            };
-            let keeps_something = layer.written.iter().any(|w| w.starts_with(&child));
-            if !keeps_something {
-                inroot::remove_all_at(dir, &name)?;
-                continue;
-            }
-            let is_dir = inroot::stat_at(dir, &name)?.is_some_and(|s| {
-                rustix::fs::FileType::from_raw_mode(s.st_mode) == rustix::fs::FileType::Directory
-            });
-            if is_dir {
-                let sub = open_child_dir(dir, &name)?;
-                self.clear_lower(&sub, Some(&child), layer)?;
-            }
-        }
-        Ok(())
-    }
-
-    fn file_mode(&self, mode: u32) -> u32 {
-        if self.privileged { mode } else { mode | 0o600 }
-    }
-
-    fn set_owner_mode(&self, fd: &OwnedFd, header: &Header, dir: bool) -> Result<(), EntryError> {
-        if self.privileged {
-            rustix::fs::fchown(
-                fd,
-                Some(rustix::fs::Uid::from_raw(header.uid)),
-                Some(rustix::fs::Gid::from_raw(header.gid)),
-            )?;
-        }
-        let mode = match (self.privileged, dir) {
-            (true, _) => header.mode,
-            (false, true) => header.mode | 0o700,
-            (false, false) => header.mode | 0o600,
-        };
-        // After chown, which clears set-uid and set-gid bits.
-        rustix::fs::fchmod(fd, Mode::from_raw_mode(mode))?;
-        Ok(())
-    }
-
-    fn set_owner_at(
-        &self,
-        parent: &OwnedFd,
-        name: &OsStr,
-        header: &Header,
-    ) -> Result<(), EntryError> {
-        if self.privileged {
-            rustix::fs::chownat(
-                parent,
-                name,
-                Some(rustix::fs::Uid::from_raw(header.uid)),
-                Some(rustix::fs::Gid::from_raw(header.gid)),
-                AtFlags::SYMLINK_NOFOLLOW,
-            )?;
-        }
-        Ok(())
     }
 
     /// Sets the directories' modification times (deepest first) and
@@ -568,26 +475,6 @@ fn copy_data<R: Read>(reader: &mut TarReader<R>, file: &mut File) -> Result<(), 
         }
         file.write_all(buf.get(..n).unwrap_or_default())?;
     }
-}
-
-fn times(mtime: i64) -> Timestamps {
-    let at = Timespec {
-        tv_sec: mtime,
-        tv_nsec: 0,
-    };
-    Timestamps {
-        last_access: at,
-        last_modification: at,
-    }
-}
-
-fn set_time_at(parent: &OwnedFd, name: &OsStr, mtime: i64) -> io::Result<()> {
-    Ok(rustix::fs::utimensat(
-        parent,
-        name,
-        &times(mtime),
-        AtFlags::SYMLINK_NOFOLLOW,
-    )?)
 }
 
 #[cfg(test)]
