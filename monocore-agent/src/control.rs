@@ -164,17 +164,25 @@ pub enum ControlError {
 impl fmt::Display for ControlError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Io(e) => write!(f, "control channel: {e}"),
+            Self::Io(_) => f.write_str("the control channel failed"),
             Self::FrameTooLong { len } => write!(f, "control frame of {len} bytes is too long"),
             Self::UnknownKind { kind } => write!(f, "control frame of unknown kind {kind:#04x}"),
-            Self::Body(e) => write!(f, "malformed control frame: {e:?}"),
+            Self::Body(_) => f.write_str("malformed control frame"),
             Self::TrailingBytes => f.write_str("control frame with bytes after its fields"),
             Self::Truncated => f.write_str("control channel ended inside a frame"),
         }
     }
 }
 
-impl std::error::Error for ControlError {}
+impl std::error::Error for ControlError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Io(e) => Some(e),
+            Self::Body(e) => Some(e),
+            _ => None,
+        }
+    }
+}
 
 impl From<WireError> for ControlError {
     fn from(e: WireError) -> Self {
@@ -432,6 +440,21 @@ mod tests {
 
     use super::*;
     use crate::report::Step;
+
+    #[test]
+    fn a_malformed_frame_tells_its_cause_once_as_its_source() {
+        let error = ControlError::from(WireError::Truncated { field: "exec" });
+        assert_eq!(error.to_string(), "malformed control frame");
+        let source = std::error::Error::source(&error).map(ToString::to_string);
+        assert_eq!(source.as_deref(), Some("the bytes end inside `exec`"));
+        let io = ControlError::from(io::Error::from(io::ErrorKind::BrokenPipe));
+        assert_eq!(io.to_string(), "the control channel failed");
+        assert!(std::error::Error::source(&io).is_some());
+        assert_eq!(
+            WireError::TooLong { len: 1 << 33 }.to_string(),
+            "a length of 8589934592 does not fit the wire's 32 bits"
+        );
+    }
 
     fn host_messages() -> Vec<HostMessage> {
         vec![

@@ -1,6 +1,8 @@
-//! `monocore-agent`: the program monocore runs inside each microVM; see
-//! [`monocore_agent::guest`].
+//! `monocore-agent`: the program monocore runs inside each microVM (see
+//! [`guest`]). It speaks the protocol of the `monocore_agent` library.
+
+mod guest;
 
 fn main() -> std::process::ExitCode {
-    monocore_agent::guest::main()
+    guest::main()
 }

@@ -23,6 +23,20 @@ pub enum WireError {
     },
 }
 
+impl std::fmt::Display for WireError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Truncated { field } => write!(f, "the bytes end inside `{field}`"),
+            Self::Nul { field } => write!(f, "a string in `{field}` holds a NUL byte"),
+            Self::TooLong { len } => {
+                write!(f, "a length of {len} does not fit the wire's 32 bits")
+            }
+        }
+    }
+}
+
+impl std::error::Error for WireError {}
+
 /// Appends encoded values to a buffer.
 pub(crate) struct Writer(Vec<u8>);
 

@@ -9,7 +9,7 @@ use std::{
 };
 
 use super::sys;
-use crate::spec::Rlimit;
+use monocore_agent::spec::Rlimit;
 
 /// The `PATH` searched when the command's environment has none (Docker's
 /// default).

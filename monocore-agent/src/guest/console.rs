@@ -11,23 +11,20 @@
 use std::{
     fs::{File, OpenOptions},
     os::{
-        fd::{AsFd, AsRawFd, BorrowedFd},
+        fd::AsFd,
         unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt},
     },
 };
 
-use super::sys;
+use super::sys::{self, StdSlot};
 
 /// `/dev/console`'s device number (5, 1).
 const CONSOLE_RDEV: u64 = (5 << 8) | 1;
 
-/// Whether `fd` is closed or is `/dev/console`.
-fn is_init_console(fd: i32) -> bool {
-    // SAFETY: the fd is only borrowed for the fstat below, while it is open
-    // (or fstat fails with EBADF, which is what we look for).
-    let fd = unsafe { BorrowedFd::borrow_raw(fd) };
-    match fd
-        .try_clone_to_owned()
+/// Whether the standard stream `slot` is closed or is `/dev/console`.
+fn is_init_console(slot: StdSlot) -> bool {
+    // A duplicate, not a borrow: the fd number may be closed.
+    match sys::dup_slot(slot)
         .map(File::from)
         .and_then(|f| f.metadata())
     {
@@ -40,7 +37,7 @@ fn is_init_console(fd: i32) -> bool {
 /// docs. `Err` is the errno of the step that failed.
 pub(crate) fn fix_stdio() -> Result<(), i32> {
     let errno = |e: std::io::Error| e.raw_os_error().unwrap_or(5);
-    if is_init_console(1) || is_init_console(2) {
+    if is_init_console(StdSlot::Stdout) || is_init_console(StdSlot::Stderr) {
         let console = OpenOptions::new()
             .read(true)
             .write(true)
@@ -48,15 +45,15 @@ pub(crate) fn fix_stdio() -> Result<(), i32> {
             .open("/dev/hvc0")
             .map_err(errno)?;
         sys::raw_output(console.as_fd())?;
-        for fd in [1, 2] {
-            if is_init_console(fd) {
-                sys::dup_onto(console.as_raw_fd(), fd)?;
+        for slot in [StdSlot::Stdout, StdSlot::Stderr] {
+            if is_init_console(slot) {
+                sys::dup_onto(console.as_fd(), slot)?;
             }
         }
     }
-    if is_init_console(0) {
+    if is_init_console(StdSlot::Stdin) {
         let null = File::open("/dev/null").map_err(errno)?;
-        sys::dup_onto(null.as_raw_fd(), 0)?;
+        sys::dup_onto(null.as_fd(), StdSlot::Stdin)?;
     }
     Ok(())
 }

@@ -38,7 +38,7 @@ use std::{
     sync::{Arc, Mutex, mpsc},
 };
 
-use crate::{
+use monocore_agent::{
     control::ExitKind,
     paths,
     report::{self, Report},
@@ -55,7 +55,7 @@ fn write_report(file: Option<&File>, report: &Report) {
 
 /// The agent's `main`: sets the VM up, runs the main command and serves
 /// the control channel; returns the exit code the VM ends with.
-pub fn main() -> ExitCode {
+pub(crate) fn main() -> ExitCode {
     // The report file must be opened before the private root is left behind.
     let report = std::fs::OpenOptions::new()
         .write(true)

@@ -1,10 +1,10 @@
 //! Serving the control channel: one thread per connection, one command per
-//! session (see [`crate::control`]).
+//! session (see [`monocore_agent::control`]).
 
 use std::{
     fs::File,
     io::{Read, Write},
-    os::fd::{AsRawFd, OwnedFd},
+    os::fd::{AsFd, OwnedFd},
     process::{Child, ExitStatus, Stdio},
     sync::{
         Arc, Mutex, PoisonError,
@@ -14,7 +14,7 @@ use std::{
 };
 
 use super::{command::Program, pty, setup::workdir_error, sys};
-use crate::{
+use monocore_agent::{
     control::{AgentMessage, ControlError, ExecRequest, ExitKind, HostMessage, MAX_DATA, VERSION},
     report::{Report, Step, escape},
     spec::Rlimit,
@@ -70,7 +70,7 @@ pub(crate) fn exit_kind(status: ExitStatus) -> ExitKind {
 
 /// Accepts connections on `listener` forever, a thread each.
 pub(crate) fn serve(listener: OwnedFd, agent: Arc<Agent>) {
-    while let Ok(conn) = sys::accept(&listener) {
+    while let Ok(conn) = sys::accept(listener.as_fd()) {
         let agent = Arc::clone(&agent);
         let _ = std::thread::Builder::new()
             .name("session".into())
@@ -193,16 +193,36 @@ fn exec(request: &ExecRequest, mut input: File, outbox: &SharedOutbox, agent: &A
             })
     };
 
-    let mut exited = false;
+    let exited = relay_input(&mut input, &mut target, pid, outbox, agent);
+    if !exited && !outbox.lock().unwrap_or_else(PoisonError::into_inner).closed {
+        // The host went away while the command runs: nothing leaks.
+        let _ = sys::send_signal(pid, 9);
+    }
+    if let Ok(waiter) = waiter {
+        let _ = waiter.join();
+    }
+    agent.forget(pid);
+}
+
+/// Relays the host's messages for the command `pid` (input, signals,
+/// resizes, a shutdown) until the command has exited (`true`) or the host
+/// has gone (`false`).
+fn relay_input(
+    input: &mut File,
+    target: &mut Input,
+    pid: u32,
+    outbox: &SharedOutbox,
+    agent: &Agent,
+) -> bool {
     loop {
-        match HostMessage::read(&mut input) {
-            Ok(Some(HostMessage::Stdin(data))) => write_input(&mut target, &data),
+        match HostMessage::read(input) {
+            Ok(Some(HostMessage::Stdin(data))) => write_input(target, &data),
             Ok(Some(HostMessage::Signal(signal))) => {
                 let _ = sys::send_signal(pid, signal);
             }
             Ok(Some(HostMessage::Resize(size))) => {
                 if let Input::Terminal(master) = &target {
-                    let _ = sys::set_winsize(master.as_raw_fd(), size);
+                    let _ = sys::set_winsize(master.as_fd(), size);
                 }
             }
             Ok(Some(HostMessage::Shutdown)) => {
@@ -213,18 +233,10 @@ fn exec(request: &ExecRequest, mut input: File, outbox: &SharedOutbox, agent: &A
             Err(_) => break,
         }
         if outbox.lock().unwrap_or_else(PoisonError::into_inner).closed {
-            exited = true;
-            break;
+            return true;
         }
     }
-    if !exited && !outbox.lock().unwrap_or_else(PoisonError::into_inner).closed {
-        // The host went away while the command runs: nothing leaks.
-        let _ = sys::send_signal(pid, 9);
-    }
-    if let Ok(waiter) = waiter {
-        let _ = waiter.join();
-    }
-    agent.forget(pid);
+    false
 }
 
 fn write_input(target: &mut Input, data: &[u8]) {
@@ -289,7 +301,7 @@ fn spawn_with_pipes(program: &Program<'_>) -> Result<Started, (Step, std::io::Er
 
 fn spawn_with_terminal(
     program: &Program<'_>,
-    size: crate::control::WinSize,
+    size: monocore_agent::control::WinSize,
 ) -> Result<Started, (Step, std::io::Error)> {
     let system = |e| (Step::System, e);
     let pty = pty::open(size).map_err(system)?;
@@ -313,5 +325,5 @@ fn spawn_with_terminal(
 }
 
 fn sys_shutdown(conn: &File) -> std::io::Result<()> {
-    sys::shutdown_write(conn.as_raw_fd())
+    sys::shutdown_write(conn.as_fd())
 }

@@ -10,7 +10,7 @@ use std::{
 };
 
 use super::{command::Program, sys};
-use crate::{
+use monocore_agent::{
     control::CONTROL_PORT,
     paths,
     report::{Step, escape},

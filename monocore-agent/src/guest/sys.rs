@@ -7,7 +7,7 @@ use std::{
     os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd},
 };
 
-use crate::control::WinSize;
+use monocore_agent::control::WinSize;
 
 pub(crate) const MS_NOSUID: c_ulong = 2;
 pub(crate) const MS_NODEV: c_ulong = 4;
@@ -73,6 +73,7 @@ unsafe extern "C" {
     fn kill(pid: c_int, signal: c_int) -> c_int;
     fn setsid() -> c_int;
     fn shutdown(fd: c_int, how: c_int) -> c_int;
+    fn fcntl(fd: c_int, cmd: c_int, ...) -> c_int;
 }
 
 const O_RDWR: c_int = 2;
@@ -210,11 +211,32 @@ pub(crate) fn raw_output(fd: BorrowedFd<'_>) -> Result<(), i32> {
     }))
 }
 
-/// `dup2(old, new)`: `new` becomes a copy of `old`.
-pub(crate) fn dup_onto(old: c_int, new: c_int) -> Result<(), i32> {
-    // SAFETY: dup2 takes two integers; it closes `new` first if open, which
-    // is what the caller asks for (0, 1 or 2).
-    check(c_long::from(unsafe { dup2(old, new) }))
+/// `dup2(old, slot)`: the fd number `slot` (0, 1 or 2: a standard stream
+/// of this process, which owns it, open or not) becomes a copy of `old`.
+pub(crate) fn dup_onto(old: BorrowedFd<'_>, slot: StdSlot) -> Result<(), i32> {
+    // SAFETY: dup2 takes two integers; `old` is open for the call, and it
+    // closes `slot` first if open, which is what the caller asks for.
+    check(c_long::from(unsafe {
+        dup2(old.as_raw_fd(), slot as c_int)
+    }))
+}
+
+/// A standard stream's fd number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StdSlot {
+    Stdin = 0,
+    Stdout = 1,
+    Stderr = 2,
+}
+
+/// A new fd (close-on-exec) for what the fd number `slot` refers to, or
+/// `EBADF` when it is closed. Sound on a closed fd number, where borrowing
+/// it would not be: `fcntl(F_DUPFD_CLOEXEC)` takes the number and only
+/// reports the error.
+pub(crate) fn dup_slot(slot: StdSlot) -> io::Result<OwnedFd> {
+    const F_DUPFD_CLOEXEC: c_int = 1030;
+    // SAFETY: no pointers; the kernel checks the fd number.
+    owned(unsafe { fcntl(slot as c_int, F_DUPFD_CLOEXEC, 3 as c_int) })
 }
 
 /// A new pseudo-terminal master, granted and unlocked.
@@ -229,7 +251,7 @@ pub(crate) fn open_pty_master() -> io::Result<OwnedFd> {
 }
 
 /// The path of the slave of pty `master`.
-pub(crate) fn pty_slave_name(master: &OwnedFd) -> io::Result<CString> {
+pub(crate) fn pty_slave_name(master: BorrowedFd<'_>) -> io::Result<CString> {
     let mut buf = [0u8; 128];
     // SAFETY: `buf` is writable for its whole length, which is passed.
     let status = unsafe { ptsname_r(master.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
@@ -242,23 +264,22 @@ pub(crate) fn pty_slave_name(master: &OwnedFd) -> io::Result<CString> {
 }
 
 /// `open(path, O_RDWR | O_NOCTTY | O_CLOEXEC)`.
-pub(crate) fn open_noctty(path: &CStr) -> io::Result<c_int> {
+pub(crate) fn open_noctty(path: &CStr) -> io::Result<OwnedFd> {
     // SAFETY: `path` is a valid NUL-terminated string alive for the call.
-    let fd = unsafe { open(path.as_ptr(), O_RDWR | O_NOCTTY | O_CLOEXEC) };
-    if fd < 0 { Err(last_error()) } else { Ok(fd) }
+    owned(unsafe { open(path.as_ptr(), O_RDWR | O_NOCTTY | O_CLOEXEC) })
 }
 
 /// Sets the terminal size of `fd` (`TIOCSWINSZ`).
-pub(crate) fn set_winsize(fd: c_int, size: WinSize) -> io::Result<()> {
+pub(crate) fn set_winsize(fd: BorrowedFd<'_>, size: WinSize) -> io::Result<()> {
     let ws = Winsize {
         rows: size.rows,
         cols: size.cols,
         xpixel: 0,
         ypixel: 0,
     };
-    // SAFETY: TIOCSWINSZ reads a `struct winsize`, which `ws` is, alive for
-    // the call.
-    if unsafe { ioctl(fd, TIOCSWINSZ, &ws) } < 0 {
+    // SAFETY: `fd` is open for the call; TIOCSWINSZ reads a `struct
+    // winsize`, which `ws` is, alive for the call.
+    if unsafe { ioctl(fd.as_raw_fd(), TIOCSWINSZ, &ws) } < 0 {
         return Err(last_error());
     }
     Ok(())
@@ -312,7 +333,7 @@ pub(crate) fn vsock_listen(port: u32) -> io::Result<OwnedFd> {
 }
 
 /// Accepts a connection on the listening socket `fd`.
-pub(crate) fn accept(fd: &OwnedFd) -> io::Result<OwnedFd> {
+pub(crate) fn accept(fd: BorrowedFd<'_>) -> io::Result<OwnedFd> {
     loop {
         // SAFETY: NULL address and length: the peer address is not wanted.
         let conn = unsafe {
@@ -331,10 +352,10 @@ pub(crate) fn accept(fd: &OwnedFd) -> io::Result<OwnedFd> {
 }
 
 /// `shutdown(fd, SHUT_WR)`: the peer reads the end of the stream.
-pub(crate) fn shutdown_write(fd: c_int) -> io::Result<()> {
+pub(crate) fn shutdown_write(fd: BorrowedFd<'_>) -> io::Result<()> {
     const SHUT_WR: c_int = 1;
-    // SAFETY: no pointers.
-    if unsafe { shutdown(fd, SHUT_WR) } < 0 {
+    // SAFETY: no pointers; `fd` is open for the call.
+    if unsafe { shutdown(fd.as_raw_fd(), SHUT_WR) } < 0 {
         return Err(last_error());
     }
     Ok(())
