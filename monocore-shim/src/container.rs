@@ -307,11 +307,19 @@ impl Container {
             State::Stopped(_) => Err(ShimError::Finished(self.id.clone())),
             _ if signo == 0 => Ok(()),
             State::Running { pid, reaping } => {
+                // `pid` is our child, not reaped yet (`reaping` is set, under
+                // this lock, before the monitor reaps it), so the pid cannot
+                // have been reused.
                 if !*reaping {
-                    // SAFETY: plain syscall; `pid` is our child, not reaped
-                    // yet (`reaping` is set, under this lock, before the
-                    // monitor reaps it), so the pid cannot have been reused.
-                    unsafe { libc::kill(libc::pid_t::try_from(*pid).unwrap_or(0), libc::SIGKILL) };
+                    let Some(helper) = one_process(*pid) else {
+                        error!("{}: no process to signal (pid {pid})", self.id);
+                        return Err(ShimError::NoProcess(self.id.clone()));
+                    };
+                    if let Err(e) =
+                        rustix::process::kill_process(helper, rustix::process::Signal::KILL)
+                    {
+                        error!("{}: cannot kill the microVM (pid {pid}): {e}", self.id);
+                    }
                 }
                 Ok(())
             }
@@ -411,5 +419,33 @@ fn wait_until_exited(pid: u32) {
         if ret == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
             return;
         }
+    }
+}
+
+/// The one process `pid` names, if it names one: never 0 (which `kill`
+/// reads as this whole process group) and never a number beyond `pid_t`
+/// (which would turn negative: a process group, or every process).
+fn one_process(pid: u32) -> Option<rustix::process::Pid> {
+    i32::try_from(pid)
+        .ok()
+        .filter(|&raw| raw > 0)
+        .and_then(rustix::process::Pid::from_raw)
+}
+
+#[cfg(test)]
+mod tests {
+    use rustix::process::Pid;
+
+    use super::one_process;
+
+    #[test]
+    fn a_pid_that_names_no_one_process_is_never_signalled() {
+        // kill(0) signals this process group; u32::MAX is -1 as a pid_t,
+        // every process; 2^31 is a negative group.
+        assert_eq!(one_process(0), None);
+        assert_eq!(one_process(u32::MAX), None);
+        assert_eq!(one_process(1 << 31), None);
+        assert_eq!(Pid::as_raw(one_process(42)), 42);
+        assert_eq!(Pid::as_raw(one_process(i32::MAX as u32)), i32::MAX);
     }
 }

@@ -16,6 +16,10 @@ pub enum ShimError {
     /// No task by that id in this shim.
     #[error("task {0} not found")]
     NotFound(String),
+    /// The task's process id names no one process (0, or beyond `pid_t`),
+    /// so nothing is signalled.
+    #[error("task {0} has no process to signal")]
+    NoProcess(String),
     /// The task has already finished.
     #[error("task {0}: the process has already finished")]
     Finished(String),
@@ -126,7 +130,8 @@ impl ShimError {
             | Self::Mount { .. }
             | Self::Unmount { .. }
             | Self::RunsDir { .. }
-            | Self::Spawn(_) => Code::INTERNAL,
+            | Self::Spawn(_)
+            | Self::NoProcess(_) => Code::INTERNAL,
         }
     }
 }
