@@ -274,12 +274,11 @@ mod tests {
             ..Spec::default()
         };
         install(&run, &spec).unwrap();
-        let guest = run.guest_root();
-        let agent = fs::read(guest.join(".monocore/agent")).unwrap();
+        let agent = fs::read(run.guest_file(paths::AGENT)).unwrap();
         assert_eq!(agent.get(..4), Some(&b"\x7fELF"[..]));
-        let encoded = fs::read(guest.join(".monocore/spec")).unwrap();
+        let encoded = fs::read(run.guest_file(paths::SPEC)).unwrap();
         assert_eq!(Spec::decode(&encoded).unwrap(), spec);
-        assert!(guest.join(".monocore/root").is_dir());
+        assert!(run.guest_file(paths::NEW_ROOT).is_dir());
     }
 
     /// A run directory with an empty private root.
@@ -293,20 +292,25 @@ mod tests {
     #[test]
     fn the_report_is_read_without_following_guest_symlinks() {
         let (_dir, run) = run_dir();
-        let meta = run.guest_root().join(".monocore");
+        let report = run.guest_file(paths::REPORT);
+        let meta = report.parent().unwrap().to_path_buf();
         fs::create_dir(&meta).unwrap();
         assert!(matches!(read_report(&run), Err(ReportError::Missing)));
-        fs::write(meta.join("status"), "ready\n").unwrap();
+        fs::write(&report, "ready\n").unwrap();
         assert_eq!(read_report(&run).unwrap(), Report::Ready);
 
         // A symlink to a host file, as the file or as its directory.
         let secret = tempfile::NamedTempFile::new().unwrap();
         fs::write(secret.path(), "ready\n").unwrap();
-        fs::remove_file(meta.join("status")).unwrap();
-        symlink(secret.path(), meta.join("status")).unwrap();
+        fs::remove_file(&report).unwrap();
+        symlink(secret.path(), &report).unwrap();
         assert!(matches!(read_report(&run), Err(ReportError::Open(_))));
         let elsewhere = tempfile::tempdir().unwrap();
-        fs::write(elsewhere.path().join("status"), "ready\n").unwrap();
+        fs::write(
+            elsewhere.path().join(report.file_name().unwrap()),
+            "ready\n",
+        )
+        .unwrap();
         fs::remove_dir_all(&meta).unwrap();
         symlink(elsewhere.path(), &meta).unwrap();
         assert!(matches!(read_report(&run), Err(ReportError::Open(_))));
@@ -316,15 +320,15 @@ mod tests {
         fs::create_dir(&meta).unwrap();
         rustix::fs::mknodat(
             rustix::fs::CWD,
-            meta.join("status"),
+            &report,
             rustix::fs::FileType::Fifo,
             Mode::from_raw_mode(0o644),
             0,
         )
         .unwrap();
         assert!(matches!(read_report(&run), Err(ReportError::NotAFile)));
-        fs::remove_file(meta.join("status")).unwrap();
-        fs::write(meta.join("status"), vec![b'x'; 10 << 20]).unwrap();
+        fs::remove_file(&report).unwrap();
+        fs::write(&report, vec![b'x'; 10 << 20]).unwrap();
         assert!(matches!(read_report(&run), Err(ReportError::Invalid(_))));
     }
 
