@@ -5,11 +5,13 @@
 //! guests of the host's kind). Cargo cannot build a dependency's binary with
 //! other flags, so this script compiles the agent's sources, found through
 //! the `links` metadata `DEP_MONOCORE_AGENT_SRC`, with the same `rustc`:
-//! first its library, then its `main.rs` against it, statically linked
-//! (`-C target-feature=+crt-static` on the gnu target), optimised for size,
-//! with `panic=abort`. The library embeds the result
+//! first its library (the protocol), then its `main.rs` (with the guest
+//! code, `src/guest/`, which only the binary has) against it, statically
+//! linked (`-C target-feature=+crt-static` on the gnu target), optimised for
+//! size, with `panic=abort`. The library embeds the result
 //! (`MONOCORE_AGENT_BIN`), so programs that depend on monocore need no
-//! second binary and no extra build step.
+//! second binary and no extra build step. The agent package therefore has
+//! no dependencies: `rustc` alone has no other crate to link.
 
 use std::{
     path::{Path, PathBuf},

@@ -141,7 +141,7 @@ pub enum AgentMessage {
 /// Why a frame could not be read, encoded or decoded.
 #[derive(Debug)]
 pub enum ControlError {
-    /// Reading or writing the connection failed.
+    /// Reading or writing the connection failed (the `source`).
     Io(io::Error),
     /// A frame announced more bytes than its kind may have.
     FrameTooLong {
@@ -153,7 +153,7 @@ pub enum ControlError {
         /// The kind byte (0 for an empty frame).
         kind: u8,
     },
-    /// A frame's body does not decode.
+    /// A frame's body does not decode (the `source` says why).
     Body(WireError),
     /// A frame's body has bytes after its fields.
     TrailingBytes,
@@ -164,7 +164,7 @@ pub enum ControlError {
 impl fmt::Display for ControlError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Io(_) => f.write_str("the control channel failed"),
+            Self::Io(_) => f.write_str("reading or writing the control channel failed"),
             Self::FrameTooLong { len } => write!(f, "control frame of {len} bytes is too long"),
             Self::UnknownKind { kind } => write!(f, "control frame of unknown kind {kind:#04x}"),
             Self::Body(_) => f.write_str("malformed control frame"),
@@ -179,7 +179,10 @@ impl std::error::Error for ControlError {
         match self {
             Self::Io(e) => Some(e),
             Self::Body(e) => Some(e),
-            _ => None,
+            Self::FrameTooLong { .. }
+            | Self::UnknownKind { .. }
+            | Self::TrailingBytes
+            | Self::Truncated => None,
         }
     }
 }
@@ -441,21 +444,6 @@ mod tests {
     use super::*;
     use crate::report::Step;
 
-    #[test]
-    fn a_malformed_frame_tells_its_cause_once_as_its_source() {
-        let error = ControlError::from(WireError::Truncated { field: "exec" });
-        assert_eq!(error.to_string(), "malformed control frame");
-        let source = std::error::Error::source(&error).map(ToString::to_string);
-        assert_eq!(source.as_deref(), Some("the bytes end inside `exec`"));
-        let io = ControlError::from(io::Error::from(io::ErrorKind::BrokenPipe));
-        assert_eq!(io.to_string(), "the control channel failed");
-        assert!(std::error::Error::source(&io).is_some());
-        assert_eq!(
-            WireError::TooLong { len: 1 << 33 }.to_string(),
-            "a length of 8589934592 does not fit the wire's 32 bits"
-        );
-    }
-
     fn host_messages() -> Vec<HostMessage> {
         vec![
             HostMessage::Hello { version: VERSION },
@@ -562,6 +550,21 @@ mod tests {
         // A Failed frame must hold a failure report, not `ready`.
         let ready = AgentMessage::decode(0x86, &[6, 0, 0, 0, b'r', b'e', b'a', b'd', b'y', b'\n']);
         assert!(ready.is_err());
+    }
+
+    #[test]
+    fn a_malformed_body_names_the_wire_error_as_its_source() {
+        use std::error::Error as _;
+        let err = HostMessage::decode(EXEC, &[1, 0]).unwrap_err();
+        assert_eq!(err.to_string(), "malformed control frame");
+        let source = err.source().map(ToString::to_string);
+        assert_eq!(source.as_deref(), Some("the bytes end inside `exec`"));
+        let io = ControlError::from(io::Error::from(io::ErrorKind::BrokenPipe));
+        assert_eq!(
+            io.to_string(),
+            "reading or writing the control channel failed"
+        );
+        assert!(io.source().is_some());
     }
 
     proptest! {

@@ -1,5 +1,6 @@
-//! `monocore-agent`: the program monocore runs inside each microVM (see
-//! [`guest`]). It speaks the protocol of the `monocore_agent` library.
+//! `monocore-agent`: the program monocore runs inside each microVM; see
+//! [`guest`]. The protocol it speaks with the host is this package's
+//! library, `monocore_agent`.
 
 mod guest;
 

@@ -3,7 +3,14 @@
 //! then the bytes) and counted lists. The reader checks every length
 //! against the bytes that remain before it allocates.
 
+use std::fmt;
+
 /// Why bytes could not be encoded or decoded.
+///
+/// It wraps no other error, so it has no [`source`](std::error::Error::source).
+/// (`Display` and `Error` are written out rather than derived with
+/// `thiserror`: this crate has no dependencies, because monocore's build
+/// script compiles it with `rustc` alone for the static agent.)
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WireError {
     /// The bytes ended inside `field`.
@@ -23,14 +30,16 @@ pub enum WireError {
     },
 }
 
-impl std::fmt::Display for WireError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl fmt::Display for WireError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Truncated { field } => write!(f, "the bytes end inside `{field}`"),
             Self::Nul { field } => write!(f, "a string in `{field}` holds a NUL byte"),
-            Self::TooLong { len } => {
-                write!(f, "a length of {len} does not fit the wire's 32 bits")
-            }
+            Self::TooLong { len } => write!(
+                f,
+                "a count or length of {len} does not fit a u32 (at most {})",
+                u32::MAX
+            ),
         }
     }
 }
@@ -186,5 +195,26 @@ impl<'a> Reader<'a> {
     /// A counted list of strings.
     pub(crate) fn strings(&mut self, field: &'static str) -> Result<Vec<Vec<u8>>, WireError> {
         self.list(field, 4, |r| r.string(field))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_say_which_field_or_length() {
+        assert_eq!(
+            WireError::Truncated { field: "args" }.to_string(),
+            "the bytes end inside `args`"
+        );
+        assert_eq!(
+            WireError::Nul { field: "env" }.to_string(),
+            "a string in `env` holds a NUL byte"
+        );
+        assert_eq!(
+            WireError::TooLong { len: 1 << 33 }.to_string(),
+            "a count or length of 8589934592 does not fit a u32 (at most 4294967295)"
+        );
     }
 }

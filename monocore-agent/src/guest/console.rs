@@ -16,15 +16,21 @@ use std::{
     },
 };
 
-use super::sys::{self, StdSlot};
+use super::sys::{self, StdioFd};
 
 /// `/dev/console`'s device number (5, 1).
 const CONSOLE_RDEV: u64 = (5 << 8) | 1;
 
-/// Whether the standard stream `slot` is closed or is `/dev/console`.
-fn is_init_console(slot: StdSlot) -> bool {
-    // A duplicate, not a borrow: the fd number may be closed.
-    match sys::dup_slot(slot)
+/// `O_NOCTTY` on Linux.
+const O_NOCTTY: i32 = 0o400;
+
+/// Whether `fd` is closed (or cannot be inspected) or is `/dev/console`.
+///
+/// `fd` is inspected through a duplicate owned here, which the same call
+/// that finds a closed `fd` (`EBADF`) would have made: nothing borrows a
+/// descriptor that may be closed.
+fn is_init_console(fd: StdioFd) -> bool {
+    match sys::dup_stdio(fd)
         .map(File::from)
         .and_then(|f| f.metadata())
     {
@@ -37,27 +43,35 @@ fn is_init_console(slot: StdSlot) -> bool {
 /// docs. `Err` is the errno of the step that failed.
 pub(crate) fn fix_stdio() -> Result<(), i32> {
     let errno = |e: std::io::Error| e.raw_os_error().unwrap_or(5);
-    if is_init_console(StdSlot::Stdout) || is_init_console(StdSlot::Stderr) {
+    if is_init_console(StdioFd::Out) || is_init_console(StdioFd::Err) {
         let console = OpenOptions::new()
             .read(true)
             .write(true)
-            .custom_flags(libc_o_noctty())
+            .custom_flags(O_NOCTTY)
             .open("/dev/hvc0")
             .map_err(errno)?;
         sys::raw_output(console.as_fd())?;
-        for slot in [StdSlot::Stdout, StdSlot::Stderr] {
-            if is_init_console(slot) {
-                sys::dup_onto(console.as_fd(), slot)?;
+        for fd in [StdioFd::Out, StdioFd::Err] {
+            if is_init_console(fd) {
+                sys::replace_stdio(console.as_fd(), fd)?;
             }
         }
     }
-    if is_init_console(StdSlot::Stdin) {
+    if is_init_console(StdioFd::In) {
         let null = File::open("/dev/null").map_err(errno)?;
-        sys::dup_onto(null.as_fd(), StdSlot::Stdin)?;
+        sys::replace_stdio(null.as_fd(), StdioFd::In)?;
     }
     Ok(())
 }
 
-fn libc_o_noctty() -> i32 {
-    0o400 // O_NOCTTY on Linux
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stdio_fd_that_is_not_the_console_is_left_alone() {
+        // The test's stderr is a pipe, a file or a terminal, never
+        // /dev/console (5, 1) (a host's console is not a test's output).
+        assert!(!is_init_console(StdioFd::Err));
+    }
 }

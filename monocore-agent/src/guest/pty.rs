@@ -6,8 +6,9 @@ use std::{
     os::fd::{AsFd, OwnedFd},
 };
 
-use super::sys;
 use monocore_agent::control::WinSize;
+
+use super::sys;
 
 /// A pseudo-terminal pair: the agent keeps the master, the command gets the
 /// slave as its controlling terminal and stdin, stdout and stderr.

@@ -189,7 +189,7 @@ fn exec(request: &ExecRequest, mut input: File, outbox: &SharedOutbox, agent: &A
                 let mut out = outbox.lock().unwrap_or_else(PoisonError::into_inner);
                 out.closed = true;
                 // The host reads Exited, then the end of the connection.
-                let _ = sys_shutdown(&out.conn);
+                let _ = sys::shutdown_write(out.conn.as_fd());
             })
     };
 
@@ -322,8 +322,4 @@ fn spawn_with_terminal(
     drop(pty.slave);
     let output = pty.master.try_clone().map_err(system)?;
     Ok((child, vec![(output, false)], Input::Terminal(pty.master)))
-}
-
-fn sys_shutdown(conn: &File) -> std::io::Result<()> {
-    sys::shutdown_write(conn.as_fd())
 }

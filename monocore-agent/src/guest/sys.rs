@@ -1,5 +1,12 @@
 //! The few Linux system calls the agent needs that `std` does not wrap,
-//! each behind a safe function that takes C strings and returns the errno.
+//! each behind a safe function that takes C strings and file descriptors as
+//! `OwnedFd`/`BorrowedFd` (never a bare integer, except the three stdio
+//! descriptors, named by [`StdioFd`]) and returns the errno.
+//!
+//! They call the C library directly rather than through rustix: the agent
+//! package has no dependencies, because monocore's build script compiles
+//! it with `rustc` alone (statically, for the guest), where no other crate
+//! is available.
 
 use std::{
     ffi::{CStr, CString, c_char, c_int, c_long, c_uint, c_ulong, c_void},
@@ -60,6 +67,7 @@ unsafe extern "C" {
     fn tcgetattr(fd: c_int, termios: *mut Termios) -> c_int;
     fn tcsetattr(fd: c_int, action: c_int, termios: *const Termios) -> c_int;
     fn dup2(old: c_int, new: c_int) -> c_int;
+    fn fcntl(fd: c_int, cmd: c_int, ...) -> c_int;
     fn posix_openpt(flags: c_int) -> c_int;
     fn grantpt(fd: c_int) -> c_int;
     fn unlockpt(fd: c_int) -> c_int;
@@ -73,9 +81,9 @@ unsafe extern "C" {
     fn kill(pid: c_int, signal: c_int) -> c_int;
     fn setsid() -> c_int;
     fn shutdown(fd: c_int, how: c_int) -> c_int;
-    fn fcntl(fd: c_int, cmd: c_int, ...) -> c_int;
 }
 
+const F_DUPFD_CLOEXEC: c_int = 1030;
 const O_RDWR: c_int = 2;
 const O_NOCTTY: c_int = 0o400;
 const O_CLOEXEC: c_int = 0o2000000;
@@ -211,32 +219,47 @@ pub(crate) fn raw_output(fd: BorrowedFd<'_>) -> Result<(), i32> {
     }))
 }
 
-/// `dup2(old, slot)`: the fd number `slot` (0, 1 or 2: a standard stream
-/// of this process, which owns it, open or not) becomes a copy of `old`.
-pub(crate) fn dup_onto(old: BorrowedFd<'_>, slot: StdSlot) -> Result<(), i32> {
-    // SAFETY: dup2 takes two integers; `old` is open for the call, and it
-    // closes `slot` first if open, which is what the caller asks for.
-    check(c_long::from(unsafe {
-        dup2(old.as_raw_fd(), slot as c_int)
-    }))
-}
-
-/// A standard stream's fd number.
+/// One of the process's standard I/O descriptors: the only descriptors the
+/// agent names by number, because they belong to the process rather than
+/// to an `OwnedFd`, and may be closed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum StdSlot {
-    Stdin = 0,
-    Stdout = 1,
-    Stderr = 2,
+pub(crate) enum StdioFd {
+    /// 0.
+    In,
+    /// 1.
+    Out,
+    /// 2.
+    Err,
 }
 
-/// A new fd (close-on-exec) for what the fd number `slot` refers to, or
-/// `EBADF` when it is closed. Sound on a closed fd number, where borrowing
-/// it would not be: `fcntl(F_DUPFD_CLOEXEC)` takes the number and only
-/// reports the error.
-pub(crate) fn dup_slot(slot: StdSlot) -> io::Result<OwnedFd> {
-    const F_DUPFD_CLOEXEC: c_int = 1030;
-    // SAFETY: no pointers; the kernel checks the fd number.
-    owned(unsafe { fcntl(slot as c_int, F_DUPFD_CLOEXEC, 3 as c_int) })
+impl StdioFd {
+    fn raw(self) -> c_int {
+        match self {
+            Self::In => 0,
+            Self::Out => 1,
+            Self::Err => 2,
+        }
+    }
+}
+
+/// A duplicate of `fd` (close-on-exec, numbered 3 or above), owned by the
+/// caller; `EBADF` when `fd` is closed. The duplicate stays open whatever
+/// happens to `fd`, so inspecting it never needs a borrow of a descriptor
+/// that may be closed.
+pub(crate) fn dup_stdio(fd: StdioFd) -> io::Result<OwnedFd> {
+    // SAFETY: F_DUPFD_CLOEXEC takes an integer argument and only reads the
+    // descriptor table; it fails with EBADF on a closed descriptor.
+    owned(unsafe { fcntl(fd.raw(), F_DUPFD_CLOEXEC, 3 as c_int) })
+}
+
+/// `dup2(source, target)`: `target` becomes a copy of `source` (closed
+/// first if open; it is a stdio descriptor, owned by no `OwnedFd`).
+pub(crate) fn replace_stdio(source: BorrowedFd<'_>, target: StdioFd) -> Result<(), i32> {
+    // SAFETY: dup2 takes two integers: `source` is open for the call (it is
+    // borrowed), and `target` is 0, 1 or 2, which no `OwnedFd` owns.
+    check(c_long::from(unsafe {
+        dup2(source.as_raw_fd(), target.raw())
+    }))
 }
 
 /// A new pseudo-terminal master, granted and unlocked.
@@ -277,8 +300,8 @@ pub(crate) fn set_winsize(fd: BorrowedFd<'_>, size: WinSize) -> io::Result<()> {
         xpixel: 0,
         ypixel: 0,
     };
-    // SAFETY: `fd` is open for the call; TIOCSWINSZ reads a `struct
-    // winsize`, which `ws` is, alive for the call.
+    // SAFETY: TIOCSWINSZ reads a `struct winsize`, which `ws` is, alive for
+    // the call.
     if unsafe { ioctl(fd.as_raw_fd(), TIOCSWINSZ, &ws) } < 0 {
         return Err(last_error());
     }
@@ -288,18 +311,25 @@ pub(crate) fn set_winsize(fd: BorrowedFd<'_>, size: WinSize) -> io::Result<()> {
 /// In a forked child about to execute a command with a terminal: a new
 /// session whose controlling terminal is stdin. Async-signal-safe.
 pub(crate) fn become_terminal_session_leader() -> io::Result<()> {
-    // SAFETY: no pointers; TIOCSCTTY takes an integer argument.
+    // SAFETY: no pointers; TIOCSCTTY takes an integer argument (and fails
+    // with EBADF if stdin is closed).
     unsafe {
-        if setsid() < 0 || ioctl(0, TIOCSCTTY, 0 as c_int) < 0 {
+        if setsid() < 0 || ioctl(StdioFd::In.raw(), TIOCSCTTY, 0 as c_int) < 0 {
             return Err(last_error());
         }
     }
     Ok(())
 }
 
-/// `kill(pid, signal)`.
+/// `kill(pid, signal)` for the one process `pid`; `ESRCH` for a pid that
+/// names no single process (0 would signal the agent's whole process group,
+/// and one above `i32::MAX` would wrap to a negative pid: a group, or every
+/// process).
 pub(crate) fn send_signal(pid: u32, signal: i32) -> io::Result<()> {
-    let pid = c_int::try_from(pid).map_err(|_| io::Error::from_raw_os_error(3))?; // ESRCH
+    let pid = c_int::try_from(pid)
+        .ok()
+        .filter(|&pid| pid > 0)
+        .ok_or_else(|| io::Error::from_raw_os_error(3))?; // ESRCH
     // SAFETY: no pointers.
     if unsafe { kill(pid, signal) } < 0 {
         return Err(last_error());
@@ -332,13 +362,13 @@ pub(crate) fn vsock_listen(port: u32) -> io::Result<OwnedFd> {
     Ok(fd)
 }
 
-/// Accepts a connection on the listening socket `fd`.
-pub(crate) fn accept(fd: BorrowedFd<'_>) -> io::Result<OwnedFd> {
+/// Accepts a connection on the listening socket `listener`.
+pub(crate) fn accept(listener: BorrowedFd<'_>) -> io::Result<OwnedFd> {
     loop {
         // SAFETY: NULL address and length: the peer address is not wanted.
         let conn = unsafe {
             accept4(
-                fd.as_raw_fd(),
+                listener.as_raw_fd(),
                 std::ptr::null_mut(),
                 std::ptr::null_mut(),
                 SOCK_CLOEXEC,
@@ -351,12 +381,62 @@ pub(crate) fn accept(fd: BorrowedFd<'_>) -> io::Result<OwnedFd> {
     }
 }
 
-/// `shutdown(fd, SHUT_WR)`: the peer reads the end of the stream.
-pub(crate) fn shutdown_write(fd: BorrowedFd<'_>) -> io::Result<()> {
+/// `shutdown(socket, SHUT_WR)`: the peer reads the end of the stream.
+pub(crate) fn shutdown_write(socket: BorrowedFd<'_>) -> io::Result<()> {
     const SHUT_WR: c_int = 1;
-    // SAFETY: no pointers; `fd` is open for the call.
-    if unsafe { shutdown(fd.as_raw_fd(), SHUT_WR) } < 0 {
+    // SAFETY: no pointers; `socket` is open for the call (it is borrowed).
+    if unsafe { shutdown(socket.as_raw_fd(), SHUT_WR) } < 0 {
         return Err(last_error());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{fs::File, os::fd::AsFd, os::unix::fs::MetadataExt};
+
+    use super::*;
+
+    #[test]
+    fn a_pid_that_names_no_single_process_is_never_signalled() {
+        // Signal 0 only checks; before the fix, pid 0 reached kill(0, 0),
+        // which succeeds (it addresses the whole process group).
+        for pid in [0, u32::MAX, 1 << 31] {
+            let err = send_signal(pid, 0).unwrap_err();
+            assert_eq!(err.raw_os_error(), Some(3), "{pid}");
+        }
+        assert!(send_signal(std::process::id(), 0).is_ok());
+    }
+
+    #[test]
+    fn a_stdio_duplicate_is_owned_and_is_the_same_file() {
+        let dup = dup_stdio(StdioFd::Err).unwrap();
+        assert!(dup.as_raw_fd() > 2);
+        let dup = File::from(dup).metadata().unwrap();
+        let dup_again = File::from(dup_stdio(StdioFd::Err).unwrap())
+            .metadata()
+            .unwrap();
+        assert_eq!((dup.dev(), dup.ino()), (dup_again.dev(), dup_again.ino()));
+    }
+
+    #[test]
+    fn a_pty_gets_its_size_and_its_slave_opens() {
+        let Ok(master) = open_pty_master() else {
+            eprintln!("skipped: no pseudo-terminals here");
+            return;
+        };
+        let name = pty_slave_name(master.as_fd()).unwrap();
+        let slave = open_noctty(&name).unwrap();
+        set_winsize(master.as_fd(), WinSize { rows: 12, cols: 34 }).unwrap();
+        let mut ws = Winsize {
+            rows: 0,
+            cols: 0,
+            xpixel: 0,
+            ypixel: 0,
+        };
+        const TIOCGWINSZ: c_ulong = 0x5413;
+        // SAFETY: TIOCGWINSZ writes a `struct winsize`, which `ws` is.
+        assert_eq!(unsafe { ioctl(slave.as_raw_fd(), TIOCGWINSZ, &mut ws) }, 0);
+        assert_eq!((ws.rows, ws.cols), (12, 34));
+    }
 }
