@@ -36,8 +36,9 @@
 
 #![warn(missing_docs)]
 
-// The layers, each using only those above it in this list (checked by
-// `tests/architecture.rs`; see the README's "Workspace layout"):
+// The modules are layers; each uses only the layers below it (checked by
+// `tests/architecture.rs`; see the README's "Workspace layout"), lowest
+// first: util, error, config, state, rootfs, image, host, runtime, vm.
 pub mod config;
 pub mod error;
 pub mod host;
