@@ -153,7 +153,7 @@ pub fn parse_config(text: &str, base_dir: &Path) -> Result<MicroVmConfig, Config
             elements: elements.unwrap_or_default(),
         });
     }
-    for field in [Field::Root, Field::Ram] {
+    for field in Field::required_fields() {
         if !located.places.iter().any(|p| p.field == field) {
             c.at(
                 located.top.start..located.top.start,
