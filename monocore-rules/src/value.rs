@@ -1,10 +1,13 @@
 //! Rules for single configuration values: the RAM size, the vCPU count, host
-//! paths, log level names, and finding duplicate keys in a list.
+//! paths (the root among them), log level names, and finding duplicate keys
+//! in a list.
 //!
 //! The numeric checks take an `i128` so that the `vm!` macro and the TOML
 //! loader can pass any integer they read (which may be negative or not fit
 //! the field) through the same function that run-time validation calls with
 //! the field's value.
+
+use std::path::Path;
 
 use crate::limits::{MAX_PATH_LEN, MAX_VCPUS};
 
@@ -119,6 +122,22 @@ pub fn check_host_path(path: &str) -> Result<(), HostPathError> {
         Err(HostPathError::TooLong(path.len()))
     } else {
         Ok(())
+    }
+}
+
+/// Checks the root path: a host path (see [`check_host_path`]) in UTF-8,
+/// which libkrun requires of every path it takes.
+///
+/// ```
+/// use std::path::Path;
+/// use monocore_rules::check_root_path;
+/// assert!(check_root_path(Path::new("/srv/rootfs")).is_ok());
+/// assert!(check_root_path(Path::new("")).is_err());
+/// ```
+pub fn check_root_path(root: &Path) -> Result<(), HostPathError> {
+    match root.to_str() {
+        Some(text) => check_host_path(text),
+        None => Err(HostPathError::NotUtf8(root.to_string_lossy().into_owned())),
     }
 }
 
