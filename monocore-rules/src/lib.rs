@@ -69,6 +69,6 @@ pub use rlimit::{
     rlimit_resource,
 };
 pub use value::{
-    HostPathError, LOG_LEVEL_NAMES, RangeError, check_host_path, check_num_vcpus, check_ram_mib,
-    check_root_path, find_duplicates, log_level_number,
+    HostPathError, Ipv4Error, LOG_LEVEL_NAMES, RangeError, check_host_path, check_num_vcpus,
+    check_ram_mib, check_root_path, find_duplicates, log_level_number, parse_ipv4,
 };

@@ -18,7 +18,7 @@
 //! value types, values that do not parse, and every validation rule of
 //! [`MicroVmConfig::validate`](crate::config::MicroVmConfig::validate).
 
-use std::{io::Read, net::Ipv4Addr, ops::Range, path::Path};
+use std::{io::Read, ops::Range, path::Path};
 
 use monocore_rules::{ConfigPath, Field, RangeError, check_num_vcpus, check_ram_mib, keys, limits};
 use toml::Spanned;
@@ -426,14 +426,13 @@ fn apply_key(
             .is_some()),
         Field::Ip => {
             let s = string(c, key, value)?;
-            match s.parse::<Ipv4Addr>() {
+            match monocore_rules::parse_ipv4(s) {
                 Ok(ip) => {
                     config.assigned_ip = Some(ip);
                     Some(Vec::new())
                 }
-                Err(_) => {
-                    let message = format!("{s:?} is not an IPv4 address such as 10.0.0.2");
-                    c.at(value.span(), Some(key), message);
+                Err(e) => {
+                    c.at(value.span(), Some(key), e.to_string());
                     None
                 }
             }

@@ -1,10 +1,8 @@
 //! Single values: strings, numbers (in range), booleans, the log level,
 //! the IP address and the image reference.
 
-use std::net::Ipv4Addr;
-
 use monocore_rules::keys::closest;
-use monocore_rules::{LOG_LEVEL_NAMES, log_level_number};
+use monocore_rules::{LOG_LEVEL_NAMES, log_level_number, parse_ipv4};
 use syn::{Expr, Ident, LitBool, LitInt};
 
 use super::shape::{Shape, shape, wrong_type};
@@ -173,21 +171,14 @@ pub fn log_level(errors: &mut Errors, value: Expr) -> Option<Value<Ident>> {
 
 pub fn ip(errors: &mut Errors, value: Expr) -> Option<Value<IpLit>> {
     match shape(&value) {
-        Shape::Str(lit) => match lit.value().parse::<Ipv4Addr>() {
-            // The same parser as `Ipv4Addr`'s `FromStr`, which the run-time
-            // config (serde) uses: there is no second IPv4 rule to drift.
+        // The rule the TOML loader and the command line use too.
+        Shape::Str(lit) => match parse_ipv4(&lit.value()) {
             Ok(addr) => Some(Value::Lit(IpLit {
                 span: lit.span(),
                 octets: addr.octets(),
             })),
-            Err(_) => {
-                errors.spanned(
-                    lit,
-                    format!(
-                        "invalid `ip`: {:?} is not an IPv4 address: expected four numbers from 0 to 255 separated by dots, such as \"10.0.0.2\"",
-                        lit.value()
-                    ),
-                );
+            Err(e) => {
+                errors.spanned(lit, e);
                 None
             }
         },
