@@ -64,6 +64,21 @@ fn literal_args_need_exec() {
     assert!(errors_of(quote!(root: "r", ram: 1, args: list)).is_empty());
 }
 
+/// A value that could not be read is unknown, not absent: the rules that
+/// need it say nothing more (one problem, one message).
+#[test]
+fn a_value_that_could_not_be_read_is_not_also_missing() {
+    let errors = errors_of(quote!(root: "r", ram: 1, exec: 5, args: ["a"]));
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].starts_with("wrong type for `exec`"), "{errors:?}");
+    let errors = errors_of(quote!(root: "r", ram: 1, local_only: "no", port_map: ["80"]));
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].starts_with("wrong type for `local_only`"),
+        "{errors:?}"
+    );
+}
+
 #[test]
 fn duplicates_point_at_both_places() {
     let errors = errors_of(quote!(root: "r", ram: 1, ram: 2));
