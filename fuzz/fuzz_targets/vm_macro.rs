@@ -1,5 +1,5 @@
-//! The `vm!` macro's parser, checker and expansion (its own modules, compiled
-//! in with `#[path]`), on token streams built from fuzz input.
+//! The `vm!` macro's parse, read, check and expand modules (compiled in with
+//! `#[path]`), on token streams built from fuzz input.
 //!
 //! The first byte picks the mode:
 //! * raw: the rest is any text, lexed with `proc_macro2` (fallback mode);
@@ -25,7 +25,7 @@ fn run(tokens: TokenStream) -> bool {
     if let Err(e) = syn::parse2::<syn::Expr>(output.clone()) {
         panic!("the macro's output is not an expression ({e}): {output}");
     }
-    let checked = syn::parse2::<vm::parse::VmInput>(tokens).and_then(vm::validate::check);
+    let checked = syn::parse2::<vm::parse::VmInput>(tokens).and_then(vm::check_input);
     match checked {
         Ok(checked) => {
             let expansion = vm::expand::expand(&checked);

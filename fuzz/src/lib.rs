@@ -2,7 +2,7 @@
 //!
 //! * [`oracle`]: the independent re-statement of the config rules, the same
 //!   file the property tests use (`tests/support/oracle.rs`).
-//! * [`vm`]: the `vm!` macro's parse/validate/expand modules, compiled into
+//! * [`vm`]: the `vm!` macro's parse/read/check/expand modules, compiled into
 //!   this ordinary crate with `#[path]` (they use `proc_macro2` and `syn`
 //!   only, never `proc_macro`, so they run outside a macro expansion).
 

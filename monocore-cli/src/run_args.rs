@@ -101,7 +101,7 @@ pub(crate) struct RunArgs {
     pub(crate) local_only: Option<bool>,
 
     /// The guest's IPv4 address.
-    #[arg(long, value_name = "ADDR")]
+    #[arg(long, value_name = "ADDR", value_parser = monocore_rules::parse_ipv4)]
     pub(crate) ip: Option<std::net::Ipv4Addr>,
 
     /// Set an environment variable in the guest (repeatable). `-e NAME`

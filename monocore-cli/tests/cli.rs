@@ -138,6 +138,10 @@ fn bad_flags_give_the_library_error_text_and_exit_2() {
         ),
         (vec!["--log-level", "loud"], "invalid log level \"loud\""),
         (vec!["--cpus", "256"], "256"),
+        (
+            vec!["--ip", "10.0.0"],
+            "invalid IPv4 address \"10.0.0\": expected four numbers from 0 to 255",
+        ),
     ] {
         let (code, _, err) = run(monocore()
             .args(["run", "--dry-run", "--root"])

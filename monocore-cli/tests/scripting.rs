@@ -149,7 +149,9 @@ fn dry_run_json_uses_exactly_the_vm_keys() {
         .keys()
         .map(String::as_str)
         .collect();
-    let mut expected: Vec<&str> = monocore_rules::keys::VM_KEYS.iter().map(|k| k.0).collect();
+    let mut expected: Vec<&str> = monocore_rules::Field::ALL
+        .map(monocore_rules::Field::key)
+        .to_vec();
     keys.sort_unstable();
     expected.sort_unstable();
     assert_eq!(keys, expected);

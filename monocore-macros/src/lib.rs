@@ -1,7 +1,8 @@
 //! Procedural macros for monocore.
 //!
-//! This file stays thin: each macro's parsing, validation and expansion live
-//! in their own modules, over `proc_macro2` types only.
+//! This file stays thin: each macro's parsing, checking and expansion live
+//! in their own modules, over `proc_macro2` types only (`vm!`: `parse`,
+//! `read`, `check`, `expand`; the derive: `parse`, `expand`).
 //!
 //! - [`TypestateBuilder`]: derives a compile-time-checked typestate builder.
 //! - [`vm!`]: a microVM config whose literals are checked at compile time.
@@ -94,7 +95,7 @@ pub fn derive_typestate_builder(input: TokenStream) -> TokenStream {
 /// |---|---|---|---|
 /// | `root` | `root_path` | `"./rootfs"` | `Into<PathBuf>` |
 /// | `ram` | `ram_mib` | `1024` (1 to `u32::MAX`) | `u32` |
-/// | `vcpus` | `num_vcpus` | `2` (1 to 255) | `u8` |
+/// | `vcpus` | `num_vcpus` | `2` (1 to 128 on x86_64, 255 elsewhere) | `u8` |
 /// | `exec` | `exec_path` | `"/bin/echo"` | `Into<Utf8UnixPathBuf>` |
 /// | `args` | `args` | `["a", "b"]` | `IntoIterator<Item: Into<String>>` |
 /// | `env` | `env` | `["K=V"]` | `IntoIterator<Item = EnvPair>` |
@@ -119,16 +120,20 @@ pub fn derive_typestate_builder(input: TokenStream) -> TokenStream {
 ///
 /// * `root` and `ram` are present; keys are known (with a "did you mean"
 ///   suggestion) and given once;
-/// * `ram` is 1 to `u32::MAX`, `vcpus` 1 to 255;
-/// * `exec`, `args`, `workdir` and `env` are printable ASCII; literal `args`
-///   come with an `exec` key (without one they would never run);
-/// * path pairs, port pairs (`u16`, not 0), env entries and rlimits parse,
-///   soft ≤ hard; no host port or rlimit resource twice;
-/// * `ip` is an IPv4 address;
-/// * guest paths are absolute, without `..` above `/`, and no two mapped
-///   directories overlap;
 /// * each value has the right shape (a number where a number belongs, a list
-///   where a list belongs).
+///   where a list belongs), and each list element's string form parses (path
+///   pairs, port pairs, `NAME=value`, rlimits), as does an `ip` or `image`;
+/// * then every rule `MicroVmConfig::validate` applies, through the same
+///   call (`monocore_rules::check_config`), over what the literals tell:
+///   `ram` 1 to `u32::MAX`, `vcpus` 1 to 128 on x86_64 (255 elsewhere);
+///   strings (`exec`, `args`, `env`) hold no NUL and fit `execve`, and
+///   literal `args` come with an `exec` (without one they would never run);
+///   guest paths are absolute, without `..` above `/`, and no two mapped
+///   directories overlap; no port 0, no host or guest port or rlimit
+///   resource twice, soft ≤ hard; no more list entries than libkrun takes;
+///   a port map needs `local_only: false`; `ip` cannot be set (libkrun
+///   cannot). A rule that needs a value given as an expression is checked
+///   at run time, unless the literals alone already break it.
 ///
 /// ```compile_fail
 /// let config = monocore::vm! { root: "./rootfs", ram: 0 }; // ram must be at least 1

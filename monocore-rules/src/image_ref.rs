@@ -84,7 +84,7 @@ pub enum ImageRefErrorKind {
     )]
     Tag(String),
     /// The digest is not `sha256:` and 64 lowercase hex digits.
-    #[error("digest {0:?} is not `sha256:` followed by 64 lowercase hex digits")]
+    #[error("digest {0:?} is not {SHA256_DIGEST_FORM}")]
     Digest(String),
 }
 
@@ -173,17 +173,34 @@ fn split_registry(name: &str) -> (&str, &str) {
     }
 }
 
-fn check_digest(digest: &str) -> Result<(), ImageRefErrorKind> {
-    let ok = digest.strip_prefix("sha256:").is_some_and(|hex| {
+/// The only digest form monocore accepts, for messages.
+pub const SHA256_DIGEST_FORM: &str = "`sha256:` followed by 64 lowercase hex digits";
+
+/// The 64 hex digits of `digest` if it is a sha256 digest: `sha256:` and
+/// exactly 64 lowercase hex digits ([`SHA256_DIGEST_FORM`]), the only
+/// digest monocore accepts, in a reference and before a digest names a file
+/// in the image cache.
+///
+/// ```
+/// use monocore_rules::image_ref::sha256_hex;
+/// let hex = "0a".repeat(32);
+/// assert_eq!(sha256_hex(&format!("sha256:{hex}")), Some(hex.as_str()));
+/// assert_eq!(sha256_hex("sha256:../../etc/passwd"), None);
+/// assert_eq!(sha256_hex(&format!("sha256:{}", "A".repeat(64))), None);
+/// ```
+pub fn sha256_hex(digest: &str) -> Option<&str> {
+    digest.strip_prefix("sha256:").filter(|hex| {
         hex.len() == 64
             && hex
                 .bytes()
                 .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    });
-    if ok {
-        Ok(())
-    } else {
-        Err(ImageRefErrorKind::Digest(digest.to_owned()))
+    })
+}
+
+fn check_digest(digest: &str) -> Result<(), ImageRefErrorKind> {
+    match sha256_hex(digest) {
+        Some(_) => Ok(()),
+        None => Err(ImageRefErrorKind::Digest(digest.to_owned())),
     }
 }
 

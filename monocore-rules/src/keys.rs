@@ -1,33 +1,23 @@
-//! The config keys shared by the `vm!` macro and the TOML config file: one
-//! table, so both accept exactly the same keys.
+//! The config keys as people type them: whether a word is a key, and the
+//! "did you mean" hint for one that is not.
+//!
+//! The keys themselves are [`Field`]'s table (each key, the
+//! `MicroVmConfig` field it sets, whether it is required): this module
+//! reads them from there, so the `vm!` macro, the TOML loader and the
+//! command line's `--dry-run` JSON, which all take their keys from
+//! [`Field`], accept the same keys and give the same hints. (`vm!` also
+//! takes `image`, its own alternative to `root`, which is no config field.)
 
-/// Every config key with the `MicroVmConfig` field it sets and whether it is
-/// required.
-pub const VM_KEYS: [(&str, &str, bool); 14] = [
-    ("root", "root_path", true),
-    ("ram", "ram_mib", true),
-    ("vcpus", "num_vcpus", false),
-    ("exec", "exec_path", false),
-    ("args", "args", false),
-    ("env", "env", false),
-    ("workdir", "workdir_path", false),
-    ("mapped_dirs", "mapped_dirs", false),
-    ("port_map", "port_map", false),
-    ("rlimits", "rlimits", false),
-    ("console", "console_output", false),
-    ("ip", "assigned_ip", false),
-    ("local_only", "local_only", false),
-    ("log_level", "log_level", false),
-];
+use crate::Field;
 
-/// The keys that must be present.
+/// The keys that must be present, in config order.
 pub fn required_keys() -> impl Iterator<Item = &'static str> {
-    VM_KEYS.iter().filter(|k| k.2).map(|k| k.0)
+    Field::required_fields().map(Field::key)
 }
 
 /// Whether `key` is a config key.
 pub fn is_key(key: &str) -> bool {
-    VM_KEYS.iter().any(|k| k.0 == key)
+    Field::from_key(key).is_some()
 }
 
 /// Other names people reach for, and the key they mean.
@@ -70,17 +60,17 @@ pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) ->
 /// ```
 pub fn suggest_key(key: &str) -> Option<&'static str> {
     let lower = key.to_ascii_lowercase();
-    VM_KEYS
-        .iter()
-        .find(|k| k.1 == lower)
-        .map(|k| k.0)
+    Field::ALL
+        .into_iter()
+        .find(|f| f.field_name() == lower)
+        .map(Field::key)
         .or_else(|| {
             ALIASES
                 .iter()
                 .find(|(alias, _)| *alias == lower)
                 .map(|(_, k)| *k)
         })
-        .or_else(|| closest(&lower, VM_KEYS.iter().map(|k| k.0)))
+        .or_else(|| closest(&lower, Field::ALL.map(Field::key)))
 }
 
 /// The message for an unknown key: a "did you mean" hint, or the list of keys.
@@ -93,7 +83,7 @@ pub fn unknown_key_message(key: &str) -> String {
     match suggest_key(key) {
         Some(k) => format!("unknown key `{key}`: did you mean `{k}`?"),
         None => {
-            let all: Vec<String> = VM_KEYS.iter().map(|k| format!("`{}`", k.0)).collect();
+            let all: Vec<String> = Field::ALL.iter().map(|f| format!("`{f}`")).collect();
             format!("unknown key `{key}`: expected one of {}", all.join(", "))
         }
     }
@@ -101,7 +91,7 @@ pub fn unknown_key_message(key: &str) -> String {
 
 /// Edit distance (optimal string alignment: insertions, deletions,
 /// substitutions and adjacent transpositions each cost 1) over chars, in
-/// O(len(a) * len(b)) time and O(len(b)) space.
+/// O(len(a) * len(b)) time and O(len(a) + len(b)) space.
 pub fn edit_distance(a: &str, b: &str) -> usize {
     let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
@@ -160,5 +150,10 @@ mod tests {
         assert_eq!(suggest_key("banana"), None);
         assert_eq!(required_keys().collect::<Vec<_>>(), ["root", "ram"]);
         assert!(is_key("ip") && !is_key("ram_mib"));
+        assert!(
+            ALIASES
+                .iter()
+                .all(|(alias, key)| is_key(key) && !is_key(alias))
+        );
     }
 }

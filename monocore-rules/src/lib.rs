@@ -24,12 +24,15 @@
 //! crate was chosen over `#[path]`-including one file from both crates because
 //! it publishes cleanly to crates.io, is compiled and tested once, and can be
 //! fuzzed and property-tested on its own. There is exactly one copy of each
-//! rule: if a rule changes here, both the macro and the run-time validator
-//! change with it.
+//! rule, and one orchestration of them all ([`check_config`], over a
+//! [`ConfigView`] in which each value is known or not until run time): if a
+//! rule, or when it applies, changes here, both the macro and the run-time
+//! validator change with it.
 //!
 //! Nothing in this crate does I/O, allocates more than its output, or panics.
 
 pub mod command;
+pub mod config;
 pub mod error;
 pub mod guest_path;
 pub mod image_ref;
@@ -45,14 +48,15 @@ pub use command::{
     DEFAULT_EXEC, GuestStringError, check_arg, check_args_have_exec, check_command_size, check_env,
     check_exec, command_field,
 };
+pub use config::{ConfigView, Known, KnownList, check_config, known_list};
 pub use error::{Fix, RuleError};
 pub use guest_path::{
     GuestPathError, find_overlap, normalize_guest_path, normalize_mount_point, paths_overlap,
 };
 pub use image_ref::{ImageRefError, ImageRefErrorKind, ImageReference, parse_image_ref};
 pub use lists::{
-    check_ip, check_len, check_mapped_dirs, check_networking, check_port_map, check_rlimits,
-    max_len, stack_soft_limit,
+    check_ip, check_len, check_len_either_way, check_mapped_dirs, check_networking, check_port_map,
+    check_rlimits, max_len, stack_soft_limit,
 };
 pub use location::{ConfigPath, Field};
 pub use pair::{
@@ -65,6 +69,6 @@ pub use rlimit::{
     rlimit_resource,
 };
 pub use value::{
-    HostPathError, LOG_LEVEL_NAMES, RangeError, check_host_path, check_num_vcpus, check_ram_mib,
-    find_duplicates, log_level_number,
+    HostPathError, Ipv4Error, LOG_LEVEL_NAMES, RangeError, check_host_path, check_num_vcpus,
+    check_ram_mib, check_root_path, find_duplicates, log_level_number, parse_ipv4,
 };

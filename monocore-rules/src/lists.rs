@@ -45,6 +45,19 @@ pub fn check_len(field: Field, count: usize, networking: bool) -> Result<(), Rul
     }
 }
 
+/// Checks the length of list `field` whatever `local_only` is (when it is
+/// not known yet): too long only if it is too long with networking and
+/// without.
+///
+/// ```
+/// use monocore_rules::{check_len_either_way, Field};
+/// assert!(check_len_either_way(Field::Args, 4096).is_ok());
+/// assert!(check_len_either_way(Field::Args, 4097).is_err());
+/// ```
+pub fn check_len_either_way(field: Field, count: usize) -> Result<(), RuleError> {
+    check_len(field, count, false).or_else(|_| check_len(field, count, true))
+}
+
 /// Checks mapped directories given as `(index, host, guest)`: each host
 /// path, the `:` rule, each mount point, and then that no two of the valid
 /// mount points overlap. Returns `(index, error)` for every problem, in

@@ -4,84 +4,82 @@
 //! carry a path: each front end maps it to its own place (a token for
 //! `vm!`, a line and column for a TOML file, a flag for the command line),
 //! never by searching the message's text.
+//!
+//! [`Field`] is also the one table of config keys: each key with the
+//! `MicroVmConfig` field it sets and whether it is required. Everything
+//! else that lists the keys (the `vm!` macro, the TOML loader, the "did you
+//! mean" hints of [`crate::keys`]) reads it from here.
 
 use core::fmt;
 
-/// A config field, named by its key (the `vm!` and TOML key).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Field {
-    /// `root` (`root_path`).
-    Root,
-    /// `ram` (`ram_mib`).
-    Ram,
-    /// `vcpus` (`num_vcpus`).
-    Vcpus,
-    /// `exec` (`exec_path`).
-    Exec,
-    /// `args`.
-    Args,
-    /// `env`.
-    Env,
-    /// `workdir` (`workdir_path`).
-    Workdir,
-    /// `mapped_dirs`.
-    MappedDirs,
-    /// `port_map`.
-    PortMap,
-    /// `rlimits`.
-    Rlimits,
-    /// `console` (`console_output`).
-    Console,
-    /// `ip` (`assigned_ip`).
-    Ip,
-    /// `local_only`.
-    LocalOnly,
-    /// `log_level`.
-    LogLevel,
+/// Declares [`Field`] and its table from one list of
+/// `Variant { key, field, required }` rows.
+macro_rules! fields {
+    ($($variant:ident { key: $key:literal, field: $name:literal, required: $required:literal },)*) => {
+        /// A config field, named by its key (the `vm!` and TOML key).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum Field {
+            $(
+                #[doc = concat!("`", $key, "` (`MicroVmConfig::", $name, "`).")]
+                $variant,
+            )*
+        }
+
+        impl Field {
+            /// Every field, in config order: the order in which errors are
+            /// reported.
+            pub const ALL: [Field; [$($key),*].len()] = [$(Field::$variant),*];
+
+            /// The key, as `vm!`, a TOML file and the `--dry-run` JSON spell it.
+            pub const fn key(self) -> &'static str {
+                match self {
+                    $(Field::$variant => $key,)*
+                }
+            }
+
+            /// The name of the `MicroVmConfig` field this key sets.
+            pub const fn field_name(self) -> &'static str {
+                match self {
+                    $(Field::$variant => $name,)*
+                }
+            }
+
+            /// Whether a config must give this key.
+            pub const fn required(self) -> bool {
+                match self {
+                    $(Field::$variant => $required,)*
+                }
+            }
+        }
+    };
+}
+
+fields! {
+    Root { key: "root", field: "root_path", required: true },
+    Ram { key: "ram", field: "ram_mib", required: true },
+    Vcpus { key: "vcpus", field: "num_vcpus", required: false },
+    Exec { key: "exec", field: "exec_path", required: false },
+    Args { key: "args", field: "args", required: false },
+    Env { key: "env", field: "env", required: false },
+    Workdir { key: "workdir", field: "workdir_path", required: false },
+    MappedDirs { key: "mapped_dirs", field: "mapped_dirs", required: false },
+    PortMap { key: "port_map", field: "port_map", required: false },
+    Rlimits { key: "rlimits", field: "rlimits", required: false },
+    Console { key: "console", field: "console_output", required: false },
+    Ip { key: "ip", field: "assigned_ip", required: false },
+    LocalOnly { key: "local_only", field: "local_only", required: false },
+    LogLevel { key: "log_level", field: "log_level", required: false },
 }
 
 impl Field {
-    /// Every field, in the order of [`crate::keys::VM_KEYS`].
-    pub const ALL: [Field; 14] = [
-        Field::Root,
-        Field::Ram,
-        Field::Vcpus,
-        Field::Exec,
-        Field::Args,
-        Field::Env,
-        Field::Workdir,
-        Field::MappedDirs,
-        Field::PortMap,
-        Field::Rlimits,
-        Field::Console,
-        Field::Ip,
-        Field::LocalOnly,
-        Field::LogLevel,
-    ];
-
-    /// The key, as `vm!` and a TOML file spell it.
-    pub const fn key(self) -> &'static str {
-        match self {
-            Field::Root => "root",
-            Field::Ram => "ram",
-            Field::Vcpus => "vcpus",
-            Field::Exec => "exec",
-            Field::Args => "args",
-            Field::Env => "env",
-            Field::Workdir => "workdir",
-            Field::MappedDirs => "mapped_dirs",
-            Field::PortMap => "port_map",
-            Field::Rlimits => "rlimits",
-            Field::Console => "console",
-            Field::Ip => "ip",
-            Field::LocalOnly => "local_only",
-            Field::LogLevel => "log_level",
-        }
-    }
-
     /// The field of that key.
     pub fn from_key(key: &str) -> Option<Field> {
         Field::ALL.into_iter().find(|f| f.key() == key)
+    }
+
+    /// The keys that must be present, in config order.
+    pub fn required_fields() -> impl Iterator<Item = Field> {
+        Field::ALL.into_iter().filter(|f| f.required())
     }
 
     /// This field, as a whole.
@@ -138,11 +136,18 @@ mod tests {
     #[test]
     fn fields_are_the_config_keys_in_order() {
         let keys: Vec<&str> = Field::ALL.iter().map(|f| f.key()).collect();
-        let table: Vec<&str> = crate::keys::VM_KEYS.iter().map(|k| k.0).collect();
-        assert_eq!(keys, table);
+        assert_eq!(keys[..3], ["root", "ram", "vcpus"]);
+        assert_eq!(keys.len(), 14);
         for field in Field::ALL {
             assert_eq!(Field::from_key(field.key()), Some(field));
         }
         assert_eq!(Field::from_key("ram_mib"), None);
+        assert_eq!(Field::Ram.field_name(), "ram_mib");
+        assert_eq!(
+            Field::required_fields().collect::<Vec<_>>(),
+            [Field::Root, Field::Ram]
+        );
+        // `ALL` is in declaration order, which `Ord` (and so error order) follows.
+        assert!(Field::ALL.windows(2).all(|w| w[0] < w[1]));
     }
 }

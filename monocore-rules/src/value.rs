@@ -1,12 +1,17 @@
 //! Rules for single configuration values: the RAM size, the vCPU count, host
-//! paths, log level names, and finding duplicate keys in a list.
+//! paths (the root among them), the IPv4 address form, log level names, and
+//! finding duplicate keys in a list.
 //!
 //! The numeric checks take an `i128` so that the `vm!` macro and the TOML
 //! loader can pass any integer they read (which may be negative or not fit
 //! the field) through the same function that run-time validation calls with
 //! the field's value.
 
+use std::net::Ipv4Addr;
+use std::path::Path;
+
 use crate::limits::{MAX_PATH_LEN, MAX_VCPUS};
+use crate::pair::Excerpt;
 
 /// A number outside its allowed range.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -120,6 +125,50 @@ pub fn check_host_path(path: &str) -> Result<(), HostPathError> {
     } else {
         Ok(())
     }
+}
+
+/// Checks the root path: a host path (see [`check_host_path`]) in UTF-8,
+/// which libkrun requires of every path it takes.
+///
+/// ```
+/// use std::path::Path;
+/// use monocore_rules::check_root_path;
+/// assert!(check_root_path(Path::new("/srv/rootfs")).is_ok());
+/// assert!(check_root_path(Path::new("")).is_err());
+/// ```
+pub fn check_root_path(root: &Path) -> Result<(), HostPathError> {
+    match root.to_str() {
+        Some(text) => check_host_path(text),
+        None => Err(HostPathError::NotUtf8(root.to_string_lossy().into_owned())),
+    }
+}
+
+/// A string that is not an IPv4 address.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "invalid IPv4 address {}: expected four numbers from 0 to 255 separated by dots, such as \"10.0.0.2\"",
+    Excerpt(input)
+)]
+pub struct Ipv4Error {
+    /// The whole input.
+    pub input: String,
+}
+
+/// Parses an IPv4 address in dotted-quad form (`Ipv4Addr`'s `FromStr`),
+/// with the one wording every front end shows for one that is not.
+///
+/// ```
+/// use monocore_rules::parse_ipv4;
+/// assert_eq!(parse_ipv4("10.0.0.2").unwrap().octets(), [10, 0, 0, 2]);
+/// assert_eq!(
+///     parse_ipv4("10.0.0").unwrap_err().to_string(),
+///     "invalid IPv4 address \"10.0.0\": expected four numbers from 0 to 255 separated by dots, such as \"10.0.0.2\""
+/// );
+/// ```
+pub fn parse_ipv4(input: &str) -> Result<Ipv4Addr, Ipv4Error> {
+    input.parse().map_err(|_| Ipv4Error {
+        input: input.to_owned(),
+    })
 }
 
 /// The VMM log level names, indexed by their libkrun number

@@ -1,4 +1,4 @@
-// `vcpus` is 1 to 255.
+// `vcpus` is 1 to `MAX_VCPUS`: 128 on x86_64, 255 elsewhere; 256 never fits.
 use monocore::vm;
 
 fn main() {

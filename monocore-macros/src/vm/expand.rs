@@ -11,7 +11,9 @@
 use proc_macro2::{Literal, Span, TokenStream};
 use quote::{ToTokens, quote, quote_spanned};
 
-use super::validate::{Checked, EnvLit, IpLit, List, PathLit, PortLit, RlimitLit, Source, Value};
+use super::model::{
+    Checked, EnvLit, IpLit, List, PathLit, PortLit, RlimitLit, Source, StrLit, Value,
+};
 
 fn value<T>(
     value: &Value<T>,
@@ -28,7 +30,7 @@ fn value<T>(
 }
 
 /// `Some(Utf8UnixPathBuf)` from a string literal or an `Into` expression.
-fn unix_path(v: &Value<syn::LitStr>) -> TokenStream {
+fn unix_path(v: &Value<StrLit>) -> TokenStream {
     value(
         v,
         |lit| quote!(::core::option::Option::Some(::monocore::typed_path::Utf8UnixPathBuf::from(#lit))),

@@ -18,7 +18,7 @@
 //! value types, values that do not parse, and every validation rule of
 //! [`MicroVmConfig::validate`](crate::config::MicroVmConfig::validate).
 
-use std::{io::Read, net::Ipv4Addr, ops::Range, path::Path};
+use std::{io::Read, ops::Range, path::Path};
 
 use monocore_rules::{ConfigPath, Field, RangeError, check_num_vcpus, check_ram_mib, keys, limits};
 use toml::Spanned;
@@ -153,7 +153,7 @@ pub fn parse_config(text: &str, base_dir: &Path) -> Result<MicroVmConfig, Config
             elements: elements.unwrap_or_default(),
         });
     }
-    for field in [Field::Root, Field::Ram] {
+    for field in Field::required_fields() {
         if !located.places.iter().any(|p| p.field == field) {
             c.at(
                 located.top.start..located.top.start,
@@ -344,7 +344,7 @@ fn strings<T>(
     // Bounded cost: an oversized list is reported, not parsed element by
     // element (validation checks the length again once `local_only` is
     // known).
-    if let Err(e) = monocore_rules::check_len(field, array.len(), false) {
+    if let Err(e) = monocore_rules::check_len_either_way(field, array.len()) {
         c.at(value.span(), Some(key), e.to_string());
         return None;
     }
@@ -426,14 +426,13 @@ fn apply_key(
             .is_some()),
         Field::Ip => {
             let s = string(c, key, value)?;
-            match s.parse::<Ipv4Addr>() {
+            match monocore_rules::parse_ipv4(s) {
                 Ok(ip) => {
                     config.assigned_ip = Some(ip);
                     Some(Vec::new())
                 }
-                Err(_) => {
-                    let message = format!("{s:?} is not an IPv4 address such as 10.0.0.2");
-                    c.at(value.span(), Some(key), message);
+                Err(e) => {
+                    c.at(value.span(), Some(key), e.to_string());
                     None
                 }
             }

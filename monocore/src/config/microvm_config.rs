@@ -148,7 +148,7 @@ fn default_num_vcpus() -> u8 {
 }
 
 fn default_local_only() -> bool {
-    true
+    monocore_rules::config::DEFAULT_LOCAL_ONLY
 }
 
 impl MicroVmConfig {

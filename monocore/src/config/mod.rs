@@ -6,9 +6,10 @@
 //!
 //! - `microvm_config.rs`: [`MicroVmConfig`], with the generated typestate
 //!   builder ([`MicroVmConfigBuilder`]) and [`MicroVmBuilder`];
-//! - `validate.rs`: [`MicroVmConfig::validate`], the rules of
-//!   `monocore_rules` (the same ones `vm!` applies at compile time) and the
-//!   checks that need the filesystem;
+//! - `validate.rs`: [`MicroVmConfig::validate`]: the config as a
+//!   `monocore_rules::ConfigView` through `monocore_rules::check_config`
+//!   (the call `vm!` makes at compile time), and the checks that need the
+//!   filesystem;
 //! - `microvm.rs`: [`MicroVm`], a validated config;
 //! - the value types, each parsed from its string form with
 //!   [`FromStr`](std::str::FromStr) and printed back to it with

@@ -1,7 +1,10 @@
-//! sha256 digests: the only algorithm monocore accepts, checked before a
-//! digest names a file in the cache.
+//! sha256 digests: the only algorithm monocore accepts, checked (by the
+//! rule image references use, `monocore_rules::image_ref::sha256_hex`)
+//! before a digest names a file in the cache.
 
 use std::fmt;
+
+use monocore_rules::image_ref::{SHA256_DIGEST_FORM, sha256_hex};
 
 use super::ImageError;
 
@@ -18,20 +21,14 @@ impl Digest {
     /// Parses `sha256:<64 lowercase hex>`; `what` names the value in the
     /// error.
     pub fn parse(value: &str, what: &'static str) -> Result<Self, ImageError> {
-        let hex = value.strip_prefix("sha256:").filter(|hex| {
-            hex.len() == 64
-                && hex
-                    .bytes()
-                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-        });
-        match hex {
+        match sha256_hex(value) {
             Some(hex) => Ok(Self {
                 hex: hex.to_owned(),
             }),
             None => Err(ImageError::Malformed {
                 what,
                 digest: value.chars().take(100).collect(),
-                reason: "a digest that is not `sha256:` and 64 lowercase hex digits".into(),
+                reason: format!("it is not {SHA256_DIGEST_FORM}"),
             }),
         }
     }

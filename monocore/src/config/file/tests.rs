@@ -69,7 +69,7 @@ fn every_problem_is_reported_with_line_and_column() {
             "4:13: `port_map`: invalid port pair \"8080:80:90\": expected `host:guest` with one `:`",
             "4:27: `port_map`: expected a string, found integer",
             "5:12: `rlimits`: invalid resource limit \"RLIMIT_NOFILE=2:1\": the soft limit 2 exceeds the hard limit 1",
-            "6:6: `ip`: \"10.0.0\" is not an IPv4 address such as 10.0.0.2",
+            "6:6: `ip`: invalid IPv4 address \"10.0.0\": expected four numbers from 0 to 255 separated by dots, such as \"10.0.0.2\"",
             "7:1: unknown key `execc`: did you mean `exec`?",
             "8:14: `local_only`: expected true or false, found integer",
         ]
