@@ -12,7 +12,7 @@ use proc_macro2::{Literal, Span, TokenStream};
 use quote::{ToTokens, quote, quote_spanned};
 
 use super::model::{
-    Checked, EnvLit, IpLit, List, PathLit, PortLit, RlimitLit, Source, StrLit, Value,
+    Checked, EnvLit, IpLit, List, Optional, PathLit, PortLit, RlimitLit, Source, StrLit, Value,
 };
 
 fn value<T>(
@@ -129,17 +129,9 @@ fn collect_into(ty: TokenStream) -> impl Fn(&syn::Expr) -> TokenStream {
     }
 }
 
-/// The `MicroVmConfig` struct literal; with `image`, an `ImageVmConfig`
-/// holding the reference and the config (whose root is set at run time).
-pub fn expand(c: &Checked) -> TokenStream {
-    let root = match &c.source {
-        Source::Root(root) => value(root, |lit| lit.to_token_stream(), |e| e.to_token_stream()),
-        Source::Image(_) => quote!(::std::path::PathBuf::new()),
-    };
-    let ram = value(&c.ram, |lit| lit.to_token_stream(), |e| e.to_token_stream());
+/// The fields of the optional scalar keys given.
+fn scalar_fields(o: &Optional) -> Vec<TokenStream> {
     let passthrough = |e: &syn::Expr| e.to_token_stream();
-    let o = &c.optional;
-
     let mut fields: Vec<TokenStream> = Vec::new();
     if let Some(v) = &o.vcpus {
         let v = value(v, |lit| lit.to_token_stream(), passthrough);
@@ -149,6 +141,41 @@ pub fn expand(c: &Checked) -> TokenStream {
         let v = unix_path(v);
         fields.push(quote!(exec_path: #v));
     }
+    if let Some(v) = &o.workdir {
+        let v = unix_path(v);
+        fields.push(quote!(workdir_path: #v));
+    }
+    if let Some(v) = &o.console {
+        let v = unix_path(v);
+        fields.push(quote!(console_output: #v));
+    }
+    if let Some(v) = &o.ip {
+        let v = value(
+            v,
+            ip,
+            |e| quote!(::core::option::Option::Some(::core::convert::Into::<::std::net::Ipv4Addr>::into(#e))),
+        );
+        fields.push(quote!(assigned_ip: #v));
+    }
+    if let Some(v) = &o.local_only {
+        let v = value(v, |lit| lit.to_token_stream(), passthrough);
+        fields.push(quote!(local_only: #v));
+    }
+    if let Some(v) = &o.log_level {
+        let v = value(
+            v,
+            |variant| quote!(::monocore::vm::LogLevel::#variant),
+            passthrough,
+        );
+        fields.push(quote!(log_level: #v));
+    }
+    fields
+}
+
+/// The fields of the list keys given.
+fn list_fields(o: &Optional) -> Vec<TokenStream> {
+    let passthrough = |e: &syn::Expr| e.to_token_stream();
+    let mut fields: Vec<TokenStream> = Vec::new();
     if let Some(v) = &o.args {
         let v = list(
             v,
@@ -173,10 +200,6 @@ pub fn expand(c: &Checked) -> TokenStream {
             collect_into(quote!(::monocore::config::EnvPair)),
         );
         fields.push(quote!(env: #v));
-    }
-    if let Some(v) = &o.workdir {
-        let v = unix_path(v);
-        fields.push(quote!(workdir_path: #v));
     }
     if let Some(v) = &o.mapped_dirs {
         let v = list(
@@ -205,30 +228,19 @@ pub fn expand(c: &Checked) -> TokenStream {
         );
         fields.push(quote!(rlimits: #v));
     }
-    if let Some(v) = &o.console {
-        let v = unix_path(v);
-        fields.push(quote!(console_output: #v));
-    }
-    if let Some(v) = &o.ip {
-        let v = value(
-            v,
-            ip,
-            |e| quote!(::core::option::Option::Some(::core::convert::Into::<::std::net::Ipv4Addr>::into(#e))),
-        );
-        fields.push(quote!(assigned_ip: #v));
-    }
-    if let Some(v) = &o.local_only {
-        let v = value(v, |lit| lit.to_token_stream(), passthrough);
-        fields.push(quote!(local_only: #v));
-    }
-    if let Some(v) = &o.log_level {
-        let v = value(
-            v,
-            |variant| quote!(::monocore::vm::LogLevel::#variant),
-            passthrough,
-        );
-        fields.push(quote!(log_level: #v));
-    }
+    fields
+}
+
+/// The `MicroVmConfig` struct literal; with `image`, an `ImageVmConfig`
+/// holding the reference and the config (whose root is set at run time).
+pub fn expand(c: &Checked) -> TokenStream {
+    let root = match &c.source {
+        Source::Root(root) => value(root, |lit| lit.to_token_stream(), |e| e.to_token_stream()),
+        Source::Image(_) => quote!(::std::path::PathBuf::new()),
+    };
+    let ram = value(&c.ram, |lit| lit.to_token_stream(), |e| e.to_token_stream());
+    let mut fields = scalar_fields(&c.optional);
+    fields.extend(list_fields(&c.optional));
 
     let config = quote! {
         ::monocore::vm::MicroVmConfig {

@@ -393,6 +393,29 @@ fn resolve(base: &Path, path: &str) -> String {
     }
 }
 
+/// `value` as a string parsed by `parse`; its error is reported on the
+/// value.
+fn parsed<T, E: std::fmt::Display>(
+    c: &mut Collector<'_>,
+    key: &'static str,
+    value: &Spanned<DeValue<'_>>,
+    parse: impl FnOnce(&str) -> Result<T, E>,
+) -> Option<T> {
+    let s = string(c, key, value)?;
+    parse(s)
+        .map_err(|e| c.at(value.span(), Some(key), e.to_string()))
+        .ok()
+}
+
+/// `value` as a boolean.
+fn boolean(c: &mut Collector<'_>, key: &'static str, value: &Spanned<DeValue<'_>>) -> Option<bool> {
+    let b = value.get_ref().as_bool();
+    if b.is_none() {
+        type_error(c, key, value, "true or false");
+    }
+    b
+}
+
 /// Sets `field` from `value`. Returns `None` if the value did not reach the
 /// config, else the spans of the list entries that did (empty for a
 /// scalar).
@@ -424,42 +447,15 @@ fn apply_key(
         Field::Console => set(string(c, key, value)
             .map(|s| config.console_output = Some(resolve(base, s).into()))
             .is_some()),
-        Field::Ip => {
-            let s = string(c, key, value)?;
-            match monocore_rules::parse_ipv4(s) {
-                Ok(ip) => {
-                    config.assigned_ip = Some(ip);
-                    Some(Vec::new())
-                }
-                Err(e) => {
-                    c.at(value.span(), Some(key), e.to_string());
-                    None
-                }
-            }
-        }
-        Field::LocalOnly => match value.get_ref().as_bool() {
-            Some(b) => {
-                config.local_only = b;
-                Some(Vec::new())
-            }
-            None => {
-                type_error(c, key, value, "true or false");
-                None
-            }
-        },
-        Field::LogLevel => {
-            let s = string(c, key, value)?;
-            match s.parse::<LogLevel>() {
-                Ok(level) => {
-                    config.log_level = level;
-                    Some(Vec::new())
-                }
-                Err(e) => {
-                    c.at(value.span(), Some(key), e.to_string());
-                    None
-                }
-            }
-        }
+        Field::Ip => set(parsed(c, key, value, monocore_rules::parse_ipv4)
+            .map(|ip| config.assigned_ip = Some(ip))
+            .is_some()),
+        Field::LocalOnly => set(boolean(c, key, value)
+            .map(|b| config.local_only = b)
+            .is_some()),
+        Field::LogLevel => set(parsed(c, key, value, str::parse::<LogLevel>)
+            .map(|level| config.log_level = level)
+            .is_some()),
         Field::Args => set_list(
             strings(c, field, value, |s| Ok(s.to_owned())),
             &mut config.args,
