@@ -120,11 +120,17 @@ mod tests {
         assert_eq!(text, ["A=1", "B=x=y", "C="]);
         std::fs::write(&file, "A=1\n=oops\n").unwrap();
         let error = read_env_files(std::slice::from_ref(&file)).unwrap_err();
+        // The file and line; the cause, once, as the source.
         assert!(
-            error.to_string().ends_with(
-                "env:2: invalid environment variable \"=oops\": the name before `=` is empty"
-            ),
+            error
+                .to_string()
+                .ends_with("env:2: the line is not `NAME=value` or `NAME`"),
             "{error}"
+        );
+        let source = std::error::Error::source(&error).map(ToString::to_string);
+        assert_eq!(
+            source.as_deref(),
+            Some("invalid environment variable \"=oops\": the name before `=` is empty")
         );
     }
 }
