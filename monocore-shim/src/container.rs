@@ -152,7 +152,7 @@ impl Container {
         let bundle = PathBuf::from(&request.bundle);
         let root = rootfs::mount(&request.rootfs, &bundle.join("rootfs"))?;
         // Should anything below fail, dropping `root` unmounts it.
-        let mapped = spec::read(&bundle).map_err(ShimError::Spec)?;
+        let mapped = spec::read(&bundle, spec::Role::Standalone).map_err(ShimError::Spec)?;
         for (at, reason) in mapped.notes.entries() {
             info!("{}: {at}: accepted, not applied: {reason}", request.id);
         }

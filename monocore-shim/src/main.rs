@@ -12,6 +12,7 @@ mod actions;
 mod container;
 mod error;
 mod events;
+mod pod;
 mod rootfs;
 mod runs;
 mod service;

@@ -166,6 +166,10 @@ pub enum Refusal {
     /// A bind mount of a file.
     #[error("{0} is not a directory: only directories can be shared with a microVM (virtio-fs)")]
     BindNotADirectory(String),
+    /// A pod container's bind of something that is neither a file nor a
+    /// directory (a socket, a device).
+    #[error("{0} is neither a file nor a directory: only those can be bound into a pod container")]
+    BindNotAFileOrDirectory(String),
     /// A bind mount whose source does not exist.
     #[error("bind mount source {0} does not exist")]
     BindMissing(String),

@@ -1,10 +1,10 @@
 //! `linux`: namespaces, devices and resources.
 
-use monocore::{config::limits::MAX_VCPUS, vm::MicroVmConfig};
+use monocore::config::limits::MAX_VCPUS;
 use serde_json::Value;
 
 use super::{
-    Notes,
+    Out, Role,
     error::{Refusal, SpecError},
     fields::{Fields, array, boolean, quote, signed, string, unsigned},
     path::SpecPath,
@@ -36,16 +36,11 @@ const GUEST_DEVICES: [(u64, Option<u64>); 9] = [
     (136, None),
 ];
 
-pub(super) fn map(
-    value: &Value,
-    at: SpecPath,
-    config: &mut MicroVmConfig,
-    notes: &mut Notes,
-) -> Result<(), SpecError> {
+pub(super) fn map(value: &Value, at: SpecPath, out: &mut Out<'_>) -> Result<(), SpecError> {
     let mut fields = Fields::of(value, at)?;
     if let Some((v, at)) = fields.take("namespaces") {
         for (i, ns) in array(v, &at)?.iter().enumerate() {
-            namespace(ns, at.index(i))?;
+            namespace(ns, at.index(i), out)?;
         }
     }
     for key in ["uidMappings", "gidMappings"] {
@@ -57,8 +52,13 @@ pub(super) fn map(
         let first = array(v, &at)?.first().map(device_name).unwrap_or_default();
         return Err(SpecError::refused(at.index(0), Refusal::Device(first)));
     }
-    if let Some((v, at)) = fields.take("resources") {
-        resources(v, at, config, notes)?;
+    match fields.take("resources") {
+        Some((_, at)) if out.role == Role::PodContainer => out.notes.not_applied(
+            at,
+            "a pod container shares its pod's microVM: the VM's RAM and vCPUs come from the pod's sandbox, and a container's own limits are not applied inside the guest",
+        ),
+        Some((v, at)) => resources(v, at, out)?,
+        None => {}
     }
     if let Some((v, at)) = fields.take("sysctl") {
         let first = super::fields::object(v, &at)?
@@ -69,14 +69,14 @@ pub(super) fn map(
         return Err(SpecError::refused(at.key(&first), Refusal::Sysctl(first)));
     }
     if let Some((_, at)) = fields.take("cgroupsPath") {
-        notes.not_applied(
+        out.notes.not_applied(
             at,
             "the VMM process is not moved into the container's cgroup; the VM's RAM and vCPUs are its limits",
         );
     }
     for key in ["seccomp", "maskedPaths", "readonlyPaths"] {
         if let Some((_, at)) = fields.take(key) {
-            notes.not_applied(
+            out.notes.not_applied(
                 at,
                 "host-side confinement of a container process; the microVM boundary confines the guest command instead (not applied inside the guest)",
             );
@@ -94,20 +94,32 @@ fn device_name(device: &Value) -> String {
 
 /// One `linux.namespaces` entry: a new namespace of a kind the VM gives by
 /// itself is honoured; joining one, or a user namespace, is not.
-fn namespace(value: &Value, at: SpecPath) -> Result<(), SpecError> {
+fn namespace(value: &Value, at: SpecPath, out: &mut Out<'_>) -> Result<(), SpecError> {
     let mut fields = Fields::of(value, at.clone())?;
     let kind = match fields.take("type") {
         Some((v, at)) => string(v, &at)?,
         None => "",
     };
     if let Some((v, at)) = fields.take("path") {
-        return Err(SpecError::refused(
-            at.clone(),
-            Refusal::NamespacePath {
-                kind: kind.to_owned(),
-                path: string(v, &at)?.to_owned(),
-            },
-        ));
+        match out.role {
+            Role::PodContainer => out.notes.not_applied(
+                at,
+                "a namespace of the pod's: a pod container joins its pod by running in the pod's microVM",
+            ),
+            Role::Sandbox => out.notes.not_applied(
+                at,
+                "the pod's namespace, made by the CRI plugin on the host: the pod's microVM has no network device (networking is not supported yet), so nothing of the guest's is in it",
+            ),
+            Role::Standalone => {
+                return Err(SpecError::refused(
+                    at.clone(),
+                    Refusal::NamespacePath {
+                        kind: kind.to_owned(),
+                        path: string(v, &at)?.to_owned(),
+                    },
+                ));
+            }
+        }
     }
     if kind == "user" {
         return Err(SpecError::refused(at.key("type"), Refusal::UserNamespace));
@@ -123,12 +135,7 @@ fn namespace(value: &Value, at: SpecPath) -> Result<(), SpecError> {
 
 /// `linux.resources`: memory and CPU become the VM's size; device rules that
 /// deny are honoured (the guest has no host devices); the rest is refused.
-fn resources(
-    value: &Value,
-    at: SpecPath,
-    config: &mut MicroVmConfig,
-    notes: &mut Notes,
-) -> Result<(), SpecError> {
+fn resources(value: &Value, at: SpecPath, out: &mut Out<'_>) -> Result<(), SpecError> {
     let mut fields = Fields::of(value, at)?;
     if let Some((v, at)) = fields.take("devices") {
         for (i, rule) in array(v, &at)?.iter().enumerate() {
@@ -136,10 +143,10 @@ fn resources(
         }
     }
     if let Some((v, at)) = fields.take("memory") {
-        memory(v, at, config, notes)?;
+        memory(v, at, out)?;
     }
     if let Some((v, at)) = fields.take("cpu") {
-        cpu(v, at, config, notes)?;
+        cpu(v, at, out)?;
     }
     fields.finish_with(|v| Refusal::Resource(quote(v)))
 }
@@ -174,12 +181,7 @@ fn device_rule(value: &Value, at: SpecPath) -> Result<(), SpecError> {
     Ok(())
 }
 
-fn memory(
-    value: &Value,
-    at: SpecPath,
-    config: &mut MicroVmConfig,
-    notes: &mut Notes,
-) -> Result<(), SpecError> {
+fn memory(value: &Value, at: SpecPath, out: &mut Out<'_>) -> Result<(), SpecError> {
     let mut fields = Fields::of(value, at)?;
     if let Some((v, at)) = fields.take("limit") {
         let bytes = signed(v, &at)?;
@@ -191,11 +193,11 @@ fn memory(
             let Some(mib) = mib else {
                 return Err(SpecError::refused(at, Refusal::MemoryLimit(bytes)));
             };
-            config.ram_mib = mib;
+            out.config.ram_mib = mib;
         }
     }
     if let Some((_, at)) = fields.take("swap") {
-        notes.not_applied(
+        out.notes.not_applied(
             at,
             "the guest has no swap, so no swap limit can be exceeded",
         );
@@ -203,12 +205,7 @@ fn memory(
     fields.finish_with(|v| Refusal::Resource(quote(v)))
 }
 
-fn cpu(
-    value: &Value,
-    at: SpecPath,
-    config: &mut MicroVmConfig,
-    notes: &mut Notes,
-) -> Result<(), SpecError> {
+fn cpu(value: &Value, at: SpecPath, out: &mut Out<'_>) -> Result<(), SpecError> {
     let mut fields = Fields::of(value, at.clone())?;
     let period = match fields.take("period") {
         Some((v, at)) => unsigned(v, &at)?,
@@ -226,11 +223,11 @@ fn cpu(
             let Some(vcpus) = vcpus else {
                 return Err(SpecError::refused(at, Refusal::CpuQuota { quota, period }));
             };
-            config.num_vcpus = vcpus;
+            out.config.num_vcpus = vcpus;
         }
     }
     if let Some((_, at)) = fields.take("shares") {
-        notes.not_applied(
+        out.notes.not_applied(
             at,
             "a relative CPU weight among containers; the VMM process is not placed in a cgroup",
         );

@@ -2,12 +2,12 @@
 
 use monocore::{
     config::EnvPair,
-    vm::{LinuxRlimit, LinuxRlimitResource, MicroVmConfig},
+    vm::{LinuxRlimit, LinuxRlimitResource},
 };
 use serde_json::Value;
 
 use super::{
-    Notes,
+    Out, Role,
     error::{Refusal, SpecError},
     fields::{Fields, array, boolean, string, strings, unsigned},
     path::SpecPath,
@@ -17,12 +17,7 @@ use super::{
 /// command is confined by the VM instead.
 const CONFINED_BY_THE_VM: &str = "host-side confinement of a container process; the microVM boundary confines the guest command instead (not applied inside the guest)";
 
-pub(super) fn map(
-    value: &Value,
-    at: SpecPath,
-    config: &mut MicroVmConfig,
-    notes: &mut Notes,
-) -> Result<(), SpecError> {
+pub(super) fn map(value: &Value, at: SpecPath, out: &mut Out<'_>) -> Result<(), SpecError> {
     let mut fields = Fields::of(value, at.clone())?;
     if let Some((v, at)) = fields.take("terminal")
         && boolean(v, &at)?
@@ -30,7 +25,7 @@ pub(super) fn map(
         return Err(SpecError::refused(at, Refusal::Terminal));
     }
     if let Some((v, at)) = fields.take("user") {
-        user(v, at, notes)?;
+        user(v, at, out)?;
     }
     let args = match fields.take("args") {
         Some((v, at)) => strings(v, &at)?,
@@ -39,8 +34,8 @@ pub(super) fn map(
     let Some((exec, rest)) = args.split_first() else {
         return Err(SpecError::refused(at.key("args"), Refusal::NoCommand));
     };
-    config.exec_path = Some((*exec).into());
-    config.args = rest.iter().map(|a| (*a).to_owned()).collect();
+    out.config.exec_path = Some((*exec).into());
+    out.config.args = rest.iter().map(|a| (*a).to_owned()).collect();
     if let Some((v, at)) = fields.take("env") {
         for (i, entry) in strings(v, &at)?.into_iter().enumerate() {
             let Some((name, value)) = entry.split_once('=') else {
@@ -49,15 +44,15 @@ pub(super) fn map(
                     Refusal::EnvEntry(entry.to_owned()),
                 ));
             };
-            config.env.push(EnvPair::new(name, value));
+            out.config.env.push(EnvPair::new(name, value));
         }
     }
     if let Some((v, at)) = fields.take("cwd") {
-        config.workdir_path = Some(string(v, &at)?.into());
+        out.config.workdir_path = Some(string(v, &at)?.into());
     }
     if let Some((v, at)) = fields.take("rlimits") {
         for (i, limit) in array(v, &at)?.iter().enumerate() {
-            config.rlimits.push(rlimit(limit, at.index(i))?);
+            out.config.rlimits.push(rlimit(limit, at.index(i))?);
         }
     }
     for key in [
@@ -68,14 +63,14 @@ pub(super) fn map(
         "oomScoreAdj",
     ] {
         if let Some((_, at)) = fields.take(key) {
-            notes.not_applied(at, CONFINED_BY_THE_VM);
+            out.notes.not_applied(at, CONFINED_BY_THE_VM);
         }
     }
     fields.finish()
 }
 
 /// `process.user`: only root, which is what the guest command runs as.
-fn user(value: &Value, at: SpecPath, notes: &mut Notes) -> Result<(), SpecError> {
+fn user(value: &Value, at: SpecPath, out: &mut Out<'_>) -> Result<(), SpecError> {
     let mut fields = Fields::of(value, at.clone())?;
     let mut id = |key| -> Result<u64, SpecError> {
         match fields.take(key) {
@@ -84,7 +79,14 @@ fn user(value: &Value, at: SpecPath, notes: &mut Notes) -> Result<(), SpecError>
         }
     };
     let (uid, gid) = (id("uid")?, id("gid")?);
-    if (uid, gid) != (0, 0) {
+    if out.role == Role::PodContainer {
+        // The agent switches to them; ids beyond 32 bits name no one.
+        let (Ok(uid32), Ok(gid32)) = (u32::try_from(uid), u32::try_from(gid)) else {
+            return Err(SpecError::refused(at, Refusal::User { uid, gid }));
+        };
+        out.pod.user.uid = uid32;
+        out.pod.user.gid = gid32;
+    } else if (uid, gid) != (0, 0) {
         return Err(SpecError::refused(at, Refusal::User { uid, gid }));
     }
     if let Some((v, at)) = fields.take("umask") {
@@ -94,8 +96,18 @@ fn user(value: &Value, at: SpecPath, notes: &mut Notes) -> Result<(), SpecError>
         ));
     }
     if let Some((v, at)) = fields.take("additionalGids") {
-        array(v, &at)?;
-        notes.not_applied(
+        let groups = array(v, &at)?;
+        if out.role == Role::PodContainer {
+            for (i, group) in groups.iter().enumerate() {
+                let at = at.index(i);
+                let id = unsigned(group, &at)?;
+                let id = u32::try_from(id)
+                    .map_err(|_| SpecError::refused(at, Refusal::User { uid: 0, gid: id }))?;
+                out.pod.user.groups.push(id);
+            }
+            return fields.finish();
+        }
+        out.notes.not_applied(
             at,
             "supplementary groups of root: root in the guest needs none to access anything",
         );

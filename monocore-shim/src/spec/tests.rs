@@ -104,12 +104,13 @@ fn with(mut spec: Value, pointer: &str, value: Value) -> Value {
 }
 
 fn map_ok(spec: &Value, bundle: &Bundle) -> Mapped {
-    map(spec, bundle.path()).unwrap_or_else(|e| panic!("{e}: {:?}", std::error::Error::source(&e)))
+    map(spec, bundle.path(), super::Role::Standalone)
+        .unwrap_or_else(|e| panic!("{e}: {:?}", std::error::Error::source(&e)))
 }
 
 /// The refusal for `spec`: its field path and its message.
 fn refusal(spec: &Value, bundle: &Bundle) -> (String, String) {
-    match map(spec, bundle.path()) {
+    match map(spec, bundle.path(), super::Role::Standalone) {
         Err(SpecError::Refused { at, refusal }) => (at.to_string(), refusal.to_string()),
         Err(other) => panic!("not a refusal: {other}"),
         Ok(mapped) => panic!("accepted: {:?}", mapped.vm.get_config()),
@@ -510,7 +511,7 @@ fn the_mapped_config_goes_through_monocores_validation() {
             json!({"destination": format!("/share{i}"), "type": "bind", "source": dir, "options": ["rbind"]}),
         );
     }
-    let err = map(&spec, bundle.path()).unwrap_err();
+    let err = map(&spec, bundle.path(), super::Role::Standalone).unwrap_err();
     assert!(matches!(err, SpecError::Invalid(_)), "{err}");
     assert_eq!(
         err.to_string(),
@@ -521,14 +522,14 @@ fn the_mapped_config_goes_through_monocores_validation() {
 
     // A root that does not exist: the host check of `validate`.
     let spec = with(ctr_spec(), "/root/path", json!("no-such-rootfs"));
-    let err = map(&spec, bundle.path()).unwrap_err();
+    let err = map(&spec, bundle.path(), super::Role::Standalone).unwrap_err();
     let source = std::error::Error::source(&err).unwrap().to_string();
     assert!(source.contains("root path does not exist"), "{source}");
 
     // An empty variable name, from `=value`.
     let spec = with(ctr_spec(), "/process/env/1", json!("=value"));
     assert!(matches!(
-        map(&spec, bundle.path()),
+        map(&spec, bundle.path(), super::Role::Standalone),
         Err(SpecError::Invalid(_))
     ));
 }
@@ -536,7 +537,7 @@ fn the_mapped_config_goes_through_monocores_validation() {
 #[test]
 fn a_missing_or_broken_config_json_says_which_file() {
     let bundle = Bundle::new();
-    let err = read(bundle.path()).unwrap_err();
+    let err = read(bundle.path(), super::Role::Standalone).unwrap_err();
     assert_eq!(
         err.to_string(),
         format!(
@@ -545,11 +546,15 @@ fn a_missing_or_broken_config_json_says_which_file() {
         )
     );
     std::fs::write(bundle.path().join("config.json"), "{").unwrap();
-    let err = read(bundle.path()).unwrap_err();
+    let err = read(bundle.path(), super::Role::Standalone).unwrap_err();
     assert!(matches!(err, SpecError::Parse { .. }), "{err}");
     std::fs::write(bundle.path().join("config.json"), ctr_spec().to_string()).unwrap();
     assert_eq!(
-        read(bundle.path()).unwrap().vm.get_config().args,
+        read(bundle.path(), super::Role::Standalone)
+            .unwrap()
+            .vm
+            .get_config()
+            .args,
         ["-c", "echo hi"]
     );
 }
@@ -590,3 +595,5 @@ fn a_kubernetes_container_spec_is_refused_not_run_without_its_pod() {
     );
     assert_eq!(refusal(&spec, &bundle).0, "mounts[7].source");
 }
+
+mod pod;

@@ -1,0 +1,200 @@
+//! The specs containerd's CRI plugin writes for a pod's sandbox and its
+//! containers, mapped for their roles.
+
+use super::*;
+
+fn map_as(spec: &Value, bundle: &Bundle, role: Role) -> Mapped {
+    map(spec, bundle.path(), role)
+        .unwrap_or_else(|e| panic!("{e}: {:?}", std::error::Error::source(&e)))
+}
+
+fn refused_as(spec: &Value, bundle: &Bundle, role: Role) -> (String, String) {
+    match map(spec, bundle.path(), role) {
+        Err(SpecError::Refused { at, refusal }) => (at.to_string(), refusal.to_string()),
+        Err(other) => panic!("not a refusal: {other}"),
+        Ok(mapped) => panic!("accepted: {:?}", mapped.pod),
+    }
+}
+
+fn noted(mapped: &Mapped) -> Vec<String> {
+    mapped
+        .notes
+        .entries()
+        .iter()
+        .map(|(at, _)| at.to_string())
+        .collect()
+}
+
+/// A sandbox spec as the CRI plugin writes it: a read-only pause root, the
+/// pause process as user 65535, the pod's hostname, the pod's network
+/// namespace by path, its /dev/shm bound from the sandbox's directory.
+fn sandbox_spec(bundle: &Bundle) -> Value {
+    let mut spec = with(ctr_spec(), "/root/readonly", json!(true));
+    spec = with(spec, "/process/args", json!(["/pause"]));
+    spec = with(spec, "/process/user", json!({"uid": 65535, "gid": 65535}));
+    spec = with(spec, "/hostname", json!("web-0"));
+    spec = with(
+        spec,
+        "/linux/namespaces/4/path",
+        json!("/var/run/netns/cni-1"),
+    );
+    with(
+        spec,
+        "/mounts/7",
+        json!({"destination": "/dev/shm", "type": "bind", "source": bundle.host("data"), "options": ["rbind", "ro", "nosuid", "nodev", "noexec"]}),
+    )
+}
+
+#[test]
+fn a_sandbox_gives_the_pod_its_hostname_and_runs_no_process() {
+    let bundle = Bundle::new();
+    let mapped = map_as(&sandbox_spec(&bundle), &bundle, Role::Sandbox);
+    assert_eq!(mapped.pod.hostname.as_deref(), Some("web-0"));
+    let notes = noted(&mapped);
+    for at in [
+        "root.readonly",
+        "process",
+        "mounts[7]",
+        "linux.namespaces[4].path",
+    ] {
+        assert!(notes.iter().any(|n| n == at), "{at} not noted: {notes:?}");
+    }
+    // The same spec as a VM of its own is refused at its read-only root.
+    assert_eq!(
+        refused_as(&sandbox_spec(&bundle), &bundle, Role::Standalone).0,
+        "root.readonly"
+    );
+}
+
+#[test]
+fn a_sandbox_hostname_that_cannot_be_one_is_refused() {
+    let bundle = Bundle::new();
+    // (An empty one is an absent one: the guest keeps its own.)
+    for bad in ["a/b", &"h".repeat(65)] {
+        let spec = with(sandbox_spec(&bundle), "/hostname", json!(bad));
+        assert_eq!(
+            refused_as(&spec, &bundle, Role::Sandbox).0,
+            "hostname",
+            "{bad:?}"
+        );
+    }
+}
+
+/// An app container's spec as the CRI plugin writes it, with kubelet's
+/// mounts: the pod's files, the termination log, a read-only volume, an
+/// emptyDir, and the pod's /dev/shm.
+fn container_spec(bundle: &Bundle) -> Value {
+    let mut spec = with(ctr_spec(), "/root/readonly", json!(true));
+    spec = with(
+        spec,
+        "/process/user",
+        json!({"uid": 1000, "gid": 1000, "additionalGids": [1000, 4]}),
+    );
+    spec = with(spec, "/linux/namespaces/1/path", json!("/proc/4242/ns/ipc"));
+    spec = with(spec, "/linux/namespaces/4/path", json!("/proc/4242/ns/net"));
+    spec = with(spec, "/linux/resources/memory", json!({"limit": 134217728}));
+    let mounts = [
+        ("/etc/hosts", bundle.host("hosts"), "rw"),
+        ("/dev/termination-log", bundle.host("hosts"), "rw"),
+        (
+            "/var/run/secrets/kubernetes.io/serviceaccount",
+            bundle.host("data"),
+            "ro",
+        ),
+        ("/cache", bundle.host("data"), "rw"),
+        ("/dev/shm", bundle.host("data"), "rw"),
+    ];
+    for (i, (destination, source, mode)) in mounts.into_iter().enumerate() {
+        spec = with(
+            spec,
+            &format!("/mounts/{}", 7 + i),
+            json!({"destination": destination, "type": "bind", "source": source, "options": ["rbind", "rprivate", mode]}),
+        );
+    }
+    spec
+}
+
+#[test]
+fn a_pod_container_gets_its_binds_user_and_read_only_root() {
+    let bundle = Bundle::new();
+    let mapped = map_as(&container_spec(&bundle), &bundle, Role::PodContainer);
+    let pod = &mapped.pod;
+    assert!(pod.readonly_root);
+    assert_eq!(
+        pod.user,
+        User {
+            uid: 1000,
+            gid: 1000,
+            groups: vec![1000, 4]
+        }
+    );
+    let binds: Vec<(&str, bool)> = pod
+        .binds
+        .iter()
+        .map(|b| (b.destination.as_str(), b.readonly))
+        .collect();
+    assert_eq!(
+        binds,
+        [
+            ("/etc/hosts", false),
+            ("/dev/termination-log", false),
+            ("/var/run/secrets/kubernetes.io/serviceaccount", true),
+            ("/cache", false),
+        ]
+    );
+    assert_eq!(pod.binds[0].source, bundle.path().join("hosts"));
+    let notes = noted(&mapped);
+    for at in [
+        "mounts[11]",
+        "linux.namespaces[1].path",
+        "linux.namespaces[4].path",
+        "linux.resources",
+    ] {
+        assert!(notes.iter().any(|n| n == at), "{at} not noted: {notes:?}");
+    }
+    // The command is validated as every config is.
+    assert_eq!(mapped.vm.get_config().args, ["-c", "echo hi"]);
+}
+
+#[test]
+fn a_pod_container_bind_that_cannot_be_honoured_is_refused_at_its_field() {
+    let bundle = Bundle::new();
+    let spec = with(
+        container_spec(&bundle),
+        "/mounts/9/options/2",
+        json!("noexec"),
+    );
+    assert_eq!(
+        refused_as(&spec, &bundle, Role::PodContainer).0,
+        "mounts[9].options[2]"
+    );
+    let spec = with(
+        container_spec(&bundle),
+        "/mounts/9/source",
+        json!("relative"),
+    );
+    assert_eq!(
+        refused_as(&spec, &bundle, Role::PodContainer).0,
+        "mounts[9].source"
+    );
+    let spec = with(
+        container_spec(&bundle),
+        "/mounts/9/source",
+        json!("/dev/null"),
+    );
+    let (at, message) = refused_as(&spec, &bundle, Role::PodContainer);
+    assert_eq!(at, "mounts[9].source");
+    assert!(
+        message.contains("neither a file nor a directory"),
+        "{message}"
+    );
+    let spec = with(
+        container_spec(&bundle),
+        "/process/user/uid",
+        json!(1u64 << 40),
+    );
+    assert_eq!(
+        refused_as(&spec, &bundle, Role::PodContainer).0,
+        "process.user"
+    );
+}
