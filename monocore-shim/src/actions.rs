@@ -25,7 +25,12 @@ use containerd_shim::{
     util::write_address,
 };
 
-use crate::{events::timestamp, rootfs, runs, service::Service};
+use crate::{
+    events::timestamp,
+    pod::{kind, share::PodShare},
+    rootfs, runs,
+    service::Service,
+};
 
 /// The environment variable with containerd's TTRPC address (for events).
 const TTRPC_ADDRESS: &str = "TTRPC_ADDRESS";
@@ -39,10 +44,30 @@ fn other(context: &str, e: impl std::fmt::Display) -> Error {
     Error::Other(format!("{context}: {e}"))
 }
 
+/// The id whose shim serves task `id`, from the bundle's (the current
+/// directory's) spec: a pod's sandbox for a pod's container (one shim per
+/// pod), else the task itself. A spec that cannot be read groups nothing:
+/// `create` reports it.
+fn grouping(id: &str) -> Result<String, Error> {
+    let Ok(spec) = crate::spec::read_value(Path::new(".")) else {
+        return Ok(id.to_owned());
+    };
+    let kind = kind::classify(id, spec.get("annotations"))
+        .map_err(|e| Error::InvalidArgument(e.to_string()))?;
+    Ok(kind::grouping(id, &kind))
+}
+
+/// Whether a shim answers on `address` (`unix://PATH`).
+fn is_served(address: &str) -> bool {
+    let path = address.strip_prefix("unix://").unwrap_or(address);
+    std::os::unix::net::UnixStream::connect(path).is_ok()
+}
+
 /// `start`: starts the long-running shim for `flags.id` (this program
 /// again), records its address in the bundle (the current directory) so
 /// that containerd re-attaches to it after a restart, and prints it. One
-/// shim per container.
+/// shim per container, or per pod: a pod's container gets the address of
+/// the shim that serves its sandbox.
 pub fn start(flags: &Flags) -> Result<(), Error> {
     let opts = StartOpts {
         id: flags.id.clone(),
@@ -53,8 +78,13 @@ pub fn start(flags: &Flags) -> Result<(), Error> {
         debug: flags.debug,
         ..Default::default()
     };
-    let grouping = opts.id.clone();
-    let (_pid, address) = containerd_shim::spawn(opts, &grouping, Vec::new())?;
+    let grouping = grouping(&opts.id)?;
+    let pod_address = opts.socket_address(&grouping);
+    let address = if grouping != opts.id && is_served(&pod_address) {
+        pod_address
+    } else {
+        containerd_shim::spawn(opts, &grouping, Vec::new())?.1
+    };
     write_address(&address)?;
     let mut stdout = std::io::stdout().lock();
     stdout
@@ -73,6 +103,7 @@ pub fn delete(flags: &Flags) -> Result<(), Error> {
     } else {
         flags.bundle.clone().into()
     };
+    release_pod_mounts(&bundle, flags)?;
     rootfs::unmount_all(&bundle.join("rootfs"))
         .map_err(|e| Error::Other(crate::error::chain(&e)))?;
     runs::remove(&flags.namespace, &flags.id).map_err(|e| other("remove the runs directory", e))?;
@@ -85,6 +116,35 @@ pub fn delete(flags: &Flags) -> Result<(), Error> {
     let mut stdout = std::io::stdout().lock();
     response.write_to_writer(&mut stdout)?;
     stdout.flush().map_err(|e| other("write the response", e))
+}
+
+/// A pod's mounts in its share, which outlive a shim that died: all of
+/// them for its sandbox (before its runs directory, which holds the share,
+/// is removed), a container's own for a container.
+fn release_pod_mounts(bundle: &Path, flags: &Flags) -> Result<(), Error> {
+    let Ok(spec) = crate::spec::read_value(bundle) else {
+        return Ok(());
+    };
+    let Ok(kind) = kind::classify(&flags.id, spec.get("annotations")) else {
+        return Ok(());
+    };
+    let sandbox = match &kind {
+        kind::TaskKind::Standalone => return Ok(()),
+        kind::TaskKind::Sandbox => &flags.id,
+        kind::TaskKind::Container { sandbox } => sandbox,
+    };
+    let dir = crate::pod::sandbox::share_dir(&runs::dir(&flags.namespace, sandbox));
+    let share = match PodShare::open_existing(&dir) {
+        Ok(share) => share,
+        // No share: nothing of the pod's is mounted.
+        Err(_) if !dir.exists() => return Ok(()),
+        Err(e) => return Err(Error::Other(crate::error::chain(&e))),
+    };
+    let released = match kind {
+        kind::TaskKind::Container { .. } => share.detach(std::ffi::OsStr::new(&flags.id)),
+        _ => share.remove(),
+    };
+    released.map_err(|e| Error::Other(crate::error::chain(&e)))
 }
 
 /// Removes the socket named in the bundle's `address` file, if it is still

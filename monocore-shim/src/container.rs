@@ -30,8 +30,11 @@ use monocore::{
 use crate::{
     error::{ShimError, chain},
     events::Events,
+    pod::sandbox::PodVm,
     rootfs::{self, MountedRoot},
-    runs, spec, stdio,
+    runs,
+    spec::{self, Role},
+    stdio,
 };
 
 /// The exit status of a task whose VM failed to boot or to run its command
@@ -47,6 +50,26 @@ pub struct Exit {
     pub status: u32,
     /// When.
     pub at: SystemTime,
+}
+
+impl Exit {
+    /// The end of a task that never ran.
+    pub fn never() -> Self {
+        Self {
+            pid: 0,
+            status: 0,
+            at: SystemTime::now(),
+        }
+    }
+
+    /// A task that failed to start, in the VM whose helper is `pid`.
+    pub fn failed(pid: u32) -> Self {
+        Self {
+            pid,
+            status: EXIT_BOOT_FAILED,
+            at: SystemTime::now(),
+        }
+    }
 }
 
 /// The paths containerd gave for the task's standard streams.
@@ -123,6 +146,8 @@ pub struct Container {
     inner: Mutex<Inner>,
     stopped: Condvar,
     events: Events,
+    /// For a pod's sandbox: what the pod's containers share with it.
+    pub pod: Option<Arc<PodVm>>,
 }
 
 /// The signals a task can be sent: they end the guest command, which the
@@ -142,6 +167,7 @@ impl Container {
         request: &CreateTaskRequest,
         namespace: &str,
         events: Events,
+        role: Role,
     ) -> Result<Self, ShimError> {
         if request.terminal {
             return Err(ShimError::Terminal);
@@ -150,20 +176,38 @@ impl Container {
             return Err(ShimError::Checkpoint(request.checkpoint.clone()));
         }
         let bundle = PathBuf::from(&request.bundle);
-        let root = rootfs::mount(&request.rootfs, &bundle.join("rootfs"))?;
+        let runs = runs::dir(namespace, &request.id);
+        // A sandbox's snapshot is not used: the pod's VM boots from its
+        // share, and runs no process of the sandbox's.
+        let root = match role {
+            Role::Sandbox => None,
+            _ => rootfs::mount(&request.rootfs, &bundle.join("rootfs"))?,
+        };
         // Should anything below fail, dropping `root` unmounts it.
-        let mapped = spec::read(&bundle, spec::Role::Standalone).map_err(ShimError::Spec)?;
+        let mapped = spec::read(&bundle, role).map_err(ShimError::Spec)?;
         for (at, reason) in mapped.notes.entries() {
             info!("{}: {at}: accepted, not applied: {reason}", request.id);
         }
+        let (vm, pod) = match role {
+            Role::Sandbox => {
+                let pod =
+                    PodVm::create(&runs, mapped.pod.hostname.clone()).map_err(ShimError::Share)?;
+                let mut config = mapped.vm.get_config().clone();
+                config.root_path = pod.share().path().into();
+                let vm = MicroVm::from_config(config)
+                    .map_err(|e| ShimError::Spec(spec::SpecError::Invalid(e)))?;
+                (vm, Some(Arc::new(pod)))
+            }
+            _ => (mapped.vm, None),
+        };
         let prepared = Prepared {
-            vm: mapped.vm,
+            vm,
             stdout: stdio::open_output("stdout", &request.stdout)?,
             stderr: stdio::open_output("stderr", &request.stderr)?,
         };
         Ok(Self {
             id: request.id.clone(),
-            runs: runs::dir(namespace, &request.id),
+            runs,
             namespace: namespace.to_owned(),
             bundle,
             stdio: StdioPaths {
@@ -177,6 +221,7 @@ impl Container {
             }),
             stopped: Condvar::new(),
             events,
+            pod,
         })
     }
 
@@ -218,7 +263,11 @@ impl Container {
         let options = SpawnOptions::new()
             .console_to(stdout)
             .kernel(kernel.clone())
-            .runs_dir(&self.runs);
+            .runs_dir(&self.runs)
+            // A pod's VM serves its containers until the sandbox is
+            // stopped, and runs nothing else.
+            .keep(self.pod.is_some())
+            .idle(self.pod.is_some());
         let handle = match vm.spawn_with(&options) {
             Ok(handle) => handle,
             Err(e) => {
@@ -237,6 +286,9 @@ impl Container {
         // helper's: drop it, so the reader sees EOF when the VM ends.
         drop(options);
         let pid = handle.pid();
+        if let (Some(pod), Some(id)) = (&self.pod, handle.id()) {
+            pod.started(id, pid);
+        }
         // Still under the lock: a `kill` sees `Running` only with a monitor
         // that will reap the pid.
         let container = Arc::clone(self);
@@ -385,6 +437,11 @@ impl Container {
         self.stopped.notify_all();
         if let Some(root) = inner.root.take() {
             root.unmount()?;
+        }
+        // The pod's containers' mounts come off before the directory that
+        // holds them goes.
+        if let Some(pod) = &self.pod {
+            pod.share().remove().map_err(ShimError::Share)?;
         }
         runs::remove(&self.namespace, &self.id).map_err(|source| ShimError::RunsDir {
             dir: self.runs.clone(),

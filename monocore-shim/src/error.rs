@@ -36,9 +36,16 @@ pub enum ShimError {
         /// What was asked.
         action: &'static str,
     },
-    /// An exec process (a second process in the container).
-    #[error("exec process {0}: exec is not supported (one command per microVM)")]
+    /// An exec process in a container with a VM of its own.
+    #[error(
+        "exec process {0}: exec is supported in a pod's containers only (a container with a microVM of its own runs one command)"
+    )]
     Exec(String),
+    /// An update of a task's resources.
+    #[error(
+        "task {0}: updating resources is not supported: a microVM's RAM and vCPUs are fixed when it boots"
+    )]
+    Update(String),
     /// A signal the VM cannot deliver.
     #[error(
         "signal {0} cannot be delivered to the guest command: only signals that end it (HUP, INT, QUIT, KILL, TERM) are supported, and they stop the whole microVM"
@@ -109,6 +116,17 @@ pub enum ShimError {
         #[source]
         source: std::io::Error,
     },
+    /// A step in a pod's share failed.
+    #[error("the pod's share")]
+    Share(#[source] crate::pod::share::ShareError),
+    /// The CRI annotations do not say what the task is.
+    #[error("the task's Kubernetes annotations")]
+    Kind(#[source] crate::pod::kind::KindError),
+    /// A pod container whose sandbox this shim does not run.
+    #[error(
+        "pod sandbox {0} is not running in this shim (one shim per pod: its containers are created after it)"
+    )]
+    NoPod(String),
     /// The VM could not be started.
     #[error("cannot start the microVM")]
     Spawn(#[source] monocore::MonocoreError),
@@ -118,19 +136,22 @@ impl ShimError {
     /// The TTRPC status code containerd turns into its error kind.
     pub fn code(&self) -> Code {
         match self {
-            Self::Spec(_) | Self::Terminal | Self::StdioScheme { .. } | Self::Signal(_) => {
-                Code::INVALID_ARGUMENT
-            }
-            Self::NotFound(_) | Self::Finished(_) => Code::NOT_FOUND,
+            Self::Spec(_)
+            | Self::Kind(_)
+            | Self::Terminal
+            | Self::StdioScheme { .. }
+            | Self::Signal(_) => Code::INVALID_ARGUMENT,
+            Self::NotFound(_) | Self::Finished(_) | Self::NoPod(_) => Code::NOT_FOUND,
             Self::Exists(_) => Code::ALREADY_EXISTS,
             Self::State { .. } => Code::FAILED_PRECONDITION,
-            Self::Exec(_) | Self::Checkpoint(_) => Code::UNIMPLEMENTED,
+            Self::Exec(_) | Self::Update(_) | Self::Checkpoint(_) => Code::UNIMPLEMENTED,
             Self::Stdio { .. }
             | Self::RootDir { .. }
             | Self::Mount { .. }
             | Self::Unmount { .. }
             | Self::RunsDir { .. }
             | Self::Spawn(_)
+            | Self::Share(_)
             | Self::NoProcess(_) => Code::INTERNAL,
         }
     }

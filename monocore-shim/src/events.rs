@@ -91,6 +91,21 @@ impl Events {
     }
 
     /// The task was deleted.
+    /// `/tasks/exit` for exec process `exec_id` of task `id`.
+    pub fn exec_exited(&self, id: &str, exec_id: &str, exit: Exit) {
+        self.publish(
+            topics::TASK_EXIT_EVENT_TOPIC,
+            Box::new(TaskExit {
+                container_id: id.to_owned(),
+                id: exec_id.to_owned(),
+                pid: exit.pid,
+                exit_status: exit.status,
+                exited_at: Some(timestamp(exit.at)).into(),
+                ..Default::default()
+            }),
+        );
+    }
+
     pub fn deleted(&self, id: &str, exit: Exit) {
         self.publish(
             topics::TASK_DELETE_EVENT_TOPIC,

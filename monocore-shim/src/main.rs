@@ -17,7 +17,9 @@ mod rootfs;
 mod runs;
 mod service;
 mod spec;
+mod stats;
 mod stdio;
+mod task;
 
 /// The runtime name containerd knows this shim by.
 const RUNTIME_ID: &str = "io.containerd.monocore.v1";

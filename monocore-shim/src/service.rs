@@ -13,6 +13,12 @@ use crate::{
     container::{Container, Exit, Status},
     error::ShimError,
     events::{Events, timestamp},
+    pod::{
+        kind::{self, TaskKind},
+        member::Member,
+    },
+    spec::{self, Role},
+    task::Task,
 };
 
 /// The environment variable that names an ELF kernel to boot instead of
@@ -29,7 +35,7 @@ struct Inner {
     namespace: String,
     events: Events,
     kernel: KernelChoice,
-    containers: Mutex<HashMap<String, Arc<Container>>>,
+    containers: Mutex<HashMap<String, Task>>,
     socket: PathBuf,
     exit: Arc<ExitSignal>,
 }
@@ -54,23 +60,61 @@ impl Service {
         }
     }
 
-    fn containers(&self) -> MutexGuard<'_, HashMap<String, Arc<Container>>> {
+    fn containers(&self) -> MutexGuard<'_, HashMap<String, Task>> {
         self.inner
             .containers
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// The task `id` (an `exec_id` names an exec process, which never
-    /// exists here).
-    fn container(&self, id: &str, exec_id: &str) -> Result<Arc<Container>, ShimError> {
-        if !exec_id.is_empty() {
-            return Err(ShimError::NotFound(exec_id.to_owned()));
-        }
-        self.containers()
+    /// The task `id`, or its exec process `exec_id` (only a pod's
+    /// container has them).
+    fn container(&self, id: &str, exec_id: &str) -> Result<Task, ShimError> {
+        let task = self
+            .containers()
             .get(id)
             .cloned()
-            .ok_or_else(|| ShimError::NotFound(id.to_owned()))
+            .ok_or_else(|| ShimError::NotFound(id.to_owned()))?;
+        if exec_id.is_empty() {
+            return Ok(task);
+        }
+        match task.member() {
+            Some(member) => Ok(Task::Exec(Arc::clone(member), member.exec(exec_id)?)),
+            None => Err(ShimError::NotFound(exec_id.to_owned())),
+        }
+    }
+}
+
+impl Service {
+    /// `create`: what the task is decides where it runs.
+    fn create_task(&self, req: &api::CreateTaskRequest) -> Result<Task, ShimError> {
+        let bundle = std::path::Path::new(&req.bundle);
+        let spec = spec::read_value(bundle).map_err(ShimError::Spec)?;
+        let kind = kind::classify(&req.id, spec.get("annotations")).map_err(ShimError::Kind)?;
+        let events = self.inner.events.clone();
+        let namespace = &self.inner.namespace;
+        Ok(match kind {
+            TaskKind::Standalone => Task::Vm(Arc::new(Container::create(
+                req,
+                namespace,
+                events,
+                Role::Standalone,
+            )?)),
+            TaskKind::Sandbox => Task::Vm(Arc::new(Container::create(
+                req,
+                namespace,
+                events,
+                Role::Sandbox,
+            )?)),
+            TaskKind::Container { sandbox } => {
+                let pod = match self.containers().get(&sandbox) {
+                    Some(Task::Vm(vm)) => vm.pod.clone(),
+                    _ => None,
+                };
+                let pod = pod.ok_or(ShimError::NoPod(sandbox))?;
+                Task::Member(Arc::new(Member::create(req, pod, events)?))
+            }
+        })
     }
 }
 
@@ -92,9 +136,8 @@ impl shim::Task for Service {
         if self.containers().contains_key(&req.id) {
             return Err(ShimError::Exists(req.id).into());
         }
-        let container = Container::create(&req, &self.inner.namespace, self.inner.events.clone())?;
-        self.containers()
-            .insert(req.id.clone(), Arc::new(container));
+        let task = self.create_task(&req)?;
+        self.containers().insert(req.id.clone(), task);
         self.inner.events.created(&req.id, &req.bundle);
         // No process until `start`.
         Ok(api::CreateTaskResponse::default())
@@ -106,9 +149,18 @@ impl shim::Task for Service {
         req: api::StartRequest,
     ) -> TtrpcResult<api::StartResponse> {
         let container = self.container(&req.id, &req.exec_id)?;
-        let pid = container.start(&self.inner.kernel)?;
-        info!("start {}: the microVM runs as pid {pid}", req.id);
-        self.inner.events.started(&req.id, pid);
+        let pid = match &container {
+            Task::Vm(vm) => vm.start(&self.inner.kernel)?,
+            Task::Member(member) => member.start()?,
+            Task::Exec(member, exec) => exec.start(member)?,
+        };
+        info!(
+            "start {} {}: the microVM runs as pid {pid}",
+            req.id, req.exec_id
+        );
+        if req.exec_id.is_empty() {
+            self.inner.events.started(&req.id, pid);
+        }
         Ok(api::StartResponse {
             pid,
             ..Default::default()
@@ -127,13 +179,13 @@ impl shim::Task for Service {
             Status::Stopped(exit) => (api::Status::STOPPED, exit.pid, Some(exit)),
         };
         Ok(api::StateResponse {
-            id: container.id.clone(),
-            bundle: container.bundle.display().to_string(),
+            id: req.id.clone(),
+            bundle: container.bundle().display().to_string(),
             pid,
             status: status.into(),
-            stdin: container.stdio.stdin.clone(),
-            stdout: container.stdio.stdout.clone(),
-            stderr: container.stdio.stderr.clone(),
+            stdin: container.stdio().stdin.clone(),
+            stdout: container.stdio().stdout.clone(),
+            stderr: container.stdio().stderr.clone(),
             terminal: false,
             exit_status: exit.map_or(0, |e| e.status),
             exited_at: exit.as_ref().map(exit_time).unwrap_or_default(),
@@ -165,6 +217,14 @@ impl shim::Task for Service {
     ) -> TtrpcResult<api::DeleteResponse> {
         let container = self.container(&req.id, &req.exec_id)?;
         let exit = container.delete()?;
+        if !req.exec_id.is_empty() {
+            return Ok(api::DeleteResponse {
+                pid: exit.pid,
+                exit_status: exit.status,
+                exited_at: exit_time(&exit),
+                ..Default::default()
+            });
+        }
         self.containers().remove(&req.id);
         info!("delete {}: exit status {}", req.id, exit.status);
         self.inner.events.deleted(&req.id, exit);
@@ -222,6 +282,55 @@ impl shim::Task for Service {
     }
 
     fn exec(&self, _ctx: &TtrpcContext, req: api::ExecProcessRequest) -> TtrpcResult<api::Empty> {
-        Err(ShimError::Exec(req.exec_id).into())
+        info!("exec {} in {}", req.exec_id, req.id);
+        match self.container(&req.id, "")? {
+            Task::Member(member) => member.add_exec(&req)?,
+            Task::Vm(_) | Task::Exec(..) => return Err(ShimError::Exec(req.exec_id).into()),
+        }
+        Ok(api::Empty::default())
+    }
+
+    fn stats(
+        &self,
+        _ctx: &TtrpcContext,
+        req: api::StatsRequest,
+    ) -> TtrpcResult<api::StatsResponse> {
+        let pid = match self.container(&req.id, "")? {
+            Task::Vm(vm) => match vm.status() {
+                Status::Running(pid) => pid,
+                Status::Created | Status::Stopped(_) => 0,
+            },
+            Task::Member(member) | Task::Exec(member, _) => member.pod_vm().pid(),
+        };
+        Ok(api::StatsResponse {
+            stats: Some(crate::stats::of(pid)?).into(),
+            ..Default::default()
+        })
+    }
+
+    fn resize_pty(
+        &self,
+        _ctx: &TtrpcContext,
+        req: api::ResizePtyRequest,
+    ) -> TtrpcResult<api::Empty> {
+        if let Task::Exec(_, exec) = self.container(&req.id, &req.exec_id)? {
+            let size = |n: u32| u16::try_from(n).unwrap_or(u16::MAX);
+            exec.resize(size(req.height), size(req.width))?;
+        }
+        Ok(api::Empty::default())
+    }
+
+    fn close_io(&self, _ctx: &TtrpcContext, req: api::CloseIORequest) -> TtrpcResult<api::Empty> {
+        if let Task::Exec(_, exec) = self.container(&req.id, &req.exec_id)?
+            && req.stdin
+        {
+            exec.close_stdin();
+        }
+        Ok(api::Empty::default())
+    }
+
+    fn update(&self, _ctx: &TtrpcContext, req: api::UpdateTaskRequest) -> TtrpcResult<api::Empty> {
+        self.container(&req.id, "")?;
+        Err(ShimError::Update(req.id).into())
     }
 }

@@ -94,6 +94,8 @@ pub struct PodParts {
     pub binds: Vec<HostBind>,
     /// A pod container's user.
     pub user: User,
+    /// A pod container's process has a terminal.
+    pub terminal: bool,
 }
 
 /// The mapping's output, filled field by field.
@@ -193,6 +195,40 @@ pub fn map(spec: &Value, bundle: &Path, role: Role) -> Result<Mapped, SpecError>
     fields.finish()?;
     let vm = MicroVm::from_config(config).map_err(SpecError::Invalid)?;
     Ok(Mapped { vm, notes, pod })
+}
+
+/// A process that `exec` starts in a pod container: the OCI `process`
+/// object containerd sends, mapped as a pod container's process is.
+#[derive(Debug)]
+pub struct ExecProcess {
+    /// Its command, environment, working directory and limits, validated
+    /// like every config (with the container's root).
+    pub config: MicroVmConfig,
+    /// Its user and terminal.
+    pub pod: PodParts,
+    /// What was accepted without being applied.
+    pub notes: Notes,
+}
+
+/// Maps `process`, an exec's process spec, for the container whose root
+/// is `root`.
+pub fn map_exec(process: &Value, root: &Path) -> Result<ExecProcess, SpecError> {
+    let mut notes = Notes::default();
+    let mut pod = PodParts::default();
+    let mut config = MicroVmConfig::new(root.to_path_buf(), DEFAULT_RAM_MIB);
+    let mut out = Out {
+        config: &mut config,
+        notes: &mut notes,
+        pod: &mut pod,
+        role: Role::PodContainer,
+    };
+    process::map(process, SpecPath::root(), &mut out)?;
+    let vm = MicroVm::from_config(config).map_err(SpecError::Invalid)?;
+    Ok(ExecProcess {
+        config: vm.get_config().clone(),
+        pod,
+        notes,
+    })
 }
 
 /// `hostname`: a sandbox's is the pod's; a pod container has the pod's

@@ -43,6 +43,33 @@ pub fn open_output(what: &'static str, uri: &str) -> Result<File, ShimError> {
         .map_err(fail(uri))
 }
 
+/// The stdin FIFO `path` (empty: none), opened for reading without
+/// waiting for a writer; with it, a write end this shim holds until
+/// containerd's `CloseIO` says the input has ended, so that the reader sees
+/// end of input only then (and after what was written before).
+pub fn open_input(path: &str) -> Result<Option<(File, File)>, ShimError> {
+    if path.is_empty() {
+        return Ok(None);
+    }
+    let fail = |source| ShimError::Stdio {
+        what: "stdin",
+        path: path.to_owned(),
+        source,
+    };
+    use std::os::unix::fs::OpenOptionsExt;
+    let reader = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(fail)?;
+    let keeper = OpenOptions::new().write(true).open(path).map_err(fail)?;
+    // Reads block from now on.
+    let flags = rustix::fs::fcntl_getfl(&reader).map_err(|e| fail(e.into()))?;
+    rustix::fs::fcntl_setfl(&reader, flags - rustix::fs::OFlags::NONBLOCK)
+        .map_err(|e| fail(e.into()))?;
+    Ok(Some((reader, keeper)))
+}
+
 #[cfg(test)]
 mod tests {
     use std::io::{Read, Write};

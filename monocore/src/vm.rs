@@ -15,6 +15,6 @@ pub use crate::config::{
 pub use crate::error::GuestStep;
 pub use crate::error::SelfHelperError;
 pub use crate::runtime::{
-    GuestCommand, GuestOutput, GuestOutputs, GuestProcess, GuestStdin, PreparedVm, RunningVm,
-    SpawnOptions, VmExitStatus, VmHandle, helper_main,
+    GuestCommand, GuestOutput, GuestOutputs, GuestProcess, GuestSignaller, GuestStdin, PreparedVm,
+    RunningVm, SpawnOptions, VmExitStatus, VmHandle, helper_main,
 };

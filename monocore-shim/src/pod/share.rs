@@ -298,8 +298,26 @@ impl PodShare {
         Ok(())
     }
 
+    /// Opens the share at `dir` that a shim made before (to clean up after
+    /// one that died).
+    pub fn open_existing(dir: &Path) -> Result<Self, ShareError> {
+        let fd = rustix::fs::open(
+            dir,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| ShareError::Create {
+            dir: dir.to_path_buf(),
+            source: io(e),
+        })?;
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            fd,
+        })
+    }
+
     /// Takes every mount off every slot, and removes the share.
-    pub fn remove(self) -> Result<(), ShareError> {
+    pub fn remove(&self) -> Result<(), ShareError> {
         let containers = self.open(Path::new(CONTAINERS), OFlags::RDONLY | OFlags::DIRECTORY);
         if let Ok(containers) = containers {
             let slots = entries(&containers).map_err(|e| ShareError::Entry {

@@ -22,7 +22,11 @@ pub(super) fn map(value: &Value, at: SpecPath, out: &mut Out<'_>) -> Result<(), 
     if let Some((v, at)) = fields.take("terminal")
         && boolean(v, &at)?
     {
-        return Err(SpecError::refused(at, Refusal::Terminal));
+        // A pod container's process gets a pseudo-terminal in the guest.
+        if out.role != Role::PodContainer {
+            return Err(SpecError::refused(at, Refusal::Terminal));
+        }
+        out.pod.terminal = true;
     }
     if let Some((v, at)) = fields.take("user") {
         user(v, at, out)?;

@@ -24,7 +24,7 @@ use std::{
 use monocore_agent::control::{AgentMessage, HostMessage, VERSION};
 
 pub use command::{GuestCommand, GuestOutput, GuestOutputs};
-pub use process::{GuestProcess, GuestStdin};
+pub use process::{GuestProcess, GuestSignaller, GuestStdin};
 
 use crate::error::{ControlError, MonocoreError, MonocoreResult};
 

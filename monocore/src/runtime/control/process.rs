@@ -54,6 +54,26 @@ pub struct GuestStdin {
     conn: Arc<Mutex<UnixStream>>,
 }
 
+/// Sends signals (and terminal sizes) to a [`GuestProcess`] from another
+/// thread while one waits for it. Made by [`GuestProcess::signaller`]; a signal to a command that
+/// has ended does nothing.
+#[derive(Debug, Clone)]
+pub struct GuestSignaller {
+    conn: Arc<Mutex<UnixStream>>,
+}
+
+impl GuestSignaller {
+    /// Sends the command signal `signal` (a Linux signal number).
+    pub fn signal(&self, signal: i32) -> MonocoreResult<()> {
+        send_on(&self.conn, &HostMessage::Signal(signal)).map_err(Into::into)
+    }
+
+    /// Resizes the command's terminal (see [`GuestProcess::resize`]).
+    pub fn resize(&self, rows: u16, cols: u16) -> MonocoreResult<()> {
+        send_on(&self.conn, &HostMessage::Resize(WinSize { rows, cols })).map_err(Into::into)
+    }
+}
+
 /// Writes one frame; frames from several threads never interleave.
 fn send_on(conn: &Mutex<UnixStream>, message: &HostMessage) -> Result<(), ControlError> {
     let mut conn = conn.lock().unwrap_or_else(PoisonError::into_inner);
@@ -236,6 +256,14 @@ impl GuestProcess {
     /// Its stderr, if piped; `None` once taken.
     pub fn take_stderr(&mut self) -> Option<File> {
         self.stderr.take()
+    }
+
+    /// A handle that signals this command from another thread, while
+    /// this one [`wait`](Self::wait)s.
+    pub fn signaller(&self) -> GuestSignaller {
+        GuestSignaller {
+            conn: Arc::clone(&self.conn),
+        }
     }
 
     fn send(&self, message: &HostMessage) -> MonocoreResult<()> {

@@ -1,0 +1,229 @@
+//! An `exec` process in a pod container (`ExecSync`, `kubectl exec`): run
+//! by the pod VM's agent in the container's mount namespace, with or
+//! without a terminal.
+
+use std::{
+    fs::File,
+    io::{Read, Write},
+    sync::{Arc, Mutex, MutexGuard},
+};
+
+use containerd_shim::api::ExecProcessRequest;
+use monocore::vm::GuestStdin;
+use serde_json::Value;
+
+use super::{
+    member::{Member, guest_command},
+    process::{Outputs, PodProcess},
+};
+use crate::{
+    container::{Exit, Status, StdioPaths},
+    error::ShimError,
+    events::Events,
+    spec, stdio,
+};
+
+/// A terminal's size until containerd resizes it.
+const DEFAULT_TTY: (u16, u16) = (24, 80);
+
+#[derive(Debug)]
+enum State {
+    Created(Box<Ready>),
+    Running(Arc<PodProcess>),
+    Stopped(Exit),
+}
+
+/// An exec process made, not started.
+#[derive(Debug)]
+struct Ready {
+    exec: spec::ExecProcess,
+    outputs: Outputs,
+    stdin: Option<File>,
+}
+
+/// An exec process.
+#[derive(Debug)]
+pub struct Exec {
+    /// Its exec id.
+    pub exec_id: String,
+    /// Its stream paths.
+    pub stdio: StdioPaths,
+    state: Mutex<State>,
+    /// The stdin FIFO's write end this shim holds until `CloseIO`.
+    stdin_keeper: Mutex<Option<File>>,
+    events: Events,
+}
+
+/// The process spec of an exec request: JSON in a protobuf `Any`.
+fn process_spec(request: &ExecProcessRequest) -> Result<Value, ShimError> {
+    let bytes = request
+        .spec
+        .as_ref()
+        .map_or(&[][..], |any| any.value.as_slice());
+    serde_json::from_slice(bytes).map_err(|source| {
+        ShimError::Spec(spec::SpecError::Parse {
+            path: format!("exec {} process", request.exec_id).into(),
+            source,
+        })
+    })
+}
+
+/// Copies the stdin FIFO into the process's input; end of input when the
+/// FIFO has no writer left.
+fn forward_stdin(mut from: File, mut to: GuestStdin) {
+    let mut buf = vec![0u8; 64 << 10];
+    loop {
+        match from.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => {
+                let Some(chunk) = buf.get(..n) else { return };
+                if to.write_all(chunk).is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+impl Exec {
+    /// `exec`: maps the process and opens its streams, in `member`.
+    pub fn create(
+        request: &ExecProcessRequest,
+        member: &Member,
+        events: Events,
+    ) -> Result<Self, ShimError> {
+        let process = process_spec(request)?;
+        let exec =
+            spec::map_exec(&process, &member.bundle.join("rootfs")).map_err(ShimError::Spec)?;
+        let terminal = request.terminal || exec.pod.terminal;
+        let input = stdio::open_input(&request.stdin)?;
+        let (stdin, keeper) = input.map_or((None, None), |(r, k)| (Some(r), Some(k)));
+        let outputs = Outputs {
+            stdout: Some(stdio::open_output("stdout", &request.stdout)?),
+            // With a terminal, everything arrives on stdout.
+            stderr: if terminal {
+                None
+            } else {
+                Some(stdio::open_output("stderr", &request.stderr)?)
+            },
+        };
+        let mut exec = exec;
+        exec.pod.terminal = terminal;
+        Ok(Self {
+            exec_id: request.exec_id.clone(),
+            stdio: StdioPaths {
+                stdin: request.stdin.clone(),
+                stdout: request.stdout.clone(),
+                stderr: request.stderr.clone(),
+            },
+            state: Mutex::new(State::Created(Box::new(Ready {
+                exec,
+                outputs,
+                stdin,
+            }))),
+            stdin_keeper: Mutex::new(keeper),
+            events,
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// `start`: runs it in `member`'s mount namespace.
+    pub fn start(self: &Arc<Self>, member: &Member) -> Result<u32, ShimError> {
+        let mut state = self.lock();
+        let ready = match std::mem::replace(&mut *state, State::Stopped(Exit::never())) {
+            State::Created(ready) => ready,
+            other => {
+                *state = other;
+                return Err(ShimError::State {
+                    id: self.exec_id.clone(),
+                    state: "started",
+                    action: "start",
+                });
+            }
+        };
+        let Ready {
+            exec,
+            outputs,
+            stdin,
+        } = *ready;
+        let tty = exec.pod.terminal.then_some(DEFAULT_TTY);
+        let command = guest_command(&exec.config, &exec.pod.user, tty).in_container(&member.id);
+        let mut process = match member.pod_vm().exec(command) {
+            Ok(process) => process,
+            Err(e) => {
+                *state = State::Stopped(Exit::failed(member.pod_vm().pid()));
+                return Err(ShimError::Spawn(e));
+            }
+        };
+        if let (Some(from), Some(to)) = (stdin, process.take_stdin()) {
+            std::thread::Builder::new()
+                .name("pod-stdin".into())
+                .spawn(move || forward_stdin(from, to))
+                .map_err(|e| ShimError::Spawn(e.into()))?;
+        }
+        let name = format!("{}/{}", member.id, self.exec_id);
+        let (id, exec_id, events) = (member.id.clone(), self.exec_id.clone(), self.events.clone());
+        let this = Arc::clone(self);
+        let watched =
+            PodProcess::watch(name, member.pod_vm().pid(), process, outputs, move |exit| {
+                *this.lock() = State::Stopped(exit);
+                events.exec_exited(&id, &exec_id, exit);
+            })
+            .map_err(|e| ShimError::Spawn(e.into()))?;
+        let pid = watched.pid();
+        *state = State::Running(watched);
+        Ok(pid)
+    }
+
+    /// Where it is.
+    pub fn status(&self) -> Status {
+        match &*self.lock() {
+            State::Created(_) => Status::Created,
+            State::Running(process) => match process.exit() {
+                Some(exit) => Status::Stopped(exit),
+                None => Status::Running(process.pid()),
+            },
+            State::Stopped(exit) => Status::Stopped(*exit),
+        }
+    }
+
+    /// `wait`.
+    pub fn wait(&self) -> Exit {
+        let process = match &*self.lock() {
+            State::Running(process) => Arc::clone(process),
+            State::Stopped(exit) => return *exit,
+            State::Created(_) => return Exit::never(),
+        };
+        process.wait()
+    }
+
+    /// `kill`: the signal goes to the process in the guest.
+    pub fn kill(&self, signal: u32) -> Result<(), ShimError> {
+        let signo = i32::try_from(signal).map_err(|_| ShimError::Signal(signal))?;
+        match &*self.lock() {
+            State::Running(process) => process.signal(signo).map_err(ShimError::Spawn),
+            _ => Err(ShimError::Finished(self.exec_id.clone())),
+        }
+    }
+
+    /// `resize_pty`.
+    pub fn resize(&self, rows: u16, cols: u16) -> Result<(), ShimError> {
+        match &*self.lock() {
+            State::Running(process) => process.resize(rows, cols).map_err(ShimError::Spawn),
+            _ => Ok(()),
+        }
+    }
+
+    /// `close_io`: containerd has written all of stdin.
+    pub fn close_stdin(&self) {
+        self.stdin_keeper
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take();
+    }
+}

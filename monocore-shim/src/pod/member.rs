@@ -1,0 +1,350 @@
+//! A container of a pod: no VM of its own. Its snapshot and bind mounts
+//! are placed in the pod's share (see [`super::share`]) and the pod VM's
+//! agent runs its process in a mount namespace of its own, with that root.
+//!
+//! - `create` mounts the snapshot at the bundle's `rootfs`, maps the spec
+//!   ([`Role::PodContainer`]) and opens the output FIFOs;
+//! - `start` places the root and binds in the share and starts the process
+//!   through the agent; its pid, for containerd, is the pod VM's helper's;
+//! - `kill` signals the process in the guest (any signal: the pod and its
+//!   other containers go on);
+//! - `delete` takes its mounts off the share and unmounts the snapshot.
+
+use std::{
+    collections::HashMap,
+    ffi::OsStr,
+    path::PathBuf,
+    sync::{Arc, Mutex, MutexGuard},
+    time::SystemTime,
+};
+
+use containerd_shim::api::{CreateTaskRequest, ExecProcessRequest};
+use monocore::vm::{GuestCommand, GuestContainer, GuestOutput, MicroVmConfig};
+
+use super::{
+    exec::Exec,
+    process::{Outputs, PodProcess},
+    sandbox::PodVm,
+};
+use crate::{
+    container::{Exit, Status, StdioPaths},
+    error::ShimError,
+    events::Events,
+    rootfs::{self, MountedRoot},
+    spec::{self, PodParts, Role, User},
+    stdio,
+};
+
+#[derive(Debug)]
+enum State {
+    Created {
+        config: Box<MicroVmConfig>,
+        outputs: Outputs,
+    },
+    Running(Arc<PodProcess>),
+    Stopped(Exit),
+}
+
+/// A pod's container.
+#[derive(Debug)]
+pub struct Member {
+    /// The container id.
+    pub id: String,
+    /// Its bundle.
+    pub bundle: PathBuf,
+    /// Its stream paths.
+    pub stdio: StdioPaths,
+    pod: Arc<PodVm>,
+    parts: PodParts,
+    root: Mutex<Option<MountedRoot>>,
+    state: Mutex<State>,
+    execs: Mutex<HashMap<String, Arc<Exec>>>,
+    events: Events,
+}
+
+/// The command of `config` (a spec's process), as `user`, with a terminal
+/// of `tty` (rows, columns) if asked; where it runs is the caller's to say.
+pub fn guest_command(config: &MicroVmConfig, user: &User, tty: Option<(u16, u16)>) -> GuestCommand {
+    let exec = config.exec_path.as_ref().map_or("/bin/sh", |p| p.as_str());
+    let mut command = GuestCommand::new(exec)
+        .args(config.args.iter())
+        .user(user.uid, user.gid, user.groups.clone())
+        .stdout(GuestOutput::Piped)
+        .stderr(GuestOutput::Piped);
+    if let Some((rows, cols)) = tty {
+        command = command.tty(rows, cols);
+    }
+    for pair in &config.env {
+        command = command.env(pair.get_name(), pair.get_value());
+    }
+    if let Some(dir) = &config.workdir_path {
+        command = command.current_dir(dir.as_str());
+    }
+    for limit in &config.rlimits {
+        command = command.rlimit(
+            *limit.get_resource() as u32,
+            *limit.get_soft(),
+            *limit.get_hard(),
+        );
+    }
+    command
+}
+
+impl Member {
+    /// The pod's VM.
+    pub fn pod_vm(&self) -> &PodVm {
+        &self.pod
+    }
+
+    /// `exec`: adds exec process `request.exec_id`.
+    pub fn add_exec(&self, request: &ExecProcessRequest) -> Result<(), ShimError> {
+        if !matches!(self.status(), Status::Running(_)) {
+            return Err(ShimError::State {
+                id: self.id.clone(),
+                state: "not running",
+                action: "exec in it",
+            });
+        }
+        let mut execs = self.execs();
+        if execs.contains_key(&request.exec_id) {
+            return Err(ShimError::Exists(request.exec_id.clone()));
+        }
+        let exec = Exec::create(request, self, self.events.clone())?;
+        execs.insert(request.exec_id.clone(), Arc::new(exec));
+        Ok(())
+    }
+
+    fn execs(&self) -> MutexGuard<'_, HashMap<String, Arc<Exec>>> {
+        self.execs
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Exec process `exec_id`.
+    pub fn exec(&self, exec_id: &str) -> Result<Arc<Exec>, ShimError> {
+        self.execs()
+            .get(exec_id)
+            .cloned()
+            .ok_or_else(|| ShimError::NotFound(exec_id.to_owned()))
+    }
+
+    /// Forgets exec process `exec_id`, which must have ended.
+    pub fn remove_exec(&self, exec_id: &str) -> Result<Exit, ShimError> {
+        let exec = self.exec(exec_id)?;
+        let exit = match exec.status() {
+            Status::Running(_) => {
+                return Err(ShimError::State {
+                    id: exec_id.to_owned(),
+                    state: "running",
+                    action: "delete it (kill it first)",
+                });
+            }
+            Status::Created => Exit::never(),
+            Status::Stopped(exit) => exit,
+        };
+        self.execs().remove(exec_id);
+        Ok(exit)
+    }
+
+    /// `create`, in pod `pod`.
+    pub fn create(
+        request: &CreateTaskRequest,
+        pod: Arc<PodVm>,
+        events: Events,
+    ) -> Result<Self, ShimError> {
+        if request.terminal {
+            return Err(ShimError::Terminal);
+        }
+        let bundle = PathBuf::from(&request.bundle);
+        let root = rootfs::mount(&request.rootfs, &bundle.join("rootfs"))?;
+        let mapped = spec::read(&bundle, Role::PodContainer).map_err(ShimError::Spec)?;
+        for (at, reason) in mapped.notes.entries() {
+            containerd_shim::info!("{}: {at}: accepted, not applied: {reason}", request.id);
+        }
+        let outputs = Outputs {
+            stdout: Some(stdio::open_output("stdout", &request.stdout)?),
+            stderr: Some(stdio::open_output("stderr", &request.stderr)?),
+        };
+        Ok(Self {
+            id: request.id.clone(),
+            bundle,
+            stdio: StdioPaths {
+                stdin: request.stdin.clone(),
+                stdout: request.stdout.clone(),
+                stderr: request.stderr.clone(),
+            },
+            pod,
+            parts: mapped.pod,
+            root: Mutex::new(root),
+            state: Mutex::new(State::Created {
+                config: Box::new(mapped.vm.get_config().clone()),
+                outputs,
+            }),
+            execs: Mutex::new(HashMap::new()),
+            events,
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The container as the agent sets it up: its root and binds, placed
+    /// in the pod's share.
+    fn guest_container(&self) -> Result<GuestContainer, ShimError> {
+        let share = self.pod.share();
+        let slot = OsStr::new(&self.id);
+        let root = share
+            .attach(
+                slot,
+                "root".as_ref(),
+                &self.bundle.join("rootfs"),
+                self.parts.readonly_root,
+            )
+            .map_err(ShimError::Share)?;
+        let mut container =
+            GuestContainer::new(&self.id, root).readonly_root(self.parts.readonly_root);
+        if let Some(hostname) = self.pod.hostname() {
+            container = container.hostname(hostname);
+        }
+        for (i, bind) in self.parts.binds.iter().enumerate() {
+            let name = format!("m{i}");
+            let source = share
+                .attach(slot, name.as_ref(), &bind.source, bind.readonly)
+                .map_err(ShimError::Share)?;
+            container = container.bind(source, &bind.destination, bind.readonly);
+        }
+        Ok(container)
+    }
+
+    /// `start`: places the container in the pod's share and starts its
+    /// process; returns the pid containerd knows it by.
+    pub fn start(self: &Arc<Self>) -> Result<u32, ShimError> {
+        let mut state = self.lock();
+        let (config, outputs) = match std::mem::replace(&mut *state, State::Stopped(Exit::never()))
+        {
+            State::Created { config, outputs } => (config, outputs),
+            other => {
+                let name = match other {
+                    State::Running(_) => "running",
+                    _ => "stopped",
+                };
+                *state = other;
+                return Err(ShimError::State {
+                    id: self.id.clone(),
+                    state: name,
+                    action: "start",
+                });
+            }
+        };
+        let started = self.guest_container().and_then(|container| {
+            let command =
+                guest_command(&config, &self.parts.user, None).in_new_container(container);
+            self.pod.exec(command).map_err(ShimError::Spawn)
+        });
+        let process = match started {
+            Ok(process) => process,
+            Err(e) => {
+                *state = State::Stopped(Exit::failed(self.pod.pid()));
+                return Err(e);
+            }
+        };
+        let member = Arc::clone(self);
+        let watched = PodProcess::watch(
+            self.id.clone(),
+            self.pod.pid(),
+            process,
+            outputs,
+            move |exit| {
+                *member.lock() = State::Stopped(exit);
+                member.events.exited(&member.id, exit);
+            },
+        );
+        match watched {
+            Ok(process) => {
+                let pid = process.pid();
+                *state = State::Running(process);
+                Ok(pid)
+            }
+            Err(e) => {
+                *state = State::Stopped(Exit::failed(self.pod.pid()));
+                Err(ShimError::Spawn(e.into()))
+            }
+        }
+    }
+
+    /// Where it is.
+    pub fn status(&self) -> Status {
+        match &*self.lock() {
+            State::Created { .. } => Status::Created,
+            State::Running(process) => match process.exit() {
+                Some(exit) => Status::Stopped(exit),
+                None => Status::Running(process.pid()),
+            },
+            State::Stopped(exit) => Status::Stopped(*exit),
+        }
+    }
+
+    /// `wait`.
+    pub fn wait(&self) -> Exit {
+        let process = match &*self.lock() {
+            State::Running(process) => Arc::clone(process),
+            State::Stopped(exit) => return *exit,
+            State::Created { .. } => return Exit::never(),
+        };
+        process.wait()
+    }
+
+    /// `kill`: the signal goes to the process in the guest.
+    pub fn kill(&self, signal: u32) -> Result<(), ShimError> {
+        let signo = i32::try_from(signal).map_err(|_| ShimError::Signal(signal))?;
+        let mut state = self.lock();
+        match &*state {
+            State::Running(process) => process.signal(signo).map_err(ShimError::Spawn),
+            State::Stopped(_) => Err(ShimError::Finished(self.id.clone())),
+            State::Created { .. } => {
+                let exit = Exit {
+                    pid: 0,
+                    status: 128 + 9,
+                    at: SystemTime::now(),
+                };
+                *state = State::Stopped(exit);
+                drop(state);
+                self.events.exited(&self.id, exit);
+                Ok(())
+            }
+        }
+    }
+
+    /// `delete`: takes its mounts off the pod's share and unmounts its
+    /// snapshot.
+    pub fn delete(&self) -> Result<Exit, ShimError> {
+        let exit = match self.status() {
+            Status::Running(_) => {
+                return Err(ShimError::State {
+                    id: self.id.clone(),
+                    state: "running",
+                    action: "delete it (kill it first)",
+                });
+            }
+            Status::Created => Exit::never(),
+            Status::Stopped(exit) => exit,
+        };
+        *self.lock() = State::Stopped(exit);
+        self.pod
+            .share()
+            .detach(OsStr::new(&self.id))
+            .map_err(ShimError::Share)?;
+        let root = self
+            .root
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take();
+        if let Some(root) = root {
+            root.unmount()?;
+        }
+        Ok(exit)
+    }
+}
