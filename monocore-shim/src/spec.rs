@@ -20,6 +20,7 @@ mod fields;
 mod linux;
 mod mounts;
 mod path;
+mod pod_size;
 mod process;
 
 pub use error::{Refusal, SpecError};
@@ -148,7 +149,7 @@ pub fn map(spec: &Value, bundle: &Path, role: Role) -> Result<Mapped, SpecError>
     // for tools (the pod's annotations were read by `pod::kind`); neither
     // asks the runtime for anything.
     fields.take("ociVersion");
-    fields.take("annotations");
+    let annotations = fields.take("annotations");
 
     let root = match fields.take("root") {
         Some((v, at)) => root(v, at, bundle, role, &mut notes, &mut pod)?,
@@ -191,6 +192,9 @@ pub fn map(spec: &Value, bundle: &Path, role: Role) -> Result<Mapped, SpecError>
     }
     if let Some((v, at)) = fields.take("linux") {
         linux::map(v, at, &mut out)?;
+    }
+    if let (Role::Sandbox, Some((v, at))) = (role, annotations) {
+        pod_size::apply(v, &at, &mut out)?;
     }
     fields.finish()?;
     let vm = MicroVm::from_config(config).map_err(SpecError::Invalid)?;

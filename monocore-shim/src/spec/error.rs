@@ -150,6 +150,14 @@ pub enum Refusal {
         /// `cpu.period`.
         period: u64,
     },
+    /// A pod-size annotation that is not a number.
+    #[error("annotation {name} is {value}: not a number")]
+    Annotation {
+        /// The annotation.
+        name: String,
+        /// Its value, quoted.
+        value: String,
+    },
     /// A sysctl.
     #[error("sysctl `{0}` cannot be set: the guest kernel is not configured from the spec")]
     Sysctl(String),

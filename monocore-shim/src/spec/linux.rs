@@ -187,13 +187,7 @@ fn memory(value: &Value, at: SpecPath, out: &mut Out<'_>) -> Result<(), SpecErro
         let bytes = signed(v, &at)?;
         // -1: unlimited, so the default size.
         if bytes != -1 {
-            let mib = u32::try_from(bytes.div_euclid(MIB) + i64::from(bytes % MIB != 0))
-                .ok()
-                .filter(|_| bytes >= MIB);
-            let Some(mib) = mib else {
-                return Err(SpecError::refused(at, Refusal::MemoryLimit(bytes)));
-            };
-            out.config.ram_mib = mib;
+            set_memory(bytes, at, out)?;
         }
     }
     if let Some((_, at)) = fields.take("swap") {
@@ -203,6 +197,38 @@ fn memory(value: &Value, at: SpecPath, out: &mut Out<'_>) -> Result<(), SpecErro
         );
     }
     fields.finish_with(|v| Refusal::Resource(quote(v)))
+}
+
+/// The VM's RAM from a memory limit of `bytes`, rounded up to whole MiB.
+pub(super) fn set_memory(bytes: i64, at: SpecPath, out: &mut Out<'_>) -> Result<(), SpecError> {
+    let mib = u32::try_from(bytes.div_euclid(MIB) + i64::from(bytes % MIB != 0))
+        .ok()
+        .filter(|_| bytes >= MIB);
+    let Some(mib) = mib else {
+        return Err(SpecError::refused(at, Refusal::MemoryLimit(bytes)));
+    };
+    out.config.ram_mib = mib;
+    Ok(())
+}
+
+/// The VM's vCPUs from a CPU quota per period (default 100 ms), rounded up.
+pub(super) fn set_cpu(
+    quota: i64,
+    period: Option<u64>,
+    at: SpecPath,
+    out: &mut Out<'_>,
+) -> Result<(), SpecError> {
+    let period = period.unwrap_or(DEFAULT_CPU_PERIOD);
+    let vcpus = u64::try_from(quota)
+        .ok()
+        .filter(|&q| q > 0 && period > 0)
+        .and_then(|q| u8::try_from(q.div_ceil(period)).ok())
+        .filter(|&n| n <= MAX_VCPUS);
+    let Some(vcpus) = vcpus else {
+        return Err(SpecError::refused(at, Refusal::CpuQuota { quota, period }));
+    };
+    out.config.num_vcpus = vcpus;
+    Ok(())
 }
 
 fn cpu(value: &Value, at: SpecPath, out: &mut Out<'_>) -> Result<(), SpecError> {
@@ -215,15 +241,7 @@ fn cpu(value: &Value, at: SpecPath, out: &mut Out<'_>) -> Result<(), SpecError> 
         let quota = signed(v, &at)?;
         // -1: unlimited, so the default count.
         if quota != -1 {
-            let vcpus = u64::try_from(quota)
-                .ok()
-                .filter(|&q| q > 0 && period > 0)
-                .and_then(|q| u8::try_from(q.div_ceil(period)).ok())
-                .filter(|&n| n <= MAX_VCPUS);
-            let Some(vcpus) = vcpus else {
-                return Err(SpecError::refused(at, Refusal::CpuQuota { quota, period }));
-            };
-            out.config.num_vcpus = vcpus;
+            set_cpu(quota, Some(period), at, out)?;
         }
     }
     if let Some((_, at)) = fields.take("shares") {

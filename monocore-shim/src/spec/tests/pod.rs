@@ -198,3 +198,51 @@ fn a_pod_container_bind_that_cannot_be_honoured_is_refused_at_its_field() {
         "process.user"
     );
 }
+
+#[test]
+fn a_sandbox_vm_is_sized_by_the_pods_annotations() {
+    let bundle = Bundle::new();
+    let mut spec = sandbox_spec(&bundle);
+    spec = with(
+        spec,
+        "/annotations",
+        json!({
+            "io.kubernetes.cri.container-type": "sandbox",
+            "io.kubernetes.cri.sandbox-memory": "536870912",
+            "io.kubernetes.cri.sandbox-cpu-quota": "150000",
+            "io.kubernetes.cri.sandbox-cpu-period": "100000",
+        }),
+    );
+    let config = map_as(&spec, &bundle, Role::Sandbox)
+        .vm
+        .get_config()
+        .clone();
+    assert_eq!((config.ram_mib, config.num_vcpus), (512, 2));
+    // No limits in the pod: monocore's defaults.
+    let spec = with(
+        spec,
+        "/annotations/io.kubernetes.cri.sandbox-memory",
+        json!("0"),
+    );
+    let spec = with(
+        spec,
+        "/annotations/io.kubernetes.cri.sandbox-cpu-quota",
+        json!("0"),
+    );
+    let config = map_as(&spec, &bundle, Role::Sandbox)
+        .vm
+        .get_config()
+        .clone();
+    assert_eq!(
+        (config.ram_mib, config.num_vcpus),
+        (DEFAULT_RAM_MIB, DEFAULT_NUM_VCPUS)
+    );
+    let bad = with(
+        spec,
+        "/annotations/io.kubernetes.cri.sandbox-memory",
+        json!("lots"),
+    );
+    let (at, message) = refused_as(&bad, &bundle, Role::Sandbox);
+    assert_eq!(at, "annotations.io.kubernetes.cri.sandbox-memory");
+    assert!(message.contains("\"lots\""), "{message}");
+}
