@@ -39,6 +39,8 @@ impl fmt::Display for Failure {
             Step::Rlimit { resource } => format!("setting resource limit {resource}"),
             Step::Workdir => "changing to the working directory".to_owned(),
             Step::Exec => "executing".to_owned(),
+            Step::Container => "setting up the container".to_owned(),
+            Step::Bind { index } => format!("mounting bind {index} at"),
         };
         write!(
             f,

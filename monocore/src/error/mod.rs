@@ -259,5 +259,11 @@ fn describe_guest_setup(step: GuestStep, errno: i32, detail: &str) -> String {
             format!("the guest cannot set resource limit {resource}: {errno}")
         }
         GuestStep::Workdir => format!("the guest cannot enter the workdir {detail}: {errno}"),
+        GuestStep::Container => {
+            format!("the guest cannot set up the container ({detail}): {errno}")
+        }
+        GuestStep::Bind { index } => {
+            format!("the guest cannot mount container.binds[{index}] at {detail}: {errno}")
+        }
     }
 }
