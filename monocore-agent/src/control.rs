@@ -121,8 +121,9 @@ pub enum HostMessage {
         /// [`VERSION`].
         version: u32,
     },
-    /// Execute a command.
-    Exec(ExecRequest),
+    /// Execute a command (boxed: it is much larger than the other
+    /// messages).
+    Exec(Box<ExecRequest>),
     /// Input for the command; empty means end of input.
     Stdin(Vec<u8>),
     /// Send the command this signal.
@@ -264,7 +265,7 @@ impl HostMessage {
             0x01 => Self::Hello {
                 version: r.u32("version")?,
             },
-            EXEC => Self::Exec(exec::read_exec(&mut r)?),
+            EXEC => Self::Exec(Box::new(exec::read_exec(&mut r)?)),
             0x03 => Self::Stdin(r.bytes("stdin")?),
             0x04 => Self::Signal(r.i32("signal")?),
             0x05 => Self::Resize(WinSize {
@@ -433,21 +434,21 @@ mod tests {
     fn host_messages() -> Vec<HostMessage> {
         vec![
             HostMessage::Hello { version: VERSION },
-            HostMessage::Exec(ExecRequest {
+            HostMessage::Exec(Box::new(ExecRequest {
                 exec: b"/bin/sh".to_vec(),
                 args: vec![b"-c".to_vec(), b"echo \"hi\"\n".to_vec()],
                 env: vec![b"A=\xff".to_vec()],
                 workdir: b"/tmp".to_vec(),
                 tty: Some(WinSize { rows: 24, cols: 80 }),
                 ..ExecRequest::default()
-            }),
-            HostMessage::Exec(ExecRequest::default()),
-            HostMessage::Exec(exec::tests::in_a_new_container()),
-            HostMessage::Exec(ExecRequest {
+            })),
+            HostMessage::Exec(Box::default()),
+            HostMessage::Exec(Box::new(exec::tests::in_a_new_container())),
+            HostMessage::Exec(Box::new(ExecRequest {
                 place: Place::Join(b"web".to_vec()),
                 user: Some(User::default()),
                 ..ExecRequest::default()
-            }),
+            })),
             HostMessage::Stdin(b"data\0with nul".to_vec()),
             HostMessage::Stdin(Vec::new()),
             HostMessage::Signal(15),
@@ -565,9 +566,9 @@ mod tests {
     /// leaves them stale fails here. `MONOCORE_WRITE_SEEDS=1` rewrites them.
     #[test]
     fn the_fuzz_seed_sessions_are_of_this_version() {
-        let host = vec![
+        let host = [
             HostMessage::Hello { version: VERSION },
-            HostMessage::Exec(exec::tests::in_a_new_container()),
+            HostMessage::Exec(Box::new(exec::tests::in_a_new_container())),
             HostMessage::Stdin(b"input".to_vec()),
             HostMessage::Stdin(Vec::new()),
             HostMessage::Signal(15),
@@ -577,14 +578,14 @@ mod tests {
             }),
             HostMessage::Shutdown,
         ];
-        let agent = vec![
+        let agent = [
             AgentMessage::Hello { version: VERSION },
             AgentMessage::Started { pid: 42 },
             AgentMessage::Stdout(b"hello\n".to_vec()),
             AgentMessage::Stderr(b"err".to_vec()),
             AgentMessage::Exited(ExitKind::Code(3)),
         ];
-        let failed = vec![
+        let failed = [
             AgentMessage::Hello { version: VERSION },
             AgentMessage::Failed(Report::Failed {
                 step: Step::Bind { index: 1 },

@@ -300,7 +300,9 @@ pub(crate) mod tests {
     }
 
     fn body(request: &ExecRequest) -> Vec<u8> {
-        let frame = HostMessage::Exec(request.clone()).encode().unwrap();
+        let frame = HostMessage::Exec(Box::new(request.clone()))
+            .encode()
+            .unwrap();
         frame[5..].to_vec()
     }
 
@@ -309,7 +311,7 @@ pub(crate) mod tests {
         let request = in_a_new_container();
         assert_eq!(
             HostMessage::decode(0x02, &body(&request)).unwrap(),
-            HostMessage::Exec(request)
+            HostMessage::Exec(Box::new(request))
         );
     }
 
@@ -395,6 +397,6 @@ pub(crate) mod tests {
             }),
             ..ExecRequest::default()
         };
-        assert!(HostMessage::Exec(request).encode().is_err());
+        assert!(HostMessage::Exec(Box::new(request)).encode().is_err());
     }
 }

@@ -99,7 +99,7 @@ pub(crate) fn shutdown(mut conn: UnixStream) -> MonocoreResult<()> {
 /// Starts `command` on the agent behind `conn`.
 pub(crate) fn start(mut conn: UnixStream, command: GuestCommand) -> MonocoreResult<GuestProcess> {
     command.check()?;
-    HostMessage::Exec(command.request.clone())
+    HostMessage::Exec(Box::new(command.request.clone()))
         .write(&mut conn)
         .map_err(ControlError::from)?;
     match AgentMessage::read(&mut conn).map_err(ControlError::from)? {
