@@ -227,6 +227,33 @@ fn at(field: ExecField) -> impl FnOnce(ExecProblem) -> ExecError {
 }
 
 impl ExecRequest {
+    /// The value at `field` (empty for a list, or a field this request
+    /// does not have).
+    pub fn value(&self, field: ExecField) -> &[u8] {
+        let setup = match &self.place {
+            Place::Create(setup) => Some(setup),
+            Place::Vm | Place::Join(_) => None,
+        };
+        let bind = |n: usize| setup.and_then(|s| s.binds.get(n));
+        let value = match field {
+            ExecField::Exec => Some(&self.exec),
+            ExecField::Arg(n) => self.args.get(n),
+            ExecField::Env(n) => self.env.get(n),
+            ExecField::Workdir => Some(&self.workdir),
+            ExecField::ContainerName => setup.map(|s| &s.name),
+            ExecField::ContainerRoot => setup.map(|s| &s.root),
+            ExecField::Hostname => setup.and_then(|s| s.hostname.as_ref()),
+            ExecField::BindSource(n) => bind(n).map(|b| &b.source),
+            ExecField::BindTarget(n) => bind(n).map(|b| &b.target),
+            ExecField::Join => match &self.place {
+                Place::Join(name) => Some(name),
+                Place::Vm | Place::Create(_) => None,
+            },
+            ExecField::Binds | ExecField::Rlimits | ExecField::Groups => None,
+        };
+        value.map_or(&[], Vec::as_slice)
+    }
+
     /// Checks every value; the first problem found, in field order.
     pub fn check(&self) -> Result<(), ExecError> {
         no_nul(ExecField::Exec, &self.exec)?;
@@ -378,6 +405,19 @@ mod tests {
         for (request, field, expected) in cases {
             assert_eq!(problem(&request), Some((field.to_owned(), expected)));
         }
+    }
+
+    #[test]
+    fn a_field_names_its_value() {
+        let request = in_a_new_container();
+        assert_eq!(
+            request.value(ExecField::BindTarget(1)),
+            b"/var/run/secrets/token"
+        );
+        assert_eq!(request.value(ExecField::Hostname), b"pod-1");
+        assert_eq!(request.value(ExecField::Arg(1)), b"id");
+        assert_eq!(request.value(ExecField::BindSource(9)), b"");
+        assert_eq!(request.value(ExecField::Join), b"");
     }
 
     #[test]

@@ -38,7 +38,9 @@ pub(crate) mod spawn;
 pub(crate) mod vmm_log;
 
 pub use apply::PreparedVm;
-pub use control::{GuestCommand, GuestOutput, GuestOutputs, GuestProcess, GuestStdin};
+pub use control::{
+    GuestCommand, GuestContainer, GuestOutput, GuestOutputs, GuestProcess, GuestStdin,
+};
 pub use exit::VmExitStatus;
 pub use handle::VmHandle;
 pub use helper::helper_main;
