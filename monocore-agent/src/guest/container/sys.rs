@@ -247,9 +247,9 @@ pub(crate) fn attach(mount: BorrowedFd<'_>, target: BorrowedFd<'_>) -> Result<()
     })
 }
 
-/// A new, detached file system of type `fstype` with `options` (key,
-/// value) and the mount attributes `attr` (`fsopen`, `fsconfig`,
-/// `fsmount`).
+/// A new, detached file system of type `fstype` (its source named so, as
+/// `mount -t proc proc` does) with `options` (key, value) and the mount
+/// attributes `attr` (`fsopen`, `fsconfig`, `fsmount`).
 pub(crate) fn new_mount(
     fstype: &CStr,
     options: &[(&CStr, &CStr)],
@@ -257,7 +257,7 @@ pub(crate) fn new_mount(
 ) -> Result<OwnedFd, i32> {
     // SAFETY: `fstype` is a valid NUL-terminated string alive for the call.
     let context = owned(unsafe { syscall(SYS_FSOPEN, fstype.as_ptr(), FSOPEN_CLOEXEC) })?;
-    for (key, value) in options {
+    for (key, value) in [(c"source", fstype)].iter().chain(options) {
         // SAFETY: `key` and `value` are valid NUL-terminated strings alive
         // for the call; FSCONFIG_SET_STRING reads both and no integer.
         check(unsafe {
