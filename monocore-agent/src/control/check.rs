@@ -315,9 +315,9 @@ mod tests {
         assert_eq!(ExecRequest::default().check(), Ok(()));
     }
 
-    #[test]
-    fn each_bad_value_is_named_by_its_field_and_index() {
-        let cases: Vec<(ExecRequest, &str, ExecProblem)> = vec![
+    /// Requests with one bad value each, its field and its problem.
+    fn bad_requests() -> Vec<(ExecRequest, &'static str, ExecProblem)> {
+        vec![
             (
                 create(|s| s.name.clear()),
                 "container.name",
@@ -401,8 +401,12 @@ mod tests {
                     max: MAX_GROUPS,
                 },
             ),
-        ];
-        for (request, field, expected) in cases {
+        ]
+    }
+
+    #[test]
+    fn each_bad_value_is_named_by_its_field_and_index() {
+        for (request, field, expected) in bad_requests() {
             assert_eq!(problem(&request), Some((field.to_owned(), expected)));
         }
     }

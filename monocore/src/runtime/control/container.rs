@@ -87,6 +87,10 @@ impl GuestContainer {
     /// directory) at `target` (an absolute path in the container, without
     /// `..`, not `/`), read-only (recursively: a write fails with `EROFS`)
     /// if `readonly`. Binds are mounted in the order they are added.
+    ///
+    /// A source on a share of the host (virtio-fs) is the host's file: a
+    /// guest write reaches the host at once, and a host change reaches the
+    /// guest within libkrun's virtio-fs attribute timeout (5 s).
     pub fn bind(
         mut self,
         source: impl Into<OsString>,
