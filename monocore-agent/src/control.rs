@@ -8,7 +8,7 @@
 //! vsock connection to the agent. One connection carries one *session*: one
 //! command executed in the running VM, or one shutdown request.
 //!
-//! # Framing (version 1)
+//! # Framing (version 2)
 //!
 //! Every message is a frame: a `u32` little-endian length `n`, then `n`
 //! bytes: a kind byte and the body. A reader refuses a length above
@@ -20,7 +20,7 @@
 //! ```text
 //! host → agent                            agent → host
 //! 0x01 Hello    version: u32              0x81 Hello    version: u32
-//! 0x02 Exec     ExecRequest               0x82 Started  pid: u32
+//! 0x02 Exec     ExecRequest (see below)   0x82 Started  pid: u32
 //! 0x03 Stdin    bytes (empty: EOF)        0x83 Stdout   bytes
 //! 0x04 Signal   signal: i32               0x84 Stderr   bytes
 //! 0x05 Resize   rows: u16, cols: u16      0x85 Exited   code: u8 kind (0 exit, 1 signal), i32
@@ -32,10 +32,43 @@
 //! (the VM ends). The agent is the one that can be hostile to the host, so
 //! the host's decoder is the one that matters most; both are bounded and
 //! fuzzed.
+//!
+//! # `Exec` and containers
+//!
+//! An [`ExecRequest`] runs its command in a [`Place`]: the VM's root
+//! (`Vm`, version 1's only place), a new container (`Create`: a mount
+//! namespace of its own whose root is a directory of the VM, with its own
+//! `/proc`, `/dev` and `/sys`, the VM's shared `/dev/shm` and the binds
+//! asked for; it lives as long as this command), or a running container
+//! (`Join`: the namespace and root of the container of that name). The
+//! request also carries resource limits and the user (uid, gid, groups) to
+//! run as. Its body's encoding is in `control/exec.rs`; its values are
+//! checked by [`ExecRequest::check`] on both ends.
+//!
+//! ```text
+//! ExecRequest   exec, args, env, workdir, tty   as in version 1
+//!               place    0 Vm | 1 Create ContainerSetup | 2 Join name
+//!               rlimits  ≤ 16 × (resource u32, soft u64, hard u64)
+//!               user     0 | 1 uid u32, gid u32, ≤ 65536 groups u32
+//! ContainerSetup name, root, readonly flag, hostname (0 | 1 string),
+//!               ≤ 1024 binds × (source, target, readonly flag)
+//! ```
 
 use std::{
     fmt,
     io::{self, Read, Write},
+};
+
+mod check;
+mod exec;
+
+pub use check::{
+    ExecError, ExecField, ExecProblem, MAX_HOSTNAME_LEN, MAX_PATH_LEN, check_name, check_path,
+    check_target, components,
+};
+pub use exec::{
+    Bind, ContainerSetup, ExecRequest, MAX_BINDS, MAX_GROUPS, MAX_NAME_LEN, MAX_RLIMITS, Place,
+    User,
 };
 
 use crate::{
@@ -47,8 +80,9 @@ use crate::{
 /// The vsock port the agent listens on.
 pub const CONTROL_PORT: u32 = 0x4D43; // "MC"
 
-/// The protocol version both sides send in `Hello`.
-pub const VERSION: u32 = 1;
+/// The protocol version both sides send in `Hello` (2: `Exec` has a place,
+/// resource limits and a user).
+pub const VERSION: u32 = 2;
 
 /// The largest frame (an `Exec` request, which holds a command like a run
 /// spec).
@@ -70,22 +104,6 @@ pub struct WinSize {
     pub cols: u16,
 }
 
-/// A command to execute in the running VM.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ExecRequest {
-    /// The program; a name without `/` is looked up in the `PATH` of `env`.
-    pub exec: Vec<u8>,
-    /// Its arguments (after `argv[0]`).
-    pub args: Vec<Vec<u8>>,
-    /// Its whole environment, as `NAME=value`.
-    pub env: Vec<Vec<u8>>,
-    /// Its working directory; empty means `/`.
-    pub workdir: Vec<u8>,
-    /// With a terminal of this size (a pseudo-terminal in the guest: output
-    /// comes as `Stdout` only), or with pipes.
-    pub tty: Option<WinSize>,
-}
-
 /// How a command ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExitKind {
@@ -103,8 +121,9 @@ pub enum HostMessage {
         /// [`VERSION`].
         version: u32,
     },
-    /// Execute a command.
-    Exec(ExecRequest),
+    /// Execute a command (boxed: it is much larger than the other
+    /// messages).
+    Exec(Box<ExecRequest>),
     /// Input for the command; empty means end of input.
     Stdin(Vec<u8>),
     /// Send the command this signal.
@@ -216,38 +235,6 @@ fn frame(
     Ok(bytes)
 }
 
-fn exec_body(w: &mut Writer, r: &ExecRequest) -> Result<(), WireError> {
-    w.string("exec", &r.exec)?;
-    w.strings("args", &r.args)?;
-    w.strings("env", &r.env)?;
-    w.string("workdir", &r.workdir)?;
-    match r.tty {
-        None => w.u8(0),
-        Some(size) => {
-            w.u8(1);
-            w.u16(size.rows);
-            w.u16(size.cols);
-        }
-    }
-    Ok(())
-}
-
-fn read_exec(r: &mut Reader<'_>) -> Result<ExecRequest, WireError> {
-    Ok(ExecRequest {
-        exec: r.string("exec")?,
-        args: r.strings("args")?,
-        env: r.strings("env")?,
-        workdir: r.string("workdir")?,
-        tty: match r.u8("tty")? {
-            0 => None,
-            _ => Some(WinSize {
-                rows: r.u16("tty.rows")?,
-                cols: r.u16("tty.cols")?,
-            }),
-        },
-    })
-}
-
 impl HostMessage {
     /// The message as a frame.
     pub fn encode(&self) -> Result<Vec<u8>, ControlError> {
@@ -256,7 +243,7 @@ impl HostMessage {
                 w.u32(*version);
                 Ok(())
             }),
-            Self::Exec(request) => frame(EXEC, |w| exec_body(w, request)),
+            Self::Exec(request) => frame(EXEC, |w| exec::write_exec(w, request)),
             Self::Stdin(data) => frame(0x03, |w| w.bytes(data)),
             Self::Signal(signal) => frame(0x04, |w| {
                 w.i32(*signal);
@@ -278,7 +265,7 @@ impl HostMessage {
             0x01 => Self::Hello {
                 version: r.u32("version")?,
             },
-            EXEC => Self::Exec(read_exec(&mut r)?),
+            EXEC => Self::Exec(Box::new(exec::read_exec(&mut r)?)),
             0x03 => Self::Stdin(r.bytes("stdin")?),
             0x04 => Self::Signal(r.i32("signal")?),
             0x05 => Self::Resize(WinSize {
@@ -447,14 +434,21 @@ mod tests {
     fn host_messages() -> Vec<HostMessage> {
         vec![
             HostMessage::Hello { version: VERSION },
-            HostMessage::Exec(ExecRequest {
+            HostMessage::Exec(Box::new(ExecRequest {
                 exec: b"/bin/sh".to_vec(),
                 args: vec![b"-c".to_vec(), b"echo \"hi\"\n".to_vec()],
                 env: vec![b"A=\xff".to_vec()],
                 workdir: b"/tmp".to_vec(),
                 tty: Some(WinSize { rows: 24, cols: 80 }),
-            }),
-            HostMessage::Exec(ExecRequest::default()),
+                ..ExecRequest::default()
+            })),
+            HostMessage::Exec(Box::default()),
+            HostMessage::Exec(Box::new(exec::tests::in_a_new_container())),
+            HostMessage::Exec(Box::new(ExecRequest {
+                place: Place::Join(b"web".to_vec()),
+                user: Some(User::default()),
+                ..ExecRequest::default()
+            })),
             HostMessage::Stdin(b"data\0with nul".to_vec()),
             HostMessage::Stdin(Vec::new()),
             HostMessage::Signal(15),
@@ -565,6 +559,71 @@ mod tests {
             "reading or writing the control channel failed"
         );
         assert!(io.source().is_some());
+    }
+
+    /// The fuzz targets' seed sessions (`fuzz/corpus/control_*/session`):
+    /// the committed files hold these messages, so a protocol change that
+    /// leaves them stale fails here. `MONOCORE_WRITE_SEEDS=1` rewrites them.
+    #[test]
+    fn the_fuzz_seed_sessions_are_of_this_version() {
+        let host = [
+            HostMessage::Hello { version: VERSION },
+            HostMessage::Exec(Box::new(exec::tests::in_a_new_container())),
+            HostMessage::Stdin(b"input".to_vec()),
+            HostMessage::Stdin(Vec::new()),
+            HostMessage::Signal(15),
+            HostMessage::Resize(WinSize {
+                rows: 50,
+                cols: 132,
+            }),
+            HostMessage::Shutdown,
+        ];
+        let agent = [
+            AgentMessage::Hello { version: VERSION },
+            AgentMessage::Started { pid: 42 },
+            AgentMessage::Stdout(b"hello\n".to_vec()),
+            AgentMessage::Stderr(b"err".to_vec()),
+            AgentMessage::Exited(ExitKind::Code(3)),
+        ];
+        let failed = [
+            AgentMessage::Hello { version: VERSION },
+            AgentMessage::Failed(Report::Failed {
+                step: Step::Bind { index: 1 },
+                errno: 30,
+                detail: "/etc/hosts".into(),
+            }),
+        ];
+        let corpus = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus");
+        let sessions = [
+            (
+                "control_host/session",
+                encode_all(host.iter().map(HostMessage::encode)),
+            ),
+            (
+                "control_agent/session",
+                encode_all(agent.iter().map(AgentMessage::encode)),
+            ),
+            (
+                "control_agent/failed",
+                encode_all(failed.iter().map(AgentMessage::encode)),
+            ),
+        ];
+        for (file, bytes) in sessions {
+            let path = corpus.join(file);
+            if std::env::var_os("MONOCORE_WRITE_SEEDS").is_some_and(|v| v == "1") {
+                std::fs::write(&path, &bytes).unwrap();
+            }
+            assert_eq!(
+                std::fs::read(&path).unwrap(),
+                bytes,
+                "{} is stale: rerun with MONOCORE_WRITE_SEEDS=1",
+                path.display()
+            );
+        }
+    }
+
+    fn encode_all(frames: impl Iterator<Item = Result<Vec<u8>, ControlError>>) -> Vec<u8> {
+        frames.flat_map(Result::unwrap).collect()
     }
 
     proptest! {

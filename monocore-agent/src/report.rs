@@ -39,6 +39,15 @@ pub enum Step {
     Workdir,
     /// Executing the command.
     Exec,
+    /// Creating or joining a container for a command of the control
+    /// channel (its namespace, root, `/proc`, `/dev`, `pivot_root`; a name
+    /// in use; an unknown container).
+    Container,
+    /// Mounting the container's bind number `index` (in request order).
+    Bind {
+        /// The index in the request's binds.
+        index: u32,
+    },
 }
 
 /// What the agent reports.
@@ -89,6 +98,8 @@ impl fmt::Display for Step {
             Self::Rlimit { resource } => write!(f, "rlimit:{resource}"),
             Self::Workdir => f.write_str("workdir"),
             Self::Exec => f.write_str("exec"),
+            Self::Container => f.write_str("container"),
+            Self::Bind { index } => write!(f, "bind:{index}"),
         }
     }
 }
@@ -102,12 +113,14 @@ impl Step {
             "system" => Self::System,
             "workdir" => Self::Workdir,
             "exec" => Self::Exec,
+            "container" => Self::Container,
             _ => {
                 let (kind, n) = token.split_once(':')?;
                 let n: u32 = n.parse().ok()?;
                 match kind {
                     "mount" => Self::Mount { index: n },
                     "rlimit" => Self::Rlimit { resource: n },
+                    "bind" => Self::Bind { index: n },
                     _ => return None,
                 }
             }
@@ -210,6 +223,16 @@ mod tests {
                 errno: 13,
                 detail: "/bin/with space".into(),
             },
+            Report::Failed {
+                step: Step::Container,
+                errno: 17,
+                detail: "name in use: web".into(),
+            },
+            Report::Failed {
+                step: Step::Bind { index: 4 },
+                errno: 30,
+                detail: "/etc/hosts".into(),
+            },
         ] {
             assert_eq!(Report::parse(report.encode().as_bytes()), Ok(report));
         }
@@ -257,6 +280,8 @@ mod tests {
             b"ready\nready\n",
             b"failed spec x y\n",
             b"failed mount:-1 2 x\n",
+            b"failed bind:x 2 x\n",
+            b"failed container:1 2 x\n",
             b"failed nope 2 x\n",
             b"failed spec 2\n",
             b"READY\n",

@@ -121,6 +121,9 @@ pub enum SpecError {
         /// The length.
         len: usize,
     },
+    /// A field holds a value the encoding does not allow (the
+    /// [`WireError`] says which).
+    Invalid(WireError),
 }
 
 impl fmt::Display for SpecError {
@@ -137,6 +140,7 @@ impl fmt::Display for SpecError {
                 f,
                 "run spec of {len} bytes is longer than the limit of {MAX_SPEC_LEN} bytes"
             ),
+            Self::Invalid(e) => write!(f, "run spec: {e}"),
         }
     }
 }
@@ -149,6 +153,7 @@ impl From<WireError> for SpecError {
             WireError::Truncated { field } => Self::Truncated { field },
             WireError::Nul { field } => Self::Nul { field },
             WireError::TooLong { len } => Self::TooLong { len },
+            e @ (WireError::BadTag { .. } | WireError::TooMany { .. }) => Self::Invalid(e),
         }
     }
 }

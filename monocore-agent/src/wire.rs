@@ -28,6 +28,22 @@ pub enum WireError {
         /// The length.
         len: usize,
     },
+    /// A tag or flag byte in `field` has a value its field does not know.
+    BadTag {
+        /// The field.
+        field: &'static str,
+        /// The byte found.
+        tag: u8,
+    },
+    /// A list in `field` has more entries than its field allows.
+    TooMany {
+        /// The field.
+        field: &'static str,
+        /// How many entries it announces.
+        count: usize,
+        /// The most it may have.
+        max: usize,
+    },
 }
 
 impl fmt::Display for WireError {
@@ -40,6 +56,13 @@ impl fmt::Display for WireError {
                 "a count or length of {len} does not fit a u32 (at most {})",
                 u32::MAX
             ),
+            Self::BadTag { field, tag } => write!(f, "`{field}` has the unknown tag {tag}"),
+            Self::TooMany { field, count, max } => {
+                write!(
+                    f,
+                    "`{field}` has {count} entries, at most {max} are allowed"
+                )
+            }
         }
     }
 }
@@ -83,6 +106,28 @@ impl Writer {
         let n = u32::try_from(n).map_err(|_| WireError::TooLong { len: n })?;
         self.u32(n);
         Ok(())
+    }
+
+    /// A flag: 0 or 1.
+    pub(crate) fn bool(&mut self, b: bool) {
+        self.u8(u8::from(b));
+    }
+
+    /// The count of a list that may have at most `max` entries.
+    pub(crate) fn count_max(
+        &mut self,
+        field: &'static str,
+        n: usize,
+        max: usize,
+    ) -> Result<(), WireError> {
+        if n > max {
+            return Err(WireError::TooMany {
+                field,
+                count: n,
+                max,
+            });
+        }
+        self.count(n)
     }
 
     /// Length-prefixed bytes (any bytes).
@@ -153,6 +198,15 @@ impl<'a> Reader<'a> {
         self.take::<8>(field).map(u64::from_le_bytes)
     }
 
+    /// A flag: 0 or 1, any other byte is [`WireError::BadTag`].
+    pub(crate) fn bool(&mut self, field: &'static str) -> Result<bool, WireError> {
+        match self.u8(field)? {
+            0 => Ok(false),
+            1 => Ok(true),
+            tag => Err(WireError::BadTag { field, tag }),
+        }
+    }
+
     /// Length-prefixed bytes (any bytes).
     pub(crate) fn bytes(&mut self, field: &'static str) -> Result<Vec<u8>, WireError> {
         let len = usize::try_from(self.u32(field)?).map_err(|_| WireError::Truncated { field })?;
@@ -179,9 +233,28 @@ impl<'a> Reader<'a> {
         &mut self,
         field: &'static str,
         min_item: usize,
+        item: impl FnMut(&mut Self) -> Result<T, WireError>,
+    ) -> Result<Vec<T>, WireError> {
+        self.list_max(field, min_item, usize::MAX, item)
+    }
+
+    /// [`list`](Self::list) with at most `max` entries: a larger count is
+    /// [`WireError::TooMany`], before any allocation.
+    pub(crate) fn list_max<T>(
+        &mut self,
+        field: &'static str,
+        min_item: usize,
+        max: usize,
         mut item: impl FnMut(&mut Self) -> Result<T, WireError>,
     ) -> Result<Vec<T>, WireError> {
         let n = usize::try_from(self.u32(field)?).map_err(|_| WireError::Truncated { field })?;
+        if n > max {
+            return Err(WireError::TooMany {
+                field,
+                count: n,
+                max,
+            });
+        }
         if n > self.0.len() / min_item.max(1) {
             return Err(WireError::Truncated { field });
         }
@@ -216,5 +289,49 @@ mod tests {
             WireError::TooLong { len: 1 << 33 }.to_string(),
             "a count or length of 8589934592 does not fit a u32 (at most 4294967295)"
         );
+        assert_eq!(
+            WireError::BadTag {
+                field: "place",
+                tag: 7
+            }
+            .to_string(),
+            "`place` has the unknown tag 7"
+        );
+        assert_eq!(
+            WireError::TooMany {
+                field: "binds",
+                count: 5000,
+                max: 1024
+            }
+            .to_string(),
+            "`binds` has 5000 entries, at most 1024 are allowed"
+        );
+    }
+
+    #[test]
+    fn flags_are_zero_or_one_and_a_list_over_its_maximum_is_refused_before_reading() {
+        assert_eq!(Reader::new(&[1]).bool("f"), Ok(true));
+        assert_eq!(
+            Reader::new(&[2]).bool("f"),
+            Err(WireError::BadTag { field: "f", tag: 2 })
+        );
+        let mut bytes = 3u32.to_le_bytes().to_vec();
+        bytes.extend_from_slice(&[0; 12]);
+        let read = Reader::new(&bytes).list_max("l", 4, 2, |r| r.u32("l"));
+        assert_eq!(
+            read,
+            Err(WireError::TooMany {
+                field: "l",
+                count: 3,
+                max: 2
+            })
+        );
+        assert_eq!(
+            Reader::new(&bytes).list_max("l", 4, 3, |r| r.u32("l")),
+            Ok(vec![0, 0, 0])
+        );
+        let mut w = Writer::new(Vec::new());
+        assert!(w.count_max("l", 3, 2).is_err());
+        assert!(w.count_max("l", 2, 2).is_ok());
     }
 }

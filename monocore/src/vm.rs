@@ -14,7 +14,8 @@ pub use crate::config::{
 /// The guest agent's set-up steps, as named by [`MonocoreError::GuestSetup`](crate::MonocoreError::GuestSetup).
 pub use crate::error::GuestStep;
 pub use crate::error::SelfHelperError;
+pub use crate::error::{GuestCommandError, GuestCommandField, GuestCommandProblem};
 pub use crate::runtime::{
-    GuestCommand, GuestOutput, GuestOutputs, GuestProcess, GuestSignaller, GuestStdin, PreparedVm,
-    RunningVm, SpawnOptions, VmExitStatus, VmHandle, helper_main,
+    GuestCommand, GuestContainer, GuestOutput, GuestOutputs, GuestProcess, GuestSignaller,
+    GuestStdin, PreparedVm, RunningVm, SpawnOptions, VmExitStatus, VmHandle, helper_main,
 };

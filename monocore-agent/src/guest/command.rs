@@ -9,7 +9,7 @@ use std::{
 };
 
 use super::sys;
-use monocore_agent::spec::Rlimit;
+use monocore_agent::{control::User, spec::Rlimit};
 
 /// The `PATH` searched when the command's environment has none (Docker's
 /// default).
@@ -26,6 +26,8 @@ pub(crate) struct Program<'a> {
     /// Empty means `/`.
     pub(crate) workdir: &'a [u8],
     pub(crate) rlimits: &'a [Rlimit],
+    /// The user to run as; `None`: the agent's (root).
+    pub(crate) user: Option<&'a User>,
 }
 
 impl Program<'_> {
@@ -67,14 +69,21 @@ impl Program<'_> {
             }
         }
         let limits = self.rlimits.to_vec();
-        if !limits.is_empty() {
+        let user = self.user.cloned();
+        if !limits.is_empty() || user.is_some() {
             // SAFETY: the closure runs in the forked child before exec and
-            // only calls setrlimit, which is async-signal-safe; it allocates
-            // nothing (the limits were copied before the fork).
+            // only makes system calls (setrlimit, then setgroups, setresgid
+            // and setresuid: the limits are set while the child may still
+            // raise them), which are async-signal-safe; it allocates
+            // nothing (the limits and groups were copied before the fork).
             unsafe {
                 command.pre_exec(move || {
                     for limit in &limits {
                         sys::set_rlimit(limit.resource, limit.soft, limit.hard)
+                            .map_err(std::io::Error::from_raw_os_error)?;
+                    }
+                    if let Some(user) = &user {
+                        sys::set_user(user.uid, user.gid, &user.groups)
                             .map_err(std::io::Error::from_raw_os_error)?;
                     }
                     Ok(())
@@ -83,6 +92,16 @@ impl Program<'_> {
         }
         command
     }
+}
+
+/// The limits a command gets: the VM's, each replaced by `own`'s limit
+/// for the same resource, then `own`'s others.
+pub(crate) fn merged_limits(vm: &[Rlimit], own: &[Rlimit]) -> Vec<Rlimit> {
+    vm.iter()
+        .filter(|limit| !own.iter().any(|o| o.resource == limit.resource))
+        .chain(own)
+        .copied()
+        .collect()
 }
 
 /// The program to execute: `exec` as given when it names a path; otherwise
@@ -142,11 +161,53 @@ mod tests {
             env: &env,
             workdir: b"/tmp",
             rlimits: &limits,
+            user: None,
         };
         let out = program.command().output().unwrap();
         assert!(out.status.success(), "{out:?}");
         // `sh` adds PWD (and may add others) on its own; the command got ONLY.
         let text = String::from_utf8(out.stdout).unwrap();
         assert!(text.starts_with("this|/tmp|77|"), "{text}");
+    }
+
+    #[test]
+    fn a_command_s_own_limits_replace_the_vm_s_for_their_resource() {
+        let limit = |resource, soft| Rlimit {
+            resource,
+            soft,
+            hard: 100,
+        };
+        let merged = merged_limits(&[limit(7, 1), limit(4, 2)], &[limit(7, 3), limit(6, 4)]);
+        assert_eq!(merged, [limit(4, 2), limit(7, 3), limit(6, 4)]);
+    }
+
+    #[test]
+    fn a_command_runs_as_its_user_with_exactly_its_groups() {
+        // Only root can change its user.
+        if std::fs::read_to_string("/proc/self/status")
+            .is_ok_and(|s| !s.lines().any(|l| l.starts_with("Uid:\t0\t")))
+        {
+            eprintln!("skipped: not root");
+            return;
+        }
+        let user = User {
+            uid: 4321,
+            gid: 8765,
+            groups: vec![11, 12],
+        };
+        let program = Program {
+            exec: b"/bin/sh",
+            args: &[b"-c".to_vec(), b"id -u; id -g; id -G".to_vec()],
+            env: &[],
+            workdir: b"/",
+            rlimits: &[],
+            user: Some(&user),
+        };
+        let out = program.command().output().unwrap();
+        assert!(out.status.success(), "{out:?}");
+        assert_eq!(
+            String::from_utf8(out.stdout).unwrap(),
+            "4321\n8765\n8765 11 12\n"
+        );
     }
 }

@@ -25,6 +25,7 @@
 
 mod command;
 mod console;
+mod container;
 mod pty;
 mod session;
 mod setup;
@@ -104,6 +105,7 @@ fn run_vm(setup: setup::Setup) -> ExitCode {
     let agent = Arc::new(session::Agent {
         rlimits: setup.spec.rlimits.clone(),
         running: Mutex::new(Vec::new()),
+        containers: container::Containers::default(),
         events: events.clone(),
     });
     if let Some(listener) = setup.control {

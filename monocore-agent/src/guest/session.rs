@@ -13,9 +13,18 @@ use std::{
     time::Duration,
 };
 
-use super::{command::Program, pty, setup::workdir_error, sys};
+use super::{
+    command::{Program, merged_limits},
+    container::{Containers, Created},
+    pty,
+    setup::{Failure, workdir_error},
+    sys,
+};
 use monocore_agent::{
-    control::{AgentMessage, ControlError, ExecRequest, ExitKind, HostMessage, MAX_DATA, VERSION},
+    control::{
+        AgentMessage, ControlError, ExecField, ExecRequest, ExitKind, HostMessage, MAX_DATA, Place,
+        VERSION,
+    },
     report::{Report, Step, escape},
     spec::Rlimit,
 };
@@ -38,6 +47,8 @@ pub(crate) struct Agent {
     pub(crate) rlimits: Vec<Rlimit>,
     /// Pids of the commands sessions run, for the shutdown.
     pub(crate) running: Mutex<Vec<u32>>,
+    /// The containers commands run in, by name.
+    pub(crate) containers: Containers,
     pub(crate) events: Sender<Event>,
 }
 
@@ -132,12 +143,19 @@ enum Input {
 }
 
 fn exec(request: &ExecRequest, mut input: File, outbox: &SharedOutbox, agent: &Agent) {
+    // The place first: a container's command is forked from inside it.
+    let created = match enter_place(request, agent) {
+        Ok(created) => created,
+        Err(f) => return failed(outbox, f.step, f.errno, f.detail.as_bytes()),
+    };
+    let limits = merged_limits(&agent.rlimits, &request.rlimits);
     let program = Program {
         exec: &request.exec,
         args: &request.args,
         env: &request.env,
         workdir: &request.workdir,
-        rlimits: &agent.rlimits,
+        rlimits: &limits,
+        user: request.user.as_ref(),
     };
     if let Err((errno, detail)) = workdir_error(program.workdir()) {
         return failed(outbox, Step::Workdir, errno, &detail);
@@ -146,7 +164,7 @@ fn exec(request: &ExecRequest, mut input: File, outbox: &SharedOutbox, agent: &A
         Some(size) => spawn_with_terminal(&program, size),
         None => spawn_with_pipes(&program),
     };
-    let (mut child, sources, mut target) = match started {
+    let (child, sources, mut target) = match started {
         Ok(started) => started,
         Err((step, e)) => {
             let errno = e.raw_os_error().unwrap_or(5);
@@ -160,7 +178,52 @@ fn exec(request: &ExecRequest, mut input: File, outbox: &SharedOutbox, agent: &A
         .unwrap_or_else(PoisonError::into_inner)
         .push(pid);
     send(outbox, &AgentMessage::Started { pid });
+    let waiter = watch(child, sources, created, outbox);
+    let exited = relay_input(&mut input, &mut target, pid, outbox, agent);
+    if !exited && !outbox.lock().unwrap_or_else(PoisonError::into_inner).closed {
+        // The host went away while the command runs: nothing leaks.
+        let _ = sys::send_signal(pid, 9);
+    }
+    if let Ok(waiter) = waiter {
+        let _ = waiter.join();
+    }
+    agent.forget(pid);
+}
 
+/// Checks the request's values, then moves the calling thread where the
+/// command runs: nowhere for the VM, into a new container (returned: it
+/// lives until the command ends) or into a running one.
+fn enter_place(request: &ExecRequest, agent: &Agent) -> Result<Option<Created>, Failure> {
+    if let Err(e) = request.check() {
+        let step = match e.field {
+            ExecField::BindSource(index) | ExecField::BindTarget(index) => Step::Bind {
+                index: u32::try_from(index).unwrap_or(u32::MAX),
+            },
+            _ => Step::Container,
+        };
+        return Err(Failure {
+            step,
+            errno: 22, // EINVAL
+            detail: e.to_string(),
+        });
+    }
+    match &request.place {
+        Place::Vm => Ok(None),
+        Place::Create(setup) => agent.containers.create(setup).map(Some),
+        Place::Join(name) => agent.containers.join(name).map(|()| None),
+    }
+}
+
+/// Streams the command's output (a thread per source) and waits for it (a
+/// thread that sends `Exited` once the output has drained, within
+/// [`OUTPUT_GRACE`]). A container the command created is forgotten as soon
+/// as it has ended, before `Exited` is sent.
+fn watch(
+    mut child: Child,
+    sources: Vec<(File, bool)>,
+    created: Option<Created>,
+    outbox: &SharedOutbox,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
     let (done_tx, done_rx) = mpsc::channel();
     let pumps = sources.len();
     for (source, stderr) in sources {
@@ -173,35 +236,24 @@ fn exec(request: &ExecRequest, mut input: File, outbox: &SharedOutbox, agent: &A
                 let _ = done.send(());
             });
     }
-    let waiter = {
-        let outbox = Arc::clone(outbox);
-        std::thread::Builder::new()
-            .name("wait".into())
-            .spawn(move || {
-                let kind = child.wait().map_or(ExitKind::Code(255), exit_kind);
-                // Let the output drain first, within reason.
-                for _ in 0..pumps {
-                    if done_rx.recv_timeout(OUTPUT_GRACE).is_err() {
-                        break;
-                    }
+    let outbox = Arc::clone(outbox);
+    std::thread::Builder::new()
+        .name("wait".into())
+        .spawn(move || {
+            let kind = child.wait().map_or(ExitKind::Code(255), exit_kind);
+            drop(created);
+            // Let the output drain first, within reason.
+            for _ in 0..pumps {
+                if done_rx.recv_timeout(OUTPUT_GRACE).is_err() {
+                    break;
                 }
-                send(&outbox, &AgentMessage::Exited(kind));
-                let mut out = outbox.lock().unwrap_or_else(PoisonError::into_inner);
-                out.closed = true;
-                // The host reads Exited, then the end of the connection.
-                let _ = sys::shutdown_write(out.conn.as_fd());
-            })
-    };
-
-    let exited = relay_input(&mut input, &mut target, pid, outbox, agent);
-    if !exited && !outbox.lock().unwrap_or_else(PoisonError::into_inner).closed {
-        // The host went away while the command runs: nothing leaks.
-        let _ = sys::send_signal(pid, 9);
-    }
-    if let Ok(waiter) = waiter {
-        let _ = waiter.join();
-    }
-    agent.forget(pid);
+            }
+            send(&outbox, &AgentMessage::Exited(kind));
+            let mut out = outbox.lock().unwrap_or_else(PoisonError::into_inner);
+            out.closed = true;
+            // The host reads Exited, then the end of the connection.
+            let _ = sys::shutdown_write(out.conn.as_fd());
+        })
 }
 
 /// Relays the host's messages for the command `pid` (input, signals,

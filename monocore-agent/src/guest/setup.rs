@@ -39,6 +39,8 @@ impl fmt::Display for Failure {
             Step::Rlimit { resource } => format!("setting resource limit {resource}"),
             Step::Workdir => "changing to the working directory".to_owned(),
             Step::Exec => "executing".to_owned(),
+            Step::Container => "setting up the container".to_owned(),
+            Step::Bind { index } => format!("mounting bind {index} at"),
         };
         write!(
             f,
@@ -49,7 +51,7 @@ impl fmt::Display for Failure {
     }
 }
 
-fn fail(step: Step, detail: &[u8]) -> impl FnOnce(i32) -> Failure {
+pub(crate) fn fail(step: Step, detail: &[u8]) -> impl FnOnce(i32) -> Failure + use<> {
     let detail = escape(detail, 256);
     move |errno| Failure {
         step,
@@ -62,7 +64,7 @@ fn io_errno(e: &std::io::Error) -> i32 {
     e.raw_os_error().unwrap_or(5) // EIO
 }
 
-fn c_string(step: Step, bytes: &[u8]) -> Result<CString, Failure> {
+pub(crate) fn c_string(step: Step, bytes: &[u8]) -> Result<CString, Failure> {
     // The spec decoder refuses NUL bytes, so this cannot fail in practice.
     CString::new(bytes).map_err(|_| fail(step, bytes)(22))
 }
@@ -110,6 +112,7 @@ pub(crate) fn run() -> Result<Setup, Failure> {
         env: &spec.env,
         workdir: &spec.workdir,
         rlimits: &spec.rlimits,
+        user: None,
     };
     workdir_error(program.workdir()).map_err(|(errno, path)| fail(Step::Workdir, &path)(errno))?;
     let main = if spec.flags & FLAG_NO_MAIN == 0 {

@@ -29,6 +29,18 @@ const CLONE_NEWNS: c_int = 0x0002_0000;
 const SYS_PIVOT_ROOT: c_long = 155;
 #[cfg(target_arch = "aarch64")]
 const SYS_PIVOT_ROOT: c_long = 41;
+#[cfg(target_arch = "x86_64")]
+const SYS_SETGROUPS: c_long = 116;
+#[cfg(target_arch = "aarch64")]
+const SYS_SETGROUPS: c_long = 159;
+#[cfg(target_arch = "x86_64")]
+const SYS_SETRESUID: c_long = 117;
+#[cfg(target_arch = "aarch64")]
+const SYS_SETRESUID: c_long = 147;
+#[cfg(target_arch = "x86_64")]
+const SYS_SETRESGID: c_long = 119;
+#[cfg(target_arch = "aarch64")]
+const SYS_SETRESGID: c_long = 149;
 
 /// glibc's `struct termios` on Linux.
 #[repr(C)]
@@ -193,6 +205,22 @@ pub(crate) fn set_rlimit(resource: u32, soft: u64, hard: u64) -> Result<(), i32>
     };
     // SAFETY: `limit` is a valid rlimit structure alive for the call.
     check(c_long::from(unsafe { setrlimit64(resource, &limit) }))
+}
+
+/// In a forked child about to execute a command: exactly the supplementary
+/// `groups`, then the group `gid`, then the user `uid` (real, effective and
+/// saved). Raw system calls, which change the calling thread only (the C
+/// library's wrappers would signal every thread of the process), and
+/// async-signal-safe: nothing is allocated.
+pub(crate) fn set_user(uid: u32, gid: u32, groups: &[u32]) -> Result<(), i32> {
+    // SAFETY: `groups` is valid for `groups.len()` gid_t (u32) values for
+    // the call.
+    check(unsafe { syscall(SYS_SETGROUPS, groups.len(), groups.as_ptr()) })?;
+    let (gid, uid) = (c_long::from(gid), c_long::from(uid));
+    // SAFETY: no pointers.
+    check(unsafe { syscall(SYS_SETRESGID, gid, gid, gid) })?;
+    // SAFETY: no pointers.
+    check(unsafe { syscall(SYS_SETRESUID, uid, uid, uid) })
 }
 
 /// Turns output processing off on the terminal `fd` (no `\n` to `\r\n`).

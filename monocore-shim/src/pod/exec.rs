@@ -95,6 +95,13 @@ impl Exec {
         let process = process_spec(request)?;
         let exec =
             spec::map_exec(&process, &member.bundle.join("rootfs")).map_err(ShimError::Spec)?;
+        for (at, reason) in exec.notes.entries() {
+            containerd_shim::info!(
+                "{}/{}: process.{at}: accepted, not applied: {reason}",
+                member.id,
+                request.exec_id
+            );
+        }
         let terminal = request.terminal || exec.pod.terminal;
         let input = stdio::open_input(&request.stdin)?;
         let (stdin, keeper) = input.map_or((None, None), |(r, k)| (Some(r), Some(k)));

@@ -81,11 +81,7 @@ pub fn guest_command(config: &MicroVmConfig, user: &User, tty: Option<(u16, u16)
         command = command.current_dir(dir.as_str());
     }
     for limit in &config.rlimits {
-        command = command.rlimit(
-            *limit.get_resource() as u32,
-            *limit.get_soft(),
-            *limit.get_hard(),
-        );
+        command = command.rlimit(*limit.get_resource(), *limit.get_soft(), *limit.get_hard());
     }
     command
 }

@@ -11,7 +11,7 @@
 //! - [`state`]: [`StateError`], the cache and run directories;
 //! - [`rootfs`]: [`RootfsError`]; [`image`]: [`ImageError`];
 //! - [`runtime`]: [`HelperError`], [`ControlError`], [`ReportError`],
-//!   [`SelfHelperError`], [`NoSuchVmReason`];
+//!   [`SelfHelperError`], [`NoSuchVmReason`], [`GuestCommandError`];
 //! - [`chain`]: [`ErrorChain`], an error with its causes, for people.
 //!
 //! The policy: each variant carries the offending value; a cause is told
@@ -39,7 +39,10 @@ pub use host::{CompatKernelError, HostProblem, KernelError};
 pub use image::ImageError;
 
 pub use rootfs::RootfsError;
-pub use runtime::{ControlError, HelperError, NoSuchVmReason, ReportError, SelfHelperError};
+pub use runtime::{
+    ControlError, GuestCommandError, GuestCommandField, GuestCommandProblem, HelperError,
+    NoSuchVmReason, ReportError, SelfHelperError,
+};
 pub use state::{StateError, UnsafeDirReason};
 
 use crate::util::errno_description;
@@ -202,6 +205,11 @@ pub enum MonocoreError {
         reason: NoSuchVmReason,
     },
 
+    /// A command for a running VM has a value the guest agent would refuse
+    /// (a container name, a path, too many binds); nothing was sent.
+    #[error(transparent)]
+    GuestCommand(#[from] GuestCommandError),
+
     /// The control channel to the guest agent of a running VM failed (the
     /// VM ended, the agent never answered, or it broke the protocol); the
     /// source says how.
@@ -259,5 +267,11 @@ fn describe_guest_setup(step: GuestStep, errno: i32, detail: &str) -> String {
             format!("the guest cannot set resource limit {resource}: {errno}")
         }
         GuestStep::Workdir => format!("the guest cannot enter the workdir {detail}: {errno}"),
+        GuestStep::Container => {
+            format!("the guest cannot set up the container ({detail}): {errno}")
+        }
+        GuestStep::Bind { index } => {
+            format!("the guest cannot mount container.binds[{index}] at {detail}: {errno}")
+        }
     }
 }

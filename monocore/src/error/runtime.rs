@@ -178,6 +178,58 @@ impl From<monocore_agent::control::ControlError> for ControlError {
     }
 }
 
+/// A value of a [`GuestCommand`](crate::vm::GuestCommand) that the guest
+/// agent would refuse, found before anything is sent. Each names its
+/// field as the builder does, with its index in a list
+/// (`container.binds[2].target`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum GuestCommandError {
+    /// A name or path breaks a rule (`problem`).
+    #[error("guest command: {field} {value:?} {problem}")]
+    Invalid {
+        /// Where it is.
+        field: GuestCommandField,
+        /// The value, escaped to printable ASCII and cut to at most 64
+        /// characters.
+        value: String,
+        /// What is wrong.
+        problem: GuestCommandProblem,
+    },
+    /// A list has more entries than the agent takes.
+    #[error("guest command: {field} has {count} entries, at most {max} are allowed")]
+    TooMany {
+        /// The list.
+        field: GuestCommandField,
+        /// How many it has.
+        count: usize,
+        /// The most allowed.
+        max: usize,
+    },
+    /// A resource limit's soft limit is above its hard limit.
+    #[error(
+        "guest command: rlimits[{index}] ({name}): the soft limit {soft} exceeds the hard limit {hard}",
+        name = monocore_rules::rlimit_name(*.resource).unwrap_or("RLIMIT_UNKNOWN")
+    )]
+    SoftExceedsHard {
+        /// Its index in the command's limits.
+        index: usize,
+        /// The resource number.
+        resource: u32,
+        /// The soft limit.
+        soft: u64,
+        /// The hard limit.
+        hard: u64,
+    },
+}
+
+/// Where in a guest command a value is (with its index in a list), as
+/// named by [`GuestCommandError`].
+pub use monocore_agent::control::ExecField as GuestCommandField;
+/// What is wrong with a guest command's value, as named by
+/// [`GuestCommandError::Invalid`].
+pub use monocore_agent::control::ExecProblem as GuestCommandProblem;
+
 /// What was found instead of the guest agent's report.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

@@ -39,7 +39,8 @@ pub(crate) mod vmm_log;
 
 pub use apply::PreparedVm;
 pub use control::{
-    GuestCommand, GuestOutput, GuestOutputs, GuestProcess, GuestSignaller, GuestStdin,
+    GuestCommand, GuestContainer, GuestOutput, GuestOutputs, GuestProcess, GuestSignaller,
+    GuestStdin,
 };
 pub use exit::VmExitStatus;
 pub use handle::VmHandle;

@@ -3,12 +3,14 @@
 
 use std::{ffi::OsString, os::unix::ffi::OsStrExt};
 
-use monocore_agent::control::{ExecRequest, WinSize};
-
-use crate::{
-    error::{MonocoreError, MonocoreResult},
-    runtime::VmExitStatus,
+use monocore_agent::{
+    control::{ExecProblem, ExecRequest, Place, User, WinSize},
+    report::escape,
+    spec::Rlimit,
 };
+
+use super::container::GuestContainer;
+use crate::{config::LinuxRlimitResource, error::GuestCommandError, runtime::VmExitStatus};
 
 /// Where a command's output goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -32,6 +34,30 @@ pub enum GuestOutput {
 ///     .exec(GuestCommand::new("/bin/echo").arg("hello").stdout(GuestOutput::Piped))?
 ///     .wait_with_output()?;
 /// assert_eq!(output.stdout, b"hello\n");
+/// # Ok(()) }
+/// ```
+///
+/// It runs in the VM's root, or in a container inside the VM: a new one
+/// ([`in_new_container`](Self::in_new_container)) or a running one
+/// ([`in_container`](Self::in_container)), as a pod's containers run in
+/// its VM:
+///
+/// ```no_run
+/// use monocore::vm::{GuestCommand, GuestContainer, GuestOutput, LinuxRlimitResource};
+/// # fn demo(vm: &mut monocore::vm::VmHandle) -> monocore::MonocoreResult<()> {
+/// let app = GuestContainer::new("app", "/pod/app/rootfs")
+///     .bind("/pod/volumes/cache", "/cache", false);
+/// let mut server = vm.exec(
+///     GuestCommand::new("/bin/httpd")
+///         .args(["-f", "-p", "8080"])
+///         .in_new_container(app)
+///         .rlimit(LinuxRlimitResource::RLIMIT_NOFILE, 1024, 1024)
+///         .user(1000, 1000, []),
+/// )?;
+/// let ls = vm
+///     .exec(GuestCommand::new("ls").arg("/cache").in_container("app").stdout(GuestOutput::Piped))?
+///     .wait_with_output()?;
+/// server.kill()?;
 /// # Ok(()) }
 /// ```
 #[derive(Debug, Clone, Default)]
@@ -105,19 +131,99 @@ impl GuestCommand {
         self
     }
 
-    pub(crate) fn check(&self) -> MonocoreResult<()> {
-        let nul = |field: &'static str, value: &[u8]| {
-            value.contains(&0).then(|| MonocoreError::NulInString {
-                field,
-                value: String::from_utf8_lossy(value).into_owned(),
-            })
-        };
+    /// Runs the command in a new container (see [`GuestContainer`]),
+    /// which lives as long as the command.
+    pub fn in_new_container(mut self, container: GuestContainer) -> Self {
+        self.request.place = Place::Create(container.setup);
+        self
+    }
+
+    /// Runs the command in the running container `name`: its root, its
+    /// `/proc`, `/dev` and binds. A container whose command has ended, or
+    /// that never was, is a
+    /// [`GuestSetup`](crate::MonocoreError::GuestSetup) error at
+    /// [`GuestStep::Container`](crate::vm::GuestStep::Container).
+    pub fn in_container(mut self, name: impl Into<OsString>) -> Self {
+        self.request.place = Place::Join(name.into().as_bytes().to_vec());
+        self
+    }
+
+    /// Limits `resource` for the command (over the VM's limit for it;
+    /// given twice, the last wins). The soft limit must not exceed the
+    /// hard one.
+    pub fn rlimit(mut self, resource: LinuxRlimitResource, soft: u64, hard: u64) -> Self {
+        let resource = resource.as_int();
+        self.request.rlimits.retain(|l| l.resource != resource);
+        self.request.rlimits.push(Rlimit {
+            resource,
+            soft,
+            hard,
+        });
+        self
+    }
+
+    /// Runs the command as user `uid`, group `gid`, with exactly the
+    /// supplementary `groups` (set after the resource limits, so limits
+    /// above the user's reach still apply). Without it, the command runs as
+    /// root.
+    pub fn user(mut self, uid: u32, gid: u32, groups: impl IntoIterator<Item = u32>) -> Self {
+        self.request.user = Some(User {
+            uid,
+            gid,
+            groups: groups.into_iter().collect(),
+        });
+        self
+    }
+
+    /// Checks the command as the guest agent will: no NUL in a string, a
+    /// container name one path component, absolute paths, bind targets
+    /// without `..`, soft limits within hard ones, lists within their
+    /// bounds. [`VmHandle::exec`](crate::vm::VmHandle::exec) checks it too,
+    /// before anything is sent.
+    ///
+    /// ```
+    /// use monocore::vm::{
+    ///     GuestCommand, GuestCommandError, GuestCommandField, LinuxRlimitResource,
+    /// };
+    /// let command = GuestCommand::new("sh").in_container("a/b");
+    /// let Err(GuestCommandError::Invalid { field, .. }) = command.validate() else {
+    ///     panic!("a name with a slash")
+    /// };
+    /// assert_eq!(field, GuestCommandField::Join);
+    ///
+    /// let command = GuestCommand::new("sh")
+    ///     .rlimit(LinuxRlimitResource::RLIMIT_NOFILE, 1024, 4096)
+    ///     .rlimit(LinuxRlimitResource::RLIMIT_CORE, 10, 0);
+    /// assert_eq!(
+    ///     command.validate().unwrap_err().to_string(),
+    ///     "guest command: rlimits[1] (RLIMIT_CORE): the soft limit 10 exceeds the hard limit 0"
+    /// );
+    /// ```
+    pub fn validate(&self) -> Result<(), GuestCommandError> {
         let r = &self.request;
-        let found = nul("exec", &r.exec)
-            .or_else(|| nul("workdir", &r.workdir))
-            .or_else(|| r.args.iter().find_map(|a| nul("args", a)))
-            .or_else(|| r.env.iter().find_map(|e| nul("env", e)));
-        found.map_or(Ok(()), Err)
+        r.check().map_err(|e| match e.problem {
+            ExecProblem::TooMany { count, max } => GuestCommandError::TooMany {
+                field: e.field,
+                count,
+                max,
+            },
+            problem => GuestCommandError::Invalid {
+                field: e.field,
+                value: escape(r.value(e.field), 64),
+                problem,
+            },
+        })?;
+        for (index, limit) in r.rlimits.iter().enumerate() {
+            if monocore_rules::check_soft_hard(limit.soft, limit.hard).is_err() {
+                return Err(GuestCommandError::SoftExceedsHard {
+                    index,
+                    resource: limit.resource,
+                    soft: limit.soft,
+                    hard: limit.hard,
+                });
+            }
+        }
+        Ok(())
     }
 }
 
@@ -130,4 +236,148 @@ pub struct GuestOutputs {
     pub stdout: Vec<u8>,
     /// What it wrote to stderr (if piped).
     pub stderr: Vec<u8>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vm::GuestCommandField as Field;
+
+    fn container() -> GuestContainer {
+        GuestContainer::new("web", "/pod/web").bind("/pod/hosts", "/etc/hosts", false)
+    }
+
+    #[test]
+    fn bad_values_are_typed_errors_naming_the_field_and_index() {
+        let cases = [
+            (
+                GuestContainer::new("", "/pod/web"),
+                Field::ContainerName,
+                ExecProblem::Empty,
+            ),
+            (
+                GuestContainer::new("a/b", "/pod/web"),
+                Field::ContainerName,
+                ExecProblem::Slash,
+            ),
+            (
+                GuestContainer::new("a\0b", "/pod/web"),
+                Field::ContainerName,
+                ExecProblem::Nul,
+            ),
+            (
+                GuestContainer::new("web", "pod/web"),
+                Field::ContainerRoot,
+                ExecProblem::NotAbsolute,
+            ),
+            (
+                container().bind("data", "/data", true),
+                Field::BindSource(1),
+                ExecProblem::NotAbsolute,
+            ),
+            (
+                container().bind("/data", "/data/../..", true),
+                Field::BindTarget(1),
+                ExecProblem::DotDot,
+            ),
+            (
+                container().bind("/data", "/", true),
+                Field::BindTarget(1),
+                ExecProblem::IsRoot,
+            ),
+        ];
+        for (container, field, problem) in cases {
+            let command = GuestCommand::new("sh").in_new_container(container);
+            match command.validate() {
+                Err(GuestCommandError::Invalid {
+                    field: f,
+                    problem: p,
+                    ..
+                }) => assert_eq!((f, p), (field, problem)),
+                other => panic!("{field}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn too_many_binds_or_groups_are_counted_not_echoed() {
+        let many = (0..=monocore_agent::control::MAX_BINDS)
+            .fold(GuestContainer::new("web", "/r"), |c, i| {
+                c.bind("/s", format!("/t{i}"), false)
+            });
+        let err = GuestCommand::new("sh")
+            .in_new_container(many)
+            .validate()
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "guest command: container.binds has 1025 entries, at most 1024 are allowed"
+        );
+        let err = GuestCommand::new("sh")
+            .user(1, 1, 0..70_000)
+            .validate()
+            .unwrap_err();
+        assert!(matches!(
+            err,
+            GuestCommandError::TooMany {
+                field: Field::Groups,
+                count: 70_000,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn a_long_value_is_cut_in_the_message() {
+        let err = GuestCommand::new("sh")
+            .in_container("x".repeat(10_000))
+            .validate()
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(text.len() < 200 && text.contains("..."), "{text}");
+        assert!(
+            text.ends_with("is 10000 bytes long, at most 255 are allowed"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn the_builder_fills_the_request() {
+        let command = GuestCommand::new("sh")
+            .in_new_container(container().readonly_root(true).hostname("pod"))
+            .rlimit(LinuxRlimitResource::RLIMIT_NOFILE, 1, 2)
+            .rlimit(LinuxRlimitResource::RLIMIT_NOFILE, 3, 4)
+            .user(1000, 100, [5, 6]);
+        let r = &command.request;
+        let Place::Create(setup) = &r.place else {
+            panic!("{:?}", r.place)
+        };
+        assert_eq!(
+            (
+                setup.name.as_slice(),
+                setup.readonly_root,
+                setup.hostname.as_deref()
+            ),
+            (&b"web"[..], true, Some(&b"pod"[..]))
+        );
+        assert_eq!(
+            r.rlimits,
+            [Rlimit {
+                resource: 7,
+                soft: 3,
+                hard: 4
+            }]
+        );
+        assert_eq!(
+            r.user,
+            Some(User {
+                uid: 1000,
+                gid: 100,
+                groups: vec![5, 6]
+            })
+        );
+        assert!(command.validate().is_ok());
+        let join = GuestCommand::new("sh").in_container("web");
+        assert_eq!(join.request.place, Place::Join(b"web".to_vec()));
+    }
 }

@@ -12,6 +12,7 @@
 //! [`VmHandle::exec`]: crate::vm::VmHandle::exec
 
 mod command;
+mod container;
 mod process;
 
 use std::{
@@ -24,6 +25,7 @@ use std::{
 use monocore_agent::control::{AgentMessage, HostMessage, VERSION};
 
 pub use command::{GuestCommand, GuestOutput, GuestOutputs};
+pub use container::GuestContainer;
 pub use process::{GuestProcess, GuestSignaller, GuestStdin};
 
 use crate::error::{ControlError, MonocoreError, MonocoreResult};
@@ -98,8 +100,8 @@ pub(crate) fn shutdown(mut conn: UnixStream) -> MonocoreResult<()> {
 
 /// Starts `command` on the agent behind `conn`.
 pub(crate) fn start(mut conn: UnixStream, command: GuestCommand) -> MonocoreResult<GuestProcess> {
-    command.check()?;
-    HostMessage::Exec(command.request.clone())
+    command.validate()?;
+    HostMessage::Exec(Box::new(command.request.clone()))
         .write(&mut conn)
         .map_err(ControlError::from)?;
     match AgentMessage::read(&mut conn).map_err(ControlError::from)? {
