@@ -1,8 +1,9 @@
 //! A private containerd for the shim's tests: its own root, state dir and
 //! sockets under a temporary directory, the shim on its `PATH`, started as
 //! a child process and stopped (with everything it left) when dropped.
-//! Also: busybox OCI image archives for `ctr image import` (`image`), and
-//! the scans that tell whether anything was left behind.
+//! Also: busybox OCI image archives for `ctr image import` (`image`), the
+//! scans that tell whether anything was left behind, and a CRI client
+//! (`cri_client`).
 
 #![allow(
     dead_code,
@@ -20,6 +21,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+pub mod cri_client;
 pub mod image;
 
 pub use image::build_image;
