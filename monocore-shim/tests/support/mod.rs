@@ -2,8 +2,8 @@
 //! sockets under a temporary directory, the shim on its `PATH`, started as
 //! a child process and stopped (with everything it left) when dropped.
 //! Also: busybox OCI image archives for `ctr image import` (`image`), the
-//! scans that tell whether anything was left behind, and a CRI client
-//! (`cri_client`).
+//! scans that tell whether anything was left behind, and, for the CRI
+//! tests, containerd with its CRI plugin on and a CRI client (`cri`).
 
 #![allow(
     dead_code,
@@ -21,10 +21,15 @@ use std::{
     time::{Duration, Instant},
 };
 
+pub mod cgroups;
+pub mod cni;
+pub mod cri;
 pub mod cri_client;
+pub mod cri_log;
 pub mod image;
+pub mod kubelet;
 
-pub use image::build_image;
+pub use image::{ImageSpec, build_image, build_images};
 // Each test binary uses some of these.
 #[allow(unused_imports)]
 pub use monocore_suite::{cannot_run, has_ended, may_boot, wait_ended};
