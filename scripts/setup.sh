@@ -4,8 +4,13 @@
 #     it only in forky/sid, so forky is added with a low pin priority (100):
 #     nothing else is taken from it unless asked for by name.
 #   - busybox-static: a static shell and coreutils for test and default rootfs.
-#   - containerd (1.6 in bookworm): the containerd shim's tests start a
-#     private containerd of their own and drive it with `ctr`.
+#   - containerd (1.6 in bookworm, with runc): the containerd shim's tests
+#     start a private containerd of their own and drive it with `ctr`, and
+#     through its CRI plugin as kubelet does (runc is their reference
+#     runtime handler).
+#   - for those CRI tests: protobuf-compiler (`protoc`, which the k8s-cri
+#     crate's build script runs to generate the CRI client) and iproute2
+#     (`ip`, which their CNI plugin runs inside the pod's network namespace).
 #   - for the image tests and benchmark: docker-registry (distribution 2.8, a
 #     real registry the tests start on 127.0.0.1), apache2-utils (htpasswd,
 #     for the basic-auth registry), skopeo and umoci (the benchmark's
@@ -61,6 +66,9 @@ missing=()
 dpkg -s libkrunfw5 >/dev/null 2>&1 || missing+=(libkrunfw5)
 dpkg -s busybox-static >/dev/null 2>&1 || missing+=(busybox-static)
 dpkg -s containerd >/dev/null 2>&1 || missing+=(containerd)
+for pkg in protobuf-compiler iproute2; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+done
 for pkg in docker-registry apache2-utils skopeo umoci; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
 done

@@ -1,8 +1,9 @@
 //! A private containerd for the shim's tests: its own root, state dir and
 //! sockets under a temporary directory, the shim on its `PATH`, started as
 //! a child process and stopped (with everything it left) when dropped.
-//! Also: a busybox OCI image archive for `ctr image import`, and the scans
-//! that tell whether anything was left behind.
+//! Also: busybox OCI image archives for `ctr image import` (`image`), the
+//! scans that tell whether anything was left behind, and, for the CRI
+//! tests, containerd with its CRI plugin on and a CRI client (`cri`).
 
 #![allow(
     dead_code,
@@ -20,6 +21,17 @@ use std::{
     time::{Duration, Instant},
 };
 
+pub mod cgroups;
+pub mod cni;
+pub mod cri;
+pub mod cri_client;
+pub mod cri_log;
+pub mod image;
+pub mod kubelet;
+
+pub use image::{ImageSpec, build_image, build_images};
+// Each test binary uses some of these.
+#[allow(unused_imports)]
 pub use monocore_suite::{cannot_run, has_ended, may_boot, wait_ended};
 
 /// The runtime name tests pass to `ctr run --runtime`.
@@ -79,6 +91,13 @@ impl Containerd {
     /// Starts one with `env` added to its environment (and so to the
     /// shim's).
     pub fn start(env: &[(&str, &str)]) -> Self {
+        Self::start_with_config(env, config)
+    }
+
+    /// Starts one with `env` added to its environment, and the config
+    /// `config` returns for the temporary directory (which it may also fill
+    /// with what that config names).
+    pub fn start_with_config(env: &[(&str, &str)], config: impl FnOnce(&Path) -> String) -> Self {
         let dir = tempfile::Builder::new()
             .prefix("monocore-ctrd-")
             .tempdir()
@@ -202,7 +221,12 @@ impl Containerd {
 
     /// The tasks `ctr task ls` lists: (id, pid, status).
     pub fn tasks(&self) -> Vec<(String, u32, String)> {
-        self.ctr_ok(&["task", "ls"])
+        self.tasks_in("default")
+    }
+
+    /// The tasks `ctr task ls` lists in containerd namespace `namespace`.
+    pub fn tasks_in(&self, namespace: &str) -> Vec<(String, u32, String)> {
+        self.ctr_ok(&["--namespace", namespace, "task", "ls"])
             .lines()
             .skip(1)
             .filter_map(|line| {
@@ -218,7 +242,13 @@ impl Containerd {
 
     /// The containers `ctr container ls` lists.
     pub fn containers(&self) -> Vec<String> {
-        self.ctr_ok(&["container", "ls"])
+        self.containers_in("default")
+    }
+
+    /// The containers `ctr container ls` lists in containerd namespace
+    /// `namespace`.
+    pub fn containers_in(&self, namespace: &str) -> Vec<String> {
+        self.ctr_ok(&["--namespace", namespace, "container", "ls"])
             .lines()
             .skip(1)
             .filter_map(|line| line.split_whitespace().next().map(str::to_owned))
@@ -309,9 +339,15 @@ impl Containerd {
 
     /// The socket the shim of task `id` serves on.
     pub fn shim_socket(&self, id: &str) -> PathBuf {
+        self.shim_socket_in("default", id)
+    }
+
+    /// The socket the shim of task `id` (of a pod's tasks: the sandbox's
+    /// id) serves on in containerd namespace `namespace`.
+    pub fn shim_socket_in(&self, namespace: &str, id: &str) -> PathBuf {
         let address = containerd_shim::socket_address(
             self.dir().join("containerd.sock").to_str().unwrap(),
-            "default",
+            namespace,
             id,
         );
         PathBuf::from(address.trim_start_matches("unix://"))
@@ -419,78 +455,4 @@ pub fn mounts_under(dir: &Path) -> Vec<String> {
         .filter(|point| point.starts_with(&needle))
         .map(str::to_owned)
         .collect()
-}
-
-/// Builds an OCI image archive (`oci-layout`, `index.json`, blobs) of a
-/// busybox root file system in `dir`, named [`IMAGE`], with one
-/// uncompressed layer. Returns the archive's path.
-pub fn build_image(dir: &Path) -> PathBuf {
-    let work = dir.join("image");
-    let rootfs = work.join("rootfs");
-    let blobs = work.join("layout/blobs/sha256");
-    fs::create_dir_all(&rootfs).unwrap();
-    fs::create_dir_all(&blobs).unwrap();
-    monocore_suite::populate_busybox_rootfs(&rootfs).unwrap();
-    let layer = work.join("layer.tar");
-    run(Command::new("tar")
-        .args([
-            "--sort=name",
-            "--owner=0",
-            "--group=0",
-            "--numeric-owner",
-            "--mtime=@0",
-            "-C",
-        ])
-        .arg(&rootfs)
-        .arg("-cf")
-        .arg(&layer)
-        .arg("."));
-    let add = |bytes: &[u8]| -> (String, usize) {
-        let file = work.join("blob");
-        fs::write(&file, bytes).unwrap();
-        let digest = sha256(&file);
-        fs::rename(&file, blobs.join(&digest)).unwrap();
-        (digest, bytes.len())
-    };
-    let (layer_digest, layer_size) = add(&fs::read(&layer).unwrap());
-    let config = format!(
-        r#"{{"architecture":"amd64","os":"linux","config":{{"Env":["PATH=/usr/sbin:/usr/bin:/sbin:/bin"],"Cmd":["/bin/sh"]}},"rootfs":{{"type":"layers","diff_ids":["sha256:{layer_digest}"]}}}}"#
-    );
-    let (config_digest, config_size) = add(config.as_bytes());
-    let manifest = format!(
-        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:{config_digest}","size":{config_size}}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"sha256:{layer_digest}","size":{layer_size}}}]}}"#
-    );
-    let (manifest_digest, manifest_size) = add(manifest.as_bytes());
-    let index = format!(
-        r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:{manifest_digest}","size":{manifest_size},"annotations":{{"io.containerd.image.name":"{IMAGE}"}}}}]}}"#
-    );
-    fs::write(work.join("layout/index.json"), index).unwrap();
-    fs::write(
-        work.join("layout/oci-layout"),
-        r#"{"imageLayoutVersion":"1.0.0"}"#,
-    )
-    .unwrap();
-    let archive = work.join("image.tar");
-    run(Command::new("tar")
-        .arg("-C")
-        .arg(work.join("layout"))
-        .arg("-cf")
-        .arg(&archive)
-        .arg("."));
-    archive
-}
-
-fn sha256(file: &Path) -> String {
-    let out = run(Command::new("sha256sum").arg(file));
-    out.split_whitespace().next().unwrap().to_owned()
-}
-
-fn run(command: &mut Command) -> String {
-    let out = command.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{command:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
