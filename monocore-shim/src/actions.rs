@@ -103,11 +103,18 @@ pub fn delete(flags: &Flags) -> Result<(), Error> {
     } else {
         flags.bundle.clone().into()
     };
-    release_pod_mounts(&bundle, flags)?;
-    rootfs::unmount_all(&bundle.join("rootfs"))
-        .map_err(|e| Error::Other(crate::error::chain(&e)))?;
-    runs::remove(&flags.namespace, &flags.id).map_err(|e| other("remove the runs directory", e))?;
-    remove_socket(&bundle);
+    // A pod's shim serves all of the pod's tasks: containerd may call this
+    // for one of them while that shim lives on (it deleted the task, and
+    // its connection for that task closed). The live shim owns what is
+    // left, and its socket must stay.
+    if !served_address(&bundle).is_some_and(|address| is_served(&address)) {
+        release_pod_mounts(&bundle, flags)?;
+        rootfs::unmount_all(&bundle.join("rootfs"))
+            .map_err(|e| Error::Other(crate::error::chain(&e)))?;
+        runs::remove(&flags.namespace, &flags.id)
+            .map_err(|e| other("remove the runs directory", e))?;
+        remove_socket(&bundle);
+    }
     let response = DeleteResponse {
         exit_status: 128 + 9,
         exited_at: Some(timestamp(SystemTime::now())).into(),
@@ -147,15 +154,20 @@ fn release_pod_mounts(bundle: &Path, flags: &Flags) -> Result<(), Error> {
     released.map_err(|e| Error::Other(crate::error::chain(&e)))
 }
 
+/// The address in the bundle's `address` file (`unix://PATH`).
+fn served_address(bundle: &Path) -> Option<String> {
+    let address = std::fs::read_to_string(bundle.join("address")).ok()?;
+    Some(address.trim().to_owned())
+}
+
 /// Removes the socket named in the bundle's `address` file, if it is still
 /// there and a socket.
 fn remove_socket(bundle: &Path) {
     use std::os::unix::fs::FileTypeExt;
-    let Ok(address) = std::fs::read_to_string(bundle.join("address")) else {
+    let Some(address) = served_address(bundle) else {
         return;
     };
-    let path = address.trim();
-    let path = Path::new(path.strip_prefix("unix://").unwrap_or(path));
+    let path = Path::new(address.strip_prefix("unix://").unwrap_or(&address));
     if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket()) {
         let _ = std::fs::remove_file(path);
     }

@@ -191,7 +191,7 @@ impl Container {
         let (vm, pod) = match role {
             Role::Sandbox => {
                 let pod =
-                    PodVm::create(&runs, mapped.pod.hostname.clone()).map_err(ShimError::Share)?;
+                    PodVm::create(&runs, &mapped.pod).map_err(ShimError::Share)?;
                 let mut config = mapped.vm.get_config().clone();
                 config.root_path = pod.share().path().into();
                 let vm = MicroVm::from_config(config)
@@ -268,6 +268,22 @@ impl Container {
             // stopped, and runs nothing else.
             .keep(self.pod.is_some())
             .idle(self.pod.is_some());
+        let options = match self.pod.as_ref().and_then(|pod| pod.network_namespace()) {
+            Some(path) => match std::fs::File::open(path) {
+                Ok(namespace) => options.network_namespace(namespace),
+                Err(source) => {
+                    let error = ShimError::NetworkNamespace {
+                        path: path.to_path_buf(),
+                        source,
+                    };
+                    let _ = writeln!(stderr, "monocore: {}", chain(&error));
+                    inner.state = State::Stopped(Exit::failed(0));
+                    self.stopped.notify_all();
+                    return Err(error);
+                }
+            },
+            None => options,
+        };
         let handle = match vm.spawn_with(&options) {
             Ok(handle) => handle,
             Err(e) => {

@@ -122,6 +122,15 @@ pub enum ShimError {
     /// The CRI annotations do not say what the task is.
     #[error("the task's Kubernetes annotations")]
     Kind(#[source] crate::pod::kind::KindError),
+    /// The pod's network namespace could not be opened.
+    #[error("cannot open the pod's network namespace {}", path.display())]
+    NetworkNamespace {
+        /// Its path.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
     /// A pod container whose sandbox this shim does not run.
     #[error(
         "pod sandbox {0} is not running in this shim (one shim per pod: its containers are created after it)"
@@ -152,6 +161,7 @@ impl ShimError {
             | Self::RunsDir { .. }
             | Self::Spawn(_)
             | Self::Share(_)
+            | Self::NetworkNamespace { .. }
             | Self::NoProcess(_) => Code::INTERNAL,
         }
     }

@@ -97,6 +97,9 @@ pub struct PodParts {
     pub user: User,
     /// A pod container's process has a terminal.
     pub terminal: bool,
+    /// The pod's network namespace (a sandbox's, by path): the VM helper
+    /// runs in it. The guest has no network device yet.
+    pub network_namespace: Option<PathBuf>,
 }
 
 /// The mapping's output, filled field by field.

@@ -13,12 +13,14 @@ use monocore::{
 };
 
 use super::share::{PodShare, ShareError};
+use crate::spec::PodParts;
 
 /// The pod's VM, as its containers reach it.
 #[derive(Debug)]
 pub struct PodVm {
     share: PodShare,
     hostname: Option<String>,
+    network_namespace: Option<PathBuf>,
     runs: PathBuf,
     /// The VM's id and its helper's pid, once started.
     vm: Mutex<Option<(String, u32)>>,
@@ -31,15 +33,16 @@ pub fn share_dir(runs: &Path) -> PathBuf {
 
 impl PodVm {
     /// A pod whose VM will run from `runs` (the sandbox's runs directory,
-    /// made here) with `hostname`.
-    pub fn create(runs: &Path, hostname: Option<String>) -> Result<Self, ShareError> {
+    /// made here), with the hostname and network namespace of `parts`.
+    pub fn create(runs: &Path, parts: &PodParts) -> Result<Self, ShareError> {
         std::fs::create_dir_all(runs).map_err(|source| ShareError::Create {
             dir: runs.to_path_buf(),
             source,
         })?;
         Ok(Self {
             share: PodShare::create(&share_dir(runs))?,
-            hostname,
+            hostname: parts.hostname.clone(),
+            network_namespace: parts.network_namespace.clone(),
             runs: runs.to_path_buf(),
             vm: Mutex::new(None),
         })
@@ -59,6 +62,11 @@ impl PodVm {
     /// The pod's hostname.
     pub fn hostname(&self) -> Option<&str> {
         self.hostname.as_deref()
+    }
+
+    /// The pod's network namespace, where the VM helper runs.
+    pub fn network_namespace(&self) -> Option<&Path> {
+        self.network_namespace.as_deref()
     }
 
     /// Records the started VM: its id and its helper's pid.

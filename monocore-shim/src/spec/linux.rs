@@ -106,9 +106,12 @@ fn namespace(value: &Value, at: SpecPath, out: &mut Out<'_>) -> Result<(), SpecE
                 at,
                 "a namespace of the pod's: a pod container joins its pod by running in the pod's microVM",
             ),
+            Role::Sandbox if kind == "network" => {
+                out.pod.network_namespace = Some(string(v, &at)?.into());
+            }
             Role::Sandbox => out.notes.not_applied(
                 at,
-                "the pod's namespace, made by the CRI plugin on the host: the pod's microVM has no network device (networking is not supported yet), so nothing of the guest's is in it",
+                "a namespace of the host's: the pod's microVM has its own kernel",
             ),
             Role::Standalone => {
                 return Err(SpecError::refused(

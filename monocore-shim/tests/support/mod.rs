@@ -371,6 +371,15 @@ impl Containerd {
 
 impl Drop for Containerd {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            // What containerd and the shim said, for the failure's reader.
+            let log = self.log();
+            let lines: Vec<&str> = log.lines().filter(|l| !l.contains("level=debug")).collect();
+            eprintln!(
+                "--- containerd's log (last 80 lines) ---\n{}",
+                lines[lines.len().saturating_sub(80)..].join("\n")
+            );
+        }
         self.stop();
         // Whatever a failed test left: end it and take its mounts off, so
         // that no test leaks into the next (the test has failed already).

@@ -21,6 +21,7 @@ pub struct SpawnOptions {
     pub(crate) runs_dir: Option<PathBuf>,
     pub(crate) keep: bool,
     pub(crate) idle: bool,
+    pub(crate) network_namespace: Option<Arc<OwnedFd>>,
 }
 
 /// Where the guest console goes.
@@ -106,6 +107,16 @@ impl SpawnOptions {
     /// run).
     pub fn idle(mut self, idle: bool) -> Self {
         self.idle = idle;
+        self
+    }
+
+    /// Run the VM helper (the VMM) in the network namespace `namespace`
+    /// (a descriptor of `/proc/<pid>/ns/net` or of a bind-mounted one,
+    /// such as a Kubernetes pod's). The guest has no network device of its
+    /// own either way; this places the VM where its network side belongs.
+    /// Starting the helper fails if the namespace cannot be entered.
+    pub fn network_namespace(mut self, namespace: impl Into<OwnedFd>) -> Self {
+        self.network_namespace = Some(Arc::new(namespace.into()));
         self
     }
 

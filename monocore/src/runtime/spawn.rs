@@ -124,6 +124,21 @@ fn start_helper(
     if let Some(path) = std::env::var_os("LD_LIBRARY_PATH") {
         command.env("LD_LIBRARY_PATH", path);
     }
+    if let Some(namespace) = options.network_namespace.clone() {
+        use std::os::{fd::AsFd, unix::process::CommandExt};
+        // SAFETY: the closure runs in the child between fork and exec: it
+        // only makes the `setns` system call (async-signal-safe, no
+        // allocation, no lock) on a descriptor the `Arc` keeps open.
+        unsafe {
+            command.pre_exec(move || {
+                rustix::thread::move_into_link_name_space(
+                    namespace.as_fd(),
+                    Some(rustix::thread::LinkNameSpaceType::Network),
+                )
+                .map_err(std::io::Error::from)
+            });
+        }
+    }
     command.spawn().map_err(|source| {
         HelperError::Start {
             program: helper.to_string(),
