@@ -190,8 +190,7 @@ impl Container {
         }
         let (vm, pod) = match role {
             Role::Sandbox => {
-                let pod =
-                    PodVm::create(&runs, &mapped.pod).map_err(ShimError::Share)?;
+                let pod = PodVm::create(&runs, &mapped.pod).map_err(ShimError::Share)?;
                 let mut config = mapped.vm.get_config().clone();
                 config.root_path = pod.share().path().into();
                 let vm = MicroVm::from_config(config)

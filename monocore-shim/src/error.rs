@@ -136,6 +136,12 @@ pub enum ShimError {
         "pod sandbox {0} is not running in this shim (one shim per pod: its containers are created after it)"
     )]
     NoPod(String),
+    /// A pod container's process could not be started in the pod's VM.
+    #[error("cannot start the process in the pod's microVM")]
+    GuestStart(#[source] monocore::MonocoreError),
+    /// A thread to watch a process could not be started.
+    #[error("cannot start a thread to watch the process")]
+    Thread(#[source] std::io::Error),
     /// The VM could not be started.
     #[error("cannot start the microVM")]
     Spawn(#[source] monocore::MonocoreError),
@@ -160,6 +166,8 @@ impl ShimError {
             | Self::Unmount { .. }
             | Self::RunsDir { .. }
             | Self::Spawn(_)
+            | Self::GuestStart(_)
+            | Self::Thread(_)
             | Self::Share(_)
             | Self::NetworkNamespace { .. }
             | Self::NoProcess(_) => Code::INTERNAL,

@@ -5,7 +5,7 @@
 use std::{
     fs::File,
     io::{Read, Write},
-    sync::{Arc, Mutex, MutexGuard},
+    sync::{Arc, Condvar, Mutex, MutexGuard},
 };
 
 use containerd_shim::api::ExecProcessRequest;
@@ -49,6 +49,8 @@ pub struct Exec {
     /// Its stream paths.
     pub stdio: StdioPaths,
     state: Mutex<State>,
+    /// Signalled when the state leaves `Created`.
+    started: Condvar,
     /// The stdin FIFO's write end this shim holds until `CloseIO`.
     stdin_keeper: Mutex<Option<File>>,
     events: Events,
@@ -128,6 +130,7 @@ impl Exec {
                 outputs,
                 stdin,
             }))),
+            started: Condvar::new(),
             stdin_keeper: Mutex::new(keeper),
             events,
         })
@@ -153,38 +156,47 @@ impl Exec {
                 });
             }
         };
+        let launched = self.launch(member, *ready);
+        let pid = member.pod_vm().pid();
+        *state = match &launched {
+            Ok(process) => State::Running(Arc::clone(process)),
+            Err(_) => State::Stopped(Exit::failed(pid)),
+        };
+        self.started.notify_all();
+        launched.map(|process| process.pid())
+    }
+
+    /// Starts the process and watches it.
+    fn launch(
+        self: &Arc<Self>,
+        member: &Member,
+        ready: Ready,
+    ) -> Result<Arc<PodProcess>, ShimError> {
         let Ready {
             exec,
             outputs,
             stdin,
-        } = *ready;
+        } = ready;
         let tty = exec.pod.terminal.then_some(DEFAULT_TTY);
         let command = guest_command(&exec.config, &exec.pod.user, tty).in_container(&member.id);
-        let mut process = match member.pod_vm().exec(command) {
-            Ok(process) => process,
-            Err(e) => {
-                *state = State::Stopped(Exit::failed(member.pod_vm().pid()));
-                return Err(ShimError::Spawn(e));
-            }
-        };
+        let mut process = member
+            .pod_vm()
+            .exec(command)
+            .map_err(ShimError::GuestStart)?;
         if let (Some(from), Some(to)) = (stdin, process.take_stdin()) {
             std::thread::Builder::new()
                 .name("pod-stdin".into())
                 .spawn(move || forward_stdin(from, to))
-                .map_err(|e| ShimError::Spawn(e.into()))?;
+                .map_err(ShimError::Thread)?;
         }
         let name = format!("{}/{}", member.id, self.exec_id);
         let (id, exec_id, events) = (member.id.clone(), self.exec_id.clone(), self.events.clone());
         let this = Arc::clone(self);
-        let watched =
-            PodProcess::watch(name, member.pod_vm().pid(), process, outputs, move |exit| {
-                *this.lock() = State::Stopped(exit);
-                events.exec_exited(&id, &exec_id, exit);
-            })
-            .map_err(|e| ShimError::Spawn(e.into()))?;
-        let pid = watched.pid();
-        *state = State::Running(watched);
-        Ok(pid)
+        PodProcess::watch(name, member.pod_vm().pid(), process, outputs, move |exit| {
+            *this.lock() = State::Stopped(exit);
+            events.exec_exited(&id, &exec_id, exit);
+        })
+        .map_err(ShimError::Thread)
     }
 
     /// Where it is.
@@ -201,12 +213,23 @@ impl Exec {
 
     /// `wait`.
     pub fn wait(&self) -> Exit {
-        let process = match &*self.lock() {
-            State::Running(process) => Arc::clone(process),
-            State::Stopped(exit) => return *exit,
-            State::Created(_) => return Exit::never(),
-        };
-        process.wait()
+        let mut state = self.lock();
+        loop {
+            match &*state {
+                State::Stopped(exit) => return *exit,
+                State::Running(process) => {
+                    let process = Arc::clone(process);
+                    drop(state);
+                    return process.wait();
+                }
+                State::Created(_) => {
+                    state = self
+                        .started
+                        .wait(state)
+                        .unwrap_or_else(|poisoned| poisoned.into_inner());
+                }
+            }
+        }
     }
 
     /// `kill`: the signal goes to the process in the guest.

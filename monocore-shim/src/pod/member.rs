@@ -14,7 +14,7 @@ use std::{
     collections::HashMap,
     ffi::OsStr,
     path::PathBuf,
-    sync::{Arc, Mutex, MutexGuard},
+    sync::{Arc, Condvar, Mutex, MutexGuard},
     time::SystemTime,
 };
 
@@ -58,6 +58,8 @@ pub struct Member {
     parts: PodParts,
     root: Mutex<Option<MountedRoot>>,
     state: Mutex<State>,
+    /// Signalled when the state leaves `Created`.
+    started: Condvar,
     execs: Mutex<HashMap<String, Arc<Exec>>>,
     events: Events,
 }
@@ -176,6 +178,7 @@ impl Member {
                 config: Box::new(mapped.vm.get_config().clone()),
                 outputs,
             }),
+            started: Condvar::new(),
             execs: Mutex::new(HashMap::new()),
             events,
         })
@@ -238,12 +241,13 @@ impl Member {
         let started = self.guest_container().and_then(|container| {
             let command =
                 guest_command(&config, &self.parts.user, None).in_new_container(container);
-            self.pod.exec(command).map_err(ShimError::Spawn)
+            self.pod.exec(command).map_err(ShimError::GuestStart)
         });
         let process = match started {
             Ok(process) => process,
             Err(e) => {
                 *state = State::Stopped(Exit::failed(self.pod.pid()));
+                self.started.notify_all();
                 return Err(e);
             }
         };
@@ -262,11 +266,13 @@ impl Member {
             Ok(process) => {
                 let pid = process.pid();
                 *state = State::Running(process);
+                self.started.notify_all();
                 Ok(pid)
             }
             Err(e) => {
                 *state = State::Stopped(Exit::failed(self.pod.pid()));
-                Err(ShimError::Spawn(e.into()))
+                self.started.notify_all();
+                Err(ShimError::Thread(e))
             }
         }
     }
@@ -285,12 +291,23 @@ impl Member {
 
     /// `wait`.
     pub fn wait(&self) -> Exit {
-        let process = match &*self.lock() {
-            State::Running(process) => Arc::clone(process),
-            State::Stopped(exit) => return *exit,
-            State::Created { .. } => return Exit::never(),
-        };
-        process.wait()
+        let mut state = self.lock();
+        loop {
+            match &*state {
+                State::Stopped(exit) => return *exit,
+                State::Running(process) => {
+                    let process = Arc::clone(process);
+                    drop(state);
+                    return process.wait();
+                }
+                State::Created { .. } => {
+                    state = self
+                        .started
+                        .wait(state)
+                        .unwrap_or_else(|poisoned| poisoned.into_inner());
+                }
+            }
+        }
     }
 
     /// `kill`: the signal goes to the process in the guest.
@@ -307,6 +324,7 @@ impl Member {
                     at: SystemTime::now(),
                 };
                 *state = State::Stopped(exit);
+                self.started.notify_all();
                 drop(state);
                 self.events.exited(&self.id, exit);
                 Ok(())
@@ -329,6 +347,7 @@ impl Member {
             Status::Stopped(exit) => exit,
         };
         *self.lock() = State::Stopped(exit);
+        self.started.notify_all();
         self.pod
             .share()
             .detach(OsStr::new(&self.id))

@@ -329,11 +329,14 @@ impl PodShare {
                 self.detach(&slot)?;
             }
         }
-        std::fs::remove_dir_all(&self.dir).map_err(|source| ShareError::Entry {
-            step: "remove",
-            entry: ".".to_owned(),
-            source,
-        })
+        match std::fs::remove_dir_all(&self.dir) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(ShareError::Entry {
+                step: "remove",
+                entry: ".".to_owned(),
+                source: e,
+            }),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -370,7 +373,11 @@ fn unmount_entry(dir: &OwnedFd, name: &OsStr) -> Result<(), Errno> {
         if !is_mount_root(&fd)? {
             return Ok(());
         }
-        rustix::mount::unmount(fd_path(fd.as_fd()), UnmountFlags::DETACH)?;
+        match rustix::mount::unmount(fd_path(fd.as_fd()), UnmountFlags::DETACH) {
+            // Taken off meanwhile (by a concurrent clean-up).
+            Ok(()) | Err(Errno::INVAL) => {}
+            Err(e) => return Err(e),
+        }
     }
     Ok(())
 }
@@ -395,18 +402,28 @@ fn remove_tree_at(dir: &OwnedFd, name: &OsStr) -> Result<(), Errno> {
         Err(Errno::ISDIR) => {}
         Err(e) => return Err(e),
     }
-    let sub = rustix::fs::openat2(
+    // Another process may be removing the same tree (containerd cleans up
+    // after a dead pod shim once per task, concurrently): what is gone is
+    // done.
+    let sub = match rustix::fs::openat2(
         dir,
         name,
         OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
         Mode::empty(),
         confined(),
-    )?;
+    ) {
+        Ok(sub) => sub,
+        Err(Errno::NOENT) => return Ok(()),
+        Err(e) => return Err(e),
+    };
     for entry in entries(&sub)? {
         remove_tree_at(&sub, &entry)?;
     }
     drop(sub);
-    rustix::fs::unlinkat(dir, name, rustix::fs::AtFlags::REMOVEDIR)
+    match rustix::fs::unlinkat(dir, name, rustix::fs::AtFlags::REMOVEDIR) {
+        Ok(()) | Err(Errno::NOENT) => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 /// `mount_setattr(fd, "", AT_EMPTY_PATH | AT_RECURSIVE, MOUNT_ATTR_RDONLY)`:
