@@ -29,7 +29,10 @@ use support::{
     cni::POD_IP,
     cri::{Cri, MONOCORE, RUNC, may_run_cri},
     cri_log::{self, Stream},
-    kubelet::{DNS_SEARCHES, DNS_SERVER, SERVICE_ACCOUNT_PATH, TOKEN},
+    kubelet::{
+        CPU_MILLIS, DNS_SEARCHES, DNS_SERVER, MEMORY_LIMIT, SERVICE_ACCOUNT_PATH, SHARED_PATH,
+        TOKEN,
+    },
     may_boot,
 };
 
@@ -318,6 +321,55 @@ fn a_pod_runs_as_kubelet_runs_it_with_runc() {
     }
     let _serial = serial();
     pod_lifecycle(&RUNC_HANDLER);
+}
+
+/// The README's pod (section "RuntimeClass and a pod") is the one
+/// [`pod_lifecycle`] runs: its name and hostname, DNS config, limits,
+/// volume, and each container's script, line for line.
+#[test]
+fn the_readme_pod_is_the_one_the_scenario_runs() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    let section = readme
+        .split("### RuntimeClass and a pod")
+        .nth(1)
+        .and_then(|rest| rest.split("```yaml").nth(1))
+        .and_then(|rest| rest.split("```").next())
+        .expect("the README has the pod's YAML");
+    let yaml: Vec<&str> = section.lines().map(str::trim).collect();
+    let has = |line: &str| assert!(yaml.contains(&line), "the README's pod lacks `{line}`");
+    let searches = DNS_SEARCHES.map(|d| format!("\"{d}\"")).join(", ");
+    for line in [
+        "name: hello-pod".to_owned(),
+        "hostname: hello-pod".to_owned(),
+        format!("nameservers: [\"{DNS_SERVER}\"]"),
+        format!("searches: [{searches}]"),
+        "options: [{name: ndots, value: \"5\"}]".to_owned(),
+        "- name: first          # says what it sees of the pod, leaves a file, exits 0".to_owned(),
+        "workingDir: /tmp".to_owned(),
+        "- {name: GREETING, value: hello from a pod}".to_owned(),
+        format!("volumeMounts: [{{name: shared, mountPath: {SHARED_PATH}}}]"),
+        format!(
+            "limits: {{memory: {}Mi, cpu: {CPU_MILLIS}m}}",
+            MEMORY_LIMIT >> 20
+        ),
+    ] {
+        has(&line);
+    }
+    // Each script, line for line and in order, as a YAML block.
+    for script in [FIRST, SECOND] {
+        let first = script.lines().next().unwrap();
+        let at = yaml
+            .iter()
+            .position(|l| *l == first)
+            .expect("the script's first line");
+        let lines: Vec<&str> = script.lines().map(str::trim).collect();
+        assert_eq!(
+            yaml[at..at + lines.len()],
+            lines[..],
+            "the README's script differs"
+        );
+    }
 }
 
 /// The CRI log reader, on lines containerd writes and on lines it must

@@ -559,10 +559,11 @@ fn a_missing_or_broken_config_json_says_which_file() {
     );
 }
 
-/// What the README says of Kubernetes pods: the CRI plugin's container
-/// spec (the pod's hostname, the sandbox's namespaces joined by path, the
-/// pod's files bind mounted) is refused at its first field a VM cannot
-/// honour, never run with those dropped.
+/// A pod container's spec (the pod's hostname, the sandbox's namespaces
+/// joined by path, the pod's files bind mounted) given as a container with
+/// a VM of its own (without the CRI annotations that make it a pod's) is
+/// refused at its first field such a VM cannot honour, never run with those
+/// dropped. As a pod's container it runs (`tests/pod.rs`).
 #[test]
 fn a_kubernetes_container_spec_is_refused_not_run_without_its_pod() {
     let bundle = Bundle::new();
