@@ -236,6 +236,14 @@ fn pod_lifecycle(handler: &Handler) {
     assert!(!cri.pod_processes().is_empty(), "no process in the pod");
     let netns: Vec<_> = std::fs::read_dir(cri.netns_dir()).unwrap().collect();
     assert_eq!(netns.len(), 1, "{netns:?}");
+    // ContainerStats: the memory the container's VM (monocore) or cgroup
+    // (runc) uses, as kubelet's summary reads it.
+    let stats = client.container_stats(&second_id).unwrap();
+    let memory = stats
+        .memory
+        .and_then(|m| m.working_set_bytes)
+        .map_or(0, |v| v.value);
+    assert!(memory > 0, "{stats:#?}");
     // ExecSync: stdout, stderr and the exit code, apart.
     let exec = client
         .exec_sync(

@@ -260,6 +260,24 @@ impl CriClient {
         })
     }
 
+    /// `ContainerStats`: what the container uses (kubelet's summary API
+    /// asks this).
+    pub fn container_stats(&self, id: &str) -> CriResult<cri::ContainerStats> {
+        let req = Self::request(
+            cri::ContainerStatsRequest {
+                container_id: id.to_owned(),
+            },
+            self.timeout,
+        );
+        self.runtime("ContainerStats", self.timeout, |mut c| async move {
+            c.container_stats(req).await
+        })
+        .and_then(|r| {
+            r.stats
+                .ok_or_else(|| tonic::Status::not_found(format!("no stats for {id}")))
+        })
+    }
+
     /// `StopContainer`: SIGTERM (or the image's stop signal), then SIGKILL
     /// after `grace`. The call's deadline is the client's plus `grace`.
     pub fn stop_container(&self, id: &str, grace: Duration) -> CriResult<()> {
