@@ -24,53 +24,19 @@ use std::{
 use containerd_shim::{api::CreateTaskRequest, error, info};
 use monocore::{
     kernel::KernelChoice,
-    vm::{MicroVm, SpawnOptions, VmExitStatus, VmHandle},
+    vm::{MicroVm, SpawnOptions, VmHandle},
 };
 
 use crate::{
     error::{ShimError, chain},
     events::Events,
+    exit::{EXIT_BOOT_FAILED, Exit, exit_status, one_process, wait_until_exited},
     pod::sandbox::PodVm,
     rootfs::{self, MountedRoot},
     runs,
     spec::{self, Role},
     stdio,
 };
-
-/// The exit status of a task whose VM failed to boot or to run its command
-/// (the `monocore` command's code for a monocore failure).
-pub const EXIT_BOOT_FAILED: u32 = 125;
-
-/// How a task ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Exit {
-    /// The VM helper's pid (0 if the VM never started).
-    pub pid: u32,
-    /// The exit status.
-    pub status: u32,
-    /// When.
-    pub at: SystemTime,
-}
-
-impl Exit {
-    /// The end of a task that never ran.
-    pub fn never() -> Self {
-        Self {
-            pid: 0,
-            status: 0,
-            at: SystemTime::now(),
-        }
-    }
-
-    /// A task that failed to start, in the VM whose helper is `pid`.
-    pub fn failed(pid: u32) -> Self {
-        Self {
-            pid,
-            status: EXIT_BOOT_FAILED,
-            at: SystemTime::now(),
-        }
-    }
-}
 
 /// The paths containerd gave for the task's standard streams.
 #[derive(Debug, Clone, Default)]
@@ -259,47 +225,20 @@ impl Container {
             stdout,
             mut stderr,
         } = *prepared;
-        let options = SpawnOptions::new()
-            .console_to(stdout)
-            .kernel(kernel.clone())
-            .runs_dir(&self.runs)
-            // A pod's VM serves its containers until the sandbox is
-            // stopped, and runs nothing else.
-            .keep(self.pod.is_some())
-            .idle(self.pod.is_some());
-        let options = match self.pod.as_ref().and_then(|pod| pod.network_namespace()) {
-            Some(path) => match std::fs::File::open(path) {
-                Ok(namespace) => options.network_namespace(namespace),
-                Err(source) => {
-                    let error = ShimError::NetworkNamespace {
-                        path: path.to_path_buf(),
-                        source,
-                    };
-                    let _ = writeln!(stderr, "monocore: {}", chain(&error));
-                    inner.state = State::Stopped(Exit::failed(0));
-                    self.stopped.notify_all();
-                    return Err(error);
-                }
-            },
-            None => options,
-        };
-        let handle = match vm.spawn_with(&options) {
+        let spawned = self
+            .spawn_options(stdout, kernel)
+            .and_then(|options| vm.spawn_with(&options).map_err(ShimError::Spawn));
+        // The options held the stdout FIFO's last descriptor but the
+        // helper's: they are gone, so the reader sees EOF when the VM ends.
+        let handle = match spawned {
             Ok(handle) => handle,
-            Err(e) => {
-                let error = ShimError::Spawn(e);
+            Err(error) => {
                 let _ = writeln!(stderr, "monocore: {}", chain(&error));
-                inner.state = State::Stopped(Exit {
-                    pid: 0,
-                    status: EXIT_BOOT_FAILED,
-                    at: SystemTime::now(),
-                });
+                inner.state = State::Stopped(Exit::failed(0));
                 self.stopped.notify_all();
                 return Err(error);
             }
         };
-        // The options held the stdout FIFO's last descriptor but the
-        // helper's: drop it, so the reader sees EOF when the VM ends.
-        drop(options);
         let pid = handle.pid();
         if let (Some(pod), Some(id)) = (&self.pod, handle.id()) {
             pod.started(id, pid);
@@ -313,11 +252,7 @@ impl Container {
         if let Err(e) = monitor {
             // The closure, and the VM handle in it, were dropped: the VM
             // was killed and reaped.
-            inner.state = State::Stopped(Exit {
-                pid,
-                status: EXIT_BOOT_FAILED,
-                at: SystemTime::now(),
-            });
+            inner.state = State::Stopped(Exit::failed(pid));
             self.stopped.notify_all();
             return Err(ShimError::Spawn(e.into()));
         }
@@ -326,6 +261,33 @@ impl Container {
             reaping: false,
         };
         Ok(pid)
+    }
+
+    /// How the VM is spawned: its console into the stdout FIFO; a pod's VM
+    /// kept and idle (it serves the pod's containers until the sandbox is
+    /// stopped, and runs nothing else), its VMM in the pod's network
+    /// namespace.
+    fn spawn_options(
+        &self,
+        stdout: File,
+        kernel: &KernelChoice,
+    ) -> Result<SpawnOptions, ShimError> {
+        let is_pod = self.pod.is_some();
+        let options = SpawnOptions::new()
+            .console_to(stdout)
+            .kernel(kernel.clone())
+            .runs_dir(&self.runs)
+            .keep(is_pod)
+            .idle(is_pod);
+        match self.pod.as_ref().and_then(|pod| pod.network_namespace()) {
+            Some(path) => File::open(path)
+                .map(|namespace| options.network_namespace(namespace))
+                .map_err(|source| ShimError::NetworkNamespace {
+                    path: path.to_path_buf(),
+                    source,
+                }),
+            None => Ok(options),
+        }
     }
 
     /// Waits for the VM to end, records how, and tells containerd.
@@ -463,61 +425,5 @@ impl Container {
             source,
         })?;
         Ok(exit)
-    }
-}
-
-/// The task exit status of a VM's end: the guest's exit code, or 128+N
-/// when the VM was killed by signal N.
-pub fn exit_status(status: VmExitStatus) -> u32 {
-    match (status.code(), status.signal()) {
-        (Some(code), _) => u32::from_ne_bytes(code.to_ne_bytes()) & 0xff,
-        (None, Some(signal)) => 128 + (u32::from_ne_bytes(signal.to_ne_bytes()) & 0x7f),
-        (None, None) => EXIT_BOOT_FAILED,
-    }
-}
-
-/// Blocks until child `pid` has exited, without reaping it (the VM handle
-/// reaps it).
-fn wait_until_exited(pid: u32) {
-    let id: libc::id_t = pid;
-    loop {
-        // SAFETY: an all-zero `siginfo_t` is a valid value of this plain C
-        // struct.
-        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-        // SAFETY: `info` is a valid, writable `siginfo_t` for the call's
-        // duration; WNOWAIT leaves the child waitable.
-        let ret =
-            unsafe { libc::waitid(libc::P_PID, id, &mut info, libc::WEXITED | libc::WNOWAIT) };
-        if ret == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
-            return;
-        }
-    }
-}
-
-/// The one process `pid` names, if it names one: never 0 (which `kill`
-/// reads as this whole process group) and never a number beyond `pid_t`
-/// (which would turn negative: a process group, or every process).
-fn one_process(pid: u32) -> Option<rustix::process::Pid> {
-    i32::try_from(pid)
-        .ok()
-        .filter(|&raw| raw > 0)
-        .and_then(rustix::process::Pid::from_raw)
-}
-
-#[cfg(test)]
-mod tests {
-    use rustix::process::Pid;
-
-    use super::one_process;
-
-    #[test]
-    fn a_pid_that_names_no_one_process_is_never_signalled() {
-        // kill(0) signals this process group; u32::MAX is -1 as a pid_t,
-        // every process; 2^31 is a negative group.
-        assert_eq!(one_process(0), None);
-        assert_eq!(one_process(u32::MAX), None);
-        assert_eq!(one_process(1 << 31), None);
-        assert_eq!(Pid::as_raw(one_process(42)), 42);
-        assert_eq!(Pid::as_raw(one_process(i32::MAX as u32)), i32::MAX);
     }
 }

@@ -18,7 +18,7 @@ use containerd_shim::{
     warn,
 };
 
-use crate::container::Exit;
+use crate::exit::Exit;
 
 /// How long one event may take to deliver.
 const PUBLISH_TIMEOUT: Duration = Duration::from_secs(5);

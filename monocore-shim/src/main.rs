@@ -12,6 +12,7 @@ mod actions;
 mod container;
 mod error;
 mod events;
+mod exit;
 mod pod;
 mod rootfs;
 mod runs;

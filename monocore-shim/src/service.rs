@@ -10,9 +10,10 @@ use containerd_shim::{self as shim, ExitSignal, TtrpcContext, TtrpcResult, api, 
 use monocore::kernel::KernelChoice;
 
 use crate::{
-    container::{Container, Exit, Status},
+    container::{Container, Status},
     error::ShimError,
     events::{Events, timestamp},
+    exit::Exit,
     pod::{
         kind::{self, TaskKind},
         member::Member,

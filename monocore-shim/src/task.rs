@@ -5,8 +5,9 @@
 use std::sync::Arc;
 
 use crate::{
-    container::{Container, Exit, Status, StdioPaths},
+    container::{Container, Status, StdioPaths},
     error::ShimError,
+    exit::Exit,
     pod::{exec::Exec, member::Member},
 };
 

@@ -10,7 +10,12 @@
 //! print `SKIPPED: <test>: <reason>` (or fail, with
 //! `MONOCORE_REQUIRE_BOOT=1`, as in CI).
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code may panic
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // test code may panic
 
 mod support;
 

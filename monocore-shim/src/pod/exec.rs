@@ -17,9 +17,10 @@ use super::{
     process::{Outputs, PodProcess},
 };
 use crate::{
-    container::{Exit, Status, StdioPaths},
+    container::{Status, StdioPaths},
     error::ShimError,
     events::Events,
+    exit::Exit,
     spec, stdio,
 };
 

@@ -27,9 +27,10 @@ use super::{
     sandbox::PodVm,
 };
 use crate::{
-    container::{Exit, Status, StdioPaths},
+    container::{Status, StdioPaths},
     error::ShimError,
     events::Events,
+    exit::Exit,
     rootfs::{self, MountedRoot},
     spec::{self, PodParts, Role, User},
     stdio,

@@ -12,7 +12,7 @@ use std::{
 use containerd_shim::{error, info};
 use monocore::vm::{GuestProcess, GuestSignaller};
 
-use crate::container::{Exit, exit_status};
+use crate::exit::{Exit, exit_status};
 
 /// The status of a process whose pod VM ended under it: as if killed.
 pub const EXIT_VM_ENDED: u32 = 128 + 9;
