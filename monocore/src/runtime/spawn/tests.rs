@@ -163,3 +163,67 @@ fn capture_console_false_after_console_to_inherits_again() {
         .capture_console(false);
     assert!(!options.is_console_to_file() && !options.is_capturing_console());
 }
+
+/// `setns` into another network namespace needs `CAP_SYS_ADMIN`: root, as
+/// CI runs the tests. Elsewhere the test says so (and fails where boots
+/// are required).
+fn may_enter_namespaces(test: &str) -> bool {
+    if rustix::process::geteuid().is_root() {
+        return true;
+    }
+    assert!(
+        std::env::var_os("MONOCORE_REQUIRE_BOOT").is_none_or(|v| v != "1"),
+        "{test}: entering a network namespace needs root, and MONOCORE_REQUIRE_BOOT=1"
+    );
+    eprintln!("SKIPPED: {test}: entering a network namespace needs root");
+    false
+}
+
+#[test]
+fn the_helper_runs_in_the_network_namespace_it_is_given() {
+    if !may_enter_namespaces("the_helper_runs_in_the_network_namespace_it_is_given") {
+        return;
+    }
+    // A process in a network namespace of its own holds one open.
+    let mut holder = std::process::Command::new("unshare")
+        .args(["--net", "sleep", "60"])
+        .spawn()
+        .unwrap();
+    let path = format!("/proc/{}/ns/net", holder.id());
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mine = fs::read_link("/proc/self/ns/net").unwrap();
+    while fs::read_link(&path).is_ok_and(|ns| ns == mine) {
+        assert!(std::time::Instant::now() < deadline, "unshare did not take");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let theirs = fs::read_link(&path).unwrap();
+    let (_root, vm) = vm();
+    let runs = tempfile::tempdir().unwrap();
+    let options = SpawnOptions::new()
+        .capture_console(true)
+        .helper_path("/bin/readlink")
+        .helper_args(&["/proc/self/ns/net"])
+        .kernel(KernelChoice::Libkrunfw)
+        .runs_dir(runs.path())
+        .network_namespace(fs::File::open(&path).unwrap());
+    let mut handle = vm.spawn_with(&options).unwrap();
+    let _ = handle.wait();
+    let _ = holder.kill();
+    let _ = holder.wait();
+    let seen = String::from_utf8(handle.console_output()).unwrap();
+    assert_eq!(seen.trim(), theirs.to_str().unwrap());
+    assert_ne!(seen.trim(), mine.to_str().unwrap());
+
+    // A descriptor that is no network namespace: the helper never starts.
+    let options = SpawnOptions::new()
+        .helper_path("/bin/true")
+        .kernel(KernelChoice::Libkrunfw)
+        .runs_dir(runs.path())
+        .network_namespace(tempfile::tempfile().unwrap());
+    assert!(matches!(
+        vm.spawn_with(&options),
+        Err(MonocoreError::Helper(HelperError::Start { .. }))
+    ));
+    // Nothing of it is left.
+    assert_eq!(fs::read_dir(runs.path()).unwrap().count(), 0);
+}
