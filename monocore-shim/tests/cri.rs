@@ -244,6 +244,16 @@ fn pod_lifecycle(handler: &Handler) {
         .and_then(|m| m.working_set_bytes)
         .map_or(0, |v| v.value);
     assert!(memory > 0, "{stats:#?}");
+    // A VM's size is fixed at boot: an update is refused, with the reason.
+    if handler.name == MONOCORE {
+        let refused = client.update_memory(&second_id, 512 << 20).unwrap_err();
+        assert!(
+            refused
+                .message()
+                .contains("a microVM's RAM and vCPUs are fixed when it boots"),
+            "{refused:?}"
+        );
+    }
     // ExecSync: stdout, stderr and the exit code, apart.
     let exec = client
         .exec_sync(

@@ -278,6 +278,27 @@ impl CriClient {
         })
     }
 
+    /// `UpdateContainerResources`: a new memory limit, in bytes.
+    pub fn update_memory(&self, id: &str, bytes: i64) -> CriResult<()> {
+        let req = Self::request(
+            cri::UpdateContainerResourcesRequest {
+                container_id: id.to_owned(),
+                linux: Some(cri::LinuxContainerResources {
+                    memory_limit_in_bytes: bytes,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+            self.timeout,
+        );
+        self.runtime(
+            "UpdateContainerResources",
+            self.timeout,
+            |mut c| async move { c.update_container_resources(req).await },
+        )
+        .map(|_| ())
+    }
+
     /// `StopContainer`: SIGTERM (or the image's stop signal), then SIGKILL
     /// after `grace`. The call's deadline is the client's plus `grace`.
     pub fn stop_container(&self, id: &str, grace: Duration) -> CriResult<()> {
