@@ -1,0 +1,96 @@
+//! `exec` in a pod VM's container as `kubectl exec -it` asks for it: with
+//! a terminal, through containerd (`ctr task exec -t`, run on a
+//! pseudo-terminal of its own by `script`), next to `ExecSync`'s pipes.
+//! Boots a VM (~20 s on `kvm_pvm`); skips loudly where a CRI test or a boot
+//! cannot run (and fails under `MONOCORE_REQUIRE_BOOT=1`).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code may panic
+
+mod support;
+
+use std::{
+    process::{Command, Stdio},
+    time::Duration,
+};
+
+use support::{
+    BOOT_TIMEOUT, IMAGE,
+    cni::POD_IP,
+    cri::{Cri, MONOCORE, NAMESPACE, may_run_cri},
+    cri_log::{self, Stream},
+    may_boot,
+};
+
+#[test]
+fn an_exec_with_a_terminal_gets_one_and_one_without_gets_pipes() {
+    let test = "an_exec_with_a_terminal_gets_one_and_one_without_gets_pipes";
+    if !may_run_cri(test, MONOCORE) || !may_boot(test) {
+        return;
+    }
+    let mut cri = Cri::start(&[]);
+    let pod = cri.pod("exec-pod", 1);
+    let pod_id = cri.run_pod(&pod, MONOCORE).unwrap();
+    pod.write_hosts_file(POD_IP);
+    let config = pod
+        .container("shell", &cri.image_ref(), IMAGE)
+        .command(&["/bin/sh", "-c", "echo up; exec sleep 600"])
+        .build();
+    let id = cri
+        .client()
+        .create_container(&pod_id, &config, &pod.sandbox_config())
+        .unwrap();
+    cri.client().start_container(&id).unwrap();
+    cri_log::wait_for_line(&pod.log_file("shell"), Stream::Stdout, "up", BOOT_TIMEOUT);
+
+    // With a terminal: `ctr` needs one of its own, which `script` gives it.
+    let socket = cri.dir().join("containerd.sock");
+    let ctr = format!(
+        "ctr --address {} -n {NAMESPACE} task exec -t --exec-id tty-1 {id} /bin/sh -c 'tty; echo out; echo err >&2; exit 5'",
+        socket.display()
+    );
+    // Its input stays open (and silent) until it has ended.
+    let mut child = Command::new("script")
+        .args(["-qec", &ctr, "/dev/null"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let input = child.stdin.take();
+    let output = child.wait_with_output().unwrap();
+    drop(input);
+    let text = String::from_utf8_lossy(&output.stdout).replace('\r', "");
+    let lines: Vec<&str> = text.lines().collect();
+    // The command's terminal, its stderr on it too, and its exit code as
+    // ctr's (script's).
+    assert!(
+        lines.first().is_some_and(|l| l.starts_with("/dev/pts/")),
+        "{lines:?}"
+    );
+    assert_eq!(lines.get(1..), Some(&["out", "err"][..]), "{lines:?}");
+    assert_eq!(
+        output.status.code(),
+        Some(5),
+        "{text}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    // Without: pipes, stdout and stderr apart, the exit code.
+    let exec = cri
+        .client()
+        .exec_sync(
+            &id,
+            &["/bin/sh", "-c", "tty; echo err >&2; exit 4"],
+            Duration::from_secs(60),
+        )
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&exec.stdout), "not a tty\n");
+    assert_eq!(String::from_utf8_lossy(&exec.stderr), "err\n");
+    assert_eq!(exec.exit_code, 4);
+
+    cri.client().stop_pod_sandbox(&pod_id).unwrap();
+    cri.client().remove_pod_sandbox(&pod_id).unwrap();
+    cri.assert_nothing_left();
+    cri.containerd_mut().stop();
+    cri.containerd().assert_nothing_left();
+}
