@@ -14,10 +14,11 @@
 //!    environment, working directory and resource limits (its stdio is the
 //!    console), and reports `ready`.
 //! 5. Serves the control channel (one thread per session: a command run in
-//!    the VM with its output streamed back, or a shutdown) while the main
-//!    command runs. When the main command ends, the agent ends with its exit
-//!    code (128 + N for signal N), unless the spec says to keep the VM; then
-//!    it ends on a shutdown request. Commands still running are killed.
+//!    the VM or in a container inside it (see [`container`]), with its
+//!    output streamed back, or a shutdown) while the main command runs.
+//!    When the main command ends, the agent ends with its exit code (128 +
+//!    N for signal N), unless the spec says to keep the VM; then it ends on
+//!    a shutdown request. Commands still running are killed.
 //!
 //! A failed step is reported to the host (`/.monocore/status`) and on the
 //! console, and the agent exits with 125; a command that cannot be executed

@@ -375,3 +375,64 @@ fn spawn_with_terminal(
     let output = pty.master.try_clone().map_err(system)?;
     Ok((child, vec![(output, false)], Input::Terminal(pty.master)))
 }
+
+#[cfg(test)]
+mod tests {
+    use monocore_agent::control::{Bind, ContainerSetup};
+
+    use super::*;
+
+    fn agent() -> Agent {
+        Agent {
+            rlimits: Vec::new(),
+            running: Mutex::new(Vec::new()),
+            containers: Containers::default(),
+            events: mpsc::channel().0,
+        }
+    }
+
+    #[test]
+    fn a_request_the_agent_refuses_is_a_failure_at_its_step() {
+        let bad_bind = ExecRequest {
+            place: Place::Create(ContainerSetup {
+                name: b"web".to_vec(),
+                root: b"/pod/web".to_vec(),
+                binds: vec![
+                    Bind {
+                        source: b"/a".to_vec(),
+                        target: b"/a".to_vec(),
+                        readonly: false,
+                    },
+                    Bind {
+                        source: b"/b".to_vec(),
+                        target: b"/b/../../etc".to_vec(),
+                        readonly: true,
+                    },
+                ],
+                ..ContainerSetup::default()
+            }),
+            ..ExecRequest::default()
+        };
+        let Err(failure) = enter_place(&bad_bind, &agent()) else {
+            panic!("accepted")
+        };
+        assert_eq!((failure.step, failure.errno), (Step::Bind { index: 1 }, 22));
+        assert_eq!(
+            failure.detail,
+            "container.binds[1].target has a `..` component"
+        );
+
+        let unknown = ExecRequest {
+            place: Place::Join(b"nobody".to_vec()),
+            ..ExecRequest::default()
+        };
+        let Err(failure) = enter_place(&unknown, &agent()) else {
+            panic!("joined")
+        };
+        assert_eq!((failure.step, failure.errno), (Step::Container, 2));
+        assert!(matches!(
+            enter_place(&ExecRequest::default(), &agent()),
+            Ok(None)
+        ));
+    }
+}
