@@ -202,7 +202,7 @@ fn the_helper_runs_in_the_network_namespace_it_is_given() {
     let options = SpawnOptions::new()
         .capture_console(true)
         .helper_path("/bin/readlink")
-        .helper_args(&["/proc/self/ns/net"])
+        .helper_args(["/proc/self/ns/net"])
         .kernel(KernelChoice::Libkrunfw)
         .runs_dir(runs.path())
         .network_namespace(fs::File::open(&path).unwrap());
