@@ -253,7 +253,9 @@ fn ctr_task_kill_ends_a_running_vm_and_delete_leaves_nothing() {
     ]);
     assert!(!out.status.success());
     assert!(
-        text(&out.stderr).contains("exec is not supported (one command per microVM)"),
+        text(&out.stderr).contains(
+            "exec is supported in a pod's containers only (a container with a microVM of its own runs one command)"
+        ),
         "{}",
         text(&out.stderr)
     );
