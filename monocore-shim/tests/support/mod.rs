@@ -69,7 +69,7 @@ impl ContainerdVersion {
     }
 
     /// This version's `tool` (`containerd`, `ctr`).
-    fn tool(self, tool: &str) -> PathBuf {
+    pub fn tool(self, tool: &str) -> PathBuf {
         self.bin_dir()
             .map_or_else(|| PathBuf::from(tool), |dir| dir.join(tool))
     }
@@ -139,7 +139,12 @@ pub fn containerd_blocker(version: ContainerdVersion) -> Option<String> {
 /// `true` when containerd (1.6) tests can run; otherwise prints the loud
 /// skip line (or, with `MONOCORE_REQUIRE_BOOT=1`, as CI sets, panics).
 pub fn may_run(test: &str) -> bool {
-    match containerd_blocker(ContainerdVersion::V1_6) {
+    may_run_version(test, ContainerdVersion::V1_6)
+}
+
+/// [`may_run`] for containerd `version`.
+pub fn may_run_version(test: &str, version: ContainerdVersion) -> bool {
+    match containerd_blocker(version) {
         None => true,
         Some(reason) => cannot_run(test, &format!("containerd tests cannot run here: {reason}")),
     }
