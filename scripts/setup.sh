@@ -14,7 +14,8 @@
 #     it against the signed archive) and only its `containerd`, `ctr` and
 #     `containerd-shim-runc-v2` are unpacked, into
 #     /opt/monocore/containerd-2.1.9/bin (the path the tests look in; nothing
-#     there is on anyone's PATH). Skipped when all three say 2.1.9.
+#     there is on anyone's PATH; MONOCORE_CONTAINERD2_DIR moves it, for the
+#     script and the tests alike). Skipped when all three say 2.1.9.
 #   - for those CRI tests: protobuf-compiler (`protoc`, which the k8s-cri
 #     crate's build script runs to generate the CRI client) and iproute2
 #     (`ip`, which their CNI plugin runs inside the pod's network namespace).
@@ -30,6 +31,10 @@
 #     afterwards when its stamp verifies). Nothing is built on hardware-KVM
 #     hosts.
 # Safe to run again: every step checks before it changes anything.
+#
+# For tests/scripts.rs only: MONOCORE_CONTAINERD2_STUB=fail makes the
+# containerd 2.1 download fail; =hang makes it wait there until a signal
+# ends the script (its clean-up on exit is the real one).
 #
 # Usage: scripts/setup.sh [--compat-kernel]
 set -euo pipefail
@@ -97,7 +102,15 @@ fi
 # 2.1.9 is taken (forky is a moving suite), else this fails loudly.
 containerd2_upstream=2.1.9
 containerd2_version=2.1.9+ds1-5
-containerd2_dir=/opt/monocore/containerd-$containerd2_upstream
+containerd2_dir=${MONOCORE_CONTAINERD2_DIR:-/opt/monocore/containerd-$containerd2_upstream}
+containerd2_stub=${MONOCORE_CONTAINERD2_STUB:-}
+case $containerd2_stub in
+"" | fail | hang) ;;
+*)
+    echo "setup: MONOCORE_CONTAINERD2_STUB=$containerd2_stub: expected fail or hang" >&2
+    exit 2
+    ;;
+esac
 containerd2_tools=(containerd ctr containerd-shim-runc-v2)
 
 # Whether every binary in $1 runs and says it is $containerd2_upstream.
@@ -124,6 +137,16 @@ install_containerd2() {
     if [ "$(id -u)" -eq 0 ] && id _apt >/dev/null 2>&1; then chown _apt "$containerd2_scratch"; fi
     cd "$containerd2_scratch"
     version=$containerd2_version
+    case $containerd2_stub in
+    fail)
+        echo "setup: stub download: failing" >&2
+        exit 1
+        ;;
+    hang)
+        echo "setup: stub download: waiting for a signal" >&2
+        while :; do sleep 1; done
+        ;;
+    esac
     if ! apt-get download -qq "containerd=$version" 2>/dev/null; then
         $SUDO apt-get update -qq || true
         if ! apt-get download -qq "containerd=$version" 2>/dev/null; then

@@ -43,9 +43,16 @@ pub const IMAGE: &str = "localhost/monocore-busybox:test";
 pub const BOOT_TIMEOUT: Duration = Duration::from_secs(240);
 
 /// Where `scripts/setup.sh` unpacks forky's containerd 2.1.9 (`containerd`,
-/// `ctr`, `containerd-shim-runc-v2`), beside the system's 1.6 and on no
-/// one's `PATH`.
-pub const CONTAINERD2_BIN: &str = "/opt/monocore/containerd-2.1.9/bin";
+/// `ctr`, `containerd-shim-runc-v2`, in its `bin`), beside the system's 1.6
+/// and on no one's `PATH`, unless `MONOCORE_CONTAINERD2_DIR` moves it.
+pub const CONTAINERD2_DIR: &str = "/opt/monocore/containerd-2.1.9";
+
+/// The directory of containerd 2.1.9's binaries (see [`CONTAINERD2_DIR`]).
+pub fn containerd2_bin() -> PathBuf {
+    std::env::var_os("MONOCORE_CONTAINERD2_DIR")
+        .map_or_else(|| PathBuf::from(CONTAINERD2_DIR), PathBuf::from)
+        .join("bin")
+}
 
 /// Which containerd a test starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,7 +60,7 @@ pub enum ContainerdVersion {
     /// Debian bookworm's containerd 1.6 (the `containerd` package, with
     /// runc): `containerd`, `ctr` and `containerd-shim-runc-v2` on `PATH`.
     V1_6,
-    /// forky's containerd 2.1.9, from [`CONTAINERD2_BIN`]; config version
+    /// forky's containerd 2.1.9, from [`containerd2_bin`]; config version
     /// 3, the CRI plugin split in three.
     V2_1,
 }
@@ -61,10 +68,10 @@ pub enum ContainerdVersion {
 impl ContainerdVersion {
     /// The directory of this version's binaries, put first on containerd's
     /// `PATH` (after the shim's) so that it starts its own runc shim.
-    fn bin_dir(self) -> Option<&'static Path> {
+    fn bin_dir(self) -> Option<PathBuf> {
         match self {
             Self::V1_6 => None,
-            Self::V2_1 => Some(Path::new(CONTAINERD2_BIN)),
+            Self::V2_1 => Some(containerd2_bin()),
         }
     }
 
@@ -207,7 +214,7 @@ impl Containerd {
     fn spawn(&mut self) {
         let dir = self.dir.path();
         let mut path = vec![dir.join("bin")];
-        path.extend(self.version.bin_dir().map(Path::to_path_buf));
+        path.extend(self.version.bin_dir());
         path.extend(std::env::split_paths(
             &std::env::var_os("PATH").unwrap_or_default(),
         ));
