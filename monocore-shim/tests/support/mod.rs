@@ -496,12 +496,19 @@ impl Drop for Containerd {
         self.stop();
         // Whatever a failed test left: end it and take its mounts off, so
         // that no test leaks into the next (the test has failed already).
-        for (pid, _, _) in processes_of(self.dir()) {
+        let mut shims = Vec::new();
+        for (pid, cmdline, _) in processes_of(self.dir()) {
+            shims.extend(shim_task(&cmdline));
             if let Ok(pid) = i32::try_from(pid) {
                 // SAFETY: plain syscall; the pid was just found in /proc
                 // with this test's directory in its command line or cwd.
                 unsafe { libc::kill(pid, libc::SIGKILL) };
             }
+        }
+        // A shim killed here leaves its socket, which is not under the
+        // test's directory (it is named after this containerd's address).
+        for (namespace, id) in shims {
+            let _ = fs::remove_file(self.shim_socket_in(&namespace, &id));
         }
         for mount in mounts_under(self.dir()).into_iter().rev() {
             let c = std::ffi::CString::new(mount).unwrap();
@@ -509,6 +516,18 @@ impl Drop for Containerd {
             unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
         }
     }
+}
+
+/// The containerd namespace and task id a shim's command line names
+/// (`-namespace NS -id ID`), if it is a shim's.
+fn shim_task(cmdline: &str) -> Option<(String, String)> {
+    let args: Vec<&str> = cmdline.split_whitespace().collect();
+    let value = |flag: &str| {
+        args.windows(2)
+            .find(|pair| pair[0] == flag)
+            .map(|pair| pair[1].to_owned())
+    };
+    Some((value("-namespace")?, value("-id")?))
 }
 
 /// A containerd 1.6 config (version 2) with everything under `dir`. The CRI
