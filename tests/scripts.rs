@@ -157,6 +157,7 @@ fn setup_on_an_empty_cache_ends_with_ok_and_exits_0() {
         command
             .arg("--compat-kernel")
             .env("MONOCORE_CACHE_DIR", cache.path())
+            .env_remove("MONOCORE_CONTAINERD2_DIR")
             .env(STUB_ENV, "ok");
         command
     });
@@ -171,5 +172,72 @@ fn setup_on_an_empty_cache_ends_with_ok_and_exits_0() {
         last.starts_with("setup: ok") && last.contains("compat kernel"),
         "{stdout}\n{stderr}"
     );
+    // containerd 2.1, unpacked where the CRI tests look.
+    assert!(
+        last.contains("containerd 2.1.9 in /opt/monocore/containerd-2.1.9"),
+        "{last}"
+    );
     assert!(cache.path().join("kernel/compat/stamp").is_file());
+}
+
+/// `setup.sh` with containerd 2.1's step to do (its directory,
+/// `MONOCORE_CONTAINERD2_DIR`, under `root`, not yet made) and its download
+/// stubbed with `stub`; its scratch directory goes under `tmp` (`TMPDIR`).
+fn setup_installing_containerd2(root: &Path, tmp: &Path, stub: &str) -> Command {
+    let mut command = Command::new(script("setup.sh"));
+    command
+        .env("MONOCORE_CONTAINERD2_DIR", root.join("containerd-2.1.9"))
+        .env("MONOCORE_CONTAINERD2_STUB", stub)
+        .env("TMPDIR", tmp);
+    command
+}
+
+/// What is in `dir`.
+fn entries(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
+#[test]
+fn setup_whose_containerd2_download_fails_exits_1_and_leaves_nothing() {
+    let (root, tmp) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let out = run(setup_installing_containerd2(
+        root.path(),
+        tmp.path(),
+        "fail",
+    ));
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(stderr.contains("stub download: failing"), "{stderr}");
+    assert!(!stdout.contains("setup: ok"), "{stdout}");
+    assert_eq!(entries(root.path()), Vec::<String>::new());
+    assert_eq!(entries(tmp.path()), Vec::<String>::new());
+}
+
+#[test]
+fn setup_ended_by_sigterm_during_the_containerd2_download_exits_143_and_leaves_nothing() {
+    let (root, tmp) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let child = setup_installing_containerd2(root.path(), tmp.path(), "hang")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the download is under way (its scratch directory exists).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while entries(tmp.path()).is_empty() {
+        assert!(Instant::now() < deadline, "the stub download never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(143), "{}", text(&out.stderr));
+    assert_eq!(entries(root.path()), Vec::<String>::new());
+    assert_eq!(entries(tmp.path()), Vec::<String>::new());
 }

@@ -30,7 +30,7 @@ use std::{
 use criterion::{Criterion, SamplingMode, criterion_group, criterion_main};
 use monocore::vm::{GuestCommand, GuestOutput, MicroVm, MicroVmConfig, SpawnOptions};
 use support::{
-    BOOT_TIMEOUT, IMAGE,
+    BOOT_TIMEOUT, ContainerdVersion, IMAGE,
     cni::POD_IP,
     cri::{Cri, MONOCORE, may_run_cri},
     cri_log::{self, Stream},
@@ -149,7 +149,7 @@ fn exec_baseline(group: &mut criterion::BenchmarkGroup<'_, criterion::measuremen
 
 fn bench(c: &mut Criterion) {
     let name = "pod_start";
-    if !may_run_cri(name, MONOCORE) || !monocore_suite::may_boot(name) {
+    if !may_run_cri(name, MONOCORE, ContainerdVersion::V1_6) || !monocore_suite::may_boot(name) {
         return;
     }
     let mut cri = Cri::start(&[]);

@@ -1,18 +1,21 @@
 //! Kubernetes pods through containerd's CRI plugin, driven as kubelet
 //! drives them: a CRI client of our own (`support::cri_client`) calls what
 //! kubelet calls, in kubelet's order, with kubelet's requests
-//! (`support::kubelet`), against a private containerd (Debian's 1.6) with
-//! the CRI plugin on and a CNI network that keeps the pod offline
-//! (`support::cri`, `support::cni`). The scenario is one function,
-//! [`pod_lifecycle`], parameterised by the runtime handler; today it runs
-//! with `runc`, the reference, which proves the harness.
+//! (`support::kubelet`), against a private containerd with the CRI plugin
+//! on and a CNI network that keeps the pod offline (`support::cri`,
+//! `support::cni`). The scenario is one function, [`pod_lifecycle`],
+//! parameterised by the runtime handler (`monocore`, and `runc`, the
+//! reference, which proves the harness) and by the containerd: Debian
+//! bookworm's 1.6, and forky's 2.1.9 (which `scripts/setup.sh` unpacks into
+//! `/opt/monocore/containerd-2.1.9`; config version 3, the CRI plugin split
+//! in three).
 //!
 //! Each test ends by checking that nothing is left: no pod or container
 //! (CRI, `ctr`), no process in a pod's cgroup or network namespace, no
 //! container cgroup, no network namespace, no shim socket, no process of
-//! the private containerd's, no mount. They skip loudly without containerd,
-//! runc, iproute2 or root (and fail, with `MONOCORE_REQUIRE_BOOT=1`, as in
-//! CI). They run one at a time.
+//! the private containerd's, no mount. They skip loudly without containerd
+//! (1.6, or 2.1.9 where the test needs it), runc, iproute2 or root (and
+//! fail, with `MONOCORE_REQUIRE_BOOT=1`, as in CI). They run one at a time.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code may panic
 
@@ -25,7 +28,7 @@ use std::{
 
 use k8s_cri::v1::{ContainerState, PodSandboxState};
 use support::{
-    BOOT_TIMEOUT, IMAGE,
+    BOOT_TIMEOUT, ContainerdVersion, IMAGE,
     cni::POD_IP,
     cri::{Cri, MONOCORE, RUNC, may_run_cri},
     cri_log::{self, Stream},
@@ -107,10 +110,11 @@ fn dump_spec(name: &str, spec: &serde_json::Value) {
     }
 }
 
-/// What kubelet does for a pod of two containers, in its order, checking
-/// each answer and what the containers saw; then that nothing is left.
-fn pod_lifecycle(handler: &Handler) {
-    let mut cri = Cri::start(&[]);
+/// What kubelet does for a pod of two containers, in its order, under
+/// containerd `version`, checking each answer and what the containers saw;
+/// then that nothing is left.
+fn pod_lifecycle(handler: &Handler, containerd_version: ContainerdVersion) {
+    let mut cri = Cri::start_with(containerd_version, &[]);
     let client = cri.client();
     let version = client.version().unwrap();
     assert_eq!(
@@ -121,6 +125,12 @@ fn pod_lifecycle(handler: &Handler) {
         ("containerd", "v1")
     );
     assert_eq!(version.version, "0.1.0");
+    assert!(
+        version
+            .runtime_version
+            .starts_with(containerd_version.release_prefix()),
+        "{version:?}"
+    );
     // kubelet asks for the image's status (and pulls it when absent).
     let image = cri.image_ref();
     let pod = cri.pod("hello-pod", 2);
@@ -146,6 +156,21 @@ fn pod_lifecycle(handler: &Handler) {
     assert_eq!(field(&spec, &["annotations", CONTAINER_TYPE]), "sandbox");
     assert_eq!(field(&spec, &["annotations", SANDBOX_ID]), pod_id);
     assert_eq!(field(&spec, &["hostname"]), "hello-pod");
+    // containerd 2 lets a pod's unprivileged processes bind low ports and
+    // ping by default (sysctls the shim notes; see `spec::linux`); 1.6
+    // does not.
+    let sysctl = |name: &str| field(&spec, &["linux", "sysctl", name]).to_owned();
+    let unprivileged = match containerd_version {
+        ContainerdVersion::V1_6 => ["", ""],
+        ContainerdVersion::V2_1 => ["0", "0 2147483647"],
+    };
+    assert_eq!(
+        [
+            sysctl("net.ipv4.ip_unprivileged_port_start"),
+            sysctl("net.ipv4.ping_group_range")
+        ],
+        unprivileged
+    );
 
     // kubelet writes the pod's hosts file once it knows the pod's IP.
     pod.write_hosts_file(POD_IP);
@@ -234,6 +259,22 @@ fn pod_lifecycle(handler: &Handler) {
     // processes (in its cgroup or network namespace), its network
     // namespace.
     assert!(!cri.pod_processes().is_empty(), "no process in the pod");
+    // containerd started the shims: the handler's, and for runc the runc
+    // shim of containerd's own release (2.1.9's is beside its containerd).
+    let shims = cri.containerd().shim_executables();
+    assert!(!shims.is_empty(), "no shim runs");
+    let own = cri
+        .containerd()
+        .executable()
+        .with_file_name("containerd-shim-runc-v2");
+    for shim in shims {
+        assert!(
+            shim == own || shim.ends_with("containerd-shim-monocore-v1"),
+            "shim {} is not {} nor monocore's",
+            shim.display(),
+            own.display()
+        );
+    }
     let netns: Vec<_> = std::fs::read_dir(cri.netns_dir()).unwrap().collect();
     assert_eq!(netns.len(), 1, "{netns:?}");
     // ContainerStats: the memory the container's VM (monocore) or cgroup
@@ -324,21 +365,41 @@ const MONOCORE_HANDLER: Handler = Handler {
 #[test]
 fn a_pod_runs_as_kubelet_runs_it_in_one_microvm() {
     let test = "a_pod_runs_as_kubelet_runs_it_in_one_microvm";
-    if !may_run_cri(test, MONOCORE) || !may_boot(test) {
+    if !may_run_cri(test, MONOCORE, ContainerdVersion::V1_6) || !may_boot(test) {
         return;
     }
     let _serial = serial();
-    pod_lifecycle(&MONOCORE_HANDLER);
+    pod_lifecycle(&MONOCORE_HANDLER, ContainerdVersion::V1_6);
 }
 
 #[test]
 fn a_pod_runs_as_kubelet_runs_it_with_runc() {
     let test = "a_pod_runs_as_kubelet_runs_it_with_runc";
-    if !may_run_cri(test, RUNC) {
+    if !may_run_cri(test, RUNC, ContainerdVersion::V1_6) {
         return;
     }
     let _serial = serial();
-    pod_lifecycle(&RUNC_HANDLER);
+    pod_lifecycle(&RUNC_HANDLER, ContainerdVersion::V1_6);
+}
+
+#[test]
+fn a_pod_runs_as_kubelet_runs_it_in_one_microvm_with_containerd_2() {
+    let test = "a_pod_runs_as_kubelet_runs_it_in_one_microvm_with_containerd_2";
+    if !may_run_cri(test, MONOCORE, ContainerdVersion::V2_1) || !may_boot(test) {
+        return;
+    }
+    let _serial = serial();
+    pod_lifecycle(&MONOCORE_HANDLER, ContainerdVersion::V2_1);
+}
+
+#[test]
+fn a_pod_runs_as_kubelet_runs_it_with_runc_and_containerd_2() {
+    let test = "a_pod_runs_as_kubelet_runs_it_with_runc_and_containerd_2";
+    if !may_run_cri(test, RUNC, ContainerdVersion::V2_1) {
+        return;
+    }
+    let _serial = serial();
+    pod_lifecycle(&RUNC_HANDLER, ContainerdVersion::V2_1);
 }
 
 /// The README's pod (section "RuntimeClass and a pod") is the one

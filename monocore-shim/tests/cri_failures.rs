@@ -4,6 +4,10 @@
 //! pod removed while its containers run, containerd restarting, and the
 //! shim killed. Each test ends by checking that nothing is left: no pod,
 //! container, task, process, mount, cgroup, network namespace or socket.
+//! The monocore tests run under Debian bookworm's containerd 1.6 and again
+//! under forky's containerd 2.1.9 (`..._with_containerd_2`, where
+//! `scripts/setup.sh` unpacked it), whose task-exit, wait and delete
+//! sequence and shim clean-up are its own.
 //!
 //! The monocore tests boot a VM (~20 s on `kvm_pvm`) and run where
 //! `monocore::host::check()` finds a kernel that boots; elsewhere they
@@ -27,7 +31,7 @@ use std::{
 
 use k8s_cri::v1::{ContainerState, PodSandboxState};
 use support::{
-    BOOT_TIMEOUT, IMAGE,
+    BOOT_TIMEOUT, ContainerdVersion, IMAGE,
     cni::POD_IP,
     cri::{Cri, MONOCORE, RUNC, may_run_cri},
     cri_log::{self, Stream},
@@ -43,10 +47,14 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// Whether `test` can run with `handler` (monocore's boot a VM).
-fn may(test: &str, handler: &str) -> bool {
-    may_run_cri(test, handler) && (handler != MONOCORE || may_boot(test))
+/// Whether `test` can run with `handler` under containerd `version`
+/// (monocore's boot a VM).
+fn may(test: &str, handler: &str, version: ContainerdVersion) -> bool {
+    may_run_cri(test, handler, version) && (handler != MONOCORE || may_boot(test))
 }
+
+const V1_6: ContainerdVersion = ContainerdVersion::V1_6;
+const V2_1: ContainerdVersion = ContainerdVersion::V2_1;
 
 /// A pod of one container that runs `command` with `handler`: the pod's
 /// id, the container's id, and its log file.
@@ -76,8 +84,8 @@ fn remove_pod(mut cri: Cri, pod_id: &str) {
     cri.containerd().assert_nothing_left();
 }
 
-fn exits_non_zero(handler: &str) {
-    let cri = Cri::start(&[]);
+fn exits_non_zero(handler: &str, version: ContainerdVersion) {
+    let cri = Cri::start_with(version, &[]);
     let (pod_id, id, log_file) = one_container_pod(
         &cri,
         handler,
@@ -107,23 +115,33 @@ fn exits_non_zero(handler: &str) {
 #[test]
 fn a_container_that_exits_non_zero_reports_its_code_and_its_stderr() {
     let test = "a_container_that_exits_non_zero_reports_its_code_and_its_stderr";
-    if may(test, RUNC) {
+    if may(test, RUNC, V1_6) {
         let _serial = serial();
-        exits_non_zero(RUNC);
+        exits_non_zero(RUNC, V1_6);
     }
 }
 
 #[test]
 fn a_pod_vm_container_that_exits_non_zero_reports_its_code_and_its_stderr() {
     let test = "a_pod_vm_container_that_exits_non_zero_reports_its_code_and_its_stderr";
-    if may(test, MONOCORE) {
+    if may(test, MONOCORE, V1_6) {
         let _serial = serial();
-        exits_non_zero(MONOCORE);
+        exits_non_zero(MONOCORE, V1_6);
     }
 }
 
-fn fails_to_start(handler: &str) {
-    let cri = Cri::start(&[]);
+#[test]
+fn a_pod_vm_container_that_exits_non_zero_reports_its_code_and_its_stderr_with_containerd_2() {
+    let test =
+        "a_pod_vm_container_that_exits_non_zero_reports_its_code_and_its_stderr_with_containerd_2";
+    if may(test, MONOCORE, V2_1) {
+        let _serial = serial();
+        exits_non_zero(MONOCORE, V2_1);
+    }
+}
+
+fn fails_to_start(handler: &str, version: ContainerdVersion) {
+    let cri = Cri::start_with(version, &[]);
     let (pod_id, id, _) = one_container_pod(&cri, handler, &["/no/such/command"]);
     let refused = cri.client().start_container(&id).unwrap_err();
     let message = refused.message().to_lowercase();
@@ -154,18 +172,27 @@ fn fails_to_start(handler: &str) {
 #[test]
 fn a_container_whose_command_does_not_exist_fails_to_start() {
     let test = "a_container_whose_command_does_not_exist_fails_to_start";
-    if may(test, RUNC) {
+    if may(test, RUNC, V1_6) {
         let _serial = serial();
-        fails_to_start(RUNC);
+        fails_to_start(RUNC, V1_6);
     }
 }
 
 #[test]
 fn a_pod_vm_container_whose_command_does_not_exist_fails_to_start() {
     let test = "a_pod_vm_container_whose_command_does_not_exist_fails_to_start";
-    if may(test, MONOCORE) {
+    if may(test, MONOCORE, V1_6) {
         let _serial = serial();
-        fails_to_start(MONOCORE);
+        fails_to_start(MONOCORE, V1_6);
+    }
+}
+
+#[test]
+fn a_pod_vm_container_whose_command_does_not_exist_fails_to_start_with_containerd_2() {
+    let test = "a_pod_vm_container_whose_command_does_not_exist_fails_to_start_with_containerd_2";
+    if may(test, MONOCORE, V2_1) {
+        let _serial = serial();
+        fails_to_start(MONOCORE, V2_1);
     }
 }
 
@@ -190,8 +217,10 @@ fn pod_shim(cri: &Cri, pod_id: &str) -> u32 {
         })
         .map(|(pid, _, _)| pid)
         .collect();
-    assert_eq!(shims.len(), 1, "{shims:?}");
-    shims[0]
+    match shims[..] {
+        [shim] => shim,
+        _ => panic!("not one shim for pod {pod_id}: {shims:?}"),
+    }
 }
 
 /// The pod sandbox's task pid: its VM helper.
@@ -204,14 +233,8 @@ fn vm_helper(cri: &Cri, pod_id: &str) -> u32 {
         .unwrap()
 }
 
-#[test]
-fn a_pod_removed_while_its_container_runs_leaves_nothing_behind() {
-    let test = "a_pod_removed_while_its_container_runs_leaves_nothing_behind";
-    if !may(test, MONOCORE) {
-        return;
-    }
-    let _serial = serial();
-    let mut cri = Cri::start(&[]);
+fn removed_while_running(version: ContainerdVersion) {
+    let mut cri = Cri::start_with(version, &[]);
     let (pod_id, _) = running_pod(&cri);
     let helper = vm_helper(&cri, &pod_id);
     // No StopContainer first: removing the pod stops and removes all.
@@ -226,13 +249,25 @@ fn a_pod_removed_while_its_container_runs_leaves_nothing_behind() {
 }
 
 #[test]
-fn a_pod_vm_runs_on_while_containerd_restarts_and_containerd_reattaches() {
-    let test = "a_pod_vm_runs_on_while_containerd_restarts_and_containerd_reattaches";
-    if !may(test, MONOCORE) {
-        return;
+fn a_pod_removed_while_its_container_runs_leaves_nothing_behind() {
+    let test = "a_pod_removed_while_its_container_runs_leaves_nothing_behind";
+    if may(test, MONOCORE, V1_6) {
+        let _serial = serial();
+        removed_while_running(V1_6);
     }
-    let _serial = serial();
-    let mut cri = Cri::start(&[]);
+}
+
+#[test]
+fn a_pod_removed_while_its_container_runs_leaves_nothing_behind_with_containerd_2() {
+    let test = "a_pod_removed_while_its_container_runs_leaves_nothing_behind_with_containerd_2";
+    if may(test, MONOCORE, V2_1) {
+        let _serial = serial();
+        removed_while_running(V2_1);
+    }
+}
+
+fn containerd_restarts(version: ContainerdVersion) {
+    let mut cri = Cri::start_with(version, &[]);
     let (pod_id, id) = running_pod(&cri);
     let helper = vm_helper(&cri, &pod_id);
     cri.containerd_mut().restart();
@@ -264,13 +299,26 @@ fn a_pod_vm_runs_on_while_containerd_restarts_and_containerd_reattaches() {
 }
 
 #[test]
-fn a_killed_pod_shim_takes_its_vm_down_and_containerd_cleans_up() {
-    let test = "a_killed_pod_shim_takes_its_vm_down_and_containerd_cleans_up";
-    if !may(test, MONOCORE) {
-        return;
+fn a_pod_vm_runs_on_while_containerd_restarts_and_containerd_reattaches() {
+    let test = "a_pod_vm_runs_on_while_containerd_restarts_and_containerd_reattaches";
+    if may(test, MONOCORE, V1_6) {
+        let _serial = serial();
+        containerd_restarts(V1_6);
     }
-    let _serial = serial();
-    let cri = Cri::start(&[]);
+}
+
+#[test]
+fn a_pod_vm_runs_on_while_containerd_restarts_and_containerd_reattaches_with_containerd_2() {
+    let test =
+        "a_pod_vm_runs_on_while_containerd_restarts_and_containerd_reattaches_with_containerd_2";
+    if may(test, MONOCORE, V2_1) {
+        let _serial = serial();
+        containerd_restarts(V2_1);
+    }
+}
+
+fn shim_killed(version: ContainerdVersion) {
+    let cri = Cri::start_with(version, &[]);
     let (pod_id, id) = running_pod(&cri);
     let helper = vm_helper(&cri, &pod_id);
     let shim = pod_shim(&cri, &pod_id);
@@ -300,4 +348,22 @@ fn a_killed_pod_shim_takes_its_vm_down_and_containerd_cleans_up() {
         std::thread::sleep(Duration::from_millis(200));
     }
     remove_pod(cri, &pod_id);
+}
+
+#[test]
+fn a_killed_pod_shim_takes_its_vm_down_and_containerd_cleans_up() {
+    let test = "a_killed_pod_shim_takes_its_vm_down_and_containerd_cleans_up";
+    if may(test, MONOCORE, V1_6) {
+        let _serial = serial();
+        shim_killed(V1_6);
+    }
+}
+
+#[test]
+fn a_killed_pod_shim_takes_its_vm_down_and_containerd_cleans_up_with_containerd_2() {
+    let test = "a_killed_pod_shim_takes_its_vm_down_and_containerd_cleans_up_with_containerd_2";
+    if may(test, MONOCORE, V2_1) {
+        let _serial = serial();
+        shim_killed(V2_1);
+    }
 }

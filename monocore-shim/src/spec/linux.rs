@@ -19,6 +19,18 @@ const DEFAULT_CPU_PERIOD: u64 = 100_000;
 
 const MIB: i64 = 1 << 20;
 
+/// The sysctls containerd 2's CRI plugin adds to every pod sandbox with a
+/// network namespace of its own, with the values it gives them
+/// (`enable_unprivileged_ports` and `enable_unprivileged_icmp`, on by
+/// default since containerd 2.0; off in 1.6 and 1.7).
+const CRI_DEFAULT_SYSCTLS: [(&str, &str); 2] = [
+    ("net.ipv4.ip_unprivileged_port_start", "0"),
+    ("net.ipv4.ping_group_range", "0 2147483647"),
+];
+
+/// Why a sandbox's [`CRI_DEFAULT_SYSCTLS`] are noted rather than refused.
+const CRI_DEFAULT_SYSCTL_NOT_APPLIED: &str = "containerd 2's CRI plugin sets it on every pod by default (enable_unprivileged_ports, enable_unprivileged_icmp), to let unprivileged processes bind ports below 1024 and open ICMP echo sockets in the pod's network namespace; the pod's microVM has its own kernel, which is not configured from the spec and keeps its defaults (both need root in the guest)";
+
 /// The character devices every container may use (containerd's default
 /// allow list: null, zero, full, random, urandom, tty, console, ptmx and
 /// the pseudo-terminals), as (major, minor; `None` for any minor). The
@@ -61,12 +73,7 @@ pub(super) fn map(value: &Value, at: SpecPath, out: &mut Out<'_>) -> Result<(), 
         None => {}
     }
     if let Some((v, at)) = fields.take("sysctl") {
-        let first = super::fields::object(v, &at)?
-            .keys()
-            .next()
-            .cloned()
-            .unwrap_or_default();
-        return Err(SpecError::refused(at.key(&first), Refusal::Sysctl(first)));
+        sysctls(v, &at, out)?;
     }
     if let Some((_, at)) = fields.take("cgroupsPath") {
         out.notes.not_applied(
@@ -83,6 +90,29 @@ pub(super) fn map(value: &Value, at: SpecPath, out: &mut Out<'_>) -> Result<(), 
         }
     }
     fields.finish()
+}
+
+/// `linux.sysctl`: refused (the guest kernel is not configured from the
+/// spec), except in a pod's sandbox the ones containerd 2's CRI plugin adds
+/// to every pod with their default values, which are noted: refusing them
+/// would refuse every pod under containerd 2's default config. (A pod that
+/// asks for the same values itself cannot be told apart, and is noted too.)
+fn sysctls(value: &Value, at: &SpecPath, out: &mut Out<'_>) -> Result<(), SpecError> {
+    for (key, v) in super::fields::object(value, at)? {
+        let cri_default = CRI_DEFAULT_SYSCTLS
+            .iter()
+            .any(|(k, default)| k == key && v.as_str() == Some(*default));
+        if out.role == Role::Sandbox && cri_default {
+            out.notes
+                .not_applied(at.key(key), CRI_DEFAULT_SYSCTL_NOT_APPLIED);
+        } else {
+            return Err(SpecError::refused(
+                at.key(key),
+                Refusal::Sysctl(key.clone()),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn device_name(device: &Value) -> String {

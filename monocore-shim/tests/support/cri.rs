@@ -24,7 +24,7 @@ use std::{
 use k8s_cri::v1 as cri;
 
 use super::{
-    Containerd, IMAGE, ImageSpec, build_images, cannot_run,
+    Containerd, ContainerdVersion, IMAGE, ImageSpec, build_images, cannot_run,
     cgroups::{cgroup_dirs, cgroup_procs, remove_cgroups},
     cni::Cni,
     containerd_blocker,
@@ -41,11 +41,12 @@ pub const RUNC: &str = "runc";
 /// The CRI plugin's `sandbox_image`: busybox, its `Cmd` a long sleep.
 pub const PAUSE_IMAGE: &str = "localhost/monocore-pause:test";
 
-/// Why CRI tests with runtime handler `handler` cannot run here, if they
-/// cannot: what [`containerd_blocker`] finds, or no `ip`/`nsenter` (the
-/// CNI plugin's tools), or, for [`RUNC`], no `runc`.
-pub fn cri_blocker(handler: &str) -> Option<String> {
-    if let Some(reason) = containerd_blocker() {
+/// Why CRI tests with runtime handler `handler` under containerd
+/// `version` cannot run here, if they cannot: what [`containerd_blocker`]
+/// finds, or no `ip`/`nsenter` (the CNI plugin's tools), or, for [`RUNC`],
+/// no `runc`.
+pub fn cri_blocker(handler: &str, version: ContainerdVersion) -> Option<String> {
+    if let Some(reason) = containerd_blocker(version) {
         return Some(reason);
     }
     let mut tools = vec![
@@ -69,10 +70,11 @@ pub fn cri_blocker(handler: &str) -> Option<String> {
     None
 }
 
-/// `true` when CRI tests with `handler` can run; otherwise the loud skip
-/// line (or, with `MONOCORE_REQUIRE_BOOT=1`, a failure).
-pub fn may_run_cri(test: &str, handler: &str) -> bool {
-    match cri_blocker(handler) {
+/// `true` when CRI tests with `handler` under containerd `version` can
+/// run; otherwise the loud skip line (or, with `MONOCORE_REQUIRE_BOOT=1`,
+/// a failure).
+pub fn may_run_cri(test: &str, handler: &str, version: ContainerdVersion) -> bool {
+    match cri_blocker(handler, version) {
         None => true,
         Some(reason) => cannot_run(test, &format!("CRI tests cannot run here: {reason}")),
     }
@@ -89,14 +91,22 @@ pub struct Cri {
 }
 
 impl Cri {
-    /// Starts containerd (with `env` added to its environment and the
-    /// shim's), waits for the CRI plugin to be ready, imports the images
-    /// into `k8s.io`, and waits for the CRI plugin to list them.
+    /// Starts containerd 1.6; see [`Cri::start_with`].
     pub fn start(env: &[(&str, &str)]) -> Self {
+        Self::start_with(ContainerdVersion::V1_6, env)
+    }
+
+    /// Starts containerd `version` (with `env` added to its environment
+    /// and the shim's), waits for the CRI plugin to be ready, imports the
+    /// images into `k8s.io`, and waits for the CRI plugin to list them.
+    pub fn start_with(version: ContainerdVersion, env: &[(&str, &str)]) -> Self {
         let mut cni = None;
-        let containerd = Containerd::start_with_config(env, |dir| {
+        let containerd = Containerd::start_with_config(version, env, |dir| {
             let installed = Cni::install(&dir.join("cni"));
-            let config = config(dir, &installed);
+            let config = match version {
+                ContainerdVersion::V1_6 => config_v2(dir, &installed),
+                ContainerdVersion::V2_1 => config_v3(dir, &installed),
+            };
             cni = Some(installed);
             config
         });
@@ -360,7 +370,7 @@ impl Drop for Cri {
 
 /// A containerd 1.6 config (version 2) with the CRI plugin on, everything
 /// under `dir`.
-fn config(dir: &Path, cni: &Cni) -> String {
+fn config_v2(dir: &Path, cni: &Cni) -> String {
     let d = dir.display();
     let bin = cni.bin_dir();
     let conf = cni.conf_dir();
@@ -401,6 +411,71 @@ state = "{d}/state"
 
     [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.{MONOCORE}]
       runtime_type = "{}"
+"#,
+        super::RUNTIME
+    )
+}
+
+/// The same for containerd 2.1 (config version 3), where the CRI plugin is
+/// three: `io.containerd.cri.v1.images` (the pinned sandbox image),
+/// `io.containerd.cri.v1.runtime` (the runtimes, CNI, and the rest of what
+/// version 2 had under `io.containerd.grpc.v1.cri`) and
+/// `io.containerd.grpc.v1.cri` (the CRI service and its stream server).
+/// Three of 2.1's defaults would reach outside `dir`, so they are set
+/// here: NRI (on by default, serving `/var/run/nri/nri.sock`) is off, CDI
+/// (watching `/etc/cdi` and `/var/run/cdi`) is off, and the `opt` plugin's
+/// directory is `dir/opt`.
+fn config_v3(dir: &Path, cni: &Cni) -> String {
+    let d = dir.display();
+    let bin = cni.bin_dir();
+    let conf = cni.conf_dir();
+    let (bin, conf) = (bin.display(), conf.display());
+    format!(
+        r#"version = 3
+root = "{d}/root"
+state = "{d}/state"
+
+[grpc]
+  address = "{d}/containerd.sock"
+
+[ttrpc]
+  address = "{d}/containerd.sock.ttrpc"
+
+[plugins]
+  [plugins.'io.containerd.cri.v1.images'.pinned_images]
+    sandbox = "{PAUSE_IMAGE}"
+
+  [plugins.'io.containerd.cri.v1.runtime']
+    netns_mounts_under_state_dir = true
+    # As in the version 2 config: no oom_score_adj below containerd's own.
+    restrict_oom_score_adj = true
+    enable_cdi = false
+
+    [plugins.'io.containerd.cri.v1.runtime'.cni]
+      bin_dirs = ["{bin}"]
+      conf_dir = "{conf}"
+
+    [plugins.'io.containerd.cri.v1.runtime'.containerd]
+      default_runtime_name = "{RUNC}"
+
+      [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.{RUNC}]
+        runtime_type = "io.containerd.runc.v2"
+
+        [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.{RUNC}.options]
+          Root = "{d}/runc"
+
+      [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.{MONOCORE}]
+        runtime_type = "{}"
+
+  [plugins.'io.containerd.grpc.v1.cri']
+    stream_server_address = "127.0.0.1"
+    stream_server_port = "0"
+
+  [plugins.'io.containerd.nri.v1.nri']
+    disable = true
+
+  [plugins.'io.containerd.internal.v1.opt']
+    path = "{d}/opt"
 "#,
         super::RUNTIME
     )

@@ -42,22 +42,99 @@ pub const IMAGE: &str = "localhost/monocore-busybox:test";
 /// more with other work on the machine).
 pub const BOOT_TIMEOUT: Duration = Duration::from_secs(240);
 
-/// Why containerd tests cannot run here, if they cannot: no `containerd`
-/// or `ctr` (Debian's `containerd` package, installed by
-/// `scripts/setup.sh`), or not root (the shim mounts the snapshot).
-pub fn containerd_blocker() -> Option<String> {
-    for tool in ["containerd", "ctr"] {
-        let found = Command::new(tool)
-            .arg("--version")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if !found {
-            return Some(format!(
-                "`{tool}` is not installed (scripts/setup.sh installs Debian's containerd)"
-            ));
+/// Where `scripts/setup.sh` unpacks forky's containerd 2.1.9 (`containerd`,
+/// `ctr`, `containerd-shim-runc-v2`, in its `bin`), beside the system's 1.6
+/// and on no one's `PATH`, unless `MONOCORE_CONTAINERD2_DIR` moves it.
+pub const CONTAINERD2_DIR: &str = "/opt/monocore/containerd-2.1.9";
+
+/// The directory of containerd 2.1.9's binaries (see [`CONTAINERD2_DIR`]).
+pub fn containerd2_bin() -> PathBuf {
+    std::env::var_os("MONOCORE_CONTAINERD2_DIR")
+        .map_or_else(|| PathBuf::from(CONTAINERD2_DIR), PathBuf::from)
+        .join("bin")
+}
+
+/// Which containerd a test starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContainerdVersion {
+    /// Debian bookworm's containerd 1.6 (the `containerd` package, with
+    /// runc): `containerd`, `ctr` and `containerd-shim-runc-v2` on `PATH`.
+    V1_6,
+    /// forky's containerd 2.1.9, from [`containerd2_bin`]; config version
+    /// 3, the CRI plugin split in three.
+    V2_1,
+}
+
+impl ContainerdVersion {
+    /// The directory of this version's binaries, put first on containerd's
+    /// `PATH` (after the shim's) so that it starts its own runc shim.
+    fn bin_dir(self) -> Option<PathBuf> {
+        match self {
+            Self::V1_6 => None,
+            Self::V2_1 => Some(containerd2_bin()),
         }
+    }
+
+    /// This version's `tool` (`containerd`, `ctr`).
+    pub fn tool(self, tool: &str) -> PathBuf {
+        self.bin_dir()
+            .map_or_else(|| PathBuf::from(tool), |dir| dir.join(tool))
+    }
+
+    /// How this version's containerd starts its version string (as the
+    /// CRI's `Version` gives it).
+    pub fn release_prefix(self) -> &'static str {
+        match self {
+            Self::V1_6 => "1.6.",
+            Self::V2_1 => "2.1.9",
+        }
+    }
+
+    /// Why this version's `containerd`, `ctr` and runc shim cannot be
+    /// run, if they cannot: one missing, or (for 2.1) not saying 2.1.9.
+    fn blocker(self) -> Option<String> {
+        let (install, expected) = match self {
+            Self::V1_6 => ("scripts/setup.sh installs Debian's containerd", None),
+            Self::V2_1 => (
+                "scripts/setup.sh unpacks forky's containerd 2.1.9 there",
+                Some("2.1.9"),
+            ),
+        };
+        for (tool, arg) in [
+            ("containerd", "--version"),
+            ("ctr", "--version"),
+            ("containerd-shim-runc-v2", "-v"),
+        ] {
+            let path = self.tool(tool);
+            let out = Command::new(&path).arg(arg).stdin(Stdio::null()).output();
+            let said = match out {
+                Ok(out) if out.status.success() => {
+                    String::from_utf8_lossy(&out.stdout).into_owned()
+                }
+                _ => return Some(format!("`{}` does not run ({install})", path.display())),
+            };
+            if let Some(expected) = expected {
+                let says_it = said
+                    .split_whitespace()
+                    .any(|word| word.split(['+', '~']).next() == Some(expected));
+                if !says_it {
+                    return Some(format!(
+                        "`{} {arg}` does not say {expected}: {said:?} ({install})",
+                        path.display()
+                    ));
+                }
+            }
+        }
+        None
+    }
+}
+
+/// Why tests with containerd `version` cannot run here, if they cannot:
+/// its `containerd`, `ctr` or runc shim missing (`scripts/setup.sh`
+/// installs them), or not root (the shim mounts the snapshot).
+pub fn containerd_blocker(version: ContainerdVersion) -> Option<String> {
+    if let Some(reason) = version.blocker() {
+        return Some(reason);
     }
     // SAFETY: getuid has no preconditions and cannot fail.
     if unsafe { libc::getuid() } != 0 {
@@ -66,10 +143,15 @@ pub fn containerd_blocker() -> Option<String> {
     None
 }
 
-/// `true` when containerd tests can run; otherwise prints the loud skip
-/// line (or, with `MONOCORE_REQUIRE_BOOT=1`, as CI sets, panics).
+/// `true` when containerd (1.6) tests can run; otherwise prints the loud
+/// skip line (or, with `MONOCORE_REQUIRE_BOOT=1`, as CI sets, panics).
 pub fn may_run(test: &str) -> bool {
-    match containerd_blocker() {
+    may_run_version(test, ContainerdVersion::V1_6)
+}
+
+/// [`may_run`] for containerd `version`.
+pub fn may_run_version(test: &str, version: ContainerdVersion) -> bool {
+    match containerd_blocker(version) {
         None => true,
         Some(reason) => cannot_run(test, &format!("containerd tests cannot run here: {reason}")),
     }
@@ -82,22 +164,27 @@ pub fn shim_binary() -> PathBuf {
 
 /// A running private containerd.
 pub struct Containerd {
+    version: ContainerdVersion,
     dir: tempfile::TempDir,
     child: Option<Child>,
     env: Vec<(String, String)>,
 }
 
 impl Containerd {
-    /// Starts one with `env` added to its environment (and so to the
-    /// shim's).
+    /// Starts a containerd 1.6 with `env` added to its environment (and so
+    /// to the shim's).
     pub fn start(env: &[(&str, &str)]) -> Self {
-        Self::start_with_config(env, config)
+        Self::start_with_config(ContainerdVersion::V1_6, env, config)
     }
 
-    /// Starts one with `env` added to its environment, and the config
-    /// `config` returns for the temporary directory (which it may also fill
-    /// with what that config names).
-    pub fn start_with_config(env: &[(&str, &str)], config: impl FnOnce(&Path) -> String) -> Self {
+    /// Starts containerd `version` with `env` added to its environment,
+    /// and the config `config` returns for the temporary directory (which
+    /// it may also fill with what that config names).
+    pub fn start_with_config(
+        version: ContainerdVersion,
+        env: &[(&str, &str)],
+        config: impl FnOnce(&Path) -> String,
+    ) -> Self {
         let dir = tempfile::Builder::new()
             .prefix("monocore-ctrd-")
             .tempdir()
@@ -115,6 +202,7 @@ impl Containerd {
             .collect();
         env.push(("MONOCORE_SHIM_RUNS_DIR".to_owned(), runs));
         let mut containerd = Self {
+            version,
             dir,
             child: None,
             env,
@@ -125,17 +213,18 @@ impl Containerd {
 
     fn spawn(&mut self) {
         let dir = self.dir.path();
-        let path = format!(
-            "{}:{}",
-            dir.join("bin").display(),
-            std::env::var("PATH").unwrap_or_default()
-        );
+        let mut path = vec![dir.join("bin")];
+        path.extend(self.version.bin_dir());
+        path.extend(std::env::split_paths(
+            &std::env::var_os("PATH").unwrap_or_default(),
+        ));
+        let path = std::env::join_paths(path).unwrap();
         let log = fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(dir.join("containerd.log"))
             .unwrap();
-        let child = Command::new("containerd")
+        let child = Command::new(self.version.tool("containerd"))
             .arg("--config")
             .arg(dir.join("config.toml"))
             .current_dir(dir)
@@ -163,6 +252,30 @@ impl Containerd {
         self.dir.path()
     }
 
+    /// Which containerd this is.
+    pub fn version(&self) -> ContainerdVersion {
+        self.version
+    }
+
+    /// The executable of the running containerd.
+    pub fn executable(&self) -> PathBuf {
+        let pid = self.child.as_ref().expect("containerd runs").id();
+        fs::read_link(format!("/proc/{pid}/exe")).unwrap()
+    }
+
+    /// The executables of the shims this containerd runs (`containerd-shim-*`).
+    pub fn shim_executables(&self) -> Vec<PathBuf> {
+        processes_of(self.dir())
+            .into_iter()
+            .filter_map(|(pid, _, _)| fs::read_link(format!("/proc/{pid}/exe")).ok())
+            .filter(|exe| {
+                exe.file_name()
+                    .and_then(|name| name.to_str())
+                    .is_some_and(|name| name.starts_with("containerd-shim-"))
+            })
+            .collect()
+    }
+
     /// containerd's log so far.
     pub fn log(&self) -> String {
         fs::read_to_string(self.dir().join("containerd.log")).unwrap_or_default()
@@ -170,7 +283,7 @@ impl Containerd {
 
     /// Runs `ctr` against this containerd.
     pub fn ctr(&self, args: &[&str]) -> Output {
-        Command::new("ctr")
+        Command::new(self.version.tool("ctr"))
             .arg("--address")
             .arg(self.dir().join("containerd.sock"))
             .args(args)
@@ -182,7 +295,7 @@ impl Containerd {
     /// Starts `ctr` against this containerd, its stdout and stderr to
     /// `output`.
     pub fn ctr_spawn(&self, args: &[&str], output: fs::File) -> Child {
-        Command::new("ctr")
+        Command::new(self.version.tool("ctr"))
             .arg("--address")
             .arg(self.dir().join("containerd.sock"))
             .args(args)
@@ -383,12 +496,19 @@ impl Drop for Containerd {
         self.stop();
         // Whatever a failed test left: end it and take its mounts off, so
         // that no test leaks into the next (the test has failed already).
-        for (pid, _, _) in processes_of(self.dir()) {
+        let mut shims = Vec::new();
+        for (pid, cmdline, _) in processes_of(self.dir()) {
+            shims.extend(shim_task(&cmdline));
             if let Ok(pid) = i32::try_from(pid) {
                 // SAFETY: plain syscall; the pid was just found in /proc
                 // with this test's directory in its command line or cwd.
                 unsafe { libc::kill(pid, libc::SIGKILL) };
             }
+        }
+        // A shim killed here leaves its socket, which is not under the
+        // test's directory (it is named after this containerd's address).
+        for (namespace, id) in shims {
+            let _ = fs::remove_file(self.shim_socket_in(&namespace, &id));
         }
         for mount in mounts_under(self.dir()).into_iter().rev() {
             let c = std::ffi::CString::new(mount).unwrap();
@@ -396,6 +516,18 @@ impl Drop for Containerd {
             unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
         }
     }
+}
+
+/// The containerd namespace and task id a shim's command line names
+/// (`-namespace NS -id ID`), if it is a shim's.
+fn shim_task(cmdline: &str) -> Option<(String, String)> {
+    let args: Vec<&str> = cmdline.split_whitespace().collect();
+    let value = |flag: &str| {
+        args.windows(2)
+            .find(|pair| pair[0] == flag)
+            .map(|pair| pair[1].to_owned())
+    };
+    Some((value("-namespace")?, value("-id")?))
 }
 
 /// A containerd 1.6 config (version 2) with everything under `dir`. The CRI

@@ -66,6 +66,55 @@ fn a_sandbox_gives_the_pod_its_hostname_and_runs_no_process() {
     );
 }
 
+/// The sysctls containerd 2's CRI plugin adds to every pod sandbox
+/// (`enable_unprivileged_ports`, `enable_unprivileged_icmp`, on by default).
+fn containerd2_sysctls() -> Value {
+    json!({"net.ipv4.ip_unprivileged_port_start": "0", "net.ipv4.ping_group_range": "0 2147483647"})
+}
+
+#[test]
+fn a_sandbox_notes_the_sysctls_containerd_2_adds_to_every_pod() {
+    let bundle = Bundle::new();
+    let spec = with(
+        sandbox_spec(&bundle),
+        "/linux/sysctl",
+        containerd2_sysctls(),
+    );
+    let notes = noted(&map_as(&spec, &bundle, Role::Sandbox));
+    for at in [
+        "linux.sysctl.net.ipv4.ip_unprivileged_port_start",
+        "linux.sysctl.net.ipv4.ping_group_range",
+    ] {
+        assert!(notes.iter().any(|n| n == at), "{at} not noted: {notes:?}");
+    }
+    // Any other sysctl, or another value, is still refused, and so are
+    // these outside a sandbox.
+    let refusal = |sysctl: &str| {
+        format!("sysctl `{sysctl}` cannot be set: the guest kernel is not configured from the spec")
+    };
+    let mut sysctls = containerd2_sysctls();
+    sysctls["net.ipv4.ip_forward"] = json!("1");
+    let spec = with(sandbox_spec(&bundle), "/linux/sysctl", sysctls);
+    assert_eq!(
+        refused_as(&spec, &bundle, Role::Sandbox),
+        (
+            "linux.sysctl.net.ipv4.ip_forward".to_owned(),
+            refusal("net.ipv4.ip_forward")
+        )
+    );
+    let other_value = json!({"net.ipv4.ip_unprivileged_port_start": "80"});
+    let spec = with(sandbox_spec(&bundle), "/linux/sysctl", other_value);
+    assert_eq!(
+        refused_as(&spec, &bundle, Role::Sandbox).0,
+        "linux.sysctl.net.ipv4.ip_unprivileged_port_start"
+    );
+    let spec = with(ctr_spec(), "/linux/sysctl", containerd2_sysctls());
+    assert_eq!(
+        refused_as(&spec, &bundle, Role::Standalone).0,
+        "linux.sysctl.net.ipv4.ip_unprivileged_port_start"
+    );
+}
+
 #[test]
 fn a_sandbox_hostname_that_cannot_be_one_is_refused() {
     let bundle = Bundle::new();
