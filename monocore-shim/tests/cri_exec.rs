@@ -14,7 +14,7 @@ use std::{
 };
 
 use support::{
-    BOOT_TIMEOUT, IMAGE,
+    BOOT_TIMEOUT, ContainerdVersion, IMAGE,
     cni::POD_IP,
     cri::{Cri, MONOCORE, NAMESPACE, may_run_cri},
     cri_log::{self, Stream},
@@ -24,7 +24,7 @@ use support::{
 #[test]
 fn an_exec_with_a_terminal_gets_one_and_one_without_gets_pipes() {
     let test = "an_exec_with_a_terminal_gets_one_and_one_without_gets_pipes";
-    if !may_run_cri(test, MONOCORE) || !may_boot(test) {
+    if !may_run_cri(test, MONOCORE, ContainerdVersion::V1_6) || !may_boot(test) {
         return;
     }
     let mut cri = Cri::start(&[]);
