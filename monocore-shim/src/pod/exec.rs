@@ -5,7 +5,7 @@
 use std::{
     fs::File,
     io::{Read, Write},
-    sync::{Arc, Condvar, Mutex, MutexGuard},
+    sync::{Arc, Mutex},
 };
 
 use containerd_shim::api::ExecProcessRequest;
@@ -13,6 +13,7 @@ use monocore::vm::GuestStdin;
 use serde_json::Value;
 
 use super::{
+    lifecycle::{Lifecycle, Stage},
     member::{Member, guest_command},
     process::{Outputs, PodProcess},
 };
@@ -26,13 +27,6 @@ use crate::{
 
 /// A terminal's size until containerd resizes it.
 const DEFAULT_TTY: (u16, u16) = (24, 80);
-
-#[derive(Debug)]
-enum State {
-    Created(Box<Ready>),
-    Running(Arc<PodProcess>),
-    Stopped(Exit),
-}
 
 /// An exec process made, not started.
 #[derive(Debug)]
@@ -49,9 +43,7 @@ pub struct Exec {
     pub exec_id: String,
     /// Its stream paths.
     pub stdio: StdioPaths,
-    state: Mutex<State>,
-    /// Signalled when the state leaves `Created`.
-    started: Condvar,
+    lifecycle: Lifecycle<Box<Ready>>,
     /// The stdin FIFO's write end this shim holds until `CloseIO`.
     stdin_keeper: Mutex<Option<File>>,
     events: Events,
@@ -126,44 +118,32 @@ impl Exec {
                 stdout: request.stdout.clone(),
                 stderr: request.stderr.clone(),
             },
-            state: Mutex::new(State::Created(Box::new(Ready {
+            lifecycle: Lifecycle::new(Box::new(Ready {
                 exec,
                 outputs,
                 stdin,
-            }))),
-            started: Condvar::new(),
+            })),
             stdin_keeper: Mutex::new(keeper),
             events,
         })
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
     /// `start`: runs it in `member`'s mount namespace.
     pub fn start(self: &Arc<Self>, member: &Member) -> Result<u32, ShimError> {
-        let mut state = self.lock();
-        let ready = match std::mem::replace(&mut *state, State::Stopped(Exit::never())) {
-            State::Created(ready) => ready,
-            other => {
-                *state = other;
-                return Err(ShimError::State {
-                    id: self.exec_id.clone(),
-                    state: "started",
-                    action: "start",
-                });
-            }
+        let mut stage = self.lifecycle.lock();
+        let Some(ready) = Lifecycle::take_ready(&mut stage) else {
+            return Err(ShimError::State {
+                id: self.exec_id.clone(),
+                state: "started",
+                action: "start",
+            });
         };
         let launched = self.launch(member, *ready);
-        let pid = member.pod_vm().pid();
-        *state = match &launched {
-            Ok(process) => State::Running(Arc::clone(process)),
-            Err(_) => State::Stopped(Exit::failed(pid)),
+        let next = match &launched {
+            Ok(process) => Stage::Running(Arc::clone(process)),
+            Err(_) => Stage::Stopped(Exit::failed(member.pod_vm().pid())),
         };
-        self.started.notify_all();
+        self.lifecycle.set(&mut stage, next);
         launched.map(|process| process.pid())
     }
 
@@ -194,7 +174,9 @@ impl Exec {
         let (id, exec_id, events) = (member.id.clone(), self.exec_id.clone(), self.events.clone());
         let this = Arc::clone(self);
         PodProcess::watch(name, member.pod_vm().pid(), process, outputs, move |exit| {
-            *this.lock() = State::Stopped(exit);
+            let mut stage = this.lifecycle.lock();
+            this.lifecycle.set(&mut stage, Stage::Stopped(exit));
+            drop(stage);
             events.exec_exited(&id, &exec_id, exit);
         })
         .map_err(ShimError::Thread)
@@ -202,50 +184,27 @@ impl Exec {
 
     /// Where it is.
     pub fn status(&self) -> Status {
-        match &*self.lock() {
-            State::Created(_) => Status::Created,
-            State::Running(process) => match process.exit() {
-                Some(exit) => Status::Stopped(exit),
-                None => Status::Running(process.pid()),
-            },
-            State::Stopped(exit) => Status::Stopped(*exit),
-        }
+        self.lifecycle.status()
     }
 
-    /// `wait`.
+    /// `wait`: blocks until it has started and ended.
     pub fn wait(&self) -> Exit {
-        let mut state = self.lock();
-        loop {
-            match &*state {
-                State::Stopped(exit) => return *exit,
-                State::Running(process) => {
-                    let process = Arc::clone(process);
-                    drop(state);
-                    return process.wait();
-                }
-                State::Created(_) => {
-                    state = self
-                        .started
-                        .wait(state)
-                        .unwrap_or_else(|poisoned| poisoned.into_inner());
-                }
-            }
-        }
+        self.lifecycle.wait()
     }
 
     /// `kill`: the signal goes to the process in the guest.
     pub fn kill(&self, signal: u32) -> Result<(), ShimError> {
         let signo = i32::try_from(signal).map_err(|_| ShimError::Signal(signal))?;
-        match &*self.lock() {
-            State::Running(process) => process.signal(signo).map_err(ShimError::Spawn),
+        match &*self.lifecycle.lock() {
+            Stage::Running(process) => process.signal(signo).map_err(ShimError::Spawn),
             _ => Err(ShimError::Finished(self.exec_id.clone())),
         }
     }
 
     /// `resize_pty`.
     pub fn resize(&self, rows: u16, cols: u16) -> Result<(), ShimError> {
-        match &*self.lock() {
-            State::Running(process) => process.resize(rows, cols).map_err(ShimError::Spawn),
+        match &*self.lifecycle.lock() {
+            Stage::Running(process) => process.resize(rows, cols).map_err(ShimError::Spawn),
             _ => Ok(()),
         }
     }

@@ -14,7 +14,7 @@ use std::{
     collections::HashMap,
     ffi::OsStr,
     path::PathBuf,
-    sync::{Arc, Condvar, Mutex, MutexGuard},
+    sync::{Arc, Mutex, MutexGuard},
     time::SystemTime,
 };
 
@@ -23,6 +23,7 @@ use monocore::vm::{GuestCommand, GuestContainer, GuestOutput, MicroVmConfig};
 
 use super::{
     exec::Exec,
+    lifecycle::{Lifecycle, Stage},
     process::{Outputs, PodProcess},
     sandbox::PodVm,
 };
@@ -36,14 +37,11 @@ use crate::{
     stdio,
 };
 
+/// What `start` needs.
 #[derive(Debug)]
-enum State {
-    Created {
-        config: Box<MicroVmConfig>,
-        outputs: Outputs,
-    },
-    Running(Arc<PodProcess>),
-    Stopped(Exit),
+struct Ready {
+    config: Box<MicroVmConfig>,
+    outputs: Outputs,
 }
 
 /// A pod's container.
@@ -58,9 +56,7 @@ pub struct Member {
     pod: Arc<PodVm>,
     parts: PodParts,
     root: Mutex<Option<MountedRoot>>,
-    state: Mutex<State>,
-    /// Signalled when the state leaves `Created`.
-    started: Condvar,
+    lifecycle: Lifecycle<Ready>,
     execs: Mutex<HashMap<String, Arc<Exec>>>,
     events: Events,
 }
@@ -175,20 +171,13 @@ impl Member {
             pod,
             parts: mapped.pod,
             root: Mutex::new(root),
-            state: Mutex::new(State::Created {
+            lifecycle: Lifecycle::new(Ready {
                 config: Box::new(mapped.vm.get_config().clone()),
                 outputs,
             }),
-            started: Condvar::new(),
             execs: Mutex::new(HashMap::new()),
             events,
         })
-    }
-
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// The container as the agent sets it up: its root and binds, placed
@@ -222,111 +211,72 @@ impl Member {
     /// `start`: places the container in the pod's share and starts its
     /// process; returns the pid containerd knows it by.
     pub fn start(self: &Arc<Self>) -> Result<u32, ShimError> {
-        let mut state = self.lock();
-        let (config, outputs) = match std::mem::replace(&mut *state, State::Stopped(Exit::never()))
-        {
-            State::Created { config, outputs } => (config, outputs),
-            other => {
-                let name = match other {
-                    State::Running(_) => "running",
-                    _ => "stopped",
-                };
-                *state = other;
-                return Err(ShimError::State {
-                    id: self.id.clone(),
-                    state: name,
-                    action: "start",
-                });
-            }
+        let mut stage = self.lifecycle.lock();
+        let Some(Ready { config, outputs }) = Lifecycle::take_ready(&mut stage) else {
+            let state = match &*stage {
+                Stage::Running(_) => "running",
+                _ => "stopped",
+            };
+            return Err(ShimError::State {
+                id: self.id.clone(),
+                state,
+                action: "start",
+            });
         };
         let started = self.guest_container().and_then(|container| {
             let command =
                 guest_command(&config, &self.parts.user, None).in_new_container(container);
             self.pod.exec(command).map_err(ShimError::GuestStart)
         });
-        let process = match started {
-            Ok(process) => process,
-            Err(e) => {
-                *state = State::Stopped(Exit::failed(self.pod.pid()));
-                self.started.notify_all();
-                return Err(e);
-            }
-        };
         let member = Arc::clone(self);
-        let watched = PodProcess::watch(
-            self.id.clone(),
-            self.pod.pid(),
-            process,
-            outputs,
-            move |exit| {
-                *member.lock() = State::Stopped(exit);
-                member.events.exited(&member.id, exit);
-            },
-        );
-        match watched {
-            Ok(process) => {
-                let pid = process.pid();
-                *state = State::Running(process);
-                self.started.notify_all();
-                Ok(pid)
-            }
-            Err(e) => {
-                *state = State::Stopped(Exit::failed(self.pod.pid()));
-                self.started.notify_all();
-                Err(ShimError::Thread(e))
-            }
-        }
+        let watched = started.and_then(|process| {
+            PodProcess::watch(
+                self.id.clone(),
+                self.pod.pid(),
+                process,
+                outputs,
+                move |exit| {
+                    let mut stage = member.lifecycle.lock();
+                    member.lifecycle.set(&mut stage, Stage::Stopped(exit));
+                    drop(stage);
+                    member.events.exited(&member.id, exit);
+                },
+            )
+            .map_err(ShimError::Thread)
+        });
+        let next = match &watched {
+            Ok(process) => Stage::Running(Arc::clone(process)),
+            Err(_) => Stage::Stopped(Exit::failed(self.pod.pid())),
+        };
+        self.lifecycle.set(&mut stage, next);
+        watched.map(|process| process.pid())
     }
 
     /// Where it is.
     pub fn status(&self) -> Status {
-        match &*self.lock() {
-            State::Created { .. } => Status::Created,
-            State::Running(process) => match process.exit() {
-                Some(exit) => Status::Stopped(exit),
-                None => Status::Running(process.pid()),
-            },
-            State::Stopped(exit) => Status::Stopped(*exit),
-        }
+        self.lifecycle.status()
     }
 
-    /// `wait`.
+    /// `wait`: blocks until it has started and ended.
     pub fn wait(&self) -> Exit {
-        let mut state = self.lock();
-        loop {
-            match &*state {
-                State::Stopped(exit) => return *exit,
-                State::Running(process) => {
-                    let process = Arc::clone(process);
-                    drop(state);
-                    return process.wait();
-                }
-                State::Created { .. } => {
-                    state = self
-                        .started
-                        .wait(state)
-                        .unwrap_or_else(|poisoned| poisoned.into_inner());
-                }
-            }
-        }
+        self.lifecycle.wait()
     }
 
     /// `kill`: the signal goes to the process in the guest.
     pub fn kill(&self, signal: u32) -> Result<(), ShimError> {
         let signo = i32::try_from(signal).map_err(|_| ShimError::Signal(signal))?;
-        let mut state = self.lock();
-        match &*state {
-            State::Running(process) => process.signal(signo).map_err(ShimError::Spawn),
-            State::Stopped(_) => Err(ShimError::Finished(self.id.clone())),
-            State::Created { .. } => {
+        let mut stage = self.lifecycle.lock();
+        match &*stage {
+            Stage::Running(process) => process.signal(signo).map_err(ShimError::Spawn),
+            Stage::Stopped(_) => Err(ShimError::Finished(self.id.clone())),
+            Stage::Created(_) => {
                 let exit = Exit {
                     pid: 0,
                     status: 128 + 9,
                     at: SystemTime::now(),
                 };
-                *state = State::Stopped(exit);
-                self.started.notify_all();
-                drop(state);
+                self.lifecycle.set(&mut stage, Stage::Stopped(exit));
+                drop(stage);
                 self.events.exited(&self.id, exit);
                 Ok(())
             }
@@ -347,8 +297,9 @@ impl Member {
             Status::Created => Exit::never(),
             Status::Stopped(exit) => exit,
         };
-        *self.lock() = State::Stopped(exit);
-        self.started.notify_all();
+        let mut stage = self.lifecycle.lock();
+        self.lifecycle.set(&mut stage, Stage::Stopped(exit));
+        drop(stage);
         self.pod
             .share()
             .detach(OsStr::new(&self.id))

@@ -3,6 +3,7 @@
 
 pub mod exec;
 pub mod kind;
+pub mod lifecycle;
 pub mod member;
 pub mod process;
 pub mod sandbox;
