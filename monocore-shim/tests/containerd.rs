@@ -14,24 +14,12 @@
 
 mod support;
 
-use std::{
-    sync::Mutex,
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
 use support::{
     BOOT_TIMEOUT, Containerd, ContainerdVersion, IMAGE, RUNTIME, has_ended, may_boot, may_run,
-    may_run_version, wait_ended,
+    may_run_version, serial, wait_ended,
 };
-
-/// One containerd test at a time.
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    ONE_AT_A_TIME
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
 
 /// 256 MiB: `--memory-limit` becomes the VM's RAM.
 const MEMORY: &str = "268435456";

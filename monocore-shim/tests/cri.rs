@@ -21,10 +21,7 @@
 
 mod support;
 
-use std::{
-    sync::Mutex,
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
 use k8s_cri::v1::{ContainerState, PodSandboxState};
 use support::{
@@ -36,17 +33,8 @@ use support::{
         CPU_MILLIS, DNS_SEARCHES, DNS_SERVER, MEMORY_LIMIT, SERVICE_ACCOUNT_PATH, SHARED_PATH,
         TOKEN,
     },
-    may_boot,
+    may_boot, serial,
 };
-
-/// One CRI test at a time.
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    ONE_AT_A_TIME
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
 
 /// A runtime handler, and what its containers can be expected to see.
 struct Handler {

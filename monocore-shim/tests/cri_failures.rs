@@ -25,7 +25,6 @@ mod support;
 
 use std::{
     path::PathBuf,
-    sync::Mutex,
     time::{Duration, Instant},
 };
 
@@ -35,17 +34,8 @@ use support::{
     cni::POD_IP,
     cri::{Cri, MONOCORE, RUNC, may_run_cri},
     cri_log::{self, Stream},
-    may_boot, processes_of, wait_ended,
+    may_boot, processes_of, serial, wait_ended,
 };
-
-/// One CRI test at a time.
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    ONE_AT_A_TIME
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
 
 /// Whether `test` can run with `handler` under containerd `version`
 /// (monocore's boot a VM).

@@ -162,6 +162,15 @@ pub fn shim_binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_containerd-shim-monocore-v1"))
 }
 
+/// One containerd test at a time in a test binary: each boots VMs or
+/// starts containerd on a small machine. The guard ends the turn.
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// A running private containerd.
 pub struct Containerd {
     version: ContainerdVersion,
