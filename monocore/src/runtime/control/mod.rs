@@ -60,29 +60,48 @@ pub(crate) fn connect(
 
 /// One attempt at [`connect`]: `None` when the agent is not listening yet.
 fn hello(socket: &Path) -> Result<Option<UnixStream>, ControlError> {
-    use monocore_agent::control::ControlError as Wire;
-    let mut conn = match UnixStream::connect(socket) {
-        Ok(conn) => conn,
+    match UnixStream::connect(socket) {
+        Ok(conn) => greet(conn),
         Err(e)
             if matches!(
                 e.kind(),
                 io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused
             ) =>
         {
-            return Ok(None);
+            Ok(None)
         }
-        Err(e) => return Err(e.into()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The `Hello` exchange on a fresh connection: `None` when the agent is not
+/// listening yet. libkrun accepts every connection on the VM's socket and
+/// only then asks the guest; while nothing listens there it closes the
+/// connection, which shows up as a broken pipe if our `Hello` is written
+/// after the close (a slow or busy host), or as an end or reset when it is
+/// read.
+fn greet(mut conn: UnixStream) -> Result<Option<UnixStream>, ControlError> {
+    use monocore_agent::control::ControlError as Wire;
+    let not_ready = |e: &io::Error| {
+        matches!(
+            e.kind(),
+            io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset
+        )
     };
-    HostMessage::Hello { version: VERSION }.write(&mut conn)?;
+    let hello = HostMessage::Hello { version: VERSION };
+    match hello.write(&mut conn) {
+        Ok(()) => {}
+        Err(Wire::Io(e)) if not_ready(&e) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    }
     match AgentMessage::read(&mut conn) {
         Ok(Some(AgentMessage::Hello { version: VERSION })) => Ok(Some(conn)),
         Ok(Some(AgentMessage::Hello { version })) => Err(ControlError::Version {
             agent: version,
             host: VERSION,
         }),
-        // Not listening yet: libkrun ended the connection.
         Ok(None) | Err(Wire::Truncated) => Ok(None),
-        Err(Wire::Io(e)) if e.kind() == io::ErrorKind::ConnectionReset => Ok(None),
+        Err(Wire::Io(e)) if not_ready(&e) => Ok(None),
         Ok(Some(other)) => Err(ControlError::Unexpected {
             request: "Hello",
             got: kind_name(&other),
@@ -136,3 +155,6 @@ pub(crate) fn kind_name(message: &AgentMessage) -> &'static str {
         AgentMessage::Failed(_) => "Failed",
     }
 }
+
+#[cfg(test)]
+mod tests;
