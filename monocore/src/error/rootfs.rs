@@ -23,6 +23,17 @@ pub enum RootfsError {
     /// private to this user, or cannot be created).
     #[error(transparent)]
     State(#[from] StateError),
+    /// A mount point could not be made inside a root.
+    #[error("cannot make the mount point {} inside {}", target.display(), root.display())]
+    MountPoint {
+        /// The root.
+        root: PathBuf,
+        /// The mount point, a path inside the root.
+        target: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
     /// A filesystem operation failed.
     #[error("cannot prepare the rootfs at {}", path.display())]
     Io {

@@ -32,6 +32,8 @@
 
 mod busybox;
 mod copy;
+pub(crate) mod inroot;
+mod mount_point;
 
 use std::{
     fs,
@@ -49,6 +51,7 @@ pub use busybox::{
     prepare_template_in, sweep_staging,
 };
 pub(crate) use copy::copy_tree;
+pub use mount_point::{MountPoint, make_mount_point};
 
 /// A private, writable copy of a rootfs template for one run; removed when
 /// dropped.

@@ -2,7 +2,7 @@
 //!
 //! Each layer is a (gzip, zstd or un-compressed) tar stream, read by a
 //! bounded reader of our own ([`tar`]), and applied entry by entry with the
-//! file operations of [`inroot`], which never leave the root:
+//! file operations of [`inroot`](crate::rootfs::inroot), which never leave the root:
 //!
 //! * paths are cleaned lexically (`/`-rooted, `..` never above the root),
 //!   and their parent is resolved with `openat2(RESOLVE_IN_ROOT)`, so a
@@ -29,11 +29,10 @@
 //!   [`ImageError::UnpackLimit`](super::ImageError::UnpackLimit) after at
 //!   most that much work.
 //!
-//! The parts: [`tar`] reads entries, [`inroot`] does the file operations
+//! The parts: [`tar`] reads entries, [`inroot`](crate::rootfs::inroot) does the file operations
 //! inside the root, `whiteout` removes what lower layers put, `metadata`
 //! sets owners, modes and times, and this file applies a layer.
 
-pub(crate) mod inroot;
 mod metadata;
 pub(crate) mod tar;
 mod whiteout;
@@ -51,11 +50,11 @@ use rustix::fs::{AtFlags, Mode, OFlags};
 use sha2::{Digest, Sha256};
 
 use self::{
-    inroot::{InRootPath, Root},
     metadata::{set_time_at, times},
     tar::{Header, Kind, TarError, TarReader},
 };
 use super::ImageError;
+use crate::rootfs::inroot::{self, InRootPath, Root};
 
 /// Bounds on what the layers of one image may unpack to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,7 +7,8 @@ use std::{
     os::{fd::OwnedFd, unix::ffi::OsStrExt},
 };
 
-use super::{EntryError, Layer, Unpacker, inroot, inroot::InRootPath, open_child_dir};
+use super::{EntryError, Layer, Unpacker, open_child_dir};
+use crate::rootfs::inroot::{self, InRootPath};
 
 impl Unpacker {
     /// `.wh.NAME`: removes what lower layers put at `NAME`.

@@ -24,6 +24,29 @@ use rustix::fs::{AtFlags, Mode, OFlags, ResolveFlags};
 /// The resolution every lookup uses.
 const IN_ROOT: ResolveFlags = ResolveFlags::IN_ROOT.union(ResolveFlags::NO_MAGICLINKS);
 
+/// How often a lookup is tried when the kernel says to retry.
+const ATTEMPTS: u32 = 64;
+
+/// `openat2` with `how`, tried again while the kernel refuses a `..` it
+/// cannot prove safe because mounts or renames happen elsewhere on the
+/// host meanwhile (`EAGAIN`, which asks for a retry).
+fn open_in_root(
+    dir: impl AsFd,
+    path: &Path,
+    flags: OFlags,
+    mode: Mode,
+    how: ResolveFlags,
+) -> rustix::io::Result<OwnedFd> {
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        match rustix::fs::openat2(&dir, path, flags, mode, how) {
+            Err(rustix::io::Errno::AGAIN) if attempts < ATTEMPTS => {}
+            other => return other,
+        }
+    }
+}
+
 /// A path inside the root, cleaned lexically like `path.Clean("/" + p)`:
 /// `.` and empty components dropped, `..` removing the one before it (never
 /// climbing above the root). `None` for the root itself.
@@ -105,7 +128,7 @@ impl Root {
     /// Opens the directory at `path` (relative to the root), resolved in
     /// the root.
     pub(crate) fn open_dir(&self, path: &Path) -> io::Result<OwnedFd> {
-        Ok(rustix::fs::openat2(
+        Ok(open_in_root(
             &self.fd,
             path,
             OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC,
@@ -117,7 +140,7 @@ impl Root {
     /// Opens `path` itself (not following it if it is a symlink) with
     /// `O_PATH`, resolved in the root.
     pub(crate) fn open_path(&self, path: &Path) -> io::Result<OwnedFd> {
-        Ok(rustix::fs::openat2(
+        Ok(open_in_root(
             &self.fd,
             path,
             OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
@@ -156,6 +179,44 @@ impl Root {
             }
         }
         Ok(dir)
+    }
+}
+
+impl Root {
+    /// Makes sure `path` exists, as a mount point: if it does not resolve
+    /// (symlinks followed, inside the root), its missing parents are made
+    /// as directories (mode 0755) and it as a directory (0755) or an empty
+    /// file (0644), never through a symlink. Whatever already exists there
+    /// is left as it is.
+    pub(crate) fn mount_point(&self, path: &InRootPath, dir: bool) -> io::Result<()> {
+        match open_in_root(
+            &self.fd,
+            &path.relative(),
+            OFlags::PATH | OFlags::CLOEXEC,
+            Mode::empty(),
+            IN_ROOT,
+        ) {
+            Ok(_) => return Ok(()),
+            Err(rustix::io::Errno::NOENT) => {}
+            Err(e) => return Err(e.into()),
+        }
+        let parent = self.parent_dir(path)?;
+        let made = if dir {
+            rustix::fs::mkdirat(&parent, path.name(), Mode::from_raw_mode(0o755))
+        } else {
+            rustix::fs::openat(
+                &parent,
+                path.name(),
+                OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::WRONLY | OFlags::CLOEXEC,
+                Mode::from_raw_mode(0o644),
+            )
+            .map(drop)
+        };
+        match made {
+            // Something is there after all (a dangling symlink): left alone.
+            Ok(()) | Err(rustix::io::Errno::EXIST) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
     }
 }
 
