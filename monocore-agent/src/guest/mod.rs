@@ -30,6 +30,7 @@ mod container;
 mod pty;
 mod session;
 mod setup;
+mod spawn;
 mod sys;
 
 use std::{

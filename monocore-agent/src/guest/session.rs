@@ -5,7 +5,7 @@ use std::{
     fs::File,
     io::{Read, Write},
     os::fd::{AsFd, OwnedFd},
-    process::{Child, ExitStatus, Stdio},
+    process::ExitStatus,
     sync::{
         Arc, Mutex, PoisonError,
         mpsc::{self, Sender},
@@ -18,6 +18,7 @@ use super::{
     container::{Containers, Created},
     pty,
     setup::{Failure, workdir_error},
+    spawn::{Spawned, spawn},
     sys,
 };
 use monocore_agent::{
@@ -138,7 +139,7 @@ fn failed(outbox: &SharedOutbox, step: Step, errno: i32, detail: &[u8]) {
 
 /// Where the host's input goes.
 enum Input {
-    Pipe(Option<std::process::ChildStdin>),
+    Pipe(Option<File>),
     Terminal(File),
 }
 
@@ -219,7 +220,7 @@ fn enter_place(request: &ExecRequest, agent: &Agent) -> Result<Option<Created>, 
 /// [`OUTPUT_GRACE`]). A container the command created is forgotten as soon
 /// as it has ended, before `Exited` is sent.
 fn watch(
-    mut child: Child,
+    mut child: Spawned,
     sources: Vec<(File, bool)>,
     created: Option<Created>,
     outbox: &SharedOutbox,
@@ -330,25 +331,33 @@ fn pump(mut source: File, stderr: bool, outbox: &SharedOutbox) {
     }
 }
 
-type Started = (Child, Vec<(File, bool)>, Input);
+type Started = (Spawned, Vec<(File, bool)>, Input);
+
+/// A pipe: (read end, write end).
+fn pipe() -> std::io::Result<(File, File)> {
+    let (read, write) = std::io::pipe()?;
+    Ok((
+        File::from(OwnedFd::from(read)),
+        File::from(OwnedFd::from(write)),
+    ))
+}
 
 fn spawn_with_pipes(program: &Program<'_>) -> Result<Started, (Step, std::io::Error)> {
-    let mut child = program
-        .command()
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| (Step::Exec, e))?;
-    let mut sources = Vec::new();
-    if let Some(out) = child.stdout.take() {
-        sources.push((File::from(OwnedFd::from(out)), false));
-    }
-    if let Some(err) = child.stderr.take() {
-        sources.push((File::from(OwnedFd::from(err)), true));
-    }
-    let stdin = child.stdin.take();
-    Ok((child, sources, Input::Pipe(stdin)))
+    let system = |e| (Step::System, e);
+    let (stdin, input) = pipe().map_err(system)?;
+    let (output, stdout) = pipe().map_err(system)?;
+    let (errors, stderr) = pipe().map_err(system)?;
+    let child = spawn(
+        program,
+        [stdin.as_fd(), stdout.as_fd(), stderr.as_fd()],
+        false,
+    )
+    .map_err(|e| (Step::Exec, e))?;
+    // The child's ends are the child's alone: its output ends when it (and
+    // what it started) closes them.
+    drop((stdin, stdout, stderr));
+    let sources = vec![(output, false), (errors, true)];
+    Ok((child, sources, Input::Pipe(Some(input))))
 }
 
 fn spawn_with_terminal(
@@ -357,20 +366,8 @@ fn spawn_with_terminal(
 ) -> Result<Started, (Step, std::io::Error)> {
     let system = |e| (Step::System, e);
     let pty = pty::open(size).map_err(system)?;
-    let slave = |pty: &pty::Pty| pty.slave.try_clone().map(Stdio::from).map_err(system);
-    let mut command = program.command();
-    command
-        .stdin(slave(&pty)?)
-        .stdout(slave(&pty)?)
-        .stderr(slave(&pty)?);
-    // SAFETY: runs in the forked child before exec; setsid and ioctl are
-    // async-signal-safe and nothing is allocated.
-    unsafe {
-        std::os::unix::process::CommandExt::pre_exec(&mut command, || {
-            sys::become_terminal_session_leader()
-        });
-    }
-    let child = command.spawn().map_err(|e| (Step::Exec, e))?;
+    let slave = pty.slave.as_fd();
+    let child = spawn(program, [slave, slave, slave], true).map_err(|e| (Step::Exec, e))?;
     drop(pty.slave);
     let output = pty.master.try_clone().map_err(system)?;
     Ok((child, vec![(output, false)], Input::Terminal(pty.master)))

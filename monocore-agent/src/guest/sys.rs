@@ -91,7 +91,6 @@ unsafe extern "C" {
     fn listen(fd: c_int, backlog: c_int) -> c_int;
     fn accept4(fd: c_int, addr: *mut c_void, len: *mut u32, flags: c_int) -> c_int;
     fn kill(pid: c_int, signal: c_int) -> c_int;
-    fn setsid() -> c_int;
     fn shutdown(fd: c_int, how: c_int) -> c_int;
 }
 
@@ -100,7 +99,6 @@ const O_RDWR: c_int = 2;
 const O_NOCTTY: c_int = 0o400;
 const O_CLOEXEC: c_int = 0o2000000;
 const TIOCSWINSZ: c_ulong = 0x5414;
-const TIOCSCTTY: c_ulong = 0x540E;
 const AF_VSOCK: c_int = 40;
 const SOCK_STREAM: c_int = 1;
 const SOCK_CLOEXEC: c_int = O_CLOEXEC;
@@ -332,19 +330,6 @@ pub(crate) fn set_winsize(fd: BorrowedFd<'_>, size: WinSize) -> io::Result<()> {
     // the call.
     if unsafe { ioctl(fd.as_raw_fd(), TIOCSWINSZ, &ws) } < 0 {
         return Err(last_error());
-    }
-    Ok(())
-}
-
-/// In a forked child about to execute a command with a terminal: a new
-/// session whose controlling terminal is stdin. Async-signal-safe.
-pub(crate) fn become_terminal_session_leader() -> io::Result<()> {
-    // SAFETY: no pointers; TIOCSCTTY takes an integer argument (and fails
-    // with EBADF if stdin is closed).
-    unsafe {
-        if setsid() < 0 || ioctl(StdioFd::In.raw(), TIOCSCTTY, 0 as c_int) < 0 {
-            return Err(last_error());
-        }
     }
     Ok(())
 }
