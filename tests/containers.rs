@@ -163,6 +163,7 @@ fn containers_in_one_vm_see_their_own_roots_and_share_the_pod_s_volumes() {
     c2_shares_the_pod_s_volumes(&mut vm);
     joined_commands_run_as_asked(&mut vm);
     names_are_unique_and_ended_containers_gone(&mut vm, &mut first, &mut second);
+    a_prepared_container_outlives_its_commands_until_discarded(&mut vm);
     nothing_escaped(&mut vm, root.path());
     timings(&mut vm);
 
@@ -330,6 +331,48 @@ fn names_are_unique_and_ended_containers_gone(
     assert_eq!((code, text.as_str()), (Some(4), "c1"));
     second.kill().unwrap();
     assert_eq!(second.wait().unwrap().signal(), Some(9));
+}
+
+/// A container built ahead (`prepare_container`, as the shim does at
+/// `create`) runs commands that join it, stays after they end, and goes
+/// when discarded; a bad name is refused before anything is sent.
+fn a_prepared_container_outlives_its_commands_until_discarded(vm: &mut VmHandle) {
+    let kept = GuestContainer::new("kept", "/pod/c2")
+        .readonly_root(true)
+        .bind("/pod/vol", "/vol", false);
+    vm.prepare_container(&kept).unwrap();
+    for _ in 0..2 {
+        let (code, text) = run(
+            vm,
+            sh("cat /c2-marker; touch /x 2>&1; cat /vol/from-c1").in_container("kept"),
+        );
+        assert_eq!(code, Some(0), "{text}");
+        assert!(
+            text.starts_with("c2") && text.contains("Read-only file system"),
+            "{text}"
+        );
+        assert!(text.ends_with("from-c1\n"), "{text}");
+    }
+    let setup_errno = |result: monocore::MonocoreResult<()>| match result {
+        Err(MonocoreError::GuestSetup {
+            step: GuestStep::Container,
+            errno,
+            ..
+        }) => errno,
+        other => panic!("{other:?}"),
+    };
+    // Its name is taken while it is kept.
+    assert_eq!(setup_errno(vm.prepare_container(&kept)), libc::EEXIST);
+    vm.discard_container("kept").unwrap();
+    match vm.exec(GuestCommand::new("true").in_container("kept")) {
+        Err(MonocoreError::GuestSetup { errno, .. }) => assert_eq!(errno, libc::ENOENT),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(setup_errno(vm.discard_container("kept")), libc::ENOENT);
+    assert!(matches!(
+        vm.prepare_container(&GuestContainer::new("a/b", "/pod/c2")),
+        Err(MonocoreError::GuestCommand(_))
+    ));
 }
 
 /// The planted symlinks led the mount points to c1's own top, not the

@@ -25,11 +25,14 @@
 //! 0x04 Signal   signal: i32               0x84 Stderr   bytes
 //! 0x05 Resize   rows: u16, cols: u16      0x85 Exited   code: u8 kind (0 exit, 1 signal), i32
 //! 0x06 Shutdown                           0x86 Failed   report line (crate::report)
+//! 0x07 Prepare  ContainerSetup            0x87 Done
+//! 0x08 Discard  name: string
 //! ```
 //!
 //! A session starts with both `Hello`s, then the host sends `Exec` (answered
-//! by `Started` or `Failed`, then output and one `Exited`) or `Shutdown`
-//! (the VM ends). The agent is the one that can be hostile to the host, so
+//! by `Started` or `Failed`, then output and one `Exited`), `Prepare` or
+//! `Discard` (answered by `Done` or `Failed`), or `Shutdown` (the VM
+//! ends). The agent is the one that can be hostile to the host, so
 //! the host's decoder is the one that matters most; both are bounded and
 //! fuzzed.
 //!
@@ -37,10 +40,20 @@
 //!
 //! An [`ExecRequest`] runs its command in a [`Place`]: the VM's root
 //! (`Vm`, version 1's only place), a new container (`Create`: a mount
-//! namespace of its own whose root is a directory of the VM, with its own
-//! `/proc`, `/dev` and `/sys`, the VM's shared `/dev/shm` and the binds
-//! asked for; it lives as long as this command), or a running container
-//! (`Join`: the namespace and root of the container of that name). The
+//! namespace of its own whose root is a directory of the VM, with the VM's
+//! container `/proc`, `/sys` and `/dev` (one `devpts`, one `/dev/shm`,
+//! shared by its containers) and the binds asked for; it lives as long as
+//! this command), or a running container
+//! (`Join`: the namespace and root of the container of that name).
+//!
+//! A container can also be built ahead of its command (version 3):
+//! `Prepare` builds it as `Create` would and keeps it, with no process,
+//! until `Discard` names it; its commands `Join` it. (The OCI runtime model:
+//! `create` sets a container up, `start` only runs its process.) `Discard`
+//! refuses a container that a command created (it lives as long as that
+//! command).
+//!
+//! The `Exec`
 //! request also carries resource limits and the user (uid, gid, groups) to
 //! run as. Its body's encoding is in `control/exec.rs`; its values are
 //! checked by [`ExecRequest::check`] on both ends.
@@ -81,8 +94,8 @@ use crate::{
 pub const CONTROL_PORT: u32 = 0x4D43; // "MC"
 
 /// The protocol version both sides send in `Hello` (2: `Exec` has a place,
-/// resource limits and a user).
-pub const VERSION: u32 = 2;
+/// resource limits and a user; 3: `Prepare` and `Discard`).
+pub const VERSION: u32 = 3;
 
 /// The largest frame (an `Exec` request, which holds a command like a run
 /// spec).
@@ -132,6 +145,11 @@ pub enum HostMessage {
     Resize(WinSize),
     /// End the VM.
     Shutdown,
+    /// Build this container and keep it, with no process, until a
+    /// `Discard` (boxed, as `Exec`).
+    Prepare(Box<ContainerSetup>),
+    /// Forget the kept container of this name (its processes go on).
+    Discard(Vec<u8>),
 }
 
 /// A message from the agent.
@@ -153,8 +171,11 @@ pub enum AgentMessage {
     Stderr(Vec<u8>),
     /// The command ended.
     Exited(ExitKind),
-    /// The command could not be started (a [`Report::Failed`]).
+    /// The command could not be started, or a `Prepare` or `Discard` not
+    /// done (a [`Report::Failed`]).
     Failed(Report),
+    /// A `Prepare` or `Discard` is done.
+    Done,
 }
 
 /// Why a frame could not be read, encoded or decoded.
@@ -219,6 +240,12 @@ impl From<io::Error> for ControlError {
 }
 
 const EXEC: u8 = 0x02;
+const PREPARE: u8 = 0x07;
+
+/// Whether frames of `kind` (from the host) may be up to [`MAX_FRAME_LEN`].
+fn large(kind: u8) -> bool {
+    kind == EXEC || kind == PREPARE
+}
 
 fn frame(
     kind: u8,
@@ -255,6 +282,8 @@ impl HostMessage {
                 Ok(())
             }),
             Self::Shutdown => frame(0x06, |_| Ok(())),
+            Self::Prepare(setup) => frame(PREPARE, |w| exec::write_setup(w, setup)),
+            Self::Discard(name) => frame(0x08, |w| w.string("discard", name)),
         }
     }
 
@@ -273,6 +302,8 @@ impl HostMessage {
                 cols: r.u16("cols")?,
             }),
             0x06 => Self::Shutdown,
+            PREPARE => Self::Prepare(Box::new(exec::read_setup(&mut r)?)),
+            0x08 => Self::Discard(r.string("discard")?),
             kind => return Err(ControlError::UnknownKind { kind }),
         };
         done(&r)?;
@@ -281,7 +312,7 @@ impl HostMessage {
 
     /// Reads one message; `None` at a clean end of the connection.
     pub fn read(reader: &mut impl Read) -> Result<Option<Self>, ControlError> {
-        read_frame(reader, |kind| kind == EXEC)?
+        read_frame(reader, large)?
             .map(|(kind, body)| Self::decode(kind, &body))
             .transpose()
     }
@@ -317,6 +348,7 @@ impl AgentMessage {
                 Ok(())
             }),
             Self::Failed(report) => frame(0x86, |w| w.bytes(report.encode().as_bytes())),
+            Self::Done => frame(0x87, |_| Ok(())),
         }
     }
 
@@ -346,6 +378,7 @@ impl AgentMessage {
                     _ => return Err(ControlError::Body(WireError::Truncated { field: "failed" })),
                 }
             }
+            0x87 => Self::Done,
             kind => return Err(ControlError::UnknownKind { kind }),
         };
         done(&r)?;
@@ -457,6 +490,11 @@ mod tests {
                 cols: 132,
             }),
             HostMessage::Shutdown,
+            HostMessage::Prepare(Box::new(match exec::tests::in_a_new_container().place {
+                Place::Create(setup) => setup,
+                Place::Vm | Place::Join(_) => ContainerSetup::default(),
+            })),
+            HostMessage::Discard(b"web".to_vec()),
         ]
     }
 
@@ -473,6 +511,7 @@ mod tests {
                 errno: 2,
                 detail: "/no/such".into(),
             }),
+            AgentMessage::Done,
         ]
     }
 
@@ -576,6 +615,11 @@ mod tests {
                 rows: 50,
                 cols: 132,
             }),
+            HostMessage::Prepare(Box::new(match exec::tests::in_a_new_container().place {
+                Place::Create(setup) => setup,
+                Place::Vm | Place::Join(_) => ContainerSetup::default(),
+            })),
+            HostMessage::Discard(b"web".to_vec()),
             HostMessage::Shutdown,
         ];
         let agent = [
@@ -593,6 +637,7 @@ mod tests {
                 detail: "/etc/hosts".into(),
             }),
         ];
+        let prepared = [AgentMessage::Hello { version: VERSION }, AgentMessage::Done];
         let corpus = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus");
         let sessions = [
             (
@@ -606,6 +651,10 @@ mod tests {
             (
                 "control_agent/failed",
                 encode_all(failed.iter().map(AgentMessage::encode)),
+            ),
+            (
+                "control_agent/prepared",
+                encode_all(prepared.iter().map(AgentMessage::encode)),
             ),
         ];
         for (file, bytes) in sessions {

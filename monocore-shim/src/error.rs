@@ -139,6 +139,10 @@ pub enum ShimError {
     /// A pod container's process could not be started in the pod's VM.
     #[error("cannot start the process in the pod's microVM")]
     GuestStart(#[source] monocore::MonocoreError),
+    /// A pod container could not be built in the pod's VM (its root or a
+    /// bind could not be mounted there).
+    #[error("cannot set the container up in the pod's microVM")]
+    GuestPrepare(#[source] monocore::MonocoreError),
     /// A thread to watch a process could not be started.
     #[error("cannot start a thread to watch the process")]
     Thread(#[source] std::io::Error),
@@ -167,6 +171,7 @@ impl ShimError {
             | Self::RunsDir { .. }
             | Self::Spawn(_)
             | Self::GuestStart(_)
+            | Self::GuestPrepare(_)
             | Self::Thread(_)
             | Self::Share(_)
             | Self::NetworkNamespace { .. }

@@ -4,7 +4,9 @@
 
 use std::fmt;
 
-use super::exec::{ExecRequest, MAX_BINDS, MAX_GROUPS, MAX_NAME_LEN, MAX_RLIMITS, Place};
+use super::exec::{
+    ContainerSetup, ExecRequest, MAX_BINDS, MAX_GROUPS, MAX_NAME_LEN, MAX_RLIMITS, Place,
+};
 
 /// The longest path, in bytes (`PATH_MAX` less its NUL).
 pub const MAX_PATH_LEN: usize = 4095;
@@ -226,29 +228,69 @@ fn at(field: ExecField) -> impl FnOnce(ExecProblem) -> ExecError {
     move |problem| ExecError { field, problem }
 }
 
+impl ContainerSetup {
+    /// The value at `field` (empty for a list, or a field a container
+    /// setup does not have).
+    pub fn value(&self, field: ExecField) -> &[u8] {
+        let bind = |n: usize| self.binds.get(n);
+        let value = match field {
+            ExecField::ContainerName => Some(&self.name),
+            ExecField::ContainerRoot => Some(&self.root),
+            ExecField::Hostname => self.hostname.as_ref(),
+            ExecField::BindSource(n) => bind(n).map(|b| &b.source),
+            ExecField::BindTarget(n) => bind(n).map(|b| &b.target),
+            ExecField::Exec
+            | ExecField::Arg(_)
+            | ExecField::Env(_)
+            | ExecField::Workdir
+            | ExecField::Join
+            | ExecField::Binds
+            | ExecField::Rlimits
+            | ExecField::Groups => None,
+        };
+        value.map_or(&[], Vec::as_slice)
+    }
+
+    /// Checks every value; the first problem found, in field order.
+    pub fn check(&self) -> Result<(), ExecError> {
+        check_name(&self.name).map_err(at(ExecField::ContainerName))?;
+        check_path(&self.root).map_err(at(ExecField::ContainerRoot))?;
+        if let Some(hostname) = &self.hostname {
+            check_len(hostname, MAX_HOSTNAME_LEN).map_err(at(ExecField::Hostname))?;
+            no_nul(ExecField::Hostname, hostname)?;
+        }
+        check_count(ExecField::Binds, self.binds.len(), MAX_BINDS)?;
+        for (n, bind) in self.binds.iter().enumerate() {
+            check_path(&bind.source).map_err(at(ExecField::BindSource(n)))?;
+            check_target(&bind.target).map_err(at(ExecField::BindTarget(n)))?;
+        }
+        Ok(())
+    }
+}
+
 impl ExecRequest {
     /// The value at `field` (empty for a list, or a field this request
     /// does not have).
     pub fn value(&self, field: ExecField) -> &[u8] {
-        let setup = match &self.place {
-            Place::Create(setup) => Some(setup),
-            Place::Vm | Place::Join(_) => None,
-        };
-        let bind = |n: usize| setup.and_then(|s| s.binds.get(n));
         let value = match field {
             ExecField::Exec => Some(&self.exec),
             ExecField::Arg(n) => self.args.get(n),
             ExecField::Env(n) => self.env.get(n),
             ExecField::Workdir => Some(&self.workdir),
-            ExecField::ContainerName => setup.map(|s| &s.name),
-            ExecField::ContainerRoot => setup.map(|s| &s.root),
-            ExecField::Hostname => setup.and_then(|s| s.hostname.as_ref()),
-            ExecField::BindSource(n) => bind(n).map(|b| &b.source),
-            ExecField::BindTarget(n) => bind(n).map(|b| &b.target),
             ExecField::Join => match &self.place {
                 Place::Join(name) => Some(name),
                 Place::Vm | Place::Create(_) => None,
             },
+            ExecField::ContainerName
+            | ExecField::ContainerRoot
+            | ExecField::Hostname
+            | ExecField::BindSource(_)
+            | ExecField::BindTarget(_) => {
+                return match &self.place {
+                    Place::Create(setup) => setup.value(field),
+                    Place::Vm | Place::Join(_) => &[],
+                };
+            }
             ExecField::Binds | ExecField::Rlimits | ExecField::Groups => None,
         };
         value.map_or(&[], Vec::as_slice)
@@ -267,19 +309,7 @@ impl ExecRequest {
         match &self.place {
             Place::Vm => {}
             Place::Join(name) => check_name(name).map_err(at(ExecField::Join))?,
-            Place::Create(setup) => {
-                check_name(&setup.name).map_err(at(ExecField::ContainerName))?;
-                check_path(&setup.root).map_err(at(ExecField::ContainerRoot))?;
-                if let Some(hostname) = &setup.hostname {
-                    check_len(hostname, MAX_HOSTNAME_LEN).map_err(at(ExecField::Hostname))?;
-                    no_nul(ExecField::Hostname, hostname)?;
-                }
-                check_count(ExecField::Binds, setup.binds.len(), MAX_BINDS)?;
-                for (n, bind) in setup.binds.iter().enumerate() {
-                    check_path(&bind.source).map_err(at(ExecField::BindSource(n)))?;
-                    check_target(&bind.target).map_err(at(ExecField::BindTarget(n)))?;
-                }
-            }
+            Place::Create(setup) => setup.check()?,
         }
         check_count(ExecField::Rlimits, self.rlimits.len(), MAX_RLIMITS)?;
         if let Some(user) = &self.user {

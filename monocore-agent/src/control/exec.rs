@@ -169,7 +169,7 @@ pub(crate) fn write_exec(w: &mut Writer, r: &ExecRequest) -> Result<(), WireErro
     Ok(())
 }
 
-fn write_setup(w: &mut Writer, s: &ContainerSetup) -> Result<(), WireError> {
+pub(crate) fn write_setup(w: &mut Writer, s: &ContainerSetup) -> Result<(), WireError> {
     w.string("container.name", &s.name)?;
     w.string("container.root", &s.root)?;
     w.bool(s.readonly_root);
@@ -234,7 +234,7 @@ pub(crate) fn read_exec(r: &mut Reader<'_>) -> Result<ExecRequest, WireError> {
     })
 }
 
-fn read_setup(r: &mut Reader<'_>) -> Result<ContainerSetup, WireError> {
+pub(crate) fn read_setup(r: &mut Reader<'_>) -> Result<ContainerSetup, WireError> {
     Ok(ContainerSetup {
         name: r.string("container.name")?,
         root: r.string("container.root")?,

@@ -23,8 +23,8 @@ use super::{
 };
 use monocore_agent::{
     control::{
-        AgentMessage, ControlError, ExecField, ExecRequest, ExitKind, HostMessage, MAX_DATA, Place,
-        VERSION,
+        AgentMessage, ControlError, ExecError, ExecField, ExecRequest, ExitKind, HostMessage,
+        MAX_DATA, Place, VERSION,
     },
     report::{Report, Step, escape},
     spec::Rlimit,
@@ -121,10 +121,28 @@ fn session(conn: File, agent: &Agent) {
     }
     match HostMessage::read(&mut input) {
         Ok(Some(HostMessage::Exec(request))) => exec(&request, input, &outbox, agent),
+        Ok(Some(HostMessage::Prepare(setup))) => {
+            let prepared = setup
+                .check()
+                .map_err(check_failure)
+                .and_then(|()| agent.containers.prepare(&setup));
+            answer(&outbox, prepared);
+        }
+        Ok(Some(HostMessage::Discard(name))) => answer(&outbox, agent.containers.discard(&name)),
         Ok(Some(HostMessage::Shutdown)) => {
             let _ = agent.events.send(Event::Shutdown);
         }
         _ => {}
+    }
+}
+
+/// `Done`, or what failed.
+fn answer(outbox: &SharedOutbox, result: Result<(), Failure>) {
+    match result {
+        Ok(()) => {
+            send(outbox, &AgentMessage::Done);
+        }
+        Err(f) => failed(outbox, f.step, f.errno, f.detail.as_bytes()),
     }
 }
 
@@ -191,23 +209,26 @@ fn exec(request: &ExecRequest, mut input: File, outbox: &SharedOutbox, agent: &A
     agent.forget(pid);
 }
 
+/// A value the host should not have sent, as the step it concerns.
+fn check_failure(e: ExecError) -> Failure {
+    let step = match e.field {
+        ExecField::BindSource(index) | ExecField::BindTarget(index) => Step::Bind {
+            index: u32::try_from(index).unwrap_or(u32::MAX),
+        },
+        _ => Step::Container,
+    };
+    Failure {
+        step,
+        errno: 22, // EINVAL
+        detail: e.to_string(),
+    }
+}
+
 /// Checks the request's values, then moves the calling thread where the
 /// command runs: nowhere for the VM, into a new container (returned: it
 /// lives until the command ends) or into a running one.
 fn enter_place(request: &ExecRequest, agent: &Agent) -> Result<Option<Created>, Failure> {
-    if let Err(e) = request.check() {
-        let step = match e.field {
-            ExecField::BindSource(index) | ExecField::BindTarget(index) => Step::Bind {
-                index: u32::try_from(index).unwrap_or(u32::MAX),
-            },
-            _ => Step::Container,
-        };
-        return Err(Failure {
-            step,
-            errno: 22, // EINVAL
-            detail: e.to_string(),
-        });
-    }
+    request.check().map_err(check_failure)?;
     match &request.place {
         Place::Vm => Ok(None),
         Place::Create(setup) => agent.containers.create(setup).map(Some),

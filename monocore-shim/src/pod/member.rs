@@ -3,23 +3,31 @@
 //! agent runs its process in a mount namespace of its own, with that root.
 //!
 //! - `create` mounts the snapshot at the bundle's `rootfs`, maps the spec
-//!   ([`Role::PodContainer`]) and opens the output FIFOs;
-//! - `start` places the root and binds in the share and starts the process
-//!   through the agent; its pid, for containerd, is the pod VM's helper's;
+//!   ([`Role::PodContainer`]), opens the output FIFOs, places the root and
+//!   binds in the share, and has the agent build the container (its mount
+//!   namespace, root, `/proc`, `/dev` and binds) and keep it: as with
+//!   runc, `create` sets the container up and `start` only runs its
+//!   process;
+//! - `start` runs the process in that container through the agent; its
+//!   pid, for containerd, is the pod VM's helper's;
 //! - `kill` signals the process in the guest (any signal: the pod and its
 //!   other containers go on);
-//! - `delete` takes its mounts off the share and unmounts the snapshot.
+//! - `delete` has the agent forget the container, takes its mounts off the
+//!   share and unmounts the snapshot.
 
 use std::{
     collections::HashMap,
     ffi::OsStr,
-    path::PathBuf,
+    path::{Path, PathBuf},
     sync::{Arc, Mutex, MutexGuard},
     time::SystemTime,
 };
 
 use containerd_shim::api::{CreateTaskRequest, ExecProcessRequest};
-use monocore::vm::{GuestCommand, GuestContainer, GuestOutput, MicroVmConfig};
+use monocore::{
+    rootfs::{MountPoint, make_mount_point},
+    vm::{GuestCommand, GuestContainer, GuestOutput, MicroVmConfig},
+};
 
 use super::{
     exec::Exec,
@@ -29,11 +37,11 @@ use super::{
 };
 use crate::{
     container::{Status, StdioPaths},
-    error::ShimError,
+    error::{ShimError, chain},
     events::Events,
     exit::Exit,
     rootfs::{self, MountedRoot},
-    spec::{self, PodParts, Role, User},
+    spec::{self, HostBind, PodParts, Role, User},
     stdio,
 };
 
@@ -83,6 +91,44 @@ pub fn guest_command(config: &MicroVmConfig, user: &User, tty: Option<(u16, u16)
         command = command.rlimit(*limit.get_resource(), *limit.get_soft(), *limit.get_hard());
     }
     command
+}
+
+/// Makes the mount points the agent will need in the container's root,
+/// on the host, before the root is shared: the agent makes what is
+/// missing too, but in the guest each file system step is a round trip to
+/// the host's file server under an emulating hypervisor, hundreds of
+/// milliseconds for a kubelet container's mounts. Every step is resolved
+/// inside the root ([`make_mount_point`]). `/proc`, `/sys` and `/dev` are
+/// the guest's own file systems (what kubelet binds below them, the
+/// termination log, is placed by the agent). A failure here only leaves
+/// the work to the agent, which reports it.
+fn make_mount_points(id: &str, root: &Path, binds: &[HostBind]) {
+    let guest_own = |target: &str| {
+        ["/proc", "/sys", "/dev"]
+            .iter()
+            .any(|top| Path::new(target).starts_with(top))
+    };
+    let points = ["/proc", "/sys", "/dev"]
+        .into_iter()
+        .map(|dir| (dir, MountPoint::Dir))
+        .chain(
+            binds
+                .iter()
+                .filter(|bind| !guest_own(&bind.destination))
+                .map(|bind| {
+                    let kind = if bind.source.is_dir() {
+                        MountPoint::Dir
+                    } else {
+                        MountPoint::File
+                    };
+                    (bind.destination.as_str(), kind)
+                }),
+        );
+    for (target, kind) in points {
+        if let Err(e) = make_mount_point(root, target.as_ref(), kind) {
+            containerd_shim::warn!("{id}: {} (left to the agent)", chain(&e));
+        }
+    }
 }
 
 impl Member {
@@ -156,11 +202,12 @@ impl Member {
         for (at, reason) in mapped.notes.entries() {
             containerd_shim::info!("{}: {at}: accepted, not applied: {reason}", request.id);
         }
+        make_mount_points(&request.id, &bundle.join("rootfs"), &mapped.pod.binds);
         let outputs = Outputs {
             stdout: Some(stdio::open_output("stdout", &request.stdout)?),
             stderr: Some(stdio::open_output("stderr", &request.stderr)?),
         };
-        Ok(Self {
+        let member = Self {
             id: request.id.clone(),
             bundle,
             stdio: StdioPaths {
@@ -177,7 +224,21 @@ impl Member {
             }),
             execs: Mutex::new(HashMap::new()),
             events,
-        })
+        };
+        let prepared = member.guest_container().and_then(|container| {
+            member
+                .pod
+                .prepare_container(&container)
+                .map_err(ShimError::GuestPrepare)
+        });
+        if let Err(e) = prepared {
+            // Nothing of it stays: not its share mounts, not its snapshot.
+            if let Err(release) = member.release_mounts() {
+                containerd_shim::warn!("{}: {}", member.id, chain(&release));
+            }
+            return Err(e);
+        }
+        Ok(member)
     }
 
     /// The container as the agent sets it up: its root and binds, placed
@@ -208,8 +269,8 @@ impl Member {
         Ok(container)
     }
 
-    /// `start`: places the container in the pod's share and starts its
-    /// process; returns the pid containerd knows it by.
+    /// `start`: starts its process in the container `create` set up;
+    /// returns the pid containerd knows it by.
     pub fn start(self: &Arc<Self>) -> Result<u32, ShimError> {
         let mut stage = self.lifecycle.lock();
         let Some(Ready { config, outputs }) = Lifecycle::take_ready(&mut stage) else {
@@ -223,11 +284,8 @@ impl Member {
                 action: "start",
             });
         };
-        let started = self.guest_container().and_then(|container| {
-            let command =
-                guest_command(&config, &self.parts.user, None).in_new_container(container);
-            self.pod.exec(command).map_err(ShimError::GuestStart)
-        });
+        let command = guest_command(&config, &self.parts.user, None).in_container(&self.id);
+        let started = self.pod.exec(command).map_err(ShimError::GuestStart);
         let member = Arc::clone(self);
         let watched = started.and_then(|process| {
             PodProcess::watch(
@@ -300,6 +358,16 @@ impl Member {
         let mut stage = self.lifecycle.lock();
         self.lifecycle.set(&mut stage, Stage::Stopped(exit));
         drop(stage);
+        // A VM that has ended took the container with it.
+        if let Err(e) = self.pod.discard_container(&self.id) {
+            containerd_shim::debug!("{}: the agent did not discard it: {}", self.id, chain(&e));
+        }
+        self.release_mounts()?;
+        Ok(exit)
+    }
+
+    /// Takes its mounts off the pod's share and unmounts its snapshot.
+    fn release_mounts(&self) -> Result<(), ShimError> {
         self.pod
             .share()
             .detach(OsStr::new(&self.id))
@@ -312,6 +380,6 @@ impl Member {
         if let Some(root) = root {
             root.unmount()?;
         }
-        Ok(exit)
+        Ok(())
     }
 }

@@ -9,7 +9,7 @@ use std::{
 
 use monocore::{
     MonocoreResult,
-    vm::{GuestCommand, GuestProcess, RunningVm},
+    vm::{GuestCommand, GuestContainer, GuestProcess, RunningVm},
 };
 
 use super::share::{PodShare, ShareError};
@@ -79,12 +79,27 @@ impl PodVm {
         self.lock().as_ref().map_or(0, |(_, pid)| *pid)
     }
 
-    /// Runs `command` in the pod's VM, waiting while it boots.
-    pub fn exec(&self, command: GuestCommand) -> MonocoreResult<GuestProcess> {
+    /// The pod's running VM.
+    fn vm(&self) -> MonocoreResult<RunningVm> {
         let id = self.lock().as_ref().map(|(id, _)| id.clone());
         let Some(id) = id else {
             return Err(monocore::error::ControlError::VmEnded.into());
         };
-        RunningVm::find_in(&self.runs, &id)?.exec(command)
+        RunningVm::find_in(&self.runs, &id)
+    }
+
+    /// Runs `command` in the pod's VM, waiting while it boots.
+    pub fn exec(&self, command: GuestCommand) -> MonocoreResult<GuestProcess> {
+        self.vm()?.exec(command)
+    }
+
+    /// Builds `container` in the pod's VM, to run its process in later.
+    pub fn prepare_container(&self, container: &GuestContainer) -> MonocoreResult<()> {
+        self.vm()?.prepare_container(container)
+    }
+
+    /// Forgets the container `name` in the pod's VM.
+    pub fn discard_container(&self, name: &str) -> MonocoreResult<()> {
+        self.vm()?.discard_container(name)
     }
 }

@@ -1,6 +1,7 @@
 //! [`VmHandle`]: a VM running in a child process.
 
 use std::{
+    ffi::OsStr,
     io::Write,
     path::PathBuf,
     process::{Child, ChildStdin, ExitStatus},
@@ -10,7 +11,7 @@ use std::{
 use monocore_agent::report::Report;
 
 use super::{
-    GuestCommand, GuestProcess, control,
+    GuestCommand, GuestContainer, GuestProcess, control,
     exit::{VmExitStatus, classify},
     guest_files,
     monitor::{Watch, lock},
@@ -137,6 +138,50 @@ impl VmHandle {
     pub fn exec(&mut self, command: GuestCommand) -> MonocoreResult<GuestProcess> {
         let conn = self.connect(Duration::from_secs(300))?;
         control::start(conn, command)
+    }
+
+    /// Builds `container` in the running VM ahead of its commands, and
+    /// keeps it, with no process, until
+    /// [`discard_container`](Self::discard_container): its commands then
+    /// run in it with [`GuestCommand::in_container`] and start without the
+    /// cost of building it (the OCI model: `create` sets a container up,
+    /// `start` only runs its process). A name in use, or a bind or root
+    /// the agent cannot mount, is a
+    /// [`GuestSetup`](crate::MonocoreError::GuestSetup) error.
+    ///
+    /// ```no_run
+    /// use monocore::vm::{GuestCommand, GuestContainer, GuestOutput, MicroVm, MicroVmConfig, SpawnOptions};
+    /// let root = monocore::rootfs::prepare_template()?;
+    /// let vm = MicroVm::from_config(MicroVmConfig::new(root, 256))?;
+    /// let mut handle = vm.spawn_with(&SpawnOptions::new().idle(true))?;
+    /// // A container whose root is the VM's own tree, read-only.
+    /// handle.prepare_container(&GuestContainer::new("web", "/").readonly_root(true))?;
+    /// let output = handle
+    ///     .exec(GuestCommand::new("ls").in_container("web").stdout(GuestOutput::Piped))?
+    ///     .wait_with_output()?;
+    /// println!("{}", String::from_utf8_lossy(&output.stdout));
+    /// handle.discard_container("web")?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// [`GuestCommand::in_container`]: crate::vm::GuestCommand::in_container
+    pub fn prepare_container(&mut self, container: &GuestContainer) -> MonocoreResult<()> {
+        container.validate()?;
+        let conn = self.connect(Duration::from_secs(300))?;
+        control::prepare(conn, container)
+    }
+
+    /// Forgets the container `name` that
+    /// [`prepare_container`](Self::prepare_container) made: its name is
+    /// free again, and its mounts go once no process is left in it (its
+    /// processes go on). A container that a command created with
+    /// [`GuestCommand::in_new_container`] lives as long as that command,
+    /// and is not discarded.
+    ///
+    /// [`GuestCommand::in_new_container`]: crate::vm::GuestCommand::in_new_container
+    pub fn discard_container(&mut self, name: impl AsRef<OsStr>) -> MonocoreResult<()> {
+        let conn = self.connect(Duration::from_secs(300))?;
+        control::discard(conn, name.as_ref())
     }
 
     /// Asks the guest agent to end the VM (commands still running are

@@ -8,12 +8,13 @@
 //! or its VMM lives.
 
 use std::{
+    ffi::OsStr,
     fs,
     path::Path,
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
-use super::{GuestCommand, GuestProcess, control};
+use super::{GuestCommand, GuestContainer, GuestProcess, control};
 use crate::{
     error::{ControlError, MonocoreError, MonocoreResult, NoSuchVmReason},
     state::{self, Meta, RunPaths},
@@ -149,6 +150,23 @@ impl RunningVm {
     /// [`VmHandle::exec`]: super::VmHandle::exec
     pub fn exec(&self, command: GuestCommand) -> MonocoreResult<GuestProcess> {
         control::start(self.connect()?, command)
+    }
+
+    /// Builds `container` in this VM and keeps it (see
+    /// [`VmHandle::prepare_container`]).
+    ///
+    /// [`VmHandle::prepare_container`]: super::VmHandle::prepare_container
+    pub fn prepare_container(&self, container: &GuestContainer) -> MonocoreResult<()> {
+        container.validate()?;
+        control::prepare(self.connect()?, container)
+    }
+
+    /// Forgets a container [`prepare_container`](Self::prepare_container)
+    /// made (see [`VmHandle::discard_container`]).
+    ///
+    /// [`VmHandle::discard_container`]: super::VmHandle::discard_container
+    pub fn discard_container(&self, name: impl AsRef<OsStr>) -> MonocoreResult<()> {
+        control::discard(self.connect()?, name.as_ref())
     }
 
     /// Asks the VM's agent to end the VM, and waits (at most `timeout`) until

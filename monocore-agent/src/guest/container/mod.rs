@@ -3,10 +3,12 @@
 //!
 //! A container is built by the session thread that serves its first
 //! command ([`mounts`]): the thread leaves the agent's namespace for a new
-//! one, sets it up, and forks the command from there, so the command starts
-//! inside. The agent remembers the container by name (its namespace and
-//! root, as fds the thread opened itself) until that first command ends; a
-//! later command may join it by name. Containers share the VM's pid, UTS
+//! one, sets it up, and starts the command from there, so the command
+//! starts inside. The agent remembers the container by name (its namespace
+//! and root, as fds the thread opened itself) until that first command
+//! ends; a later command may join it by name. A container built by a
+//! `Prepare` request has no first command: it is kept until `Discard`.
+//! The system mounts are copies of [`templates`] built once per VM. Containers share the VM's pid, UTS
 //! and network namespaces, its kernel and its users: they are apart in
 //! what they see of the file system, not a security boundary between each
 //! other (the VM is the boundary).
@@ -14,14 +16,12 @@
 mod mounts;
 mod resolve;
 mod sys;
+mod templates;
 
 use std::{
     collections::HashMap,
     ffi::{CStr, CString},
-    os::{
-        fd::{AsFd, OwnedFd},
-        unix::ffi::OsStrExt,
-    },
+    os::fd::{AsFd, OwnedFd},
     sync::{Arc, Mutex, PoisonError},
 };
 
@@ -30,16 +30,13 @@ use monocore_agent::{
     report::{Step, escape},
 };
 
-use super::{
-    setup::{Failure, fail},
-    sys::{MS_NODEV, MS_NOSUID, mount_fs},
-};
+use super::setup::{Failure, fail};
 
-/// The tmpfs every container gets as `/dev/shm`: mounted once, in the
-/// agent's namespace, on a directory of the VM's own `/dev` (a devtmpfs,
-/// not the root share), which no container's tree holds.
-const POD_SHM: &CStr = c"/dev/.monocore-pod-shm";
+/// Where the system mounts every container copies are built, once, in the
+/// agent's namespace (see [`templates`]).
+const TEMPLATES: &CStr = c"/dev/.monocore-containers";
 
+const EBUSY: i32 = 16;
 const EEXIST: i32 = 17;
 const ENOENT: i32 = 2;
 
@@ -47,6 +44,9 @@ const ENOENT: i32 = 2;
 struct Container {
     ns: OwnedFd,
     root: OwnedFd,
+    /// Built by `Prepare`: kept until `Discard` (else it lives as long as
+    /// the command that created it).
+    kept: bool,
 }
 
 enum Slot {
@@ -60,15 +60,15 @@ type Table = Arc<Mutex<HashMap<Vec<u8>, Slot>>>;
 /// The VM's containers, by name.
 pub(crate) struct Containers {
     table: Table,
-    /// Where the pod's `/dev/shm` is mounted ([`POD_SHM`]).
-    pod_shm: CString,
-    /// Whether it is mounted.
-    pod_shm_mounted: Mutex<bool>,
+    /// Where the system mounts' templates are ([`TEMPLATES`]).
+    templates: CString,
+    /// Whether they are built.
+    templates_built: Mutex<bool>,
 }
 
 impl Default for Containers {
     fn default() -> Self {
-        Self::with_pod_shm(POD_SHM)
+        Self::with_templates(TEMPLATES)
     }
 }
 
@@ -78,12 +78,24 @@ impl Default for Containers {
 pub(crate) struct Created {
     table: Table,
     name: Vec<u8>,
+    /// Whether dropping it forgets the container (not once kept).
+    armed: bool,
+}
+
+impl Created {
+    /// Keeps the container beyond this session: its name stays taken.
+    fn keep(mut self) {
+        self.armed = false;
+    }
 }
 
 impl Drop for Created {
     fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
         // Only this session can have put the name there, and only it
-        // removes it.
+        // removes it (`Discard` refuses a container that is not kept).
         self.table
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -96,12 +108,13 @@ fn named(what: &str, name: &[u8]) -> Vec<u8> {
 }
 
 impl Containers {
-    /// No containers; the pod's `/dev/shm` will be mounted at `pod_shm`.
-    pub(crate) fn with_pod_shm(pod_shm: &CStr) -> Self {
+    /// No containers; the system mounts' templates will be built in
+    /// `templates`.
+    pub(crate) fn with_templates(templates: &CStr) -> Self {
         Self {
             table: Table::default(),
-            pod_shm: pod_shm.to_owned(),
-            pod_shm_mounted: Mutex::new(false),
+            templates: templates.to_owned(),
+            templates_built: Mutex::new(false),
         }
     }
 
@@ -109,6 +122,32 @@ impl Containers {
     /// so that what it forks next starts inside. A name in use is
     /// `EEXIST`.
     pub(crate) fn create(&self, setup: &ContainerSetup) -> Result<Created, Failure> {
+        self.build(setup, false)
+    }
+
+    /// Builds the container `setup` (the calling thread ends up inside it)
+    /// and keeps it, with no process, until [`discard`](Self::discard).
+    pub(crate) fn prepare(&self, setup: &ContainerSetup) -> Result<(), Failure> {
+        self.build(setup, true).map(Created::keep)
+    }
+
+    /// Forgets the kept container `name`: its name is free, and its mounts
+    /// go once no process is left in it. An unknown name is `ENOENT`; a
+    /// container that a command created (it lives as long as that
+    /// command), or one still being built, is `EBUSY`.
+    pub(crate) fn discard(&self, name: &[u8]) -> Result<(), Failure> {
+        let mut table = self.table.lock().unwrap_or_else(PoisonError::into_inner);
+        match table.get(name) {
+            Some(Slot::Running(Container { kept: true, .. })) => {
+                table.remove(name);
+                Ok(())
+            }
+            Some(_) => Err(fail(Step::Container, &named("not a kept container:", name))(EBUSY)),
+            None => Err(fail(Step::Container, &named("no container", name))(ENOENT)),
+        }
+    }
+
+    fn build(&self, setup: &ContainerSetup, kept: bool) -> Result<Created, Failure> {
         {
             let mut table = self.table.lock().unwrap_or_else(PoisonError::into_inner);
             if table.contains_key(&setup.name) {
@@ -121,10 +160,11 @@ impl Containers {
         let created = Created {
             table: Arc::clone(&self.table),
             name: setup.name.clone(),
+            armed: true,
         };
         // Before the thread leaves the agent's namespace, where it lives.
-        self.mount_pod_shm()?;
-        let entered = mounts::enter_new(setup, &self.pod_shm)?;
+        self.build_templates()?;
+        let entered = mounts::enter_new(setup, &self.templates)?;
         if let Some(hostname) = &setup.hostname {
             sys::set_hostname(hostname).map_err(fail(Step::Container, b"hostname"))?;
         }
@@ -136,6 +176,7 @@ impl Containers {
                 Slot::Running(Container {
                     ns: entered.ns,
                     root: entered.root,
+                    kept,
                 }),
             );
         Ok(created)
@@ -161,31 +202,17 @@ impl Containers {
         sys::change_root(container.root.as_fd()).map_err(failed(b"chroot into"))
     }
 
-    /// Mounts the pod's `/dev/shm` the first time a container is created.
-    fn mount_pod_shm(&self) -> Result<(), Failure> {
-        let mut mounted = self
-            .pod_shm_mounted
+    /// Builds the system mounts' templates the first time a container is
+    /// created.
+    fn build_templates(&self) -> Result<(), Failure> {
+        let mut built = self
+            .templates_built
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        if *mounted {
-            return Ok(());
+        if !*built {
+            templates::build(&self.templates)?;
+            *built = true;
         }
-        let failed = || fail(Step::Container, self.pod_shm.to_bytes());
-        let path = std::ffi::OsStr::from_bytes(self.pod_shm.to_bytes());
-        match std::fs::create_dir(path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(failed()(e.raw_os_error().unwrap_or(5))),
-        }
-        mount_fs(
-            Some(c"shm"),
-            &self.pod_shm,
-            Some(c"tmpfs"),
-            MS_NOSUID | MS_NODEV,
-            Some(c"mode=1777,size=65536k"),
-        )
-        .map_err(failed())?;
-        *mounted = true;
         Ok(())
     }
 }

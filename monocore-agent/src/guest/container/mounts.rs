@@ -5,9 +5,9 @@
 //!    its own, every mount in it private;
 //! 2. the container's root (a directory of the VM) is bind mounted onto
 //!    itself, with what is mounted below it;
-//! 3. a fresh `/proc`, a read-only `/sys`, and a `/dev` of its own: a
-//!    tmpfs with the basic device nodes, a new `devpts` instance at
-//!    `/dev/pts`, and the pod's shared `/dev/shm`;
+//! 3. `/proc`, a read-only `/sys` and `/dev` (with `/dev/pts` and the
+//!    pod's `/dev/shm`): copies of the VM's templates
+//!    ([`super::templates`]);
 //! 4. each bind in order, its mount point resolved (and created) inside the
 //!    root ([`super::resolve`]), read-only ones read-only recursively;
 //! 5. the root made read-only if asked (its submounts keep their modes);
@@ -28,10 +28,8 @@ use monocore_agent::{
 
 use super::{
     resolve::{self, Kind},
-    sys::{
-        self, MOUNT_ATTR_NODEV, MOUNT_ATTR_NOEXEC, MOUNT_ATTR_NOSUID, MOUNT_ATTR_RDONLY,
-        O_DIRECTORY, O_PATH, O_RDONLY,
-    },
+    sys::{self, MOUNT_ATTR_RDONLY, O_DIRECTORY, O_PATH, O_RDONLY},
+    templates,
 };
 use crate::guest::{
     setup::{Failure, c_string, fail},
@@ -54,13 +52,13 @@ fn at(what: &[u8]) -> impl FnOnce(i32) -> Failure + use<> {
 }
 
 /// Builds the container `setup` and moves the calling thread into it;
-/// `pod_shm` is the VM's directory shared as every container's `/dev/shm`.
-pub(crate) fn enter_new(setup: &ContainerSetup, pod_shm: &CStr) -> Result<Entered, Failure> {
+/// `templates` holds the VM's system mounts to copy (see [`super::templates`]).
+pub(crate) fn enter_new(setup: &ContainerSetup, templates: &CStr) -> Result<Entered, Failure> {
     sys::unshare_thread_mounts().map_err(at(b"unshare"))?;
     // Nothing mounted here propagates anywhere, nor arrives from anywhere.
     mount_fs(None, c"/", None, MS_REC | MS_PRIVATE, None).map_err(at(b"/"))?;
     let root = bind_root(&setup.root)?;
-    system_mounts(root.as_fd(), pod_shm)?;
+    system_mounts(root.as_fd(), templates)?;
     for (index, bind) in setup.binds.iter().enumerate() {
         bind_one(root.as_fd(), index, bind)?;
     }
@@ -83,76 +81,17 @@ fn bind_root(path: &[u8]) -> Result<OwnedFd, Failure> {
     Ok(tree)
 }
 
-/// Mounts the new file system `fstype` on `target` inside `root`.
-fn mount_new(
-    root: BorrowedFd<'_>,
-    target: &[u8],
-    fstype: &CStr,
-    options: &[(&CStr, &CStr)],
-    attr: u64,
-) -> Result<OwnedFd, Failure> {
-    let point = resolve::mount_point(root, target, Kind::Dir).map_err(at(target))?;
-    let mount = sys::new_mount(fstype, options, attr).map_err(at(target))?;
-    sys::attach(mount.as_fd(), point.as_fd()).map_err(at(target))?;
-    Ok(mount)
-}
-
-fn system_mounts(root: BorrowedFd<'_>, pod_shm: &CStr) -> Result<(), Failure> {
-    const STRICT: u64 = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC;
-    mount_new(root, b"/proc", c"proc", &[], STRICT)?;
-    mount_new(root, b"/sys", c"sysfs", &[], STRICT | MOUNT_ATTR_RDONLY)?;
-    let dev = mount_new(
-        root,
-        b"/dev",
-        c"tmpfs",
-        &[(c"mode", c"755"), (c"size", c"65536k")],
-        MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC,
-    )?;
-    populate_dev(dev.as_fd()).map_err(at(b"/dev"))?;
-    mount_new(
-        dev.as_fd(),
-        b"pts",
-        c"devpts",
-        &[(c"mode", c"0620"), (c"ptmxmode", c"0666")],
-        MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC,
-    )?;
-    let shm_point =
-        resolve::mount_point(dev.as_fd(), b"shm", Kind::Dir).map_err(at(b"/dev/shm"))?;
-    let shm = sys::open_path(pod_shm, O_PATH | O_DIRECTORY).map_err(at(b"/dev/shm"))?;
-    let shm = sys::clone_tree(shm.as_fd()).map_err(at(b"/dev/shm"))?;
-    sys::attach(shm.as_fd(), shm_point.as_fd()).map_err(at(b"/dev/shm"))
-}
-
-/// The device nodes of a container's `/dev` (runc's list), all `0666`.
-const DEVICES: [(&CStr, (u32, u32)); 6] = [
-    (c"null", (1, 3)),
-    (c"zero", (1, 5)),
-    (c"full", (1, 7)),
-    (c"random", (1, 8)),
-    (c"urandom", (1, 9)),
-    (c"tty", (5, 0)),
-];
-
-/// Its symlinks.
-const LINKS: [(&CStr, &CStr); 5] = [
-    (c"ptmx", c"pts/ptmx"),
-    (c"fd", c"/proc/self/fd"),
-    (c"stdin", c"/proc/self/fd/0"),
-    (c"stdout", c"/proc/self/fd/1"),
-    (c"stderr", c"/proc/self/fd/2"),
-];
-
-fn populate_dev(dev: BorrowedFd<'_>) -> Result<(), i32> {
-    for (name, numbers) in DEVICES {
-        sys::make_char_device(dev, name, 0o666, numbers)?;
-        // The agent's umask applied to mknod; the mode is set exactly.
-        sys::set_mode(dev, name, 0o666)?;
+/// The system mounts: copies of the VM's templates (see
+/// [`super::templates`]), in `templates`.
+fn system_mounts(root: BorrowedFd<'_>, templates: &CStr) -> Result<(), Failure> {
+    for (target, name) in templates::MOUNTS {
+        let template = sys::open_path(&templates::path(templates, name)?, O_PATH | O_DIRECTORY)
+            .map_err(at(target))?;
+        let point = resolve::mount_point(root, target, Kind::Dir).map_err(at(target))?;
+        let tree = sys::clone_tree(template.as_fd()).map_err(at(target))?;
+        sys::attach(tree.as_fd(), point.as_fd()).map_err(at(target))?;
     }
-    for (name, target) in LINKS {
-        sys::make_symlink(target, dev, name)?;
-    }
-    sys::make_dir(dev, c"pts", 0o755)?;
-    sys::make_dir(dev, c"shm", 0o1777)
+    Ok(())
 }
 
 /// Mounts bind `index`: its source as the VM sees it, on its target
@@ -166,11 +105,9 @@ fn bind_one(root: BorrowedFd<'_>, index: usize, bind: &Bind) -> Result<(), Failu
     let target_failed = |errno| fail(step, &[b"target ", bind.target.as_slice()].concat())(errno);
     let path = CString::new(bind.source.as_slice()).map_err(|_| source_failed(EINVAL))?;
     let source = sys::open_path(&path, O_PATH).map_err(source_failed)?;
-    let is_dir = source
-        .try_clone()
-        .and_then(|fd| std::fs::File::from(fd).metadata())
+    let is_dir = sys::metadata(source.as_fd())
         .map(|meta| meta.is_dir())
-        .map_err(|e| source_failed(e.raw_os_error().unwrap_or(5)))?;
+        .map_err(source_failed)?;
     let kind = if is_dir { Kind::Dir } else { Kind::File };
     let point = resolve::mount_point(root, &bind.target, kind).map_err(target_failed)?;
     let tree = sys::clone_tree(source.as_fd()).map_err(target_failed)?;

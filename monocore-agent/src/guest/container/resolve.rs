@@ -77,11 +77,19 @@ pub(crate) fn mount_point(root: BorrowedFd<'_>, target: &[u8], kind: Kind) -> Re
     if parts.is_empty() || parts.contains(&&b".."[..]) {
         return Err(EINVAL);
     }
-    for end in 1..parts.len() {
-        let parent = parts.get(..end).ok_or(EINVAL)?;
-        drop(open_or_create(root, parent, Kind::Dir)?);
-    }
-    let point = open_or_create(root, &parts, kind)?;
+    // Most mount points exist (an image's `/proc`, `/etc/hosts`): one
+    // lookup. Each lookup costs the guest a round trip to the host's file
+    // server, so the walk that creates what is missing comes only after.
+    let point = match open(root, &parts, kind) {
+        Err(ENOENT) => {
+            for end in 1..parts.len() {
+                let parent = parts.get(..end).ok_or(EINVAL)?;
+                drop(open_or_create(root, parent, Kind::Dir)?);
+            }
+            open_or_create(root, &parts, kind)?
+        }
+        other => other?,
+    };
     if same_file(root, point.as_fd())? {
         return Err(EINVAL);
     }
@@ -90,12 +98,7 @@ pub(crate) fn mount_point(root: BorrowedFd<'_>, target: &[u8], kind: Kind) -> Re
 
 /// Whether `a` and `b` are the same file (device and inode).
 pub(crate) fn same_file(a: BorrowedFd<'_>, b: BorrowedFd<'_>) -> Result<bool, i32> {
-    let meta = |fd: BorrowedFd<'_>| {
-        fd.try_clone_to_owned()
-            .and_then(|fd| std::fs::File::from(fd).metadata())
-            .map(|m| (m.dev(), m.ino()))
-            .map_err(|e| e.raw_os_error().unwrap_or(5))
-    };
+    let meta = |fd: BorrowedFd<'_>| sys::metadata(fd).map(|m| (m.dev(), m.ino()));
     Ok(meta(a)? == meta(b)?)
 }
 

@@ -127,18 +127,33 @@ pub(crate) fn open_in_root(
         mode: 0,
         resolve: RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
     };
-    // SAFETY: `path` is a valid NUL-terminated string and `how` a valid
-    // `struct open_how` of the size passed, both alive for the call.
-    owned(unsafe {
-        syscall(
-            SYS_OPENAT2,
-            raw(root),
-            path.as_ptr(),
-            &how as *const OpenHow,
-            std::mem::size_of::<OpenHow>(),
-        )
-    })
+    // The kernel refuses a `..` it cannot prove safe while mounts or
+    // renames happen elsewhere (EAGAIN, "retry"): other containers being
+    // set up meanwhile are such changes.
+    let mut attempts = 0;
+    loop {
+        // SAFETY: `path` is a valid NUL-terminated string and `how` a valid
+        // `struct open_how` of the size passed, both alive for the call.
+        let opened = owned(unsafe {
+            syscall(
+                SYS_OPENAT2,
+                raw(root),
+                path.as_ptr(),
+                &how as *const OpenHow,
+                std::mem::size_of::<OpenHow>(),
+            )
+        });
+        attempts += 1;
+        match opened {
+            Err(EAGAIN) if attempts < OPENAT2_ATTEMPTS => {}
+            other => return other,
+        }
+    }
 }
+
+const EAGAIN: i32 = 11;
+/// How often [`open_in_root`] tries when the kernel says to retry.
+const OPENAT2_ATTEMPTS: u32 = 64;
 
 /// `open(path, flags | O_CLOEXEC)`, resolved as the calling thread sees it.
 pub(crate) fn open_path(path: &CStr, flags: c_int) -> Result<OwnedFd, i32> {
@@ -327,4 +342,13 @@ pub(crate) fn set_hostname(name: &[u8]) -> Result<(), i32> {
     check(c_long::from(unsafe {
         sethostname(name.as_ptr().cast(), name.len())
     }))
+}
+
+/// `fstat` of `fd`, without a copy of the descriptor (one system call).
+pub(crate) fn metadata(fd: BorrowedFd<'_>) -> Result<std::fs::Metadata, i32> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: `fd` is open for the borrow, and the `File` is never dropped
+    // (ManuallyDrop), so it does not close a descriptor it does not own.
+    let file = std::mem::ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(fd.as_raw_fd()) });
+    file.metadata().map_err(|e| e.raw_os_error().unwrap_or(5))
 }

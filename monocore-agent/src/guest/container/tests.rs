@@ -137,7 +137,7 @@ fn containers_see_their_own_root_and_share_the_pod_s_volumes_and_shm() {
     let before = fs::read_to_string("/proc/thread-self/mountinfo").unwrap();
     let b = base.clone();
     in_private_namespace(move || {
-        let containers = Arc::new(Containers::with_pod_shm(&shm));
+        let containers = Arc::new(Containers::with_templates(&shm));
         let (ready_tx, ready) = mpsc::channel();
         let (done, done_rx) = mpsc::channel::<()>();
         let first = {
@@ -200,8 +200,20 @@ fn containers_see_their_own_root_and_share_the_pod_s_volumes_and_shm() {
     assert!(base.join("c2/c2-was-here").is_file());
     assert!(!base.join("planted").exists() && !base.join("made-file").exists());
     assert!(!base.parent().unwrap().join("made-file").exists());
-    // The pod's shm was a tmpfs of the containers' own namespace.
-    assert_eq!(fs::read_dir(base.join("shm")).unwrap().count(), 0);
+    // The templates (the pod's shm among them) were mounted in the
+    // containers' own namespace: here are only their empty mount points.
+    let mut points: Vec<_> = fs::read_dir(base.join("shm"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    points.sort();
+    assert_eq!(points, ["dev", "proc", "sys"]);
+    for point in points {
+        assert_eq!(
+            fs::read_dir(base.join("shm").join(point)).unwrap().count(),
+            0
+        );
+    }
     let after = fs::read_to_string("/proc/thread-self/mountinfo").unwrap();
     assert_eq!(before, after, "the host's mounts changed");
     fs::remove_dir_all(&base).unwrap();
@@ -217,7 +229,7 @@ fn an_unknown_container_or_a_bad_bind_is_a_failure_not_a_panic() {
     let shm = CString::new(bytes(&base.join("shm"))).unwrap();
     let b = base.clone();
     let (unknown, missing, name_again) = in_private_namespace(move || {
-        let containers = Arc::new(Containers::with_pod_shm(&shm));
+        let containers = Arc::new(Containers::with_templates(&shm));
         let unknown = containers.join(b"nobody").err().map(|f| (f.step, f.errno));
         let c = Arc::clone(&containers);
         let b2 = b.clone();
@@ -244,5 +256,67 @@ fn an_unknown_container_or_a_bad_bind_is_a_failure_not_a_panic() {
         "{detail}"
     );
     assert!(name_again);
+    fs::remove_dir_all(&base).unwrap();
+}
+
+#[test]
+fn a_prepared_container_is_kept_until_discarded_and_only_it_can_be() {
+    if !is_root() {
+        eprintln!("SKIPPED: a_prepared_container_is_kept_…: needs root");
+        return;
+    }
+    let base = scratch("prepared");
+    let shm = CString::new(bytes(&base.join("shm"))).unwrap();
+    let b = base.clone();
+    in_private_namespace(move || {
+        let containers = Arc::new(Containers::with_templates(&shm));
+        // Prepared by a thread that then ends, as a session does.
+        let (c, b1) = (Arc::clone(&containers), b.clone());
+        std::thread::spawn(move || c.prepare(&setup(&b1, "c1", true)).unwrap())
+            .join()
+            .unwrap();
+        // Its commands join it: its root and binds are there, and stay
+        // after a joined command has ended.
+        for _ in 0..2 {
+            let c = Arc::clone(&containers);
+            std::thread::spawn(move || {
+                c.join(b"c1").unwrap();
+                assert_eq!(fs::read_to_string("/c1-marker").unwrap(), "c1");
+                assert_eq!(fs::read_to_string("/etc/hosts").unwrap(), "127.0.0.1 pod\n");
+                assert_eq!(errno_of(fs::write("/new-in-root", "x")), Some(EROFS));
+            })
+            .join()
+            .unwrap();
+        }
+        // A container a command created is not the host's to discard.
+        let (c, b2, (made_tx, made), (end, end_rx)) = (
+            Arc::clone(&containers),
+            b.clone(),
+            mpsc::channel(),
+            mpsc::channel::<()>(),
+        );
+        let owner = std::thread::spawn(move || {
+            let created = c.create(&setup(&b2, "c2", false)).unwrap();
+            made_tx.send(()).unwrap();
+            end_rx.recv().unwrap();
+            drop(created);
+        });
+        made.recv().unwrap();
+        let busy = containers.discard(b"c2").unwrap_err();
+        assert_eq!((busy.step, busy.errno), (Step::Container, 16));
+        end.send(()).unwrap();
+        owner.join().unwrap();
+        // Discarded: gone, its name free, and a second discard is ENOENT.
+        containers.discard(b"c1").unwrap();
+        let gone = containers.join(b"c1").unwrap_err();
+        assert_eq!((gone.step, gone.errno), (Step::Container, 2));
+        let again = containers.discard(b"c1").unwrap_err();
+        assert_eq!((again.step, again.errno), (Step::Container, 2));
+        let c = Arc::clone(&containers);
+        std::thread::spawn(move || c.prepare(&setup(&b, "c1", true)).unwrap())
+            .join()
+            .unwrap();
+        containers.discard(b"c1").unwrap();
+    });
     fs::remove_dir_all(&base).unwrap();
 }

@@ -4,13 +4,17 @@
 use std::{ffi::OsString, os::unix::ffi::OsStrExt};
 
 use monocore_agent::{
-    control::{ExecProblem, ExecRequest, Place, User, WinSize},
+    control::{ExecError, ExecProblem, ExecRequest, Place, User, WinSize},
     report::escape,
     spec::Rlimit,
 };
 
 use super::container::GuestContainer;
-use crate::{config::LinuxRlimitResource, error::GuestCommandError, runtime::VmExitStatus};
+use crate::{
+    config::LinuxRlimitResource,
+    error::{GuestCommandError, GuestCommandField},
+    runtime::VmExitStatus,
+};
 
 /// Where a command's output goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -201,18 +205,8 @@ impl GuestCommand {
     /// ```
     pub fn validate(&self) -> Result<(), GuestCommandError> {
         let r = &self.request;
-        r.check().map_err(|e| match e.problem {
-            ExecProblem::TooMany { count, max } => GuestCommandError::TooMany {
-                field: e.field,
-                count,
-                max,
-            },
-            problem => GuestCommandError::Invalid {
-                field: e.field,
-                value: escape(r.value(e.field), 64),
-                problem,
-            },
-        })?;
+        r.check()
+            .map_err(|e| command_error(e, |field| r.value(field)))?;
         for (index, limit) in r.rlimits.iter().enumerate() {
             if monocore_rules::check_soft_hard(limit.soft, limit.hard).is_err() {
                 return Err(GuestCommandError::SoftExceedsHard {
@@ -236,6 +230,26 @@ pub struct GuestOutputs {
     pub stdout: Vec<u8>,
     /// What it wrote to stderr (if piped).
     pub stderr: Vec<u8>,
+}
+
+/// A value the agent would refuse, as the error that names it; `value`
+/// finds the value at a field.
+pub(super) fn command_error<'a>(
+    e: ExecError,
+    value: impl FnOnce(GuestCommandField) -> &'a [u8],
+) -> GuestCommandError {
+    match e.problem {
+        ExecProblem::TooMany { count, max } => GuestCommandError::TooMany {
+            field: e.field,
+            count,
+            max,
+        },
+        problem => GuestCommandError::Invalid {
+            field: e.field,
+            value: escape(value(e.field), 64),
+            problem,
+        },
+    }
 }
 
 #[cfg(test)]

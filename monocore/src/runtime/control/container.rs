@@ -8,20 +8,27 @@ use std::{
 
 use monocore_agent::control::{Bind, ContainerSetup};
 
+use super::command::command_error;
+use crate::error::GuestCommandError;
+
 /// A container to create inside a running VM, for the command that
 /// [`GuestCommand::in_new_container`](super::GuestCommand::in_new_container)
 /// runs in it: a mount namespace of its own whose root is `root`, an
 /// existing directory of the VM.
 ///
-/// The guest agent gives it a fresh `/proc`, a read-only `/sys`, a `/dev`
-/// of its own (the basic device nodes, a `devpts` of its own at
-/// `/dev/pts`) and the VM's shared `/dev/shm` (one tmpfs for every
-/// container of the VM), then mounts each [`bind`](Self::bind) in order
-/// and switches into the root with `pivot_root`. A target is resolved
-/// inside the root (a symlink in it cannot lead out of it) and created if
-/// missing, as a file for a file source and a directory for a directory.
-/// The container lives as long as the command that created it; other
-/// commands can run in it meanwhile
+/// The guest agent gives it the VM's container `/proc`, read-only `/sys`
+/// and `/dev` (the basic device nodes, a `devpts` at `/dev/pts` and the
+/// pod's `/dev/shm`): copies of mounts it builds once per VM, shared by
+/// every container of the VM, as their processes, terminals and kernel
+/// are. Then it mounts each [`bind`](Self::bind) in order and switches into
+/// the root with `pivot_root`. A target is resolved inside the root (a
+/// symlink in it cannot lead out of it) and created if missing, as a file
+/// for a file source and a directory for a directory. A container made
+/// with
+/// [`GuestCommand::in_new_container`](super::GuestCommand::in_new_container)
+/// lives as long as that command; one made ahead with
+/// [`VmHandle::prepare_container`](crate::vm::VmHandle::prepare_container)
+/// until it is discarded. Other commands can run in it meanwhile
 /// ([`GuestCommand::in_container`](super::GuestCommand::in_container)).
 /// Containers share the VM's processes, network, hostname and kernel:
 /// they see different files, and are not a boundary between each other.
@@ -108,5 +115,22 @@ impl GuestContainer {
     /// The container's name.
     pub fn name(&self) -> &OsStr {
         OsStr::from_bytes(&self.setup.name)
+    }
+
+    /// Checks every value as the guest agent will, without a VM: the
+    /// first problem, named by its field (`container.binds[2].target`).
+    ///
+    /// ```
+    /// use monocore::vm::GuestContainer;
+    /// let err = GuestContainer::new("a/b", "/pod/a").validate().unwrap_err();
+    /// assert_eq!(
+    ///     err.to_string(),
+    ///     "guest command: container.name \"a/b\" holds a `/` (a name is one path component)"
+    /// );
+    /// ```
+    pub fn validate(&self) -> Result<(), GuestCommandError> {
+        self.setup
+            .check()
+            .map_err(|e| command_error(e, |field| self.setup.value(field)))
     }
 }

@@ -16,8 +16,9 @@ mod container;
 mod process;
 
 use std::{
+    ffi::OsStr,
     io,
-    os::unix::net::UnixStream,
+    os::unix::{ffi::OsStrExt, net::UnixStream},
     path::Path,
     time::{Duration, Instant},
 };
@@ -28,7 +29,9 @@ pub use command::{GuestCommand, GuestOutput, GuestOutputs};
 pub use container::GuestContainer;
 pub use process::{GuestProcess, GuestSignaller, GuestStdin};
 
-use crate::error::{ControlError, MonocoreError, MonocoreResult};
+use crate::error::{
+    ControlError, GuestCommandError, GuestCommandField, MonocoreError, MonocoreResult,
+};
 
 /// Connects to the agent behind `socket` and exchanges `Hello`s. The agent
 /// starts listening only once the VM has booted; until then libkrun closes
@@ -143,6 +146,52 @@ pub(crate) fn start(mut conn: UnixStream, command: GuestCommand) -> MonocoreResu
     }
 }
 
+/// Builds `container` in the VM behind `conn` and keeps it, with no
+/// process, until [`discard`].
+pub(crate) fn prepare(mut conn: UnixStream, container: &GuestContainer) -> MonocoreResult<()> {
+    container.validate()?;
+    HostMessage::Prepare(Box::new(container.setup.clone()))
+        .write(&mut conn)
+        .map_err(ControlError::from)?;
+    done(conn, "Prepare")
+}
+
+/// Forgets the kept container `name` in the VM behind `conn`.
+pub(crate) fn discard(mut conn: UnixStream, name: &OsStr) -> MonocoreResult<()> {
+    let name = name.as_bytes();
+    monocore_agent::control::check_name(name).map_err(|problem| GuestCommandError::Invalid {
+        field: GuestCommandField::ContainerName,
+        value: monocore_agent::report::escape(name, 64),
+        problem,
+    })?;
+    HostMessage::Discard(name.to_vec())
+        .write(&mut conn)
+        .map_err(ControlError::from)?;
+    done(conn, "Discard")
+}
+
+/// The agent's answer to `request`: `Done`, or why not.
+fn done(mut conn: UnixStream, request: &'static str) -> MonocoreResult<()> {
+    match AgentMessage::read(&mut conn).map_err(ControlError::from)? {
+        Some(AgentMessage::Done) => Ok(()),
+        Some(AgentMessage::Failed(monocore_agent::report::Report::Failed {
+            step,
+            errno,
+            detail,
+        })) => Err(MonocoreError::GuestSetup {
+            step,
+            errno,
+            detail,
+        }),
+        Some(other) => Err(ControlError::Unexpected {
+            request,
+            got: kind_name(&other),
+        }
+        .into()),
+        None => Err(ControlError::Ended.into()),
+    }
+}
+
 /// The name of an agent message's kind, for an error that says what came
 /// instead (its contents come from the guest, and are not shown).
 pub(crate) fn kind_name(message: &AgentMessage) -> &'static str {
@@ -153,6 +202,7 @@ pub(crate) fn kind_name(message: &AgentMessage) -> &'static str {
         AgentMessage::Stderr(_) => "Stderr",
         AgentMessage::Exited(_) => "Exited",
         AgentMessage::Failed(_) => "Failed",
+        AgentMessage::Done => "Done",
     }
 }
 
