@@ -7,9 +7,12 @@
 //!   pod's boot, as a user waits for it;
 //! - `second_container_to_first_output`: in a pod that runs, a further
 //!   container's `StartContainer` → its first line in the CRI log: no boot;
-//! - `exec_to_first_output`, the baseline: in a VM that runs (idle, its first
-//!   `exec` done before measuring), `VmHandle::exec` of `/bin/echo hi` → the
-//!   first byte of its output on the host.
+//! - `exec_sync_in_the_pod`, the baseline through the same stack: in that
+//!   pod's running container, the CRI `ExecSync` of `/bin/echo hi`, until
+//!   its output and exit code are back (what `kubectl exec` costs);
+//! - `exec_to_first_output`, the baseline without CRI: in a VM that runs
+//!   (idle, its first `exec` done before measuring), `VmHandle::exec` of
+//!   `/bin/echo hi` → the first byte of its output on the host.
 //!
 //! Runs where a CRI test can (containerd, runc's tools, root) and a VM
 //! boots; elsewhere it prints why it skipped and measures nothing.
@@ -89,6 +92,24 @@ fn pods(c: &mut Criterion, cri: &Cri) {
     pod.write_hosts_file(POD_IP);
     let first = create(cri, &pod, &pod_id, "first");
     start_to_first_line(cri, &pod, &first, "first");
+    // The first ExecSync reads `echo` cold; the measured ones do not.
+    let echo_hi = || {
+        let out = cri
+            .client()
+            .exec_sync(&first, &["/bin/echo", "hi"], BOOT_TIMEOUT)
+            .unwrap();
+        assert_eq!(out.stdout, b"hi\n");
+    };
+    echo_hi();
+    group.bench_function("exec_sync_in_the_pod", |b| {
+        b.iter_custom(|iters| {
+            let start = Instant::now();
+            for _ in 0..iters {
+                echo_hi();
+            }
+            start.elapsed()
+        })
+    });
     let mut n = 0u64;
     group.bench_function("second_container_to_first_output", |b| {
         b.iter_custom(|iters| {

@@ -45,7 +45,7 @@ fn an_exec_with_a_terminal_gets_one_and_one_without_gets_pipes() {
     // With a terminal: `ctr` needs one of its own, which `script` gives it.
     let socket = cri.dir().join("containerd.sock");
     let ctr = format!(
-        "ctr --address {} -n {NAMESPACE} task exec -t --exec-id tty-1 {id} /bin/sh -c 'tty; echo out; echo err >&2; exit 5'",
+        "ctr --address {} -n {NAMESPACE} task exec -t --exec-id tty-1 {id} /bin/sh -c 'tty; stty rows 33 cols 101; stty size; echo out; echo err >&2; exit 5'",
         socket.display()
     );
     // Its input stays open (and silent) until it has ended.
@@ -61,13 +61,19 @@ fn an_exec_with_a_terminal_gets_one_and_one_without_gets_pipes() {
     drop(input);
     let text = String::from_utf8_lossy(&output.stdout).replace('\r', "");
     let lines: Vec<&str> = text.lines().collect();
-    // The command's terminal, its stderr on it too, and its exit code as
-    // ctr's (script's).
+    // The command's terminal (one whose size `stty` sets and reads: ctr
+    // resizes it to its own, 0x0 under `script` without a terminal, which
+    // busybox's `stty size` reports as an error), its stderr on it too,
+    // and its exit code as ctr's (script's).
     assert!(
         lines.first().is_some_and(|l| l.starts_with("/dev/pts/")),
         "{lines:?}"
     );
-    assert_eq!(lines.get(1..), Some(&["out", "err"][..]), "{lines:?}");
+    assert_eq!(
+        lines.get(1..),
+        Some(&["33 101", "out", "err"][..]),
+        "{lines:?}"
+    );
     assert_eq!(
         output.status.code(),
         Some(5),

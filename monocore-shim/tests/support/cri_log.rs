@@ -120,7 +120,7 @@ pub fn wait_for_line(path: &Path, stream: Stream, line: &str, timeout: Duration)
             "no {stream:?} line {line:?} in {} within {timeout:?}: {entries:#?}",
             path.display()
         );
-        std::thread::sleep(Duration::from_millis(100));
+        std::thread::sleep(Duration::from_millis(10));
     }
 }
 
