@@ -1,6 +1,8 @@
 //! `exec` in a pod VM's container as `kubectl exec -it` asks for it: with
 //! a terminal, through containerd (`ctr task exec -t`, run on a
-//! pseudo-terminal of its own by `script`), next to `ExecSync`'s pipes.
+//! pseudo-terminal of its own by `script`), next to `ExecSync`'s pipes; and
+//! as kubelet serves `kubectl exec`: the CRI `Exec` and its streams through
+//! the CRI plugin's streaming server, with and without a terminal.
 //! Boots a VM (~20 s on `kvm_pvm`); skips loudly where a CRI test or a boot
 //! cannot run (and fails under `MONOCORE_REQUIRE_BOOT=1`).
 
@@ -18,6 +20,7 @@ use support::{
     cni::POD_IP,
     cri::{Cri, MONOCORE, NAMESPACE, may_run_cri},
     cri_log::{self, Stream},
+    cri_stream::ExecStream,
     may_boot,
 };
 
@@ -94,9 +97,58 @@ fn an_exec_with_a_terminal_gets_one_and_one_without_gets_pipes() {
     assert_eq!(String::from_utf8_lossy(&exec.stderr), "err\n");
     assert_eq!(exec.exit_code, 4);
 
+    kubectl_exec_streams(&cri, &id);
+
     cri.client().stop_pod_sandbox(&pod_id).unwrap();
     cri.client().remove_pod_sandbox(&pod_id).unwrap();
     cri.assert_nothing_left();
     cri.containerd_mut().stop();
     cri.containerd().assert_nothing_left();
+}
+
+/// What `kubectl exec` does: the CRI `Exec`, then its streams through the
+/// CRI plugin's streaming server (a WebSocket on 127.0.0.1): input, output
+/// and the exit code, with and without a terminal, and a terminal's
+/// resize.
+fn kubectl_exec_streams(cri: &Cri, id: &str) {
+    // `kubectl exec -it`: the input is read on the terminal, the resize
+    // reaches it (waited for: the streaming server applies resizes and
+    // input from two goroutines, in either order).
+    let script = "read line; echo got-$line; tty; i=0; \
+        until [ \"$(stty size)\" = \"33 101\" ] || [ $i = 30 ]; do sleep 1; i=$((i+1)); done; \
+        stty size; exit 3";
+    let url = cri
+        .client()
+        .exec(id, &["/bin/sh", "-c", script], true)
+        .unwrap();
+    let mut stream = ExecStream::connect(&url);
+    stream.resize(33, 101);
+    stream.stdin(b"go\n");
+    let streams = stream.finish();
+    let text = String::from_utf8_lossy(&streams.stdout).replace('\r', "");
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines.contains(&"got-go"), "{lines:?}");
+    assert!(
+        lines.iter().any(|l| l.starts_with("/dev/pts/")),
+        "{lines:?}"
+    );
+    assert_eq!(lines.last(), Some(&"33 101"), "{lines:?}");
+    assert!(streams.stderr.is_empty());
+    assert_eq!(streams.exit_code(), Some(3), "{}", streams.status);
+
+    // `kubectl exec -i`: pipes, stdout and stderr apart.
+    let script = "read line; echo out-$line; echo err >&2; tty; exit 4";
+    let url = cri
+        .client()
+        .exec(id, &["/bin/sh", "-c", script], false)
+        .unwrap();
+    let mut stream = ExecStream::connect(&url);
+    stream.stdin(b"x\n");
+    let streams = stream.finish();
+    assert_eq!(
+        String::from_utf8_lossy(&streams.stdout),
+        "out-x\nnot a tty\n"
+    );
+    assert_eq!(String::from_utf8_lossy(&streams.stderr), "err\n");
+    assert_eq!(streams.exit_code(), Some(4), "{}", streams.status);
 }

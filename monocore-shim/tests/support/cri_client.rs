@@ -260,6 +260,30 @@ impl CriClient {
         })
     }
 
+    /// `Exec`: what `kubectl exec` asks for; the answer is the URL of the
+    /// CRI plugin's streaming server that carries the command's streams
+    /// (see `support::cri_stream`).
+    pub fn exec(&self, id: &str, cmd: &[&str], tty: bool) -> CriResult<String> {
+        let req = Self::request(
+            cri::ExecRequest {
+                container_id: id.to_owned(),
+                cmd: cmd.iter().map(|s| (*s).to_owned()).collect(),
+                tty,
+                stdin: true,
+                stdout: true,
+                // With a terminal, stderr is the terminal too.
+                stderr: !tty,
+            },
+            self.timeout,
+        );
+        self.runtime(
+            "Exec",
+            self.timeout,
+            |mut c| async move { c.exec(req).await },
+        )
+        .map(|response| response.url)
+    }
+
     /// `ContainerStats`: what the container uses (kubelet's summary API
     /// asks this).
     pub fn container_stats(&self, id: &str) -> CriResult<cri::ContainerStats> {

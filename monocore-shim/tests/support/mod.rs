@@ -26,6 +26,7 @@ pub mod cni;
 pub mod cri;
 pub mod cri_client;
 pub mod cri_log;
+pub mod cri_stream;
 pub mod image;
 pub mod kubelet;
 
