@@ -21,7 +21,7 @@ use support::{
     cri::{Cri, MONOCORE, NAMESPACE, may_run_cri},
     cri_log::{self, Stream},
     cri_stream::ExecStream,
-    may_boot,
+    may_boot, serial,
 };
 
 #[test]
@@ -30,6 +30,7 @@ fn an_exec_with_a_terminal_gets_one_and_one_without_gets_pipes() {
     if !may_run_cri(test, MONOCORE, ContainerdVersion::V1_6) || !may_boot(test) {
         return;
     }
+    let _serial = serial();
     let mut cri = Cri::start(&[]);
     let pod = cri.pod("exec-pod", 1);
     let pod_id = cri.run_pod(&pod, MONOCORE).unwrap();
@@ -99,6 +100,35 @@ fn an_exec_with_a_terminal_gets_one_and_one_without_gets_pipes() {
 
     kubectl_exec_streams(&cri, &id);
 
+    cri.client().stop_pod_sandbox(&pod_id).unwrap();
+    cri.client().remove_pod_sandbox(&pod_id).unwrap();
+    cri.assert_nothing_left();
+    cri.containerd_mut().stop();
+    cri.containerd().assert_nothing_left();
+}
+
+#[test]
+fn kubectl_exec_streams_through_containerd_2() {
+    let test = "kubectl_exec_streams_through_containerd_2";
+    if !may_run_cri(test, MONOCORE, ContainerdVersion::V2_1) || !may_boot(test) {
+        return;
+    }
+    let _serial = serial();
+    let mut cri = Cri::start_with(ContainerdVersion::V2_1, &[]);
+    let pod = cri.pod("exec-pod-2", 1);
+    let pod_id = cri.run_pod(&pod, MONOCORE).unwrap();
+    pod.write_hosts_file(POD_IP);
+    let config = pod
+        .container("shell", &cri.image_ref(), IMAGE)
+        .command(&["/bin/sh", "-c", "echo up; exec sleep 600"])
+        .build();
+    let id = cri
+        .client()
+        .create_container(&pod_id, &config, &pod.sandbox_config())
+        .unwrap();
+    cri.client().start_container(&id).unwrap();
+    cri_log::wait_for_line(&pod.log_file("shell"), Stream::Stdout, "up", BOOT_TIMEOUT);
+    kubectl_exec_streams(&cri, &id);
     cri.client().stop_pod_sandbox(&pod_id).unwrap();
     cri.client().remove_pod_sandbox(&pod_id).unwrap();
     cri.assert_nothing_left();
