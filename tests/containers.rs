@@ -119,6 +119,7 @@ touch /ro/new 2>&1; echo secret=$(cat /ro/secret)
 echo x > /root-file 2>&1
 echo from-c1 > /vol/from-c1
 echo shm-c1 > /dev/shm/from-c1
+echo c1-dev > /dev/c1-own
 echo guest-wrote > /dev/termination-log
 cat /proc/mounts
 echo ready
@@ -234,7 +235,8 @@ fn c2_shares_the_pod_s_volumes(vm: &mut VmHandle) {
     let (code, text) = run(
         vm,
         sh(
-            "cat /c2-marker; [ -e /c1-marker ] && echo sees-c1; cat /vol/from-c1 /dev/shm/from-c1; \
+            "cat /c2-marker; [ -e /c1-marker ] && echo sees-c1; [ -e /dev/c1-own ] && echo sees-c1-dev; \
+            cat /vol/from-c1 /dev/shm/from-c1; \
             echo from-c2 > /vol/from-c2; echo shm-c2 > /dev/shm/from-c2; exit 7",
         )
         .in_container("c2"),

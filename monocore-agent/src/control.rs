@@ -40,10 +40,9 @@
 //!
 //! An [`ExecRequest`] runs its command in a [`Place`]: the VM's root
 //! (`Vm`, version 1's only place), a new container (`Create`: a mount
-//! namespace of its own whose root is a directory of the VM, with the VM's
-//! container `/proc`, `/sys` and `/dev` (one `devpts`, one `/dev/shm`,
-//! shared by its containers) and the binds asked for; it lives as long as
-//! this command), or a running container
+//! namespace of its own whose root is a directory of the VM, with `/proc`,
+//! `/sys`, a `/dev` and `/dev/pts` of its own, the VM's shared `/dev/shm`
+//! and the binds asked for; it lives as long as this command), or a running container
 //! (`Join`: the namespace and root of the container of that name).
 //!
 //! A container can also be built ahead of its command (version 3):

@@ -8,8 +8,8 @@
 //! and root, as fds the thread opened itself) until that first command
 //! ends; a later command may join it by name. A container built by a
 //! `Prepare` request has no first command: it is kept until `Discard`.
-//! The system mounts are copies of [`templates`] built once per VM. Containers share the VM's pid, UTS
-//! and network namespaces, its kernel and its users: they are apart in
+//! Its system mounts come ready-made ([`templates`]). Containers share the
+//! VM's pid, UTS and network namespaces, its kernel and its users: they are apart in
 //! what they see of the file system, not a security boundary between each
 //! other (the VM is the boundary).
 
@@ -64,6 +64,8 @@ pub(crate) struct Containers {
     templates: CString,
     /// Whether they are built.
     templates_built: Mutex<bool>,
+    /// The next container's `/dev`.
+    devs: templates::DevSpares,
 }
 
 impl Default for Containers {
@@ -115,6 +117,7 @@ impl Containers {
             table: Table::default(),
             templates: templates.to_owned(),
             templates_built: Mutex::new(false),
+            devs: templates::DevSpares::default(),
         }
     }
 
@@ -164,7 +167,8 @@ impl Containers {
         };
         // Before the thread leaves the agent's namespace, where it lives.
         self.build_templates()?;
-        let entered = mounts::enter_new(setup, &self.templates)?;
+        let dev = self.devs.take(&self.templates)?;
+        let entered = mounts::enter_new(setup, &self.templates, dev)?;
         if let Some(hostname) = &setup.hostname {
             sys::set_hostname(hostname).map_err(fail(Step::Container, b"hostname"))?;
         }

@@ -5,9 +5,9 @@
 //!    its own, every mount in it private;
 //! 2. the container's root (a directory of the VM) is bind mounted onto
 //!    itself, with what is mounted below it;
-//! 3. `/proc`, a read-only `/sys` and `/dev` (with `/dev/pts` and the
-//!    pod's `/dev/shm`): copies of the VM's templates
-//!    ([`super::templates`]);
+//! 3. `/proc` and a read-only `/sys` (copies of the VM's templates), and a
+//!    `/dev` of its own, with its own `/dev/pts` and the pod's `/dev/shm`,
+//!    made ahead ([`super::templates`]);
 //! 4. each bind in order, its mount point resolved (and created) inside the
 //!    root ([`super::resolve`]), read-only ones read-only recursively;
 //! 5. the root made read-only if asked (its submounts keep their modes);
@@ -52,13 +52,18 @@ fn at(what: &[u8]) -> impl FnOnce(i32) -> Failure + use<> {
 }
 
 /// Builds the container `setup` and moves the calling thread into it;
-/// `templates` holds the VM's system mounts to copy (see [`super::templates`]).
-pub(crate) fn enter_new(setup: &ContainerSetup, templates: &CStr) -> Result<Entered, Failure> {
+/// `templates` holds the VM's system mounts to copy, `dev` is the
+/// container's own `/dev` (see [`super::templates`]).
+pub(crate) fn enter_new(
+    setup: &ContainerSetup,
+    templates: &CStr,
+    dev: OwnedFd,
+) -> Result<Entered, Failure> {
     sys::unshare_thread_mounts().map_err(at(b"unshare"))?;
     // Nothing mounted here propagates anywhere, nor arrives from anywhere.
     mount_fs(None, c"/", None, MS_REC | MS_PRIVATE, None).map_err(at(b"/"))?;
     let root = bind_root(&setup.root)?;
-    system_mounts(root.as_fd(), templates)?;
+    system_mounts(root.as_fd(), templates, dev)?;
     for (index, bind) in setup.binds.iter().enumerate() {
         bind_one(root.as_fd(), index, bind)?;
     }
@@ -81,9 +86,9 @@ fn bind_root(path: &[u8]) -> Result<OwnedFd, Failure> {
     Ok(tree)
 }
 
-/// The system mounts: copies of the VM's templates (see
-/// [`super::templates`]), in `templates`.
-fn system_mounts(root: BorrowedFd<'_>, templates: &CStr) -> Result<(), Failure> {
+/// The system mounts: copies of the VM's templates in `templates`, and the
+/// container's `dev` (see [`super::templates`]).
+fn system_mounts(root: BorrowedFd<'_>, templates: &CStr, dev: OwnedFd) -> Result<(), Failure> {
     for (target, name) in templates::MOUNTS {
         let template = sys::open_path(&templates::path(templates, name)?, O_PATH | O_DIRECTORY)
             .map_err(at(target))?;
@@ -91,7 +96,8 @@ fn system_mounts(root: BorrowedFd<'_>, templates: &CStr) -> Result<(), Failure> 
         let tree = sys::clone_tree(template.as_fd()).map_err(at(target))?;
         sys::attach(tree.as_fd(), point.as_fd()).map_err(at(target))?;
     }
-    Ok(())
+    let point = resolve::mount_point(root, b"/dev", Kind::Dir).map_err(at(b"/dev"))?;
+    sys::attach(dev.as_fd(), point.as_fd()).map_err(at(b"/dev"))
 }
 
 /// Mounts bind `index`: its source as the VM sees it, on its target

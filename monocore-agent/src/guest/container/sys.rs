@@ -352,3 +352,25 @@ pub(crate) fn metadata(fd: BorrowedFd<'_>) -> Result<std::fs::Metadata, i32> {
     let file = std::mem::ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(fd.as_raw_fd()) });
     file.metadata().map_err(|e| e.raw_os_error().unwrap_or(5))
 }
+
+#[cfg(target_arch = "x86_64")]
+const SYS_SCHED_SETSCHEDULER: c_long = 144;
+#[cfg(target_arch = "aarch64")]
+const SYS_SCHED_SETSCHEDULER: c_long = 119;
+const SCHED_IDLE: c_long = 5;
+
+/// Puts the calling thread in the idle scheduling class: it runs only when
+/// nothing else would.
+pub(crate) fn lowest_priority() -> Result<(), i32> {
+    let param: c_int = 0;
+    // SAFETY: `param` is a valid `struct sched_param` (one int) for the
+    // call; pid 0 is the calling thread.
+    check(unsafe {
+        syscall(
+            SYS_SCHED_SETSCHEDULER,
+            0 as c_long,
+            SCHED_IDLE,
+            &param as *const c_int,
+        )
+    })
+}

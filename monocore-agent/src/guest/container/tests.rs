@@ -109,6 +109,7 @@ fn look_around_in_c1() {
         .unwrap();
     assert!(Path::new("/dev/pts/ptmx").exists());
     fs::write("/dev/shm/from-c1", "shared").unwrap();
+    fs::write("/dev/from-c1", "c1's own /dev").unwrap();
     fs::write("/vol/from-c1", "empty dir").unwrap();
     assert_eq!(fs::read_to_string("/ro/secret").unwrap(), "token");
     assert_eq!(errno_of(fs::write("/ro/secret", "x")), Some(EROFS));
@@ -160,6 +161,8 @@ fn containers_see_their_own_root_and_share_the_pod_s_volumes_and_shm() {
             assert_eq!(fs::read_to_string("/c2-marker").unwrap(), "c2");
             assert!(!Path::new("/c1-marker").exists());
             assert_eq!(fs::read_to_string("/dev/shm/from-c1").unwrap(), "shared");
+            // Its `/dev` is its own: not c1's file there.
+            assert!(!Path::new("/dev/from-c1").exists());
             assert_eq!(fs::read_to_string("/vol/from-c1").unwrap(), "empty dir");
             fs::write("/c2-was-here", "rw root").unwrap();
         })
@@ -200,15 +203,16 @@ fn containers_see_their_own_root_and_share_the_pod_s_volumes_and_shm() {
     assert!(base.join("c2/c2-was-here").is_file());
     assert!(!base.join("planted").exists() && !base.join("made-file").exists());
     assert!(!base.parent().unwrap().join("made-file").exists());
-    // The templates (the pod's shm among them) were mounted in the
-    // containers' own namespace: here are only their empty mount points.
+    // The templates (the pod's shm among them) and the containers' `/dev`s
+    // were mounted in the containers' own namespace: here are only their
+    // empty mount points (and where `/dev`s are built).
     let mut points: Vec<_> = fs::read_dir(base.join("shm"))
         .unwrap()
         .map(|e| e.unwrap().file_name())
         .collect();
     points.sort();
-    assert_eq!(points, ["dev", "proc", "sys"]);
-    for point in points {
+    assert_eq!(points, ["proc", "shm", "spare", "sys"]);
+    for point in ["proc", "shm", "sys"] {
         assert_eq!(
             fs::read_dir(base.join("shm").join(point)).unwrap().count(),
             0

@@ -16,11 +16,11 @@ use crate::error::GuestCommandError;
 /// runs in it: a mount namespace of its own whose root is `root`, an
 /// existing directory of the VM.
 ///
-/// The guest agent gives it the VM's container `/proc`, read-only `/sys`
-/// and `/dev` (the basic device nodes, a `devpts` at `/dev/pts` and the
-/// pod's `/dev/shm`): copies of mounts it builds once per VM, shared by
-/// every container of the VM, as their processes, terminals and kernel
-/// are. Then it mounts each [`bind`](Self::bind) in order and switches into
+/// The guest agent gives it a `/proc` and a read-only `/sys` (copies of
+/// mounts it builds once per VM: the containers share the VM's processes
+/// and kernel), a `/dev` of its own (the basic device nodes, a `devpts`
+/// instance of its own at `/dev/pts`) and the VM's shared `/dev/shm` (one
+/// tmpfs for every container of the VM). Then it mounts each [`bind`](Self::bind) in order and switches into
 /// the root with `pivot_root`. A target is resolved inside the root (a
 /// symlink in it cannot lead out of it) and created if missing, as a file
 /// for a file source and a directory for a directory. A container made
