@@ -3,7 +3,7 @@
 
 use std::{
     fs::File,
-    io::{Read, Write},
+    io::{BufReader, Read, Write},
     os::fd::{AsFd, OwnedFd},
     process::ExitStatus,
     sync::{
@@ -105,7 +105,9 @@ fn send(outbox: &SharedOutbox, message: &AgentMessage) -> bool {
 }
 
 fn session(conn: File, agent: &Agent) {
-    let Ok(mut input) = conn.try_clone() else {
+    // Buffered: a frame arrives in one read, not one per field (each
+    // read is a trip through the guest kernel, slow under emulation).
+    let Ok(mut input) = conn.try_clone().map(BufReader::new) else {
         return;
     };
     let outbox = Arc::new(Mutex::new(Outbox {
@@ -155,13 +157,16 @@ fn failed(outbox: &SharedOutbox, step: Step, errno: i32, detail: &[u8]) {
     send(outbox, &AgentMessage::Failed(report));
 }
 
+/// What the host sends, buffered.
+type Incoming = BufReader<File>;
+
 /// Where the host's input goes.
 enum Input {
     Pipe(Option<File>),
     Terminal(File),
 }
 
-fn exec(request: &ExecRequest, mut input: File, outbox: &SharedOutbox, agent: &Agent) {
+fn exec(request: &ExecRequest, mut input: Incoming, outbox: &SharedOutbox, agent: &Agent) {
     // The place first: a container's command is forked from inside it.
     let created = match enter_place(request, agent) {
         Ok(created) => created,
@@ -282,7 +287,7 @@ fn watch(
 /// resizes, a shutdown) until the command has exited (`true`) or the host
 /// has gone (`false`).
 fn relay_input(
-    input: &mut File,
+    input: &mut Incoming,
     target: &mut Input,
     pid: u32,
     outbox: &SharedOutbox,

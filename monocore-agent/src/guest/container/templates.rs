@@ -11,10 +11,10 @@
 //! - the pod's `/dev/shm` is one tmpfs there, shared by every container;
 //! - each container gets a `/dev` of its own: a tmpfs with the basic device
 //!   nodes, a `devpts` instance of its own at `/dev/pts` and the pod's
-//!   `/dev/shm`, built as a detached tree ([`dev_tree`]). One is kept
-//!   spare, built by a thread at the lowest priority (`SCHED_IDLE`) after a
-//!   container took the last one, so that it costs the containers' own
-//!   processes nothing.
+//!   `/dev/shm`, built as a detached tree ([`dev_tree`]). Two are kept
+//!   spare, made up by a thread at the lowest priority (`SCHED_IDLE`) a
+//!   second after a container took one, so that they cost the containers'
+//!   own processes nothing.
 
 use std::ffi::{CStr, CString};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -175,10 +175,17 @@ fn populate_dev(dev: BorrowedFd<'_>) -> Result<(), i32> {
     sys::make_dir(dev, c"shm", 0o755)
 }
 
-/// The spare `/dev` tree, and the number of the next one built.
+/// How long after a container took the spare `/dev` the next is built.
+const REFILL_DELAY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// How many `/dev` trees are kept spare: one for each of two containers
+/// started in a row.
+const SPARES: usize = 2;
+
+/// The spare `/dev` trees, and the number of the next one built.
 #[derive(Default)]
 pub(crate) struct DevSpares {
-    spare: Arc<Mutex<Option<OwnedFd>>>,
+    spares: Arc<Mutex<Vec<OwnedFd>>>,
     next: Arc<AtomicU64>,
 }
 
@@ -187,31 +194,36 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl DevSpares {
-    /// A `/dev` for a new container: the spare one, or one built now; a
-    /// new spare is then built by a thread of the idle scheduling class.
+    /// A `/dev` for a new container: a spare one, or one built now; the
+    /// spares are then made up again by a thread of the idle scheduling
+    /// class.
     /// Called in the agent's namespace (where that thread starts too), with
     /// `dir`'s templates built.
     pub(crate) fn take(&self, dir: &CStr) -> Result<OwnedFd, Failure> {
-        let spare = lock(&self.spare).take();
+        let spare = lock(&self.spares).pop();
         let tree = match spare {
             Some(tree) => tree,
             None => dev_tree(dir, self.next.fetch_add(1, Ordering::Relaxed))?,
         };
-        let (spare, next, dir) = (
-            Arc::clone(&self.spare),
+        let (spares, next, dir) = (
+            Arc::clone(&self.spares),
             Arc::clone(&self.next),
             dir.to_owned(),
         );
-        // Without the thread, the next container builds its own.
+        // Without the thread, a later container builds its own.
         let _ = std::thread::Builder::new()
             .name("dev-spare".into())
             .spawn(move || {
                 let _ = sys::lowest_priority();
-                if lock(&spare).is_some() {
-                    return;
-                }
-                if let Ok(tree) = dev_tree(&dir, next.fetch_add(1, Ordering::Relaxed)) {
-                    lock(&spare).get_or_insert(tree);
+                // Not while the container just made starts its process:
+                // the guest kernel does not preempt a system call, so even
+                // an idle-class thread's mounts would hold it back.
+                std::thread::sleep(REFILL_DELAY);
+                while lock(&spares).len() < SPARES {
+                    let Ok(tree) = dev_tree(&dir, next.fetch_add(1, Ordering::Relaxed)) else {
+                        return;
+                    };
+                    lock(&spares).push(tree);
                 }
             });
         Ok(tree)
