@@ -166,7 +166,6 @@ impl VmHandle {
     ///
     /// [`GuestCommand::in_container`]: crate::vm::GuestCommand::in_container
     pub fn prepare_container(&mut self, container: &GuestContainer) -> MonocoreResult<()> {
-        container.validate()?;
         let conn = self.connect(Duration::from_secs(300))?;
         control::prepare(conn, container)
     }

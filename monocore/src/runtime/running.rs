@@ -157,7 +157,6 @@ impl RunningVm {
     ///
     /// [`VmHandle::prepare_container`]: super::VmHandle::prepare_container
     pub fn prepare_container(&self, container: &GuestContainer) -> MonocoreResult<()> {
-        container.validate()?;
         control::prepare(self.connect()?, container)
     }
 

@@ -128,21 +128,29 @@ pub(crate) fn start(mut conn: UnixStream, command: GuestCommand) -> MonocoreResu
         .map_err(ControlError::from)?;
     match AgentMessage::read(&mut conn).map_err(ControlError::from)? {
         Some(AgentMessage::Started { pid }) => GuestProcess::start(conn, pid, &command),
+        other => Err(refusal(other, "Exec")),
+    }
+}
+
+/// The error for an answer to `request` that is not the one hoped for: the
+/// agent's report of what failed, another kind of message, or none.
+fn refusal(answer: Option<AgentMessage>, request: &'static str) -> MonocoreError {
+    match answer {
         Some(AgentMessage::Failed(monocore_agent::report::Report::Failed {
             step,
             errno,
             detail,
-        })) => Err(MonocoreError::GuestSetup {
+        })) => MonocoreError::GuestSetup {
             step,
             errno,
             detail,
-        }),
-        Some(other) => Err(ControlError::Unexpected {
-            request: "Exec",
+        },
+        Some(other) => ControlError::Unexpected {
+            request,
             got: kind_name(&other),
         }
-        .into()),
-        None => Err(ControlError::Ended.into()),
+        .into(),
+        None => ControlError::Ended.into(),
     }
 }
 
@@ -174,21 +182,7 @@ pub(crate) fn discard(mut conn: UnixStream, name: &OsStr) -> MonocoreResult<()> 
 fn done(mut conn: UnixStream, request: &'static str) -> MonocoreResult<()> {
     match AgentMessage::read(&mut conn).map_err(ControlError::from)? {
         Some(AgentMessage::Done) => Ok(()),
-        Some(AgentMessage::Failed(monocore_agent::report::Report::Failed {
-            step,
-            errno,
-            detail,
-        })) => Err(MonocoreError::GuestSetup {
-            step,
-            errno,
-            detail,
-        }),
-        Some(other) => Err(ControlError::Unexpected {
-            request,
-            got: kind_name(&other),
-        }
-        .into()),
-        None => Err(ControlError::Ended.into()),
+        other => Err(refusal(other, request)),
     }
 }
 
