@@ -31,20 +31,8 @@ fn an_exec_with_a_terminal_gets_one_and_one_without_gets_pipes() {
         return;
     }
     let _serial = serial();
-    let mut cri = Cri::start(&[]);
-    let pod = cri.pod("exec-pod", 1);
-    let pod_id = cri.run_pod(&pod, MONOCORE).unwrap();
-    pod.write_hosts_file(POD_IP);
-    let config = pod
-        .container("shell", &cri.image_ref(), IMAGE)
-        .command(&["/bin/sh", "-c", "echo up; exec sleep 600"])
-        .build();
-    let id = cri
-        .client()
-        .create_container(&pod_id, &config, &pod.sandbox_config())
-        .unwrap();
-    cri.client().start_container(&id).unwrap();
-    cri_log::wait_for_line(&pod.log_file("shell"), Stream::Stdout, "up", BOOT_TIMEOUT);
+    let cri = Cri::start(&[]);
+    let (pod_id, id) = shell_pod(&cri, "exec-pod");
 
     // With a terminal: `ctr` needs one of its own, which `script` gives it.
     let socket = cri.dir().join("containerd.sock");
@@ -100,11 +88,7 @@ fn an_exec_with_a_terminal_gets_one_and_one_without_gets_pipes() {
 
     kubectl_exec_streams(&cri, &id);
 
-    cri.client().stop_pod_sandbox(&pod_id).unwrap();
-    cri.client().remove_pod_sandbox(&pod_id).unwrap();
-    cri.assert_nothing_left();
-    cri.containerd_mut().stop();
-    cri.containerd().assert_nothing_left();
+    remove_and_stop(cri, &pod_id);
 }
 
 #[test]
@@ -114,8 +98,16 @@ fn kubectl_exec_streams_through_containerd_2() {
         return;
     }
     let _serial = serial();
-    let mut cri = Cri::start_with(ContainerdVersion::V2_1, &[]);
-    let pod = cri.pod("exec-pod-2", 1);
+    let cri = Cri::start_with(ContainerdVersion::V2_1, &[]);
+    let (pod_id, id) = shell_pod(&cri, "exec-pod-2");
+    kubectl_exec_streams(&cri, &id);
+    remove_and_stop(cri, &pod_id);
+}
+
+/// A pod `name` whose container `shell` runs (it printed `up`): the pod's
+/// and the container's ids.
+fn shell_pod(cri: &Cri, name: &str) -> (String, String) {
+    let pod = cri.pod(name, 1);
     let pod_id = cri.run_pod(&pod, MONOCORE).unwrap();
     pod.write_hosts_file(POD_IP);
     let config = pod
@@ -128,9 +120,14 @@ fn kubectl_exec_streams_through_containerd_2() {
         .unwrap();
     cri.client().start_container(&id).unwrap();
     cri_log::wait_for_line(&pod.log_file("shell"), Stream::Stdout, "up", BOOT_TIMEOUT);
-    kubectl_exec_streams(&cri, &id);
-    cri.client().stop_pod_sandbox(&pod_id).unwrap();
-    cri.client().remove_pod_sandbox(&pod_id).unwrap();
+    (pod_id, id)
+}
+
+/// Stops and removes pod `pod_id`, stops containerd, and checks that
+/// nothing is left.
+fn remove_and_stop(mut cri: Cri, pod_id: &str) {
+    cri.client().stop_pod_sandbox(pod_id).unwrap();
+    cri.client().remove_pod_sandbox(pod_id).unwrap();
     cri.assert_nothing_left();
     cri.containerd_mut().stop();
     cri.containerd().assert_nothing_left();
