@@ -33,6 +33,7 @@
 
 pub mod command;
 pub mod config;
+pub mod egress;
 pub mod error;
 pub mod guest_path;
 pub mod image_ref;

@@ -6,7 +6,8 @@ use typed_path::Utf8UnixPathBuf;
 use monocore_macros::TypestateBuilder;
 
 use super::{
-    EnvPair, LinuxRlimit, LogLevel, MicroVm, PathPair, PortPair, serde_str::opt_unix_path,
+    AllowEntry, EnvPair, LinuxRlimit, LogLevel, MicroVm, PathPair, PortPair,
+    serde_str::opt_unix_path,
 };
 use crate::error::MonocoreResult;
 
@@ -88,8 +89,23 @@ pub struct MicroVmConfig {
     pub mapped_dirs: Vec<PathPair>,
 
     /// Host ports forwarded to guest ports. Empty means no port is exposed.
+    /// With `net`, each host port listens on 127.0.0.1 only; with TSI
+    /// (`local_only = false`), libkrun's port map.
     #[serde(default)]
     pub port_map: Vec<PortPair>,
+
+    /// Networking through a virtio-net interface whose host end is a passt
+    /// process in a network namespace of its own: the guest reaches exactly
+    /// what `allow` lists (and the host's loopback only where it lists
+    /// `127.0.0.1:PORT`), and the host reaches the guest only through
+    /// `port_map`. `false` (the default): no interface but `lo`.
+    #[serde(default)]
+    pub net: bool,
+
+    /// With `net`: the TCP destinations the guest may connect to, each
+    /// `HOST:PORT`, `ADDR/PREFIX:PORT` or `NAME:PORT`. Empty: none.
+    #[serde(default)]
+    pub allow: Vec<AllowEntry>,
 
     /// Resource limits for the guest command.
     #[serde(default)]

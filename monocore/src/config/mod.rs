@@ -18,6 +18,7 @@
 //!   [`LogLevel`];
 //! - [`file`]: TOML config files, with the `vm!` keys.
 
+mod allow_entry;
 mod defaults;
 mod env_pair;
 pub mod file;
@@ -30,6 +31,7 @@ mod rlimit;
 pub(crate) mod serde_str;
 mod validate;
 
+pub use allow_entry::AllowEntry;
 pub use defaults::*;
 pub use env_pair::EnvPair;
 pub use log_level::LogLevel;

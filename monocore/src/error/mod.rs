@@ -79,6 +79,10 @@ pub enum MonocoreError {
     #[error(transparent)]
     InvalidPortPair(#[from] PortPairError),
 
+    /// A string is not a valid egress allow-list entry (`HOST:PORT`).
+    #[error(transparent)]
+    InvalidAllowEntry(#[from] monocore_rules::egress::EgressRuleError),
+
     /// A string is not a valid `NAME=value` environment entry.
     #[error(transparent)]
     InvalidEnvPair(#[from] EnvPairError),
