@@ -71,6 +71,8 @@ fn every_setter_sets_its_field() {
         .console_output("/tmp/console.log")
         .assigned_ip(Ipv4Addr::new(10, 0, 0, 2))
         .local_only(false)
+        .net(true)
+        .allow(["127.0.0.1:8080".parse::<crate::config::AllowEntry>().unwrap()])
         .build();
 
     let expected = MicroVmConfig {
@@ -80,6 +82,8 @@ fn every_setter_sets_its_field() {
         ram_mib: 2048,
         mapped_dirs: vec![dir],
         port_map: vec![port],
+        net: true,
+        allow: vec!["127.0.0.1:8080".parse().unwrap()],
         rlimits: vec![limit],
         workdir_path: Some("/work".into()),
         exec_path: Some("/bin/echo".into()),
