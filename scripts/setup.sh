@@ -204,6 +204,9 @@ if ! containerd2_verified "$containerd2_dir/bin"; then
     install_containerd2
 fi
 
+# passt for networking (`net`): forky's, private (see the script's header).
+"$here/install-passt.sh"
+
 # The toolchain is pinned by rust-toolchain.toml; make sure its components exist.
 if command -v rustup >/dev/null 2>&1; then
     rustup component add rustfmt clippy >/dev/null 2>&1 || true
@@ -213,4 +216,4 @@ if [ "$compat_kernel" = 1 ]; then
     "$here/build-compat-kernel.sh"
 fi
 
-echo "setup: ok (libkrunfw5 $(dpkg-query -W -f='${Version}' libkrunfw5), busybox-static $(dpkg-query -W -f='${Version}' busybox-static), containerd $(dpkg-query -W -f='${Version}' containerd), containerd $containerd2_upstream in $containerd2_dir, docker-registry $(dpkg-query -W -f='${Version}' docker-registry)$([ "$compat_kernel" = 1 ] && echo ', compat kernel'))"
+echo "setup: ok (libkrunfw5 $(dpkg-query -W -f='${Version}' libkrunfw5), busybox-static $(dpkg-query -W -f='${Version}' busybox-static), containerd $(dpkg-query -W -f='${Version}' containerd), containerd $containerd2_upstream in $containerd2_dir, passt in ${MONOCORE_PASST_DIR:-/opt/monocore/passt}, docker-registry $(dpkg-query -W -f='${Version}' docker-registry)$([ "$compat_kernel" = 1 ] && echo ', compat kernel'))"

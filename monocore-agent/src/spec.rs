@@ -5,7 +5,7 @@
 //! It travels as a file, not on the kernel command line, so arguments and
 //! environment values may hold any bytes but NUL, and need no quoting.
 //!
-//! # Encoding (version 2)
+//! # Encoding (version 3)
 //!
 //! All integers are little-endian. A *string* is a `u32` byte length and the
 //! bytes (no NUL inside, no terminator). A *list* is a `u32` count and the
@@ -16,11 +16,14 @@
 //! root_tag    string   virtio-fs tag of the guest's root filesystem
 //! exec        string   program to run; empty means /bin/sh
 //! workdir     string   working directory; empty means /
-//! flags       u32      FLAG_CONTROL | FLAG_KEEP | FLAG_NO_MAIN, no other bit
+//! flags       u32      FLAG_CONTROL | FLAG_KEEP | FLAG_NO_MAIN | FLAG_NET, no other bit
 //! args        list of string
 //! env         list of string   NAME=value, exactly the command's environment
 //! mounts      list of (tag: string, guest_path: string)
 //! rlimits     list of (resource: u32, soft: u64, hard: u64)
+//! net         only with FLAG_NET: address u32, prefix u32, gateway u32,
+//!             mtu u32 (IPv4 addresses in network byte order as u32 values
+//!             of `u32::from(Ipv4Addr)`)
 //! ```
 //!
 //! Nothing may follow the last list. [`Spec::decode`] checks every length
@@ -31,8 +34,8 @@ use std::fmt;
 
 use crate::wire::{Reader, WireError, Writer};
 
-/// The first bytes of every spec: a name and the format version (2).
-pub const MAGIC: &[u8; 8] = b"MCSPEC\0\x02";
+/// The first bytes of every spec: a name and the format version (3).
+pub const MAGIC: &[u8; 8] = b"MCSPEC\0\x03";
 
 /// The agent listens on the control channel ([`crate::control`]).
 pub const FLAG_CONTROL: u32 = 1;
@@ -42,7 +45,24 @@ pub const FLAG_KEEP: u32 = 2;
 /// There is no main command: the VM only serves the control channel (with
 /// [`FLAG_KEEP`]).
 pub const FLAG_NO_MAIN: u32 = 4;
-const KNOWN_FLAGS: u32 = FLAG_CONTROL | FLAG_KEEP | FLAG_NO_MAIN;
+/// The guest has a network interface, `eth0`, which the agent configures
+/// from [`Spec::net`] before anything runs.
+pub const FLAG_NET: u32 = 8;
+const KNOWN_FLAGS: u32 = FLAG_CONTROL | FLAG_KEEP | FLAG_NO_MAIN | FLAG_NET;
+
+/// The guest's `eth0`: its address, the gateway (also its DNS server) and
+/// the MTU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NetSpec {
+    /// The interface's IPv4 address.
+    pub address: std::net::Ipv4Addr,
+    /// The subnet's prefix length (at most 32).
+    pub prefix: u8,
+    /// The default route's gateway, which also answers DNS.
+    pub gateway: std::net::Ipv4Addr,
+    /// The interface's MTU.
+    pub mtu: u32,
+}
 
 /// A spec is at most this long (64 MiB); the agent reads no more.
 pub const MAX_SPEC_LEN: usize = 64 << 20;
@@ -87,6 +107,8 @@ pub struct Spec {
     pub mounts: Vec<Mount>,
     /// Resource limits to set.
     pub rlimits: Vec<Rlimit>,
+    /// The network interface; present exactly when `flags` has [`FLAG_NET`].
+    pub net: Option<NetSpec>,
 }
 
 /// Why a spec could not be encoded or decoded.
@@ -124,12 +146,23 @@ pub enum SpecError {
     /// A field holds a value the encoding does not allow (the
     /// [`WireError`] says which).
     Invalid(WireError),
+    /// [`FLAG_NET`] without [`Spec::net`], or the other way round.
+    NetMismatch,
+    /// A network prefix length over 32.
+    BadPrefix {
+        /// The prefix length.
+        prefix: u32,
+    },
 }
 
 impl fmt::Display for SpecError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::BadMagic => f.write_str("not a version-2 run spec (bad magic)"),
+            Self::BadMagic => f.write_str("not a version-3 run spec (bad magic)"),
+            Self::NetMismatch => {
+                f.write_str("run spec: FLAG_NET and the network settings disagree")
+            }
+            Self::BadPrefix { prefix } => write!(f, "run spec: prefix length {prefix} is over 32"),
             Self::UnknownFlags { flags } => write!(f, "run spec: unknown flags {flags:#x}"),
             Self::Truncated { field } => write!(f, "run spec ends inside `{field}`"),
             Self::Nul { field } => write!(f, "run spec: a string in `{field}` holds a NUL byte"),
@@ -180,6 +213,16 @@ impl Spec {
             out.u64(limit.soft);
             out.u64(limit.hard);
         }
+        match (self.flags & FLAG_NET != 0, &self.net) {
+            (true, Some(net)) => {
+                out.u32(u32::from(net.address));
+                out.u32(u32::from(net.prefix));
+                out.u32(u32::from(net.gateway));
+                out.u32(net.mtu);
+            }
+            (false, None) => {}
+            _ => return Err(SpecError::NetMismatch),
+        }
         let bytes = out.finish();
         if bytes.len() > MAX_SPEC_LEN {
             return Err(SpecError::TooLong { len: bytes.len() });
@@ -216,6 +259,23 @@ impl Spec {
                 hard: r.u64("rlimits")?,
             })
         })?;
+        let net = if flags & FLAG_NET != 0 {
+            let address = r.u32("net.address")?.into();
+            let prefix = r.u32("net.prefix")?;
+            let gateway = r.u32("net.gateway")?.into();
+            let mtu = r.u32("net.mtu")?;
+            let Ok(prefix @ 0..=32) = u8::try_from(prefix) else {
+                return Err(SpecError::BadPrefix { prefix });
+            };
+            Some(NetSpec {
+                address,
+                prefix,
+                gateway,
+                mtu,
+            })
+        } else {
+            None
+        };
         if r.remaining() > 0 {
             return Err(SpecError::TrailingBytes {
                 count: r.remaining(),
@@ -230,6 +290,7 @@ impl Spec {
             env,
             mounts,
             rlimits,
+            net,
         })
     }
 }
@@ -245,7 +306,7 @@ mod tests {
             root_tag: b"monocore_root".to_vec(),
             exec: b"/bin/sh".to_vec(),
             workdir: b"/work dir".to_vec(),
-            flags: FLAG_CONTROL | FLAG_KEEP,
+            flags: FLAG_CONTROL | FLAG_KEEP | FLAG_NET,
             args: vec![
                 b"-c".to_vec(),
                 b"echo \"quoted\" 'and' \xff\n".to_vec(),
@@ -261,6 +322,12 @@ mod tests {
                 soft: 1024,
                 hard: u64::MAX,
             }],
+            net: Some(NetSpec {
+                address: [10, 0, 2, 15].into(),
+                prefix: 24,
+                gateway: [10, 0, 2, 2].into(),
+                mtu: 65520,
+            }),
         }
     }
 
@@ -311,13 +378,30 @@ mod tests {
     #[test]
     fn unknown_flags_are_refused() {
         let spec = Spec {
-            flags: 8,
+            flags: 16,
             ..Spec::default()
         };
         let bytes = spec.encode().unwrap();
         assert_eq!(
             Spec::decode(&bytes),
-            Err(SpecError::UnknownFlags { flags: 8 })
+            Err(SpecError::UnknownFlags { flags: 16 })
+        );
+    }
+
+    #[test]
+    fn the_net_flag_and_settings_go_together() {
+        let mut spec = sample();
+        spec.net = None;
+        assert_eq!(spec.encode(), Err(SpecError::NetMismatch));
+        let mut spec = sample();
+        spec.flags &= !FLAG_NET;
+        assert_eq!(spec.encode(), Err(SpecError::NetMismatch));
+        let mut bytes = sample().encode().unwrap();
+        let at = bytes.len() - 12; // the prefix
+        bytes[at..at + 4].copy_from_slice(&33u32.to_le_bytes());
+        assert_eq!(
+            Spec::decode(&bytes),
+            Err(SpecError::BadPrefix { prefix: 33 })
         );
     }
 
@@ -355,16 +439,25 @@ mod tests {
             mounts in proptest::collection::vec((bytes_without_nul(), bytes_without_nul()), 0..4),
             rlimits in proptest::collection::vec((any::<u32>(), any::<u64>(), any::<u64>()), 0..4),
             flags in any::<u32>(),
+            net in (any::<u32>(), 0u8..=32, any::<u32>(), any::<u32>()),
         ) {
+            let flags = flags & KNOWN_FLAGS;
+            let net = (flags & FLAG_NET != 0).then(|| NetSpec {
+                address: net.0.into(),
+                prefix: net.1,
+                gateway: net.2.into(),
+                mtu: net.3,
+            });
             let spec = Spec {
                 root_tag,
                 exec,
                 workdir: b"/".to_vec(),
-                flags: flags & KNOWN_FLAGS,
+                flags,
                 args,
                 env,
                 mounts: mounts.into_iter().map(|(tag, guest_path)| Mount { tag, guest_path }).collect(),
                 rlimits: rlimits.into_iter().map(|(resource, soft, hard)| Rlimit { resource, soft, hard }).collect(),
+                net,
             };
             prop_assert_eq!(Spec::decode(&spec.encode().unwrap()).unwrap(), spec);
         }

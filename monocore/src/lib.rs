@@ -43,6 +43,7 @@ pub mod config;
 pub mod error;
 pub mod host;
 pub mod image;
+pub mod net;
 pub mod rootfs;
 mod runtime;
 pub mod state;

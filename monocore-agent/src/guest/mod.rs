@@ -27,6 +27,7 @@
 mod command;
 mod console;
 mod container;
+mod net;
 mod pty;
 mod session;
 mod setup;

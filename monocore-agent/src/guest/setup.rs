@@ -98,6 +98,9 @@ pub(crate) fn run() -> Result<Setup, Failure> {
     for (index, mount) in spec.mounts.iter().enumerate() {
         mount_share(index, mount)?;
     }
+    if let Some(net) = &spec.net {
+        super::net::configure(net)?;
+    }
     let control = if spec.flags & FLAG_CONTROL != 0 {
         Some(
             sys::vsock_listen(CONTROL_PORT)
@@ -175,6 +178,24 @@ fn mount_point(step: Step, path: &[u8]) -> Result<CString, Failure> {
     let dir = Path::new(OsStr::from_bytes(path));
     if !dir.is_dir() {
         std::fs::create_dir_all(dir).map_err(|e| fail(step, path)(io_errno(&e)))?;
+    }
+    c_string(step, path)
+}
+
+/// Creates a file mount point (and its parent directories) inside the
+/// guest's root, unless something is there already.
+pub(crate) fn mount_point_file(step: Step, path: &[u8]) -> Result<CString, Failure> {
+    let file = Path::new(OsStr::from_bytes(path));
+    if std::fs::symlink_metadata(file).is_err() {
+        if let Some(parent) = file.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| fail(step, path)(io_errno(&e)))?;
+        }
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(file)
+            .map_err(|e| fail(step, path)(io_errno(&e)))?;
     }
     c_string(step, path)
 }

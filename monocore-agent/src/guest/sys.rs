@@ -16,9 +16,12 @@ use std::{
 
 use monocore_agent::control::WinSize;
 
+pub(crate) const MS_RDONLY: c_ulong = 1;
 pub(crate) const MS_NOSUID: c_ulong = 2;
 pub(crate) const MS_NODEV: c_ulong = 4;
 pub(crate) const MS_NOEXEC: c_ulong = 8;
+pub(crate) const MS_REMOUNT: c_ulong = 32;
+pub(crate) const MS_BIND: c_ulong = 4096;
 pub(crate) const MS_REC: c_ulong = 1 << 14;
 pub(crate) const MS_PRIVATE: c_ulong = 1 << 18;
 pub(crate) const MS_RELATIME: c_ulong = 1 << 21;

@@ -9,6 +9,8 @@
 //!   and column;
 //! - [`host`]: [`HostProblem`], [`CompatKernelError`], [`KernelError`];
 //! - [`state`]: [`StateError`], the cache and run directories;
+//! - [`net`]: [`NetError`], the guest's network (passt, the allow-list's
+//!   names, published ports);
 //! - [`rootfs`]: [`RootfsError`]; [`image`]: [`ImageError`];
 //! - [`runtime`]: [`HelperError`], [`ControlError`], [`ReportError`],
 //!   [`SelfHelperError`], [`NoSuchVmReason`], [`GuestCommandError`];
@@ -24,6 +26,7 @@ mod config;
 mod config_file;
 mod host;
 pub(crate) mod image;
+mod net;
 pub(crate) mod rootfs;
 mod runtime;
 mod state;
@@ -37,6 +40,7 @@ pub use config::{ConfigErrorKind, InvalidMicroVmConfigError, LogLevelError};
 pub use config_file::{ConfigFileError, ConfigFileErrors};
 pub use host::{CompatKernelError, HostProblem, KernelError};
 pub use image::ImageError;
+pub use net::NetError;
 
 pub use rootfs::RootfsError;
 pub use runtime::{
@@ -82,6 +86,10 @@ pub enum MonocoreError {
     /// A string is not a valid egress allow-list entry (`HOST:PORT`).
     #[error(transparent)]
     InvalidAllowEntry(#[from] monocore_rules::egress::EgressRuleError),
+
+    /// The guest's network (`net`) could not be set up.
+    #[error("the guest's network")]
+    Network(#[from] NetError),
 
     /// A string is not a valid `NAME=value` environment entry.
     #[error(transparent)]

@@ -131,8 +131,9 @@ impl MicroVm {
         &self,
         run_dir: &Path,
         kernel: &GuestKernel,
+        net: Option<crate::net::NetPlan>,
     ) -> MonocoreResult<PreparedVm> {
-        let plan = Plan::new(self.get_config(), kernel)?;
+        let plan = Plan::with_net(self.get_config(), kernel, net)?;
         let held = HeldRun::join(run_dir)?;
         let (ctx, log_level) = plan.apply(held.paths())?;
         Ok(PreparedVm {

@@ -61,9 +61,22 @@ fn nul_error(field: &'static str, value: &[u8]) -> MonocoreError {
 
 /// The run spec for `config`, with `flags` (`monocore_agent::spec::FLAG_*`).
 pub(crate) fn spec_for(config: &MicroVmConfig, flags: u32) -> MonocoreResult<Spec> {
+    use monocore_rules::egress;
+    let net = config.net.then_some(monocore_agent::spec::NetSpec {
+        address: egress::GUEST_ADDR,
+        prefix: egress::GUEST_PREFIX,
+        gateway: egress::GATEWAY,
+        mtu: egress::GUEST_MTU,
+    });
+    let flags = if net.is_some() {
+        flags | monocore_agent::spec::FLAG_NET
+    } else {
+        flags
+    };
     let spec = Spec {
         root_tag: ROOT_TAG.into(),
         flags,
+        net,
         exec: config
             .exec_path
             .as_ref()

@@ -21,6 +21,11 @@ const KRUN_MAX_ARGS: usize = 4096;
 /// `KRUN_TSI_HIJACK_INET`).
 pub(crate) const TSI_HIJACK_INET: u32 = 1;
 
+/// The virtio-net offloads libkrun enables for passt in its legacy call
+/// (`NET_COMPAT_FEATURES` in libkrun's `src/lib.rs`): checksum offload
+/// both ways, TSO4 and UFO both ways.
+const NET_COMPAT_FEATURES: u32 = 1 | (1 << 1) | (1 << 7) | (1 << 10) | (1 << 11) | (1 << 14);
+
 /// Turns a libkrun status into a `Result`.
 pub(crate) fn check(call: &'static str, status: i32) -> MonocoreResult<i32> {
     if status < 0 {
@@ -132,6 +137,33 @@ impl KrunContext {
         check("krun_add_vsock_port2", status).map(drop)
     }
 
+    /// `krun_add_net_unixstream` with the fd of a connected stream socket
+    /// whose other end is passt (no path: the fd), the guest's MAC address
+    /// (never NULL), and the offloads libkrun's passt wiring has always
+    /// used. libkrun owns the fd from here on, for the life of the process.
+    pub(crate) fn add_net_unixstream(
+        &mut self,
+        fd: std::os::fd::OwnedFd,
+        mac: &[u8; 6],
+    ) -> MonocoreResult<()> {
+        use std::os::fd::IntoRawFd;
+        let fd = fd.into_raw_fd();
+        // SAFETY: a NULL path with an open fd selects the fd (libkrun
+        // refuses both or neither); `mac` points at 6 readable bytes for
+        // the call; the fd is handed over and never closed here.
+        let status = unsafe {
+            krun::krun_add_net_unixstream(
+                self.id,
+                std::ptr::null(),
+                fd,
+                mac.as_ptr(),
+                NET_COMPAT_FEATURES,
+                0,
+            )
+        };
+        check("krun_add_net_unixstream", status).map(drop)
+    }
+
     /// `krun_set_port_map` with an explicit (possibly empty) array: never
     /// NULL.
     pub(crate) fn set_port_map(&mut self, map: &CStrArray) -> MonocoreResult<()> {
@@ -218,6 +250,7 @@ pub(crate) const CALL_NAMES: &[&str] = &[
     "krun_add_vsock",
     "krun_add_vsock_port2",
     "krun_set_port_map",
+    "krun_add_net_unixstream",
     "krun_set_kernel",
     "krun_set_exec",
     "krun_set_console_output",

@@ -70,9 +70,18 @@ pub(crate) struct Plan {
     /// virtio-fs shares: the user's root first, then the mapped directories.
     shares: Vec<(CString, CString)>,
     network: Network,
+    /// With `net`: the passt network, started by [`Plan::apply`].
+    net: Option<crate::net::NetPlan>,
     console_output: Option<CString>,
     kernel: Option<(CString, CString)>,
     pub(crate) spec: Spec,
+}
+
+impl Plan {
+    /// Takes the planned network out, for the helper's request.
+    pub(crate) fn take_net(&mut self) -> Option<crate::net::NetPlan> {
+        self.net.take()
+    }
 }
 
 enum Network {
@@ -99,7 +108,25 @@ fn host_path(field: &'static str, path: &Path) -> MonocoreResult<CString> {
 }
 
 impl Plan {
+    /// The plan for `config`, its network (if any) planned here: passt
+    /// found and the allow-list's names resolved, in this process.
     pub(crate) fn new(config: &MicroVmConfig, kernel: &GuestKernel) -> MonocoreResult<Self> {
+        let net = crate::net::NetPlan::new(config)?;
+        Self::with_net(config, kernel, net)
+    }
+
+    /// The plan for `config` with a network planned already (by the parent
+    /// of a VM helper, whose environment the helper does not have); `None`
+    /// for a config with `net` plans it here.
+    pub(crate) fn with_net(
+        config: &MicroVmConfig,
+        kernel: &GuestKernel,
+        net: Option<crate::net::NetPlan>,
+    ) -> MonocoreResult<Self> {
+        let net = match net {
+            Some(net) if config.net => Some(net),
+            _ => crate::net::NetPlan::new(config)?,
+        };
         // Rules of `monocore_rules`, enforced by validation; checked again
         // here so that a `Plan` never passes libkrun a setting it would
         // ignore or refuse, even for a config made without `validate`.
@@ -151,6 +178,7 @@ impl Plan {
             log_level: config.log_level,
             shares,
             network,
+            net,
             console_output,
             kernel,
             // The agent always serves the control channel; `spawn` adds
@@ -166,6 +194,8 @@ impl Plan {
         let root = host_path("the VM's private root", &run.guest_root())?;
         let control = host_path("the control socket", &run.control_socket()?)?;
         let agent = c_string("agent", guest_files::AGENT_GUEST_PATH)?;
+        // Before any libkrun fd exists, which passt would not need to see.
+        let net = self.net.map(crate::net::NetPlan::start).transpose()?;
         let mut ctx = KrunContext::new()?;
         ctx.set_vm_config(self.num_vcpus, self.ram_mib)?;
         ctx.set_root(&root)?;
@@ -183,6 +213,9 @@ impl Plan {
             Network::None => ctx.add_vsock(0)?,
         }
         ctx.add_vsock_port_listen(monocore_agent::control::CONTROL_PORT, &control)?;
+        if let Some(fd) = net {
+            ctx.add_net_unixstream(fd, &crate::net::GUEST_MAC)?;
+        }
         if let Some((path, cmdline)) = &self.kernel {
             ctx.set_kernel_elf(path, cmdline)?;
         }

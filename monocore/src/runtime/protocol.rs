@@ -46,6 +46,10 @@ pub(crate) struct HelperRequest {
     pub(crate) kernel: GuestKernel,
     /// The VM's run directory, made and filled by the parent.
     pub(crate) run_dir: PathBuf,
+    /// The network as the parent planned it (passt's path, the allow-list
+    /// resolved), with `net`.
+    #[serde(default)]
+    pub(crate) net: Option<crate::net::NetPlan>,
 }
 
 /// Prefix of every status line the helper writes.

@@ -56,7 +56,7 @@ impl MicroVm {
 
     /// [`spawn`](Self::spawn) with options.
     pub fn spawn_with(&self, options: &SpawnOptions) -> MonocoreResult<VmHandle> {
-        let (plan, kernel) = self.plan_for(options)?;
+        let (mut plan, kernel) = self.plan_for(options)?;
         // Before any file is made: can the helper start at all?
         let helper = HelperProgram::of(options)?;
         let parent = options.runs_dir.clone().unwrap_or_else(state::vms_dir);
@@ -66,6 +66,7 @@ impl MicroVm {
             config: self.get_config().clone(),
             kernel,
             run_dir: run.paths().dir().to_path_buf(),
+            net: plan.take_net(),
         })?;
         let log_level = self.get_config().log_level;
         let spawned_at = SystemTime::now();

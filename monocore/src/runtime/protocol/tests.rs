@@ -96,6 +96,7 @@ fn request(config: &MicroVmConfig) -> HelperRequest {
             cmdline: "quiet".into(),
         },
         run_dir: "/cache/vms/run-x".into(),
+        net: None,
     }
 }
 
