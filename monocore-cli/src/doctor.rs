@@ -49,6 +49,19 @@ fn rows(report: &HostReport) -> Vec<Row> {
         (Some(kernel), None) => ("guest kernel", true, kernel.to_string()),
         (None, None) => ("guest kernel", true, "not checked".to_owned()),
     });
+    // Optional: only VMs with `net` need it, so it never changes the verdict.
+    rows.push(match monocore::net::find_passt() {
+        Ok(path) => (
+            "networking",
+            true,
+            format!("passt at {} (for `--net`)", path.display()),
+        ),
+        Err(e) => (
+            "networking",
+            false,
+            format!("{e} (only VMs with `--net` need it)"),
+        ),
+    });
     rows.push(("CPUs", report.cpus > 0, report.cpus.to_string()));
     rows.push(("memory", true, report.memory_summary()));
     rows

@@ -378,6 +378,11 @@ fn doctor_reports_this_host_correctly() {
         out.contains(&format!("CPUs          ok    {}", report.cpus)),
         "{out}"
     );
+    let networking = match monocore::net::find_passt() {
+        Ok(path) => format!("networking    ok    passt at {}", path.display()),
+        Err(e) => format!("networking    FAIL  {e}"),
+    };
+    assert!(out.contains(&networking), "{networking:?} not in:\n{out}");
     if monocore::kernel::host_is_pvm() {
         // This machine: nested paravirtualized KVM, where only the compat
         // kernel boots.
