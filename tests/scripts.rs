@@ -178,6 +178,35 @@ fn setup_on_an_empty_cache_ends_with_ok_and_exits_0() {
         "{last}"
     );
     assert!(cache.path().join("kernel/compat/stamp").is_file());
+    // passt for `net`, private, where monocore looks by default.
+    assert!(last.contains("passt in /opt/monocore/passt"), "{last}");
+    let check = run({
+        let mut command = Command::new(script("install-passt.sh"));
+        command.arg("--check").env_remove("MONOCORE_PASST_DIR");
+        command
+    });
+    assert_eq!(check.status.code(), Some(0), "{}", text(&check.stderr));
+}
+
+/// `install-passt.sh --check` says whether a verified install is there: an
+/// empty directory, or one whose passt does not run, is not one.
+#[test]
+fn install_passt_check_fails_where_no_verified_passt_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let check = |dir: &Path| {
+        let mut command = Command::new(script("install-passt.sh"));
+        command.arg("--check").env("MONOCORE_PASST_DIR", dir);
+        run(command).status.code()
+    };
+    assert_eq!(check(dir.path()), Some(1));
+    for name in ["passt", "ld-linux-x86-64.so.2"] {
+        let path = dir.path().join(name);
+        // Runs, but says it is bookworm's passt.
+        std::fs::write(&path, "#!/bin/sh\necho passt 0.0~git20230309\n").unwrap();
+        let mode = <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o755);
+        std::fs::set_permissions(&path, mode).unwrap();
+    }
+    assert_eq!(check(dir.path()), Some(1));
 }
 
 /// `setup.sh` with containerd 2.1's step to do (its directory,

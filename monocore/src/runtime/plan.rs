@@ -14,7 +14,18 @@
 //! line: libkrun is given the agent's path with no arguments and an empty
 //! environment.
 //!
-//! # Networking with upstream libkrun 1.19.7
+//! # Networking
+//!
+//! `net = true` is the network monocore recommends, and the only one the
+//! compat kernel has: a virtio-net device (`krun_add_net_unixstream`, the
+//! guest's MAC given, never NULL) whose host end is passt, with the policy
+//! (the egress allow-list, DNS, published ports) kept on the host: see
+//! [`crate::net`]. It is planned in [`Plan::new`] (passt found, names
+//! resolved: typed errors before anything starts) and started by
+//! [`Plan::apply`] in the VM's process, and it excludes TSI.
+//!
+//! The rest of this section is TSI, libkrun's older networking, kept as an
+//! explicit opt-in (`local_only = false`) for libkrunfw hosts.
 //!
 //! libkrun gives the guest network access through TSI (transparent socket
 //! impersonation over vsock): the guest's `AF_INET` sockets become sockets
