@@ -41,6 +41,11 @@ fn flag(at: ConfigPath, config: &MicroVmConfig) -> String {
             "-p/--port-map{}",
             nth(config.port_map.iter().map(ToString::to_string).collect())
         ),
+        Field::Net => "--net".to_owned(),
+        Field::Allow => format!(
+            "--allow{}",
+            nth(config.allow.iter().map(ToString::to_string).collect())
+        ),
         Field::Rlimits => format!(
             "--rlimits{}",
             nth(config.rlimits.iter().map(ToString::to_string).collect())

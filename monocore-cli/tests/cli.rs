@@ -178,7 +178,7 @@ fn invalid_configs_give_the_validation_error_and_exit_125() {
         ),
         (
             vec!["-p", "8080:80"],
-            "monocore: error: -p/--port-map 8080:80: port mapping 8080:80 needs networking, which is off: libkrun 1.19.7 exposes guest ports only through its TSI networking, which also lets the guest connect to any address the host can reach and listen on any host port; add `--net` to accept that, or leave out `-p`",
+            "monocore: error: -p/--port-map 8080:80: port mapping 8080:80 needs networking, which is off: neither `net` nor TSI (`local_only = false`) is on to publish the guest port; add `--net` to accept that, or leave out `-p`",
         ),
         (
             vec!["--net", "-p", "8080:80", "-p", "8081:80"],

@@ -70,6 +70,12 @@ pub const MAPPED_DIRS_REASON: &str = if cfg!(target_arch = "x86_64") {
 /// entries of the port map.
 pub const MAX_PORT_MAPPINGS: usize = 4096;
 
+/// The most entries the egress allow-list (`allow`) may hold. Each entry is
+/// a rule of the VM's firewall, and a name is resolved on the host when the
+/// VM starts: 64 keeps both small. A network entry (`ADDR/PREFIX:PORT`)
+/// covers many addresses in one.
+pub const MAX_ALLOW_ENTRIES: usize = 64;
+
 /// The most environment variables one microVM may have.
 pub const MAX_ENV_VARS: usize = 4096;
 

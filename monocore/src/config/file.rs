@@ -8,7 +8,9 @@
 //! args = ["Hello", "from a microVM"]
 //! env = ["GREETING=hello"]
 //! mapped_dirs = ["./data:/data"]
-//! port_map = ["8080:80"]
+//! port_map = ["8080:80"]     # on the host's 127.0.0.1, with `net`
+//! net = true
+//! allow = ["127.0.0.1:5432", "pypi.org:443"]
 //! rlimits = ["RLIMIT_NOFILE=1024:2048"]
 //! log_level = "info"
 //! ```
@@ -20,11 +22,13 @@
 
 use std::{io::Read, ops::Range, path::Path};
 
-use monocore_rules::{ConfigPath, Field, RangeError, check_num_vcpus, check_ram_mib, keys, limits};
+use monocore_rules::{
+    ConfigPath, Field, RangeError, RuleError, check_num_vcpus, check_ram_mib, keys, limits,
+};
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
-use super::{EnvPair, LinuxRlimit, LogLevel, MicroVmConfig, PathPair, PortPair};
+use super::{AllowEntry, EnvPair, LinuxRlimit, LogLevel, MicroVmConfig, PathPair, PortPair};
 pub use crate::error::{ConfigFileError, ConfigFileErrors};
 
 /// Where one key's value sits in the file: the key, the whole value, and
@@ -171,6 +175,9 @@ pub fn parse_config(text: &str, base_dir: &Path) -> Result<MicroVmConfig, Config
     for error in config.validation_errors() {
         let field = error.at.field;
         if failed.contains(&field) && (error.at.index.is_none() || !is_list(field)) {
+            continue;
+        }
+        if needs(error.rule_error()).iter().any(|f| failed.contains(f)) {
             continue;
         }
         c.at(located.span(error.at), Some(field.key()), error.message());
@@ -365,6 +372,17 @@ fn strings<T>(
     Some((out, spans))
 }
 
+/// The other keys a rule error across keys depends on: when one of them
+/// did not reach the config (its field holds the default), the error says
+/// nothing about the file.
+fn needs(error: Option<&RuleError>) -> &'static [Field] {
+    match error {
+        Some(RuleError::PortMapNeedsNetworking { .. }) => &[Field::Net, Field::LocalOnly],
+        Some(RuleError::AllowNeedsNet { .. }) => &[Field::Net],
+        _ => &[],
+    }
+}
+
 fn is_list(field: Field) -> bool {
     monocore_rules::max_len(field, false).is_some()
 }
@@ -453,6 +471,7 @@ fn apply_key(
         Field::LocalOnly => set(boolean(c, key, value)
             .map(|b| config.local_only = b)
             .is_some()),
+        Field::Net => set(boolean(c, key, value).map(|b| config.net = b).is_some()),
         Field::LogLevel => set(parsed(c, key, value, str::parse::<LogLevel>)
             .map(|level| config.log_level = level)
             .is_some()),
@@ -471,6 +490,12 @@ fn apply_key(
                 s.parse::<PortPair>().map_err(|e| e.to_string())
             }),
             &mut config.port_map,
+        ),
+        Field::Allow => set_list(
+            strings(c, field, value, |s| {
+                s.parse::<AllowEntry>().map_err(|e| e.to_string())
+            }),
+            &mut config.allow,
         ),
         Field::Rlimits => set_list(
             strings(c, field, value, |s| {

@@ -72,7 +72,9 @@ fn every_setter_sets_its_field() {
         .assigned_ip(Ipv4Addr::new(10, 0, 0, 2))
         .local_only(false)
         .net(true)
-        .allow(["127.0.0.1:8080".parse::<crate::config::AllowEntry>().unwrap()])
+        .allow(["127.0.0.1:8080"
+            .parse::<crate::config::AllowEntry>()
+            .unwrap()])
         .build();
 
     let expected = MicroVmConfig {
