@@ -305,10 +305,10 @@ impl Within {
             let Some(len) = len else {
                 return true;
             };
-            // With `local_only` unknown, a list is too long only if it is
-            // too long either way.
-            let result = match view.local_only {
-                Known::Now(local_only) => check_len(field, len, !local_only),
+            // With `net` unknown, a list is too long only if it is too long
+            // either way.
+            let result = match view.net {
+                Known::Now(net) => check_len(field, len, net),
                 Known::Later => check_len_either_way(field, len),
             };
             let ok = result.is_ok();

@@ -22,13 +22,13 @@ use crate::value::{check_host_path, find_duplicates};
 use crate::{Field, check_soft_hard};
 
 /// The most entries list `field` may hold (`None` for a field that is not
-/// a list). `networking` is whether `local_only` is false: networking takes
-/// one of the mapped directories' interrupt lines.
-pub fn max_len(field: Field, networking: bool) -> Option<usize> {
+/// a list). `net` is whether `net` is on: its network device takes one of
+/// the mapped directories' interrupt lines.
+pub fn max_len(field: Field, net: bool) -> Option<usize> {
     Some(match field {
         Field::Args => MAX_ARGS,
         Field::Env => MAX_ENV_VARS,
-        Field::MappedDirs => max_mapped_dirs(networking),
+        Field::MappedDirs => max_mapped_dirs(net),
         Field::PortMap => MAX_PORT_MAPPINGS,
         Field::Allow => MAX_ALLOW_ENTRIES,
         Field::Rlimits => MAX_RLIMITS,
@@ -43,16 +43,15 @@ pub fn max_len(field: Field, networking: bool) -> Option<usize> {
 /// assert!(check_len(Field::Rlimits, 16, false).is_ok());
 /// assert!(check_len(Field::Rlimits, 17, false).is_err());
 /// ```
-pub fn check_len(field: Field, count: usize, networking: bool) -> Result<(), RuleError> {
-    match max_len(field, networking) {
+pub fn check_len(field: Field, count: usize, net: bool) -> Result<(), RuleError> {
+    match max_len(field, net) {
         Some(max) if count > max => Err(RuleError::TooMany { field, count, max }),
         _ => Ok(()),
     }
 }
 
-/// Checks the length of list `field` whatever `local_only` is (when it is
-/// not known yet): too long only if it is too long with networking and
-/// without.
+/// Checks the length of list `field` whatever `net` is (when it is not
+/// known yet): too long only if it is too long with `net` and without.
 ///
 /// ```
 /// use monocore_rules::{check_len_either_way, Field};
@@ -60,7 +59,8 @@ pub fn check_len(field: Field, count: usize, networking: bool) -> Result<(), Rul
 /// assert!(check_len_either_way(Field::Args, 4097).is_err());
 /// ```
 pub fn check_len_either_way(field: Field, count: usize) -> Result<(), RuleError> {
-    check_len(field, count, false).or_else(|_| check_len(field, count, true))
+    // Too long either way: the error names the larger limit, without `net`.
+    check_len(field, count, true).or_else(|_| check_len(field, count, false))
 }
 
 /// Checks mapped directories given as `(index, host, guest)`: each host

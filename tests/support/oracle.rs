@@ -24,7 +24,7 @@ pub enum Rule {
     /// `MAX_PATH_LEN` bytes).
     RootPath,
     /// A list is within its size limit (mapped dirs: libkrun's interrupt
-    /// lines, one fewer with networking).
+    /// lines, one fewer with `net`'s network device).
     TooMany,
     /// `args` need an `exec_path`.
     ArgsNeedExec,
@@ -188,11 +188,10 @@ pub fn violations(config: &MicroVmConfig) -> Vec<Rule> {
         Rule::RootPath,
         !config.root_path.to_str().is_some_and(host_path_ok),
     );
-    let networking = !config.local_only;
     let (args_over, env_over, dirs_over, ports_over, rlimits_over) = (
         config.args.len() > limits::MAX_ARGS,
         config.env.len() > limits::MAX_ENV_VARS,
-        config.mapped_dirs.len() > limits::max_mapped_dirs(networking),
+        config.mapped_dirs.len() > limits::max_mapped_dirs(config.net),
         config.port_map.len() > limits::MAX_PORT_MAPPINGS,
         config.rlimits.len() > limits::MAX_RLIMITS,
     );

@@ -237,13 +237,18 @@ fn rules_that_need_other_keys_use_their_literals() {
     );
     assert!(errors_of(quote!(root: "r", ram: 1, port_map: ["8080:80"], local_only: l)).is_empty());
     let dirs = |n: usize| (0..n).map(|i| format!("/h:/m{i}")).collect::<Vec<_>>();
-    // Networking shares the vsock device: as many dirs with it as without.
+    // TSI shares the vsock device: as many dirs with it as without.
     let max = dirs(limits::max_mapped_dirs(false));
     assert!(errors_of(quote!(root: "r", ram: 1, mapped_dirs: [#(#max),*])).is_empty());
     assert!(
         errors_of(quote!(root: "r", ram: 1, local_only: false, mapped_dirs: [#(#max),*]))
             .is_empty()
     );
+    // `net`'s network device takes a line; unknown, it may not.
+    let errors = errors_of(quote!(root: "r", ram: 1, net: true, mapped_dirs: [#(#max),*]));
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].starts_with("too many mapped_dirs"), "{errors:?}");
+    assert!(errors_of(quote!(root: "r", ram: 1, net: n, mapped_dirs: [#(#max),*])).is_empty());
     let over = dirs(limits::max_mapped_dirs(false) + 1);
     let errors = errors_of(quote!(root: "r", ram: 1, local_only: false, mapped_dirs: [#(#over),*]));
     assert_eq!(errors.len(), 1, "{errors:?}");

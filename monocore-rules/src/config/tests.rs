@@ -369,7 +369,7 @@ fn a_list_over_its_limit_is_reported_whole_and_not_walked() {
     v.exec = Some(Known::Now("/bin/echo"));
     v.args = known_list(vec!["\0"; MAX_ARGS + 1]);
     v.mapped_dirs = Known::Now(vec![Known::Later; max_mapped_dirs(false) + 1]);
-    v.local_only = Known::Later;
+    v.net = Known::Later;
     let errors = check_config(&v);
     assert_eq!(paths(&errors), ["args", "mapped_dirs"]);
     assert!(matches!(
@@ -379,6 +379,32 @@ fn a_list_over_its_limit_is_reported_whole_and_not_walked() {
             ..
         }
     ));
+}
+
+#[test]
+fn net_s_network_device_takes_one_mapped_directory_s_interrupt_line() {
+    let mut v = view();
+    v.mapped_dirs = Known::Now(vec![Known::Later; max_mapped_dirs(true) + 1]);
+    assert_eq!(check_config(&v), []);
+    // TSI shares the vsock device every VM has.
+    v.local_only = Known::Now(false);
+    assert_eq!(check_config(&v), []);
+    v.local_only = Known::Now(true);
+    // With `net` unknown, too many only if too many either way.
+    v.net = Known::Later;
+    assert_eq!(check_config(&v), []);
+    v.net = Known::Now(true);
+    assert_eq!(
+        check_config(&v),
+        [(
+            Field::MappedDirs.whole(),
+            RuleError::TooMany {
+                field: Field::MappedDirs,
+                count: max_mapped_dirs(true) + 1,
+                max: max_mapped_dirs(true)
+            }
+        )]
+    );
 }
 
 #[test]

@@ -97,7 +97,7 @@ impl MicroVmConfig {
         }
         // Bounded cost: an oversized list is reported by `check_values`
         // (`TooMany`), never walked here with one `stat` per entry.
-        if check_len(Field::MappedDirs, self.mapped_dirs.len(), !self.local_only).is_err() {
+        if check_len(Field::MappedDirs, self.mapped_dirs.len(), self.net).is_err() {
             return;
         }
         for (index, dir) in self.mapped_dirs.iter().enumerate() {

@@ -426,7 +426,7 @@ fn mapped_dirs_fit_libkrun_s_interrupt_lines() {
         .map(|i| pair(&f.host_a, &format!("/m{i}")))
         .collect();
     c.validate().unwrap();
-    // Networking shares the vsock device every VM has: no fewer dirs.
+    // TSI shares the vsock device every VM has: no fewer dirs.
     c.local_only = false;
     c.validate().unwrap();
     c.mapped_dirs.push(pair(&f.host_a, "/one-more"));
@@ -441,6 +441,23 @@ fn mapped_dirs_fit_libkrun_s_interrupt_lines() {
             }
         )
     );
+    // `net`'s network device takes one of the lines.
+    c.mapped_dirs.truncate(max);
+    c.local_only = true;
+    c.net = true;
+    assert_eq!(
+        first_error(&c),
+        rule(
+            Field::MappedDirs.whole(),
+            R::TooMany {
+                field: Field::MappedDirs,
+                count: max,
+                max: max - 1
+            }
+        )
+    );
+    c.mapped_dirs.pop();
+    c.validate().unwrap();
 }
 
 #[test]
