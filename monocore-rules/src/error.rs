@@ -94,7 +94,7 @@ pub enum RuleError {
     /// Ports to expose while networking is off: neither `net` nor TSI
     /// (`local_only = false`).
     #[error(
-        "port mapping {pair} needs networking, which is off: neither `net` nor TSI (`local_only = false`) is on to publish the guest port"
+        "port mapping {pair} needs networking, which is off: neither `net` nor TSI is on to publish the guest port"
     )]
     PortMapNeedsNetworking {
         /// The first mapping, as `host:guest`.
@@ -111,7 +111,7 @@ pub enum RuleError {
     },
     /// `net` and TSI (`local_only = false`) together.
     #[error(
-        "`net` and TSI (`local_only = false`) exclude each other: TSI lets the guest connect to any address the host can reach, around `net`'s allow-list"
+        "`net` and TSI exclude each other: TSI lets the guest connect to any address the host can reach, around `net`'s allow-list"
     )]
     NetWithTsi,
     /// An allow-list entry listed twice (the same destination, however

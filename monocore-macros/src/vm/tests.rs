@@ -339,7 +339,7 @@ fn net_and_allow_are_read_and_checked_as_at_run_time() {
     let errors = errors_of(quote!(root: "r", ram: 1, net: true, local_only: false));
     assert_eq!(errors.len(), 2, "{errors:?}");
     assert!(
-        errors[0].starts_with("`net` and TSI (`local_only = false`) exclude each other"),
+        errors[0].starts_with("`net` and TSI exclude each other"),
         "{errors:?}"
     );
     assert_eq!(errors[1], "TSI is turned on here");

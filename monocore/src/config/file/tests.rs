@@ -287,7 +287,7 @@ fn rules_across_keys_point_at_the_entry_and_name_the_fix() {
     assert_eq!(errs.len(), 3, "{errs:?}");
     assert_eq!(
         errs[0],
-        "3:13: `port_map`: port mapping 8080:80 needs networking, which is off: neither `net` nor TSI (`local_only = false`) is on to publish the guest port; set `net` to true (each host port then listens on the host's 127.0.0.1), or set `local_only` to false for TSI (which also lets the guest connect to any address the host can reach), or remove the port mappings"
+        "3:13: `port_map`: port mapping 8080:80 needs networking, which is off: neither `net` nor TSI is on to publish the guest port; set `net` to true (each host port then listens on the host's 127.0.0.1), or set `local_only` to false for TSI (which also lets the guest connect to any address the host can reach), or remove the port mappings"
     );
     assert!(
         errs[1].starts_with("4:6: `ip`: the guest's IPv4 address cannot be set"),
@@ -372,7 +372,7 @@ fn the_rules_of_net_and_allow_point_at_the_value_or_element() {
     assert_eq!(
         errors(text, dir.path()),
         [
-            "4:7: `net`: `net` and TSI (`local_only = false`) exclude each other: TSI lets the guest connect to any address the host can reach, around `net`'s allow-list; leave `local_only` true (no TSI)"
+            "4:7: `net`: `net` and TSI exclude each other: TSI lets the guest connect to any address the host can reach, around `net`'s allow-list; leave `local_only` true (no TSI)"
         ]
     );
     // Too many entries: at the list.

@@ -336,7 +336,7 @@ fn net_publishes_the_port_map_and_its_allow_list_is_checked() {
     assert_eq!(e, rule(Field::Net.whole(), R::NetWithTsi));
     assert_eq!(
         e.to_string(),
-        "net: `net` and TSI (`local_only = false`) exclude each other: TSI lets the guest connect to any address the host can reach, around `net`'s allow-list; leave `local_only` true (no TSI)"
+        "net: `net` and TSI exclude each other: TSI lets the guest connect to any address the host can reach, around `net`'s allow-list; leave `local_only` true (no TSI)"
     );
 }
 
