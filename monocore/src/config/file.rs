@@ -349,8 +349,7 @@ fn strings<T>(
         return None;
     };
     // Bounded cost: an oversized list is reported, not parsed element by
-    // element (validation checks the length again once `local_only` is
-    // known).
+    // element (validation checks the length again once `net` is known).
     if let Err(e) = monocore_rules::check_len_either_way(field, array.len()) {
         c.at(value.span(), Some(key), e.to_string());
         return None;
