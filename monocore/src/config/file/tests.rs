@@ -1,6 +1,7 @@
 use std::path::Path;
 
 use super::*;
+use crate::config::{LogLevel, PortPair};
 use monocore_rules::limits;
 
 fn rootfs() -> tempfile::TempDir {
