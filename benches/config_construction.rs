@@ -78,6 +78,8 @@ fn with_struct_literal() -> MicroVmConfig {
         console_output: Some("./console.log".into()),
         assigned_ip: None,
         local_only: false,
+        net: false,
+        allow: Vec::new(),
     }
 }
 

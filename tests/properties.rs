@@ -14,7 +14,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code may panic
 
 use monocore::config::file::parse_config;
-use monocore::config::{EnvPair, PathPair, PortPair};
+use monocore::config::{AllowEntry, EnvPair, PathPair, PortPair};
 use monocore::vm::{LinuxRlimit, LinuxRlimitResource, MicroVmConfig};
 use monocore::{ConfigErrorKind, MonocoreError, RuleError};
 use monocore_suite::oracle;
@@ -68,6 +68,22 @@ fn limit() -> impl Strategy<Value = u64> {
     prop_oneof![3 => 0u64..4, 1 => any::<u64>()]
 }
 
+/// An allow-list entry, from a few that overlap in every way (the same
+/// entry written twice, a name in two spellings, a network and an address
+/// in it, one port apart).
+fn allow_entry() -> impl Strategy<Value = AllowEntry> {
+    prop::sample::select(vec![
+        "127.0.0.1:8080",
+        "127.0.0.1:8081",
+        "pypi.org:443",
+        "PyPI.org.:443",
+        "10.1.0.0/16:22",
+        "10.1.2.3:22",
+        "1.2.3.4:80",
+    ])
+    .prop_map(|s| s.parse().unwrap())
+}
+
 fn mapped_dir() -> impl Strategy<Value = PathPair> {
     (text(), path(), any::<bool>()).prop_map(|(host, guest, same)| {
         if same {
@@ -94,14 +110,18 @@ fn config() -> impl Strategy<Value = MicroVmConfig> {
         prop::collection::vec((0u32..16, limit(), limit()), 0..4),
         any::<bool>(),
         prop::option::weighted(0.1, any::<[u8; 4]>()),
+        any::<bool>(),
+        prop::collection::vec(allow_entry(), 0..4),
     );
     (scalars, lists).prop_map(
         |(
             (vcpus, ram, exec, args, workdir, console),
-            (env, dirs, ports, rlimits, local_only, ip),
+            (env, dirs, ports, rlimits, local_only, ip, net, allow),
         )| {
             let mut c = MicroVmConfig::new("/nonexistent/rootfs", ram);
             c.local_only = local_only;
+            c.net = net;
+            c.allow = allow;
             c.assigned_ip = ip.map(Into::into);
             c.num_vcpus = vcpus;
             c.exec_path = exec.map(Into::into);
@@ -140,6 +160,8 @@ fn toml_text() -> impl Strategy<Value = String> {
         "console",
         "ip",
         "local_only",
+        "net",
+        "allow",
         "log_level",
         "rma",
         "memory",
@@ -160,6 +182,9 @@ fn toml_text() -> impl Strategy<Value = String> {
         "[\"data:/app\", \"data:/app/x\"]",
         "[\"80\", \"80:81\", \"0\"]",
         "[\"RLIMIT_CPU=2:1\"]",
+        "[\"pypi.org:443\", \"127.0.0.1:80\"]",
+        "[\"PyPI.org.:443\", \"pypi.org:443\", \"example.com\"]",
+        "false",
         "[\"K=V\", \"=x\"]",
         "[\"/\\u0001\"]",
         "\"/../x\"",
@@ -275,6 +300,10 @@ proptest! {
     fn what_validate_accepts_prepare_accepts(mut config in config()) {
         let base = base_dir();
         config.root_path = base.path().join("rootfs");
+        // `net` involves host facts, not rules: prepare finds passt,
+        // resolves the allow-list's names and binds the published ports.
+        config.net = false;
+        config.allow.clear();
         // Host directories that exist, or not.
         for (i, dir) in config.mapped_dirs.iter_mut().enumerate() {
             let host = match i % 3 {
@@ -320,6 +349,10 @@ fn oracle_flags_each_broken_rule() {
     c.port_map = vec![PortPair::with_same(80), PortPair::with_distinct(80, 81)];
     c.rlimits = vec![LinuxRlimit::new(LinuxRlimitResource::RLIMIT_CPU, 2, 1)];
     c.assigned_ip = Some([10, 0, 0, 2].into());
+    c.allow = vec![
+        "pypi.org:443".parse().unwrap(),
+        "PyPI.org.:443".parse().unwrap(),
+    ];
     let broken = oracle::violations(&c);
     for rule in [
         oracle::Rule::Vcpus,
@@ -331,9 +364,22 @@ fn oracle_flags_each_broken_rule() {
         oracle::Rule::NeedsNetworking,
         oracle::Rule::Ip,
         oracle::Rule::SoftExceedsHard,
+        oracle::Rule::AllowNeedsNet,
+        oracle::Rule::DuplicateAllow,
     ] {
         assert!(broken.contains(&rule), "{rule:?} not in {broken:?}");
     }
+    // `net` publishes the port map and opens the allow-list; with TSI on
+    // too, the two networks clash.
+    c.net = true;
+    let broken = oracle::violations(&c);
+    assert!(
+        !broken.contains(&oracle::Rule::NeedsNetworking),
+        "{broken:?}"
+    );
+    assert!(!broken.contains(&oracle::Rule::AllowNeedsNet), "{broken:?}");
+    c.local_only = false;
+    assert!(oracle::violations(&c).contains(&oracle::Rule::NetWithTsi));
     assert!(oracle::violations(&MicroVmConfig::new("/r", 1)).is_empty());
 }
 

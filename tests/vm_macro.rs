@@ -5,7 +5,8 @@
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 
-use monocore::config::{EnvPair, PathPair, PortPair};
+use monocore::config::egress::{EgressHost, EgressRule};
+use monocore::config::{AllowEntry, EnvPair, PathPair, PortPair};
 use monocore::typed_path::Utf8UnixPathBuf;
 use monocore::vm;
 use monocore::vm::{LinuxRlimit, LinuxRlimitResource, LogLevel, MicroVmConfig};
@@ -141,6 +142,90 @@ fn literals_and_expressions_mix_in_one_call_and_in_one_list() {
     assert_eq!(config, full_by_hand());
 }
 
+/// `net`, its allow-list and a port map (published on the host's
+/// 127.0.0.1), by hand.
+fn net_by_hand() -> MicroVmConfig {
+    let mut c = MicroVmConfig::new("./rootfs", 512);
+    c.net = true;
+    c.allow = vec![
+        AllowEntry::from(EgressRule {
+            host: EgressHost::Addr(Ipv4Addr::LOCALHOST),
+            port: 5432,
+        }),
+        AllowEntry::from(EgressRule {
+            host: EgressHost::Name("pypi.org".into()),
+            port: 443,
+        }),
+        AllowEntry::from(EgressRule {
+            host: EgressHost::Net(Ipv4Addr::new(10, 1, 0, 0), 16),
+            port: 22,
+        }),
+    ];
+    c.port_map = vec![PortPair::with_distinct(8080, 80)];
+    c
+}
+
+#[test]
+fn net_and_allow_as_literals_and_expressions_equal_the_config_built_by_hand() {
+    let expected = net_by_hand();
+    let literal = vm! {
+        root: "./rootfs",
+        ram: 512,
+        net: true,
+        allow: ["127.0.0.1:5432", "PyPI.org.:443", "10.1.0.0/16:22"],
+        port_map: ["8080:80"],
+    };
+    assert_eq!(literal, expected);
+    // The literals are what `AllowEntry::from_str` makes of them.
+    let parsed: Vec<AllowEntry> = ["127.0.0.1:5432", "PyPI.org.:443", "10.1.0.0/16:22"]
+        .iter()
+        .map(|s| s.parse().unwrap())
+        .collect();
+    assert_eq!(literal.allow, parsed);
+    literal.validate_values().unwrap();
+
+    let on = 1 + 1 == 2;
+    let db: AllowEntry = "127.0.0.1:5432".parse().unwrap();
+    let mixed = vm! {
+        root: "./rootfs",
+        ram: 512,
+        net: on,
+        allow: [db.clone(), "pypi.org:443", expected.allow[2].clone()],
+        port_map: ["8080:80"],
+    };
+    assert_eq!(mixed, expected);
+    let whole = vm! {
+        root: "./rootfs",
+        ram: 512,
+        net: on,
+        allow: expected.allow.iter().cloned(),
+        port_map: expected.port_map.clone(),
+    };
+    assert_eq!(whole, expected);
+    let built = MicroVmConfig::builder()
+        .root_path("./rootfs")
+        .ram_mib(512)
+        .net(true)
+        .allow(parsed)
+        .port_map([PortPair::with_distinct(8080, 80)])
+        .build();
+    assert_eq!(built, expected);
+}
+
+/// An allow-list known only at run time compiles without `net`, and
+/// validation refuses it there, at its first entry, with the same rule.
+#[test]
+fn an_allow_expression_without_net_is_refused_at_run_time() {
+    let entries: Vec<AllowEntry> = vec!["pypi.org:443".parse().unwrap()];
+    let config = vm! { root: "/r", ram: 1, allow: entries };
+    assert!(matches!(
+        config.validate_values(),
+        Err(monocore::MonocoreError::InvalidMicroVmConfig(e))
+            if e.at == monocore::Field::Allow.at(0)
+                && matches!(e.rule_error(), Some(monocore::RuleError::AllowNeedsNet { .. }))
+    ));
+}
+
 #[test]
 fn every_delimiter_form_and_the_angle_wrapper_give_the_same_config() {
     let expected = MicroVmConfig::new("./rootfs", 512);
@@ -171,6 +256,7 @@ fn keys_not_given_keep_the_defaults_of_new() {
     assert_eq!(config, MicroVmConfig::new("/r", 1));
     assert_eq!(config.num_vcpus, monocore::config::DEFAULT_NUM_VCPUS);
     assert!(config.local_only);
+    assert!(!config.net && config.allow.is_empty());
     assert_eq!(config.log_level, LogLevel::Off);
     // Order of keys does not matter.
     assert_eq!(
@@ -218,8 +304,7 @@ fn bounds_are_accepted_at_their_limits() {
 
 #[test]
 fn empty_lists_are_allowed() {
-    let config =
-        vm! { root: "/r", ram: 1, args: [], env: [], mapped_dirs: [], port_map: [], rlimits: [] };
+    let config = vm! { root: "/r", ram: 1, args: [], env: [], mapped_dirs: [], port_map: [], allow: [], rlimits: [] };
     assert_eq!(config, MicroVmConfig::new("/r", 1));
 }
 

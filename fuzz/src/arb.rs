@@ -8,7 +8,7 @@
 //! its limit (or one past it) to reach the size checks.
 
 use arbitrary::Arbitrary;
-use monocore::config::{EnvPair, PathPair, PortPair, limits};
+use monocore::config::{AllowEntry, EnvPair, PathPair, PortPair, limits};
 use monocore::vm::{LinuxRlimit, LinuxRlimitResource, MicroVmConfig};
 
 /// The most elements a generated list has (before [`Pad`]).
@@ -165,8 +165,45 @@ impl Rlimit {
     }
 }
 
+/// An allow-list entry's host: a few that overlap in every way (one name
+/// in two spellings, a network and an address in it, the host's loopback),
+/// or any text.
+#[derive(Arbitrary, Debug, Clone)]
+pub enum AllowHost {
+    Word(u8),
+    Raw(String),
+}
+
+const ALLOW_HOSTS: [&str; 8] = [
+    "127.0.0.1",
+    "pypi.org",
+    "PyPI.org.",
+    "10.1.0.0/16",
+    "10.1.2.3",
+    "1.2.3.4",
+    "10.0.2.2",
+    "[::1]",
+];
+
+/// An allow-list entry: `HOST:PORT`, with a port that often repeats.
+#[derive(Arbitrary, Debug, Clone)]
+pub struct Allow {
+    pub host: AllowHost,
+    pub port: Port,
+}
+
+impl Allow {
+    pub fn render(&self) -> String {
+        let host = match &self.host {
+            AllowHost::Word(i) => ALLOW_HOSTS[usize::from(*i) % ALLOW_HOSTS.len()].to_owned(),
+            AllowHost::Raw(s) => s.clone(),
+        };
+        format!("{host}:{}", self.port.value())
+    }
+}
+
 /// Which list to grow to its limit, and whether one past it. Only `list`
-/// values 0–4 pad (about 2% of inputs): a padded config costs thousands of
+/// values 0–5 pad (about 2% of inputs): a padded config costs thousands of
 /// times more to check, and would otherwise dominate the run.
 #[derive(Arbitrary, Debug, Clone)]
 pub struct Pad {
@@ -189,6 +226,9 @@ pub struct Config {
     pub rlimits: Vec<Rlimit>,
     pub console: Option<Text>,
     pub pad: Option<Pad>,
+    pub net: bool,
+    pub tsi: bool,
+    pub allow: Vec<Allow>,
 }
 
 impl Config {
@@ -238,6 +278,16 @@ impl Config {
             .map(|r| LinuxRlimit::new(r.resource(), r.soft.value(), r.hard.value()))
             .collect();
         config.console_output = self.console.as_ref().map(|t| t.render().into());
+        config.net = self.net;
+        config.local_only = !self.tsi;
+        // Entries that do not parse are no entries: the rules see parsed
+        // ones only (the `vm_macro` target covers the parse).
+        config.allow = self
+            .allow
+            .iter()
+            .take(MAX_LIST)
+            .filter_map(|a| a.render().parse::<AllowEntry>().ok())
+            .collect();
         if let Some(pad) = &self.pad {
             pad_list(&mut config, pad);
         }
@@ -288,6 +338,17 @@ fn pad_list(config: &mut MicroVmConfig, pad: &Pad) {
         4 => {
             let n = limits::MAX_ENV_VARS + extra;
             config.env.resize(n, EnvPair::new("PAD", "1"));
+        }
+        5 => {
+            // Each entry once: one port apart.
+            let n = limits::MAX_ALLOW_ENTRIES + extra;
+            let mut port = 10_000u16;
+            while config.allow.len() < n {
+                if let Ok(entry) = format!("127.0.0.1:{port}").parse::<AllowEntry>() {
+                    config.allow.push(entry);
+                }
+                port += 1;
+            }
         }
         _ => {}
     }
@@ -349,6 +410,8 @@ pub struct MacroInput {
     pub ip: Option<Elem<[u8; 4]>>,
     pub local_only: Option<bool>,
     pub log_level: Option<u8>,
+    pub net: Option<bool>,
+    pub allow: Option<Vec<Elem<Allow>>>,
 }
 
 /// The `vm!` input text and the string values it holds, ready to be turned
@@ -368,6 +431,8 @@ pub struct Rendered {
     pub ip: Option<String>,
     pub local_only: Option<bool>,
     pub log_level: Option<&'static str>,
+    pub net: Option<bool>,
+    pub allow: Option<Vec<String>>,
 }
 
 fn list_lit(items: &[String]) -> String {
@@ -430,6 +495,8 @@ impl MacroInput {
             log_level: self
                 .log_level
                 .map(|i| LEVELS[usize::from(i) % LEVELS.len()]),
+            net: self.net,
+            allow: elems(&self.allow, Allow::render),
         };
         let mut fields = vec!["root: \"./rootfs\"".to_owned(), format!("ram: {}", r.ram)];
         let mut add = |key: &str, value: Option<String>| {
@@ -449,6 +516,8 @@ impl MacroInput {
         add("ip", r.ip.as_ref().map(|s| format!("{s:?}")));
         add("local_only", r.local_only.map(|b| b.to_string()));
         add("log_level", r.log_level.map(str::to_owned));
+        add("net", r.net.map(|b| b.to_string()));
+        add("allow", r.allow.as_deref().map(list_lit));
         Rendered {
             text: fields.join(", "),
             ..r
@@ -485,6 +554,10 @@ impl Rendered {
         if let Some(level) = self.log_level {
             config.log_level = level.parse().ok()?;
         }
+        if let Some(b) = self.net {
+            config.net = b;
+        }
+        config.allow = parse_all(&self.allow)?;
         Some(config)
     }
 }

@@ -1,6 +1,6 @@
 //! The command line's words for a config error: which flag it came from,
 //! and its fix in flags, not config keys (`-p 8080:80` without `--net` says
-//! "add `--net`", not "set `local_only` to false").
+//! "add `--net`", not "set `net` to true").
 //!
 //! The flag comes from the error's [`ConfigPath`], never from its message.
 
@@ -41,12 +41,17 @@ fn flag(at: ConfigPath, config: &MicroVmConfig) -> String {
             "-p/--port-map{}",
             nth(config.port_map.iter().map(ToString::to_string).collect())
         ),
+        Field::Net => "--net".to_owned(),
+        Field::Allow => format!(
+            "--allow{}",
+            nth(config.allow.iter().map(ToString::to_string).collect())
+        ),
         Field::Rlimits => format!(
             "--rlimits{}",
             nth(config.rlimits.iter().map(ToString::to_string).collect())
         ),
         Field::Console => "--console".to_owned(),
-        Field::LocalOnly => "--net".to_owned(),
+        Field::LocalOnly => "--tsi".to_owned(),
         Field::LogLevel => "--log-level".to_owned(),
         Field::Ip => "--ip".to_owned(),
     }
@@ -69,8 +74,11 @@ fn shell_word(s: &str) -> String {
 fn fix(fix: Fix) -> &'static str {
     match fix {
         Fix::AddExec => "give the command (CMD)",
-        Fix::EnableNetworking => "add `--net` to accept that, or leave out `-p`",
-        Fix::DisableNetworking => "leave out `--net`",
+        Fix::EnableNetworking => {
+            "add `--net` (each -p port then listens on the host's 127.0.0.1), or `--tsi`, or leave out `-p`"
+        }
+        Fix::DisableNetworking => "leave out `--tsi`",
+        Fix::EnableNet => "add `--net`",
         Fix::FewerMappedDirs => "pass fewer `-v` (or share one parent directory)",
         Fix::RemoveIp => "leave out the guest IP",
         _ => "",
@@ -127,9 +135,46 @@ mod tests {
             .find(|t| t.starts_with("-p/--port-map 8080:80: "))
             .unwrap();
         assert!(
-            port.ends_with("; add `--net` to accept that, or leave out `-p`"),
+            port.ends_with(
+                "; add `--net` (each -p port then listens on the host's 127.0.0.1), or `--tsi`, or leave out `-p`"
+            ),
             "{port}"
         );
-        assert!(!port.contains("local_only = false"), "{port}");
+        assert!(!port.contains("set `net` to true"), "{port}");
+    }
+
+    #[test]
+    fn net_and_allow_errors_name_their_flags() {
+        let mut config = MicroVmConfig::new("/r", 1);
+        config.allow = ["pypi.org:443", "x.org:1", "PyPI.org.:443"]
+            .iter()
+            .map(|s| s.parse().unwrap())
+            .collect();
+        let text: Vec<String> = config
+            .value_errors()
+            .iter()
+            .map(|e| describe(e, &config))
+            .collect();
+        assert_eq!(
+            text,
+            [
+                "--allow pypi.org:443: allow-list entry pypi.org:443 needs `net`, which is off: without it the guest has no network interface, and the allow-list opens nothing; add `--net`",
+                "--allow pypi.org:443: allow-list entry pypi.org:443 is listed twice: each entry may be listed once",
+            ]
+        );
+        config.allow.clear();
+        config.net = true;
+        config.local_only = false;
+        let text: Vec<String> = config
+            .value_errors()
+            .iter()
+            .map(|e| describe(e, &config))
+            .collect();
+        assert_eq!(text.len(), 1, "{text:?}");
+        assert!(
+            text[0].starts_with("--net: `net` and TSI exclude each other"),
+            "{text:?}"
+        );
+        assert!(text[0].ends_with("; leave out `--tsi`"), "{text:?}");
     }
 }

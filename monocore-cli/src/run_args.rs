@@ -9,7 +9,7 @@ use std::{path::PathBuf, time::Duration};
 
 use clap::Args;
 use monocore::{
-    config::{DEFAULT_RAM_MIB, EnvPair, PathPair, PortPair},
+    config::{AllowEntry, DEFAULT_RAM_MIB, EnvPair, PathPair, PortPair},
     vm::{LinuxRlimit, LogLevel, MicroVmConfig},
 };
 
@@ -74,7 +74,8 @@ pub(crate) struct RunArgs {
     )]
     pub(crate) mapped_dirs: Vec<PathPair>,
 
-    /// Forward a host port to a guest port (repeatable; needs --net).
+    /// Publish host 127.0.0.1:HOST to guest GUEST (repeatable; needs
+    /// --net).
     #[arg(
         short = 'p',
         long = "port-map",
@@ -84,18 +85,35 @@ pub(crate) struct RunArgs {
     )]
     pub(crate) port_map: Vec<PortPair>,
 
-    /// Give the guest network access through libkrun's TSI (`local_only =
-    /// false`): it can connect to anything the host can reach and listen on
-    /// host ports. Without it the guest has no network at all.
+    /// Give the guest a network interface (`net = true`) whose host end is
+    /// a passt process in a network namespace of its own: the guest can
+    /// connect only to what --allow lists, and -p ports are published on
+    /// the host's 127.0.0.1. Without it (and without --tsi) the guest has
+    /// no network at all.
     #[arg(long)]
     pub(crate) net: bool,
 
-    /// `false` is `--net`; `true` keeps the guest off the network (what a
-    /// config file said otherwise).
+    /// Let the guest connect to HOST:PORT over TCP (repeatable; needs
+    /// --net): ADDR:PORT, ADDR/PREFIX:PORT or NAME:PORT, IPv4 only; a name
+    /// is resolved on the host when the VM starts. The host itself is
+    /// 127.0.0.1:PORT, which the guest reaches as host.monocore.internal.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub(crate) allow: Vec<AllowEntry>,
+
+    /// Network through libkrun's TSI instead (`local_only = false`): the
+    /// guest can connect to anything the host can reach and listen on host
+    /// ports, with no allow-list; -p is libkrun's port map. Excludes --net.
+    /// Needs libkrunfw's kernel: the compat kernel (kvm_pvm hosts) has no
+    /// TSI.
+    #[arg(long)]
+    pub(crate) tsi: bool,
+
+    /// `false` is `--tsi`; `true` turns TSI off (what a config file said
+    /// otherwise).
     #[arg(
         long,
         value_name = "BOOL",
-        conflicts_with = "net",
+        conflicts_with = "tsi",
         alias = "local_only"
     )]
     pub(crate) local_only: Option<bool>,
@@ -313,6 +331,10 @@ pub(crate) fn build_config(
     config.mapped_dirs.extend(args.mapped_dirs.iter().cloned());
     config.port_map.extend(args.port_map.iter().cloned());
     if args.net {
+        config.net = true;
+    }
+    config.allow.extend(args.allow.iter().cloned());
+    if args.tsi {
         config.local_only = false;
     }
     if let Some(local_only) = args.local_only {

@@ -61,6 +61,10 @@ fn every_run_flag_lands_in_the_config() {
             "8080:80",
             "--port",
             "443",
+            "--allow",
+            "127.0.0.1:5432",
+            "--allow",
+            "PyPI.org:443",
             "-e",
             "A=1",
             "--env",
@@ -86,7 +90,11 @@ fn every_run_flag_lands_in_the_config() {
         format!("{}:/more", data.display()).parse().unwrap(),
     ];
     expected.port_map = vec!["8080:80".parse().unwrap(), "443".parse().unwrap()];
-    expected.local_only = false;
+    expected.net = true;
+    expected.allow = vec![
+        "127.0.0.1:5432".parse().unwrap(),
+        "pypi.org:443".parse().unwrap(),
+    ];
     expected.env = vec!["A=1".parse().unwrap(), "B=".parse().unwrap()];
     expected.workdir_path = Some("/data".into());
     expected.rlimits = vec!["RLIMIT_NOFILE=1024:2048".parse().unwrap()];
@@ -104,6 +112,7 @@ fn defaults_are_safe_and_the_default_command_says_hello() {
     assert_eq!(config.ram_mib, monocore::config::DEFAULT_RAM_MIB);
     assert_eq!(config.num_vcpus, 1);
     assert!(config.port_map.is_empty() && config.env.is_empty() && config.local_only);
+    assert!(!config.net && config.allow.is_empty());
     assert_eq!(
         config.exec_path.as_ref().map(|p| p.as_str()),
         Some("/bin/sh")
@@ -142,6 +151,15 @@ fn bad_flags_give_the_library_error_text_and_exit_2() {
             vec!["--ip", "10.0.0"],
             "invalid IPv4 address \"10.0.0\": expected four numbers from 0 to 255",
         ),
+        (
+            vec!["--net", "--allow", "example.com"],
+            "invalid value 'example.com' for '--allow <HOST:PORT>': invalid allow-list entry \"example.com\": it names no port",
+        ),
+        (
+            vec!["--net", "--allow", "[::1]:80"],
+            "invalid allow-list entry \"[::1]:80\": IPv6 is not supported",
+        ),
+        (vec!["--tsi", "--local-only", "true"], "--local-only"),
     ] {
         let (code, _, err) = run(monocore()
             .args(["run", "--dry-run", "--root"])
@@ -178,11 +196,25 @@ fn invalid_configs_give_the_validation_error_and_exit_125() {
         ),
         (
             vec!["-p", "8080:80"],
-            "monocore: error: -p/--port-map 8080:80: port mapping 8080:80 needs networking, which is off: libkrun 1.19.7 exposes guest ports only through its TSI networking, which also lets the guest connect to any address the host can reach and listen on any host port; add `--net` to accept that, or leave out `-p`",
+            "monocore: error: -p/--port-map 8080:80: port mapping 8080:80 needs networking, which is off: neither `net` nor TSI is on to publish the guest port; add `--net` (each -p port then listens on the host's 127.0.0.1), or `--tsi`, or leave out `-p`",
         ),
         (
             vec!["--net", "-p", "8080:80", "-p", "8081:80"],
             "monocore: error: -p/--port-map 8081:80: guest port 80 is mapped twice",
+        ),
+        (
+            vec!["--allow", "127.0.0.1:5432", "--allow", "pypi.org:443"],
+            "monocore: error: --allow 127.0.0.1:5432: allow-list entry 127.0.0.1:5432 needs `net`, which is off: without it the guest has no network interface, and the allow-list opens nothing; add `--net`",
+        ),
+        (
+            vec![
+                "--net",
+                "--allow",
+                "pypi.org:443",
+                "--allow",
+                "PyPI.org.:443",
+            ],
+            "monocore: error: --allow pypi.org:443: allow-list entry pypi.org:443 is listed twice: each entry may be listed once",
         ),
         (vec!["-e", "A=1", "-e", "B=x\u{0}"], ""),
     ] {
@@ -197,6 +229,15 @@ fn invalid_configs_give_the_validation_error_and_exit_125() {
         assert!(err.starts_with(text), "{flags:?}: {err}");
         assert!(!err.contains("local_only"), "{flags:?}: {err}");
     }
+    // The two networks exclude each other: at `--net`, the fix in flags.
+    let (code, _, err) = run(monocore()
+        .args(["run", "--dry-run", "--net", "--tsi", "--root"])
+        .arg(root.path()));
+    assert_eq!(code, 125, "{err}");
+    assert!(
+        err.starts_with("monocore: error: --net: `net` and TSI exclude each other: TSI lets the guest connect to any address the host can reach, around `net`'s allow-list; leave out `--tsi`"),
+        "{err}"
+    );
     let (code, _, err) = run(monocore().args(["run", "--dry-run", "--root", "/no/such/rootfs"]));
     assert_eq!(code, 125);
     assert!(

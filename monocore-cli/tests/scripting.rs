@@ -172,7 +172,7 @@ fn flags_take_the_vm_keys_and_the_old_names() {
             "2",
             "--mapped-dirs",
             &data,
-            "--net",
+            "--tsi",
             "--port-map",
             "8080:80",
             "--rlimits",
@@ -222,6 +222,48 @@ fn flags_take_the_vm_keys_and_the_old_names() {
     ]));
     assert_eq!(code, 2);
     assert!(err.contains("is not a size"), "{err}");
+}
+
+#[test]
+fn net_and_allow_come_from_the_file_and_the_flags() {
+    let dir = project();
+    std::fs::write(
+        dir.path().join("vm.toml"),
+        "root = \"rootfs\"\nram = 64\nnet = true\nallow = [\"pypi.org:443\"]\n",
+    )
+    .unwrap();
+    // `--allow` adds to the file's list, as the other list flags do.
+    let json = dry_run_in(
+        dir.path(),
+        &[
+            "--config",
+            "vm.toml",
+            "--allow",
+            "127.0.0.1:5432",
+            "-p",
+            "8080:80",
+        ],
+    );
+    assert_eq!(json["net"], true);
+    assert_eq!(json["local_only"], true);
+    assert_eq!(
+        json["allow"],
+        serde_json::json!(["pypi.org:443", "127.0.0.1:5432"])
+    );
+    assert_eq!(json["port_map"], serde_json::json!(["8080:80"]));
+    // `--tsi` on top of the file's `net`: refused at `--net`'s key.
+    let (code, _, err) = run(monocore().current_dir(dir.path()).args([
+        "run",
+        "--dry-run",
+        "--config",
+        "vm.toml",
+        "--tsi",
+    ]));
+    assert_eq!(code, 125, "{err}");
+    assert!(
+        err.starts_with("monocore: error: --net: `net` and TSI"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -102,6 +102,8 @@ pub fn derive_typestate_builder(input: TokenStream) -> TokenStream {
 /// | `workdir` | `workdir_path` | `"/app"` | `Into<Utf8UnixPathBuf>` |
 /// | `mapped_dirs` | `mapped_dirs` | `["./data:/data"]` | `IntoIterator<Item = PathPair>` |
 /// | `port_map` | `port_map` | `["8080:80"]` | `IntoIterator<Item = PortPair>` |
+/// | `net` | `net` | `true` | `bool` |
+/// | `allow` | `allow` | `["127.0.0.1:5432", "pypi.org:443", "10.1.0.0/16:22"]` | `IntoIterator<Item = AllowEntry>` |
 /// | `rlimits` | `rlimits` | `["RLIMIT_NOFILE=1024:2048"]` | `IntoIterator<Item = LinuxRlimit>` |
 /// | `console` | `console_output` | `"./console.log"` | `Into<Utf8UnixPathBuf>` |
 /// | `ip` | `assigned_ip` | `"10.0.0.2"` | `Into<Ipv4Addr>` |
@@ -122,7 +124,8 @@ pub fn derive_typestate_builder(input: TokenStream) -> TokenStream {
 ///   suggestion) and given once;
 /// * each value has the right shape (a number where a number belongs, a list
 ///   where a list belongs), and each list element's string form parses (path
-///   pairs, port pairs, `NAME=value`, rlimits), as does an `ip` or `image`;
+///   pairs, port pairs, `NAME=value`, rlimits, allow-list entries: IPv4
+///   only), as does an `ip` or `image`;
 /// * then every rule `MicroVmConfig::validate` applies, through the same
 ///   call (`monocore_rules::check_config`), over what the literals tell:
 ///   `ram` 1 to `u32::MAX`, `vcpus` 1 to 128 on x86_64 (255 elsewhere);
@@ -131,8 +134,10 @@ pub fn derive_typestate_builder(input: TokenStream) -> TokenStream {
 ///   guest paths are absolute, without `..` above `/`, and no two mapped
 ///   directories overlap; no port 0, no host or guest port or rlimit
 ///   resource twice, soft ≤ hard; no more list entries than libkrun takes;
-///   a port map needs `local_only: false`; `ip` cannot be set (libkrun
-///   cannot). A rule that needs a value given as an expression is checked
+///   a port map needs networking (`net: true`, or TSI: `local_only:
+///   false`); an allow-list needs `net: true`, each entry once; `net` and
+///   TSI exclude each other; `ip` cannot be set (libkrun cannot). A rule
+///   that needs a value given as an expression is checked
 ///   at run time, unless the literals alone already break it.
 ///
 /// ```compile_fail
@@ -160,7 +165,22 @@ pub fn derive_typestate_builder(input: TokenStream) -> TokenStream {
 ///
 /// A literal expands to the value it stands for, with no parsing left for
 /// run time: `"8080:80"` in `port_map` becomes
-/// `PortPair::with_distinct(8080, 80)`.
+/// `PortPair::with_distinct(8080, 80)`, and `"pypi.org:443"` in `allow` an
+/// `AllowEntry` made from the parsed `EgressRule`.
+///
+/// ```
+/// use monocore::{vm, config::AllowEntry};
+///
+/// let config = vm! {
+///     root: "./rootfs",
+///     ram: 512,
+///     net: true,
+///     allow: ["127.0.0.1:5432", "PyPI.org:443"],
+///     port_map: ["8080:80"], // the host's 127.0.0.1:8080
+/// };
+/// let allow: Vec<String> = config.allow.iter().map(AllowEntry::to_string).collect();
+/// assert_eq!(allow, ["127.0.0.1:5432", "pypi.org:443"]);
+/// ```
 #[proc_macro]
 pub fn vm(input: proc_macro::TokenStream) -> proc_macro::TokenStream {
     vm::vm(input.into()).into()

@@ -15,21 +15,28 @@
 //! A value not known until run time ([`Known::Later`]) is never reported,
 //! and a rule that needs it is broken only if what is known already breaks
 //! it: the command's size counts an unknown string as empty and an unknown
-//! stack limit as the largest; the port map needs networking only if
-//! `local_only` is known to be true.
+//! stack limit as the largest; the port map needs networking only if `net`
+//! is known to be false and `local_only` true; the allow-list needs `net`
+//! only if `net` is known to be false; `net` and TSI exclude each other only
+//! if both are known to be on.
 
 use std::net::Ipv4Addr;
 use std::path::Path;
 
+use crate::egress::EgressRule;
 use crate::{
-    ConfigPath, Field, RuleError, check_arg, check_args_have_exec, check_command_size, check_env,
-    check_exec, check_host_path, check_ip, check_len, check_len_either_way, check_mapped_dirs,
-    check_networking, check_num_vcpus, check_port_map, check_ram_mib, check_rlimits,
-    check_root_path, command_field, normalize_guest_path, stack_soft_limit,
+    ConfigPath, Field, RuleError, check_allow, check_allow_needs_net, check_arg,
+    check_args_have_exec, check_command_size, check_env, check_exec, check_host_path, check_ip,
+    check_len, check_len_either_way, check_mapped_dirs, check_net_with_tsi, check_networking,
+    check_num_vcpus, check_port_map, check_ram_mib, check_rlimits, check_root_path, command_field,
+    normalize_guest_path, stack_soft_limit,
 };
 
-/// `local_only` when a config does not say: no networking.
+/// `local_only` when a config does not say: no TSI.
 pub const DEFAULT_LOCAL_ONLY: bool = true;
+
+/// `net` when a config does not say: no network interface.
+pub const DEFAULT_NET: bool = false;
 
 /// A value as a front end knows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,6 +130,11 @@ pub struct ConfigView<'a> {
     pub mapped_dirs: KnownList<MappedDir<'a>>,
     /// `port_map`.
     pub port_map: KnownList<PortMapping>,
+    /// `net` (default [`DEFAULT_NET`]).
+    pub net: Known<bool>,
+    /// `allow`: each entry parsed (a string that does not parse is no
+    /// entry: its front end reports it).
+    pub allow: KnownList<&'a EgressRule>,
     /// `rlimits`.
     pub rlimits: KnownList<Rlimit>,
     /// `console`.
@@ -146,6 +158,8 @@ impl<'a> ConfigView<'a> {
             workdir: None,
             mapped_dirs: Known::Now(Vec::new()),
             port_map: Known::Now(Vec::new()),
+            net: Known::Now(DEFAULT_NET),
+            allow: Known::Now(Vec::new()),
             rlimits: Known::Now(Vec::new()),
             console: None,
             ip: None,
@@ -203,6 +217,9 @@ pub fn check_config(view: &ConfigView<'_>) -> Vec<(ConfigPath, RuleError)> {
     }
     if within.port_map {
         port_map(view, &mut found);
+    }
+    if within.allow {
+        allow(view, &mut found);
     }
     if within.rlimits {
         let limits: Vec<(usize, u32, u64, u64)> = known_items(&view.rlimits)
@@ -265,6 +282,9 @@ fn scalars(view: &ConfigView<'_>, found: &mut Found) {
     if let Some(Known::Now(ip)) = view.ip {
         found.check(Field::Ip.whole(), check_ip(ip));
     }
+    if let (Known::Now(net), Known::Now(local_only)) = (view.net, view.local_only) {
+        found.check(Field::Net.whole(), check_net_with_tsi(net, local_only));
+    }
 }
 
 /// Which lists are within their length limits (or of unknown length), and
@@ -274,6 +294,7 @@ struct Within {
     env: bool,
     mapped_dirs: bool,
     port_map: bool,
+    allow: bool,
     rlimits: bool,
 }
 
@@ -284,10 +305,10 @@ impl Within {
             let Some(len) = len else {
                 return true;
             };
-            // With `local_only` unknown, a list is too long only if it is
-            // too long either way.
-            let result = match view.local_only {
-                Known::Now(local_only) => check_len(field, len, !local_only),
+            // With `net` unknown, a list is too long only if it is too long
+            // either way.
+            let result = match view.net {
+                Known::Now(net) => check_len(field, len, net),
                 Known::Later => check_len_either_way(field, len),
             };
             let ok = result.is_ok();
@@ -299,6 +320,7 @@ impl Within {
             env: within(Field::Env, view.env.now().map(Vec::len)),
             mapped_dirs: within(Field::MappedDirs, view.mapped_dirs.now().map(Vec::len)),
             port_map: within(Field::PortMap, view.port_map.now().map(Vec::len)),
+            allow: within(Field::Allow, view.allow.now().map(Vec::len)),
             rlimits: within(Field::Rlimits, view.rlimits.now().map(Vec::len)),
         }
     }
@@ -367,18 +389,46 @@ fn port_map(view: &ConfigView<'_>, found: &mut Found) {
         .map(|(i, p)| (i, p.host, p.guest))
         .collect();
     found.list(Field::PortMap, check_port_map(&ports));
-    let Known::Now(local_only) = view.local_only else {
+    let (Known::Now(net), Known::Now(local_only)) = (view.net, view.local_only) else {
         return;
     };
-    let Some(first) = view.port_map.now().and_then(|items| items.first()) else {
+    let Some(first) = first_item(&view.port_map, Field::PortMap, |p| {
+        format!("{}:{}", p.host, p.guest)
+    }) else {
         return;
     };
-    let at = Field::PortMap.at(0);
-    let pair = match first {
-        Known::Now(p) => format!("{}:{}", p.host, p.guest),
-        Known::Later => at.to_string(),
+    found.check(
+        Field::PortMap.at(0),
+        check_networking(net, local_only, Some(&first)),
+    );
+}
+
+/// The allow-list's items, and its need for `net`, reported at its first
+/// entry (named by its place when it is not known).
+fn allow(view: &ConfigView<'_>, found: &mut Found) {
+    let rules: Vec<(usize, &EgressRule)> = known_items(&view.allow).collect();
+    found.list(Field::Allow, check_allow(&rules));
+    let Known::Now(net) = view.net else {
+        return;
     };
-    found.check(at, check_networking(local_only, Some(&pair)));
+    let Some(first) = first_item(&view.allow, Field::Allow, |rule| rule.to_string()) else {
+        return;
+    };
+    found.check(Field::Allow.at(0), check_allow_needs_net(net, Some(&first)));
+}
+
+/// The first item of a list known to have one, as `show` writes it, or
+/// named by its place (`port_map[0]`) when it is not known.
+fn first_item<T: Copy>(
+    list: &KnownList<T>,
+    field: Field,
+    show: impl Fn(T) -> String,
+) -> Option<String> {
+    let first = list.now()?.first()?;
+    Some(match first {
+        Known::Now(item) => show(*item),
+        Known::Later => field.at(0).to_string(),
+    })
 }
 
 #[cfg(test)]

@@ -91,13 +91,38 @@ pub enum RuleError {
         /// The first mapping's index.
         first_index: usize,
     },
-    /// Ports to expose while networking is off (`local_only = true`).
+    /// Ports to expose while networking is off: neither `net` nor TSI
+    /// (`local_only = false`).
     #[error(
-        "port mapping {pair} needs networking, which is off: libkrun 1.19.7 exposes guest ports only through its TSI networking, which also lets the guest connect to any address the host can reach and listen on any host port"
+        "port mapping {pair} needs networking, which is off: neither `net` nor TSI is on to publish the guest port"
     )]
     PortMapNeedsNetworking {
         /// The first mapping, as `host:guest`.
         pair: String,
+    },
+    /// An egress allow-list while `net` is off: without its interface the
+    /// guest has no network for the list to open.
+    #[error(
+        "allow-list entry {entry} needs `net`, which is off: without it the guest has no network interface, and the allow-list opens nothing"
+    )]
+    AllowNeedsNet {
+        /// The first entry.
+        entry: String,
+    },
+    /// `net` and TSI (`local_only = false`) together.
+    #[error(
+        "`net` and TSI exclude each other: TSI lets the guest connect to any address the host can reach, around `net`'s allow-list"
+    )]
+    NetWithTsi,
+    /// An allow-list entry listed twice (the same destination, however
+    /// written).
+    #[error("allow-list entry {entry} is listed twice: each entry may be listed once")]
+    DuplicateAllow {
+        /// The entry, as it reads once parsed (`PyPI.org.:443` reads
+        /// `pypi.org:443`).
+        entry: String,
+        /// The first entry's index.
+        first_index: usize,
     },
     /// A guest IPv4 address, which libkrun cannot set.
     #[error(
@@ -167,6 +192,9 @@ impl fmt::Display for TooManyReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.0 {
             Field::MappedDirs => write!(f, " ({MAPPED_DIRS_REASON})"),
+            Field::Allow => {
+                f.write_str(" (one entry `ADDR/PREFIX:PORT` allows a whole network's addresses)")
+            }
             _ => Ok(()),
         }
     }
@@ -180,14 +208,16 @@ impl fmt::Display for TooManyReason {
 pub enum Fix {
     /// Name the program: the `exec` key.
     AddExec,
-    /// Turn networking on: `local_only = false`.
+    /// Turn networking on: `net = true` (or TSI, `local_only = false`).
     EnableNetworking,
     /// Remove the `ip` key.
     RemoveIp,
     /// Map fewer directories.
     FewerMappedDirs,
-    /// Turn networking off: `local_only = true`.
+    /// Turn TSI off: `local_only = true`.
     DisableNetworking,
+    /// Turn `net` on.
+    EnableNet,
 }
 
 impl fmt::Display for Fix {
@@ -195,11 +225,12 @@ impl fmt::Display for Fix {
         f.write_str(match self {
             Fix::AddExec => "add `exec`, the program to run",
             Fix::EnableNetworking => {
-                "set `local_only` to false to accept that, or remove the port mappings"
+                "set `net` to true (each host port then listens on the host's 127.0.0.1), or set `local_only` to false for TSI (which also lets the guest connect to any address the host can reach), or remove the port mappings"
             }
             Fix::RemoveIp => "remove `ip`",
             Fix::FewerMappedDirs => "map fewer directories (or one parent directory)",
-            Fix::DisableNetworking => "leave `local_only` true (no networking)",
+            Fix::DisableNetworking => "leave `local_only` true (no TSI)",
+            Fix::EnableNet => "set `net` to true",
         })
     }
 }
@@ -210,6 +241,8 @@ impl RuleError {
         match self {
             RuleError::ArgsWithoutExec { .. } => Some(Fix::AddExec),
             RuleError::PortMapNeedsNetworking { .. } => Some(Fix::EnableNetworking),
+            RuleError::AllowNeedsNet { .. } => Some(Fix::EnableNet),
+            RuleError::NetWithTsi => Some(Fix::DisableNetworking),
             RuleError::IpUnsupported { .. } => Some(Fix::RemoveIp),
             RuleError::TooMany {
                 field: Field::MappedDirs,

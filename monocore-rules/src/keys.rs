@@ -21,7 +21,7 @@ pub fn is_key(key: &str) -> bool {
 }
 
 /// Other names people reach for, and the key they mean.
-pub const ALIASES: [(&str, &str); 12] = [
+pub const ALIASES: [(&str, &str); 15] = [
     ("memory", "ram"),
     ("mem", "ram"),
     ("cpus", "vcpus"),
@@ -34,6 +34,9 @@ pub const ALIASES: [(&str, &str); 12] = [
     ("cwd", "workdir"),
     ("log", "log_level"),
     ("ipv4", "ip"),
+    ("network", "net"),
+    ("egress", "allow"),
+    ("allowlist", "allow"),
 ];
 
 /// The closest of `candidates` to `word`, if it is close enough to be a typo:
@@ -146,6 +149,8 @@ mod tests {
         assert_eq!(suggest_key("exec_path"), Some("exec"));
         assert_eq!(suggest_key("completely_different"), None);
         assert_eq!(suggest_key("portmap"), Some("port_map"));
+        assert_eq!(suggest_key("network"), Some("net"));
+        assert_eq!(suggest_key("alow"), Some("allow"));
         assert_eq!(suggest_key("x"), None);
         assert_eq!(suggest_key("banana"), None);
         assert_eq!(required_keys().collect::<Vec<_>>(), ["root", "ram"]);

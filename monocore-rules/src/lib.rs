@@ -56,8 +56,9 @@ pub use guest_path::{
 };
 pub use image_ref::{ImageRefError, ImageRefErrorKind, ImageReference, parse_image_ref};
 pub use lists::{
-    check_ip, check_len, check_len_either_way, check_mapped_dirs, check_networking, check_port_map,
-    check_rlimits, max_len, stack_soft_limit,
+    check_allow, check_allow_needs_net, check_ip, check_len, check_len_either_way,
+    check_mapped_dirs, check_net_with_tsi, check_networking, check_port_map, check_rlimits,
+    max_len, stack_soft_limit,
 };
 pub use location::{ConfigPath, Field};
 pub use pair::{

@@ -35,40 +35,45 @@ const VIRTIO_INTERRUPT_LINES: usize = if cfg!(target_arch = "x86_64") {
 };
 
 /// Virtio devices every VM has: balloon, entropy, console, vsock (the guest
-/// agent's control channel, and networking when it is on), the VM's private
-/// root and the user's root filesystem.
+/// agent's control channel, and TSI when it is on), the VM's private root
+/// and the user's root filesystem.
 const FIXED_VIRTIO_DEVICES: usize = 6;
 
 /// The most directories one microVM can map: every mapped directory is a
-/// virtio-fs device with its own interrupt line. Networking shares the vsock
-/// device every VM has, so it takes none. On x86_64 that is 5; beyond it
+/// virtio-fs device with its own interrupt line. With `net`, its virtio-net
+/// device takes one line too; TSI shares the vsock device every VM has, and
+/// takes none. On x86_64 that is 5, or 4 with `net`; beyond it
 /// `krun_start_enter` fails with `EINVAL`.
 ///
 /// ```
 /// use monocore_rules::limits::max_mapped_dirs;
 /// if cfg!(target_arch = "x86_64") {
-///     assert_eq!((max_mapped_dirs(false), max_mapped_dirs(true)), (5, 5));
+///     assert_eq!((max_mapped_dirs(false), max_mapped_dirs(true)), (5, 4));
 /// }
 /// ```
-pub const fn max_mapped_dirs(networking: bool) -> usize {
-    // Networking shares the vsock device; the parameter stays so the rule
-    // reads as what it depends on, should a device for networking come back.
-    let _ = networking;
-    VIRTIO_INTERRUPT_LINES.saturating_sub(FIXED_VIRTIO_DEVICES)
+pub const fn max_mapped_dirs(net: bool) -> usize {
+    let devices = FIXED_VIRTIO_DEVICES + if net { 1 } else { 0 };
+    VIRTIO_INTERRUPT_LINES.saturating_sub(devices)
 }
 
 /// Why [`max_mapped_dirs`] is what it is, for error messages.
 pub const MAPPED_DIRS_REASON: &str = if cfg!(target_arch = "x86_64") {
     "libkrun 1.19.7 on x86_64 has 11 interrupt lines for virtio devices: the VM's own 6 devices \
-     take 6, and each mapped directory takes one"
+     take 6, `net`'s network device one, and each mapped directory one"
 } else {
     "libkrun 1.19.7 has 128 interrupt lines for virtio devices: the VM's own 6 devices take 6, \
-     and each mapped directory takes one"
+     `net`'s network device one, and each mapped directory one"
 };
 
 /// The most port mappings one microVM may have: libkrun reads at most 4096
 /// entries of the port map.
 pub const MAX_PORT_MAPPINGS: usize = 4096;
+
+/// The most entries the egress allow-list (`allow`) may hold. Each entry is
+/// a rule of the VM's firewall, and a name is resolved on the host when the
+/// VM starts: 64 keeps both small. A network entry (`ADDR/PREFIX:PORT`)
+/// covers many addresses in one.
+pub const MAX_ALLOW_ENTRIES: usize = 64;
 
 /// The most environment variables one microVM may have.
 pub const MAX_ENV_VARS: usize = 4096;
@@ -171,8 +176,8 @@ mod tests {
     }
 
     #[test]
-    fn mapped_dirs_fit_the_interrupt_lines_with_or_without_networking() {
-        assert_eq!(max_mapped_dirs(false), max_mapped_dirs(true));
+    fn mapped_dirs_fit_the_interrupt_lines_left_by_net() {
+        assert_eq!(max_mapped_dirs(false), max_mapped_dirs(true) + 1);
         if cfg!(target_arch = "x86_64") {
             assert_eq!(max_mapped_dirs(false), 5);
             assert_eq!(MAX_VCPUS, 128);

@@ -1,6 +1,7 @@
 //! Rules over whole lists: their lengths, the mapped directories (paths,
 //! mount points, overlap), the port map (zero ports, a port mapped twice,
-//! networking) and the resource limits (soft ≤ hard, a resource twice).
+//! networking), the egress allow-list (an entry twice, `net`) and the
+//! resource limits (soft ≤ hard, a resource twice).
 //!
 //! Each takes the entries that parsed and returns every error with the index
 //! of the entry at fault, so a front end that could not parse some entries
@@ -10,22 +11,26 @@
 
 use std::net::Ipv4Addr;
 
+use crate::egress::EgressRule;
 use crate::error::RuleError;
 use crate::guest_path::{find_overlap, normalize_mount_point};
-use crate::limits::{MAX_ARGS, MAX_ENV_VARS, MAX_PORT_MAPPINGS, MAX_RLIMITS, max_mapped_dirs};
+use crate::limits::{
+    MAX_ALLOW_ENTRIES, MAX_ARGS, MAX_ENV_VARS, MAX_PORT_MAPPINGS, MAX_RLIMITS, max_mapped_dirs,
+};
 use crate::pair::check_path_pair_parts;
 use crate::value::{check_host_path, find_duplicates};
 use crate::{Field, check_soft_hard};
 
 /// The most entries list `field` may hold (`None` for a field that is not
-/// a list). `networking` is whether `local_only` is false: networking takes
-/// one of the mapped directories' interrupt lines.
-pub fn max_len(field: Field, networking: bool) -> Option<usize> {
+/// a list). `net` is whether `net` is on: its network device takes one of
+/// the mapped directories' interrupt lines.
+pub fn max_len(field: Field, net: bool) -> Option<usize> {
     Some(match field {
         Field::Args => MAX_ARGS,
         Field::Env => MAX_ENV_VARS,
-        Field::MappedDirs => max_mapped_dirs(networking),
+        Field::MappedDirs => max_mapped_dirs(net),
         Field::PortMap => MAX_PORT_MAPPINGS,
+        Field::Allow => MAX_ALLOW_ENTRIES,
         Field::Rlimits => MAX_RLIMITS,
         _ => return None,
     })
@@ -38,16 +43,15 @@ pub fn max_len(field: Field, networking: bool) -> Option<usize> {
 /// assert!(check_len(Field::Rlimits, 16, false).is_ok());
 /// assert!(check_len(Field::Rlimits, 17, false).is_err());
 /// ```
-pub fn check_len(field: Field, count: usize, networking: bool) -> Result<(), RuleError> {
-    match max_len(field, networking) {
+pub fn check_len(field: Field, count: usize, net: bool) -> Result<(), RuleError> {
+    match max_len(field, net) {
         Some(max) if count > max => Err(RuleError::TooMany { field, count, max }),
         _ => Ok(()),
     }
 }
 
-/// Checks the length of list `field` whatever `local_only` is (when it is
-/// not known yet): too long only if it is too long with networking and
-/// without.
+/// Checks the length of list `field` whatever `net` is (when it is not
+/// known yet): too long only if it is too long with `net` and without.
 ///
 /// ```
 /// use monocore_rules::{check_len_either_way, Field};
@@ -55,7 +59,8 @@ pub fn check_len(field: Field, count: usize, networking: bool) -> Result<(), Rul
 /// assert!(check_len_either_way(Field::Args, 4097).is_err());
 /// ```
 pub fn check_len_either_way(field: Field, count: usize) -> Result<(), RuleError> {
-    check_len(field, count, false).or_else(|_| check_len(field, count, true))
+    // Too long either way: the error names the larger limit, without `net`.
+    check_len(field, count, true).or_else(|_| check_len(field, count, false))
 }
 
 /// Checks mapped directories given as `(index, host, guest)`: each host
@@ -163,22 +168,90 @@ pub fn check_port_map(ports: &[(usize, u16, u16)]) -> Vec<(usize, RuleError)> {
     errors
 }
 
-/// Checks that a port map has networking to go through: with `local_only`
-/// true, the first mapping `first` (as `host:guest`) is an error.
+/// Checks that a port map has networking to go through, `net` or TSI
+/// (`local_only` false): with neither, the first mapping `first` (as
+/// `host:guest`) is an error.
 ///
 /// ```
 /// use monocore_rules::check_networking;
-/// assert!(check_networking(true, Some("8080:80")).is_err());
-/// assert!(check_networking(false, Some("8080:80")).is_ok());
-/// assert!(check_networking(true, None).is_ok());
+/// // (net, local_only, first mapping)
+/// assert!(check_networking(false, true, Some("8080:80")).is_err());
+/// assert!(check_networking(true, true, Some("8080:80")).is_ok());
+/// assert!(check_networking(false, false, Some("8080:80")).is_ok());
+/// assert!(check_networking(false, true, None).is_ok());
 /// ```
-pub fn check_networking(local_only: bool, first: Option<&str>) -> Result<(), RuleError> {
+pub fn check_networking(net: bool, local_only: bool, first: Option<&str>) -> Result<(), RuleError> {
     match first {
-        Some(pair) if local_only => Err(RuleError::PortMapNeedsNetworking {
+        Some(pair) if !net && local_only => Err(RuleError::PortMapNeedsNetworking {
             pair: pair.to_owned(),
         }),
         _ => Ok(()),
     }
+}
+
+/// Checks that `net` and TSI (`local_only` false) are not both on: TSI
+/// would let the guest around `net`'s allow-list.
+///
+/// ```
+/// use monocore_rules::check_net_with_tsi;
+/// // (net, local_only)
+/// assert!(check_net_with_tsi(true, false).is_err());
+/// assert!(check_net_with_tsi(true, true).is_ok());
+/// assert!(check_net_with_tsi(false, false).is_ok());
+/// ```
+pub fn check_net_with_tsi(net: bool, local_only: bool) -> Result<(), RuleError> {
+    if net && !local_only {
+        return Err(RuleError::NetWithTsi);
+    }
+    Ok(())
+}
+
+/// Checks that an allow-list has `net` to open: with `net` false, the
+/// first entry `first` is an error.
+///
+/// ```
+/// use monocore_rules::check_allow_needs_net;
+/// assert!(check_allow_needs_net(false, Some("pypi.org:443")).is_err());
+/// assert!(check_allow_needs_net(true, Some("pypi.org:443")).is_ok());
+/// assert!(check_allow_needs_net(false, None).is_ok());
+/// ```
+pub fn check_allow_needs_net(net: bool, first: Option<&str>) -> Result<(), RuleError> {
+    match first {
+        Some(entry) if !net => Err(RuleError::AllowNeedsNet {
+            entry: entry.to_owned(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Checks allow-list entries given as `(index, rule)`: no entry twice (the
+/// same rule, however it was written). Returns `(index, error)` for every
+/// repeat, in index order.
+///
+/// ```
+/// use monocore_rules::{check_allow, egress::parse_egress_rule};
+/// let a = parse_egress_rule("pypi.org:443")?;
+/// let b = parse_egress_rule("PyPI.org.:443")?;
+/// let errors = check_allow(&[(0, &a), (2, &b)]);
+/// assert_eq!(errors.len(), 1);
+/// assert_eq!(errors[0].0, 2);
+/// # Ok::<(), monocore_rules::egress::EgressRuleError>(())
+/// ```
+pub fn check_allow(rules: &[(usize, &EgressRule)]) -> Vec<(usize, RuleError)> {
+    let keys: Vec<&EgressRule> = rules.iter().map(|r| r.1).collect();
+    find_duplicates(&keys)
+        .into_iter()
+        .filter_map(|(first, repeat)| {
+            let (first, repeat) = (rules.get(first)?, rules.get(repeat)?);
+            Some((
+                repeat.0,
+                RuleError::DuplicateAllow {
+                    entry: repeat.1.to_string(),
+                    first_index: first.0,
+                },
+            ))
+        })
+        .collect()
 }
 
 /// Checks a guest IPv4 address: libkrun 1.19.7 cannot set one, so any is an
@@ -321,8 +394,79 @@ mod tests {
         assert_eq!(e.fix(), Some(crate::Fix::FewerMappedDirs));
         assert!(check_len(Field::Ram, usize::MAX, false).is_ok());
         assert_eq!(
-            check_networking(true, Some("8080:80")).unwrap_err().fix(),
+            check_networking(false, true, Some("8080:80"))
+                .unwrap_err()
+                .fix(),
             Some(crate::Fix::EnableNetworking)
+        );
+        let e = check_len(Field::Allow, MAX_ALLOW_ENTRIES + 1, false).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "too many allow: 65 given, at most 64 allowed (one entry `ADDR/PREFIX:PORT` allows a whole network's addresses)"
+        );
+        assert!(check_len(Field::Allow, MAX_ALLOW_ENTRIES, true).is_ok());
+    }
+
+    #[test]
+    fn networking_rules_and_their_fixes() {
+        assert_eq!(check_net_with_tsi(true, false), Err(RuleError::NetWithTsi));
+        assert_eq!(
+            RuleError::NetWithTsi.fix(),
+            Some(crate::Fix::DisableNetworking)
+        );
+        let e = check_allow_needs_net(false, Some("10.1.0.0/16:22")).unwrap_err();
+        assert_eq!(
+            e,
+            RuleError::AllowNeedsNet {
+                entry: "10.1.0.0/16:22".into()
+            }
+        );
+        assert_eq!(e.fix(), Some(crate::Fix::EnableNet));
+        assert_eq!(crate::Fix::EnableNet.to_string(), "set `net` to true");
+        assert!(
+            crate::Fix::EnableNetworking
+                .to_string()
+                .starts_with("set `net` to true")
+        );
+    }
+
+    #[test]
+    fn an_allow_entry_twice_is_the_same_rule_however_written() {
+        use crate::egress::parse_egress_rule;
+        let rules: Vec<EgressRule> = [
+            "pypi.org:443",
+            "10.1.0.0/16:22",
+            "PyPI.org.:443",
+            "pypi.org:80",
+            "10.1.0.0/16:22",
+        ]
+        .iter()
+        .map(|s| parse_egress_rule(s).unwrap())
+        .collect();
+        let indexed: Vec<(usize, &EgressRule)> =
+            rules.iter().enumerate().map(|(i, r)| (i + 1, r)).collect();
+        assert_eq!(
+            check_allow(&indexed),
+            [
+                (
+                    3,
+                    RuleError::DuplicateAllow {
+                        entry: "pypi.org:443".into(),
+                        first_index: 1
+                    }
+                ),
+                (
+                    5,
+                    RuleError::DuplicateAllow {
+                        entry: "10.1.0.0/16:22".into(),
+                        first_index: 2
+                    }
+                ),
+            ]
+        );
+        assert_eq!(
+            check_allow(&indexed)[0].1.to_string(),
+            "allow-list entry pypi.org:443 is listed twice: each entry may be listed once"
         );
     }
 }

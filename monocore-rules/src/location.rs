@@ -64,6 +64,8 @@ fields! {
     Workdir { key: "workdir", field: "workdir_path", required: false },
     MappedDirs { key: "mapped_dirs", field: "mapped_dirs", required: false },
     PortMap { key: "port_map", field: "port_map", required: false },
+    Net { key: "net", field: "net", required: false },
+    Allow { key: "allow", field: "allow", required: false },
     Rlimits { key: "rlimits", field: "rlimits", required: false },
     Console { key: "console", field: "console_output", required: false },
     Ip { key: "ip", field: "assigned_ip", required: false },
@@ -137,7 +139,8 @@ mod tests {
     fn fields_are_the_config_keys_in_order() {
         let keys: Vec<&str> = Field::ALL.iter().map(|f| f.key()).collect();
         assert_eq!(keys[..3], ["root", "ram", "vcpus"]);
-        assert_eq!(keys.len(), 14);
+        assert_eq!(keys.len(), 16);
+        assert_eq!(keys[8..11], ["port_map", "net", "allow"]);
         for field in Field::ALL {
             assert_eq!(Field::from_key(field.key()), Some(field));
         }

@@ -4,7 +4,7 @@
 //! Run: `cargo run -p monocore --example config`
 
 use monocore::MonocoreResult;
-use monocore::config::{EnvPair, PathPair, PortPair};
+use monocore::config::{AllowEntry, EnvPair, PathPair, PortPair};
 use monocore::vm::{LinuxRlimit, LogLevel, MicroVmConfig};
 
 fn main() -> MonocoreResult<()> {
@@ -19,9 +19,11 @@ fn main() -> MonocoreResult<()> {
         .log_level("info".parse::<LogLevel>()?)
         .num_vcpus(2)
         .mapped_dirs([format!("{}:/data", shared.display()).parse::<PathPair>()?])
-        // A port map needs networking (libkrun's TSI; see the README).
+        // A port map needs networking: with `net`, each host port listens
+        // on the host's 127.0.0.1, and the guest reaches what `allow` lists.
         .port_map(["8080:80".parse::<PortPair>()?])
-        .local_only(false)
+        .net(true)
+        .allow(["pypi.org:443".parse::<AllowEntry>()?])
         .rlimits(["RLIMIT_NOFILE=1024:2048".parse::<LinuxRlimit>()?])
         .workdir_path("/data")
         .exec_path("/bin/echo")
@@ -43,7 +45,10 @@ fn main() -> MonocoreResult<()> {
         println!("  volume     {dir}");
     }
     for port in &config.port_map {
-        println!("  port       {port}");
+        println!("  port       {port}  (host side on 127.0.0.1)");
+    }
+    for entry in &config.allow {
+        println!("  allow      {entry}");
     }
     for limit in &config.rlimits {
         println!("  rlimit     {limit}  (as libkrun reads it)");

@@ -24,7 +24,7 @@ pub enum Rule {
     /// `MAX_PATH_LEN` bytes).
     RootPath,
     /// A list is within its size limit (mapped dirs: libkrun's interrupt
-    /// lines, one fewer with networking).
+    /// lines, one fewer with `net`'s network device).
     TooMany,
     /// `args` need an `exec_path`.
     ArgsNeedExec,
@@ -53,8 +53,15 @@ pub enum Rule {
     DuplicateHostPort,
     /// Each guest port is mapped once.
     DuplicateGuestPort,
-    /// A port map needs `local_only = false`.
+    /// A port map needs networking: `net`, or TSI (`local_only = false`).
     NeedsNetworking,
+    /// An allow-list needs `net`.
+    AllowNeedsNet,
+    /// `net` and TSI (`local_only = false`) are not both on.
+    NetWithTsi,
+    /// Each allow-list entry is listed once (entries compared by their
+    /// parsed, canonical string form).
+    DuplicateAllow,
     /// `assigned_ip` cannot be set.
     Ip,
     /// An rlimit's soft limit ≤ its hard limit.
@@ -86,6 +93,9 @@ pub fn rule_of(error: &E) -> Option<Rule> {
         (RuleError::DuplicateHostPort { .. }, _) => Rule::DuplicateHostPort,
         (RuleError::DuplicateGuestPort { .. }, _) => Rule::DuplicateGuestPort,
         (RuleError::PortMapNeedsNetworking { .. }, _) => Rule::NeedsNetworking,
+        (RuleError::AllowNeedsNet { .. }, _) => Rule::AllowNeedsNet,
+        (RuleError::NetWithTsi, _) => Rule::NetWithTsi,
+        (RuleError::DuplicateAllow { .. }, _) => Rule::DuplicateAllow,
         (RuleError::IpUnsupported { .. }, _) => Rule::Ip,
         (RuleError::SoftExceedsHard { .. }, _) => Rule::SoftExceedsHard,
         (RuleError::DuplicateRlimit { .. }, _) => Rule::DuplicateRlimit,
@@ -188,18 +198,19 @@ pub fn violations(config: &MicroVmConfig) -> Vec<Rule> {
         Rule::RootPath,
         !config.root_path.to_str().is_some_and(host_path_ok),
     );
-    let networking = !config.local_only;
     let (args_over, env_over, dirs_over, ports_over, rlimits_over) = (
         config.args.len() > limits::MAX_ARGS,
         config.env.len() > limits::MAX_ENV_VARS,
-        config.mapped_dirs.len() > limits::max_mapped_dirs(networking),
+        config.mapped_dirs.len() > limits::max_mapped_dirs(config.net),
         config.port_map.len() > limits::MAX_PORT_MAPPINGS,
         config.rlimits.len() > limits::MAX_RLIMITS,
     );
+    let allow_over = config.allow.len() > limits::MAX_ALLOW_ENTRIES;
     add(
         Rule::TooMany,
-        args_over || env_over || dirs_over || ports_over || rlimits_over,
+        args_over || env_over || dirs_over || ports_over || rlimits_over || allow_over,
     );
+    add(Rule::NetWithTsi, config.net && !config.local_only);
     add(
         Rule::ArgsNeedExec,
         config.exec_path.is_none() && !config.args.is_empty(),
@@ -290,8 +301,16 @@ pub fn violations(config: &MicroVmConfig) -> Vec<Rule> {
         }
         add(
             Rule::NeedsNetworking,
-            config.local_only && !config.port_map.is_empty(),
+            !config.net && config.local_only && !config.port_map.is_empty(),
         );
+    }
+
+    if !allow_over {
+        let mut entries = std::collections::BTreeSet::new();
+        for entry in &config.allow {
+            add(Rule::DuplicateAllow, !entries.insert(entry.to_string()));
+        }
+        add(Rule::AllowNeedsNet, !config.net && !config.allow.is_empty());
     }
 
     if !rlimits_over {

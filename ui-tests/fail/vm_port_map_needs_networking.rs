@@ -1,4 +1,5 @@
-// A port map needs networking, which `local_only` (default true) turns off.
+// A port map needs networking: `net` (default false) or TSI (`local_only:
+// false`; default true).
 use monocore::vm;
 
 fn main() {

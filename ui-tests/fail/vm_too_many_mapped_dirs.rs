@@ -1,5 +1,5 @@
 // Each mapped directory takes one of libkrun's interrupt lines: 5 fit on
-// x86_64, with networking or without.
+// x86_64, with TSI or without (`net`'s network device takes one more).
 use monocore::vm;
 
 fn main() {

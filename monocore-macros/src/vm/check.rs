@@ -14,11 +14,14 @@
 use std::net::Ipv4Addr;
 use std::path::Path;
 
-use monocore_rules::config::{DEFAULT_LOCAL_ONLY, EnvVar, MappedDir, PortMapping, Rlimit};
+use monocore_rules::config::{
+    DEFAULT_LOCAL_ONLY, DEFAULT_NET, EnvVar, MappedDir, PortMapping, Rlimit,
+};
 use monocore_rules::{
     ConfigPath, ConfigView, Field as Key, Known, KnownList, RuleError, check_config, rlimit_name,
 };
 use proc_macro2::Span;
+use syn::LitBool;
 
 use super::errors::{Errors, message};
 use super::model::{List, Optional, StrLit, Value, lit};
@@ -62,6 +65,8 @@ fn view(read: &Read) -> ConfigView<'_> {
             host: p.host,
             guest: p.guest,
         }),
+        net: boolean(o, Key::Net, o.net.as_ref(), DEFAULT_NET),
+        allow: list(o, Key::Allow, o.allow.as_ref(), |a| &a.rule),
         rlimits: list(o, Key::Rlimits, o.rlimits.as_ref(), |r| Rlimit {
             resource: r.number,
             soft: r.soft,
@@ -73,11 +78,17 @@ fn view(read: &Read) -> ConfigView<'_> {
             Key::Ip,
             lit(o.ip.as_ref()).map(|ip| Ipv4Addr::from(ip.octets)),
         ),
-        local_only: match (o.given(Key::LocalOnly), lit(o.local_only.as_ref())) {
-            (false, _) => Known::Now(DEFAULT_LOCAL_ONLY),
-            (true, Some(b)) => Known::Now(b.value),
-            (true, None) => Known::Later,
-        },
+        local_only: boolean(o, Key::LocalOnly, o.local_only.as_ref(), DEFAULT_LOCAL_ONLY),
+    }
+}
+
+/// A boolean key: its default if not given, else its literal, or known at
+/// run time only.
+fn boolean(o: &Optional, field: Key, value: Option<&Value<LitBool>>, default: bool) -> Known<bool> {
+    match (o.given(field), lit(value)) {
+        (false, _) => Known::Now(default),
+        (true, Some(b)) => Known::Now(b.value),
+        (true, None) => Known::Later,
     }
 }
 
@@ -136,6 +147,12 @@ fn report(read: &Read, errors: &mut Errors, at: ConfigPath, error: &RuleError) {
     {
         errors.at(span, note);
     }
+    // The other half of a conflict between two keys.
+    if let RuleError::NetWithTsi = error
+        && let Some(tokens) = o.value_of(Key::LocalOnly)
+    {
+        errors.spanned(tokens, "TSI is turned on here");
+    }
 }
 
 /// The span of a single value's literal, if it was read as one.
@@ -169,6 +186,9 @@ fn first_here(error: &RuleError) -> Option<(usize, String)> {
             *first_index,
             format!("guest port {port} is first mapped here"),
         ),
+        RuleError::DuplicateAllow { entry, first_index } => {
+            (*first_index, format!("{entry} is first listed here"))
+        }
         RuleError::DuplicateRlimit {
             resource,
             first_index,

@@ -2,8 +2,9 @@
 //!
 //! A literal expands to the value it stands for, already checked: no string
 //! is parsed at run time (`"8080:80"` becomes `PortPair::with_distinct(8080,
-//! 80)`). An expression is passed through a conversion that rustc type-checks;
-//! its value is validated at run time by `MicroVm::from_config`.
+//! 80)`, `"pypi.org:443"` becomes `AllowEntry::from(EgressRule { .. })`).
+//! An expression is passed through a conversion that rustc type-checks; its
+//! value is validated at run time by `MicroVm::from_config`.
 //!
 //! Fields not given come from `MicroVmConfig::new`, so the defaults are
 //! written in one place only: `monocore` itself.
@@ -11,8 +12,11 @@
 use proc_macro2::{Literal, Span, TokenStream};
 use quote::{ToTokens, quote, quote_spanned};
 
+use monocore_rules::egress::EgressHost;
+
 use super::model::{
-    Checked, EnvLit, IpLit, List, Optional, PathLit, PortLit, RlimitLit, Source, StrLit, Value,
+    AllowLit, Checked, EnvLit, IpLit, List, Optional, PathLit, PortLit, RlimitLit, Source, StrLit,
+    Value,
 };
 
 fn value<T>(
@@ -98,6 +102,43 @@ fn port_pair(p: &PortLit) -> TokenStream {
     }
 }
 
+/// `Ipv4Addr::new(a, b, c, d)`, each octet spanned on the literal.
+fn ipv4(octets: [u8; 4], span: Span) -> TokenStream {
+    let [a, b, c, d] = octets.map(|o| {
+        let mut lit = Literal::u8_unsuffixed(o);
+        lit.set_span(span);
+        lit
+    });
+    quote_spanned!(span=> ::std::net::Ipv4Addr::new(#a, #b, #c, #d))
+}
+
+/// The entry as the parser made it: `AllowEntry::from(EgressRule { … })`,
+/// nothing parsed at run time.
+fn allow_entry(a: &AllowLit) -> TokenStream {
+    let span = a.span;
+    let host = match &a.rule.host {
+        EgressHost::Addr(addr) => {
+            let addr = ipv4(addr.octets(), span);
+            quote_spanned!(span=> ::monocore::config::egress::EgressHost::Addr(#addr))
+        }
+        EgressHost::Net(net, prefix) => {
+            let net = ipv4(net.octets(), span);
+            let mut prefix = Literal::u8_unsuffixed(*prefix);
+            prefix.set_span(span);
+            quote_spanned!(span=> ::monocore::config::egress::EgressHost::Net(#net, #prefix))
+        }
+        EgressHost::Name(name) => {
+            let name = spanned_str(name, span);
+            quote_spanned!(span=> ::monocore::config::egress::EgressHost::Name(::std::string::String::from(#name)))
+        }
+    };
+    let port = spanned_u16(a.rule.port, span);
+    quote_spanned!(span=> ::monocore::config::AllowEntry::from(::monocore::config::egress::EgressRule {
+        host: #host,
+        port: #port,
+    }))
+}
+
 fn env_pair(e: &EnvLit) -> TokenStream {
     let name = spanned_str(&e.name, e.span);
     let value = spanned_str(&e.value, e.span);
@@ -112,12 +153,8 @@ fn rlimit(r: &RlimitLit) -> TokenStream {
 }
 
 fn ip(ip: &IpLit) -> TokenStream {
-    let [a, b, c, d] = ip.octets.map(|o| {
-        let mut lit = Literal::u8_unsuffixed(o);
-        lit.set_span(ip.span);
-        lit
-    });
-    quote_spanned!(ip.span=> ::core::option::Option::Some(::std::net::Ipv4Addr::new(#a, #b, #c, #d)))
+    let addr = ipv4(ip.octets, ip.span);
+    quote_spanned!(ip.span=> ::core::option::Option::Some(#addr))
 }
 
 /// Collects an `IntoIterator` expression into `Vec<#ty>`.
@@ -160,6 +197,10 @@ fn scalar_fields(o: &Optional) -> Vec<TokenStream> {
     if let Some(v) = &o.local_only {
         let v = value(v, |lit| lit.to_token_stream(), passthrough);
         fields.push(quote!(local_only: #v));
+    }
+    if let Some(v) = &o.net {
+        let v = value(v, |lit| lit.to_token_stream(), passthrough);
+        fields.push(quote!(net: #v));
     }
     if let Some(v) = &o.log_level {
         let v = value(
@@ -218,6 +259,15 @@ fn list_fields(o: &Optional) -> Vec<TokenStream> {
             collect_into(quote!(::monocore::config::PortPair)),
         );
         fields.push(quote!(port_map: #v));
+    }
+    if let Some(v) = &o.allow {
+        let v = list(
+            v,
+            allow_entry,
+            passthrough,
+            collect_into(quote!(::monocore::config::AllowEntry)),
+        );
+        fields.push(quote!(allow: #v));
     }
     if let Some(v) = &o.rlimits {
         let v = list(

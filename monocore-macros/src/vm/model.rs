@@ -7,6 +7,7 @@ use quote::ToTokens;
 use syn::{Expr, Ident, LitBool, LitInt, LitStr};
 
 use monocore_rules::Field as Key;
+use monocore_rules::egress::EgressRule;
 
 /// A value checked at compile time (a literal) or left to run time (any other
 /// expression).
@@ -80,6 +81,14 @@ pub struct PortLit {
     pub guest: u16,
 }
 
+/// An allow-list entry literal (`HOST:PORT`), already parsed.
+pub struct AllowLit {
+    /// The literal, for its span.
+    pub span: Span,
+    /// The entry.
+    pub rule: EgressRule,
+}
+
 /// A `NAME=value` literal, already split.
 pub struct EnvLit {
     /// The literal, for its span.
@@ -134,6 +143,12 @@ impl ItemSpan for PortLit {
     }
 }
 
+impl ItemSpan for AllowLit {
+    fn span(&self) -> Span {
+        self.span
+    }
+}
+
 impl ItemSpan for EnvLit {
     fn span(&self) -> Span {
         self.span
@@ -175,6 +190,8 @@ pub struct Optional {
     pub workdir: Option<Value<StrLit>>,
     pub mapped_dirs: Option<List<PathLit>>,
     pub port_map: Option<List<PortLit>>,
+    pub net: Option<Value<LitBool>>,
+    pub allow: Option<List<AllowLit>>,
     pub rlimits: Option<List<RlimitLit>>,
     pub console: Option<Value<StrLit>>,
     pub ip: Option<Value<IpLit>>,
@@ -208,6 +225,7 @@ impl Optional {
             Key::Env => of(self.env.as_ref(), index),
             Key::MappedDirs => of(self.mapped_dirs.as_ref(), index),
             Key::PortMap => of(self.port_map.as_ref(), index),
+            Key::Allow => of(self.allow.as_ref(), index),
             Key::Rlimits => of(self.rlimits.as_ref(), index),
             _ => None,
         }

@@ -116,11 +116,13 @@ impl Read {
             Key::Console => c.console = string(e, key, value),
             Key::Ip => c.ip = ip(e, value),
             Key::LocalOnly => c.local_only = boolean(e, key, value),
+            Key::Net => c.net = boolean(e, key, value),
             Key::LogLevel => c.log_level = log_level(e, value),
             Key::Args => c.args = list::list(e, field, value, list::arg),
             Key::Env => c.env = list::list(e, field, value, list::env),
             Key::MappedDirs => c.mapped_dirs = list::list(e, field, value, list::path_pair),
             Key::PortMap => c.port_map = list::list(e, field, value, list::port_pair),
+            Key::Allow => c.allow = list::list(e, field, value, list::allow_entry),
             Key::Rlimits => c.rlimits = list::list(e, field, value, list::rlimit),
         }
     }

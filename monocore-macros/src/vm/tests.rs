@@ -153,6 +153,11 @@ fn a_hundred_thousand_element_list_is_too_many_not_a_hang() {
         ("args", limits::MAX_ARGS + 1, limits::MAX_ARGS),
         ("env", limits::MAX_ENV_VARS + 1, limits::MAX_ENV_VARS),
         ("rlimits", limits::MAX_RLIMITS + 1, limits::MAX_RLIMITS),
+        (
+            "allow",
+            limits::MAX_ALLOW_ENTRIES + 1,
+            limits::MAX_ALLOW_ENTRIES,
+        ),
     ] {
         let input = input_with_list(key, n);
         let start = std::time::Instant::now();
@@ -232,13 +237,18 @@ fn rules_that_need_other_keys_use_their_literals() {
     );
     assert!(errors_of(quote!(root: "r", ram: 1, port_map: ["8080:80"], local_only: l)).is_empty());
     let dirs = |n: usize| (0..n).map(|i| format!("/h:/m{i}")).collect::<Vec<_>>();
-    // Networking shares the vsock device: as many dirs with it as without.
+    // TSI shares the vsock device: as many dirs with it as without.
     let max = dirs(limits::max_mapped_dirs(false));
     assert!(errors_of(quote!(root: "r", ram: 1, mapped_dirs: [#(#max),*])).is_empty());
     assert!(
         errors_of(quote!(root: "r", ram: 1, local_only: false, mapped_dirs: [#(#max),*]))
             .is_empty()
     );
+    // `net`'s network device takes a line; unknown, it may not.
+    let errors = errors_of(quote!(root: "r", ram: 1, net: true, mapped_dirs: [#(#max),*]));
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].starts_with("too many mapped_dirs"), "{errors:?}");
+    assert!(errors_of(quote!(root: "r", ram: 1, net: n, mapped_dirs: [#(#max),*])).is_empty());
     let over = dirs(limits::max_mapped_dirs(false) + 1);
     let errors = errors_of(quote!(root: "r", ram: 1, local_only: false, mapped_dirs: [#(#over),*]));
     assert_eq!(errors.len(), 1, "{errors:?}");
@@ -290,4 +300,67 @@ fn an_image_is_checked_as_the_library_parses_it_and_replaces_root() {
     assert!(errors[0].starts_with("duplicate key `image`"), "{errors:?}");
     let errors = errors_of(quote!(image: ["a"], ram: 1));
     assert!(errors[0].contains("`image`"), "{errors:?}");
+}
+
+#[test]
+fn net_and_allow_are_read_and_checked_as_at_run_time() {
+    assert!(
+        errors_of(
+            quote!(root: "r", ram: 1, net: true, allow: ["127.0.0.1:5432", "pypi.org:443"], port_map: ["8080:80"])
+        )
+        .is_empty()
+    );
+    // Values known at run time only: nothing to say yet.
+    assert!(errors_of(quote!(root: "r", ram: 1, net: n, allow: ["pypi.org:443"])).is_empty());
+    assert!(errors_of(quote!(root: "r", ram: 1, allow: entries)).is_empty());
+    assert!(errors_of(quote!(root: "r", ram: 1, net: true, local_only: l)).is_empty());
+    assert!(errors_of(quote!(root: "r", ram: 1, net: true, allow: [entry, entry])).is_empty());
+
+    // Each entry parses as `AllowEntry::from_str` parses it.
+    for entry in [
+        "example.com",
+        "[::1]:80",
+        "10.1.2.3/16:22",
+        "127.0.0.2:80",
+        "",
+    ] {
+        let errors = errors_of(quote!(root: "r", ram: 1, net: true, allow: [#entry]));
+        let runtime = monocore_rules::egress::parse_egress_rule(entry).unwrap_err();
+        assert_eq!(errors, [runtime.to_string()], "{entry}");
+    }
+
+    let errors = errors_of(quote!(root: "r", ram: 1, allow: ["pypi.org:443"]));
+    assert_eq!(
+        errors,
+        [
+            "allow-list entry pypi.org:443 needs `net`, which is off: without it the guest has no network interface, and the allow-list opens nothing; set `net` to true"
+        ]
+    );
+    let errors = errors_of(quote!(root: "r", ram: 1, net: true, local_only: false));
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert!(
+        errors[0].starts_with("`net` and TSI exclude each other"),
+        "{errors:?}"
+    );
+    assert_eq!(errors[1], "TSI is turned on here");
+    let errors = errors_of(
+        quote!(root: "r", ram: 1, net: true, allow: ["pypi.org:443", "x.org:1", "PyPI.org.:443"]),
+    );
+    assert_eq!(
+        errors,
+        [
+            "allow-list entry pypi.org:443 is listed twice: each entry may be listed once",
+            "pypi.org:443 is first listed here",
+        ]
+    );
+    // A port map is published by `net` as by TSI.
+    let errors = errors_of(quote!(root: "r", ram: 1, net: false, port_map: ["8080:80"]));
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].starts_with("port mapping 8080:80 needs networking"),
+        "{errors:?}"
+    );
+    let errors = errors_of(quote!(root: "r", ram: 1, net: "true"));
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].starts_with("wrong type for `net`"), "{errors:?}");
 }

@@ -1,5 +1,6 @@
 use super::*;
-use crate::limits::{MAX_ARGS, MAX_STRING_LEN, command_space, max_mapped_dirs};
+use crate::egress::parse_egress_rule;
+use crate::limits::{MAX_ALLOW_ENTRIES, MAX_ARGS, MAX_STRING_LEN, command_space, max_mapped_dirs};
 use crate::{GuestPathError, GuestStringError, HostPathError, RangeError};
 
 fn view<'a>() -> ConfigView<'a> {
@@ -45,6 +46,17 @@ fn a_valid_config_has_no_errors() {
     v.console = Some(Known::Now("/tmp/console.log"));
     v.local_only = Known::Now(false);
     assert_eq!(check_config(&v), []);
+    // The other network: `net`, its allow-list and the port map published
+    // on the host's 127.0.0.1.
+    let (a, b) = (rule("127.0.0.1:8080"), rule("pypi.org:443"));
+    v.local_only = Known::Now(true);
+    v.net = Known::Now(true);
+    v.allow = known_list([&a, &b]);
+    assert_eq!(check_config(&v), []);
+}
+
+fn rule(s: &str) -> EgressRule {
+    parse_egress_rule(s).unwrap()
 }
 
 #[test]
@@ -174,12 +186,16 @@ fn a_value_not_known_until_run_time_is_never_reported() {
     v.console = Some(Known::Later);
     v.ip = Some(Known::Later);
     v.local_only = Known::Later;
+    v.net = Known::Later;
+    v.allow = Known::Later;
     assert_eq!(check_config(&v), []);
     // Lists of unknown items, and known items that need an unknown value.
+    let a = rule("pypi.org:443");
     v.args = Known::Now(vec![Known::Later; 3]);
     v.env = Known::Now(vec![Known::Later]);
     v.mapped_dirs = Known::Now(vec![Known::Later, dir("/h", "/a")]);
     v.port_map = Known::Now(vec![port(80, 80)]);
+    v.allow = Known::Now(vec![Known::Now(&a), Known::Later]);
     v.rlimits = Known::Now(vec![Known::Later]);
     assert_eq!(check_config(&v), []);
 }
@@ -201,7 +217,7 @@ fn args_need_an_exec_even_one_known_at_run_time_only() {
 }
 
 #[test]
-fn the_port_map_needs_networking_only_when_local_only_is_known_true() {
+fn the_port_map_needs_networking_only_when_net_is_known_false_and_local_only_true() {
     let mut v = view();
     v.port_map = Known::Now(vec![Known::Later]);
     assert_eq!(
@@ -216,8 +232,135 @@ fn the_port_map_needs_networking_only_when_local_only_is_known_true() {
     v.local_only = Known::Later;
     assert_eq!(check_config(&v), []);
     v.local_only = Known::Now(true);
+    v.net = Known::Later;
+    assert_eq!(check_config(&v), []);
+    // `net` publishes the port map (on the host's 127.0.0.1).
+    v.net = Known::Now(true);
+    v.port_map = Known::Now(vec![port(8080, 80)]);
+    assert_eq!(check_config(&v), []);
+    v.net = Known::Now(false);
+    assert_eq!(
+        check_config(&v),
+        [(
+            Field::PortMap.at(0),
+            RuleError::PortMapNeedsNetworking {
+                pair: "8080:80".into()
+            }
+        )]
+    );
+    v.local_only = Known::Now(true);
     v.port_map = Known::Later;
     assert_eq!(check_config(&v), []);
+}
+
+#[test]
+fn the_allow_list_needs_net_only_when_net_is_known_false() {
+    let (a, b) = (rule("pypi.org:443"), rule("10.1.0.0/16:22"));
+    let mut v = view();
+    v.allow = known_list([&a, &b]);
+    assert_eq!(
+        check_config(&v),
+        [(
+            Field::Allow.at(0),
+            RuleError::AllowNeedsNet {
+                entry: "pypi.org:443".into()
+            }
+        )]
+    );
+    assert_eq!(check_config(&v)[0].1.fix(), Some(crate::Fix::EnableNet));
+    // The first entry not known: named by its place.
+    v.allow = Known::Now(vec![Known::Later, Known::Now(&b)]);
+    assert_eq!(
+        check_config(&v),
+        [(
+            Field::Allow.at(0),
+            RuleError::AllowNeedsNet {
+                entry: "allow[0]".into()
+            }
+        )]
+    );
+    v.net = Known::Later;
+    assert_eq!(check_config(&v), []);
+    v.net = Known::Now(true);
+    assert_eq!(check_config(&v), []);
+    // An empty or unknown list needs nothing.
+    v.net = Known::Now(false);
+    v.allow = Known::Now(Vec::new());
+    assert_eq!(check_config(&v), []);
+    v.allow = Known::Later;
+    assert_eq!(check_config(&v), []);
+}
+
+#[test]
+fn net_and_tsi_exclude_each_other_only_when_both_are_known_on() {
+    let mut v = view();
+    v.net = Known::Now(true);
+    v.local_only = Known::Now(false);
+    let errors = check_config(&v);
+    assert_eq!(errors, [(Field::Net.whole(), RuleError::NetWithTsi)]);
+    assert_eq!(errors[0].1.fix(), Some(crate::Fix::DisableNetworking));
+    v.local_only = Known::Later;
+    assert_eq!(check_config(&v), []);
+    v.local_only = Known::Now(false);
+    v.net = Known::Later;
+    assert_eq!(check_config(&v), []);
+    v.net = Known::Now(false);
+    assert_eq!(check_config(&v), []);
+}
+
+#[test]
+fn an_allow_entry_twice_is_reported_at_the_repeat_with_the_first_index() {
+    let (a, b, a2) = (
+        rule("pypi.org:443"),
+        rule("127.0.0.1:8080"),
+        rule("PyPI.org.:443"),
+    );
+    let mut v = view();
+    v.net = Known::Now(true);
+    // Unknown items keep their places.
+    v.allow = Known::Now(vec![
+        Known::Later,
+        Known::Now(&a),
+        Known::Now(&b),
+        Known::Later,
+        Known::Now(&a2),
+        Known::Now(&b),
+    ]);
+    assert_eq!(
+        check_config(&v),
+        [
+            (
+                Field::Allow.at(4),
+                RuleError::DuplicateAllow {
+                    entry: "pypi.org:443".into(),
+                    first_index: 1
+                }
+            ),
+            (
+                Field::Allow.at(5),
+                RuleError::DuplicateAllow {
+                    entry: "127.0.0.1:8080".into(),
+                    first_index: 2
+                }
+            ),
+        ]
+    );
+}
+
+#[test]
+fn net_and_allow_problems_are_reported_in_field_order() {
+    let a = rule("pypi.org:443");
+    let mut v = view();
+    v.port_map = Known::Now(vec![port(8080, 80)]);
+    v.allow = known_list([&a, &a]);
+    v.rlimits = Known::Now(vec![limit(7, 2, 1)]);
+    assert_eq!(
+        paths(&check_config(&v)),
+        ["port_map[0]", "allow[0]", "allow[1]", "rlimits[0]"]
+    );
+    v.net = Known::Now(true);
+    v.local_only = Known::Now(false);
+    assert_eq!(paths(&check_config(&v)), ["net", "allow[1]", "rlimits[0]"]);
 }
 
 #[test]
@@ -226,7 +369,7 @@ fn a_list_over_its_limit_is_reported_whole_and_not_walked() {
     v.exec = Some(Known::Now("/bin/echo"));
     v.args = known_list(vec!["\0"; MAX_ARGS + 1]);
     v.mapped_dirs = Known::Now(vec![Known::Later; max_mapped_dirs(false) + 1]);
-    v.local_only = Known::Later;
+    v.net = Known::Later;
     let errors = check_config(&v);
     assert_eq!(paths(&errors), ["args", "mapped_dirs"]);
     assert!(matches!(
@@ -236,6 +379,54 @@ fn a_list_over_its_limit_is_reported_whole_and_not_walked() {
             ..
         }
     ));
+}
+
+#[test]
+fn net_s_network_device_takes_one_mapped_directory_s_interrupt_line() {
+    let mut v = view();
+    v.mapped_dirs = Known::Now(vec![Known::Later; max_mapped_dirs(true) + 1]);
+    assert_eq!(check_config(&v), []);
+    // TSI shares the vsock device every VM has.
+    v.local_only = Known::Now(false);
+    assert_eq!(check_config(&v), []);
+    v.local_only = Known::Now(true);
+    // With `net` unknown, too many only if too many either way.
+    v.net = Known::Later;
+    assert_eq!(check_config(&v), []);
+    v.net = Known::Now(true);
+    assert_eq!(
+        check_config(&v),
+        [(
+            Field::MappedDirs.whole(),
+            RuleError::TooMany {
+                field: Field::MappedDirs,
+                count: max_mapped_dirs(true) + 1,
+                max: max_mapped_dirs(true)
+            }
+        )]
+    );
+}
+
+#[test]
+fn an_allow_list_over_its_limit_is_reported_whole_and_not_walked() {
+    let a = rule("pypi.org:443");
+    let mut v = view();
+    // Every entry the same, and `net` off: only the length is reported.
+    v.allow = known_list(vec![&a; MAX_ALLOW_ENTRIES + 1]);
+    assert_eq!(
+        check_config(&v),
+        [(
+            Field::Allow.whole(),
+            RuleError::TooMany {
+                field: Field::Allow,
+                count: MAX_ALLOW_ENTRIES + 1,
+                max: MAX_ALLOW_ENTRIES
+            }
+        )]
+    );
+    v.net = Known::Now(true);
+    v.allow = Known::Now(vec![Known::Later; MAX_ALLOW_ENTRIES]);
+    assert_eq!(check_config(&v), []);
 }
 
 #[test]

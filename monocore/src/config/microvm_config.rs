@@ -89,8 +89,8 @@ pub struct MicroVmConfig {
     pub mapped_dirs: Vec<PathPair>,
 
     /// Host ports forwarded to guest ports. Empty means no port is exposed.
-    /// With `net`, each host port listens on 127.0.0.1 only; with TSI
-    /// (`local_only = false`), libkrun's port map.
+    /// It needs networking: with `net`, each host port listens on 127.0.0.1
+    /// only; with TSI (`local_only = false`), libkrun's port map.
     #[serde(default)]
     pub port_map: Vec<PortPair>,
 
@@ -98,12 +98,19 @@ pub struct MicroVmConfig {
     /// process in a network namespace of its own: the guest reaches exactly
     /// what `allow` lists (and the host's loopback only where it lists
     /// `127.0.0.1:PORT`), and the host reaches the guest only through
-    /// `port_map`. `false` (the default): no interface but `lo`.
+    /// `port_map`. `false` (the default): no interface but `lo`. It excludes
+    /// TSI (`local_only = false`), which would let the guest around the
+    /// allow-list ([`RuleError::NetWithTsi`](monocore_rules::RuleError::NetWithTsi)).
     #[serde(default)]
     pub net: bool,
 
     /// With `net`: the TCP destinations the guest may connect to, each
-    /// `HOST:PORT`, `ADDR/PREFIX:PORT` or `NAME:PORT`. Empty: none.
+    /// `HOST:PORT`, `ADDR/PREFIX:PORT` or `NAME:PORT` ([`AllowEntry`]).
+    /// Empty: none. Each entry once, at most
+    /// [`MAX_ALLOW_ENTRIES`](monocore_rules::limits::MAX_ALLOW_ENTRIES);
+    /// entries without `net` are refused
+    /// ([`RuleError::AllowNeedsNet`](monocore_rules::RuleError::AllowNeedsNet)),
+    /// as they would open nothing.
     #[serde(default)]
     pub allow: Vec<AllowEntry>,
 
@@ -148,12 +155,13 @@ pub struct MicroVmConfig {
     #[serde(rename = "ip", alias = "assigned_ip")]
     pub assigned_ip: Option<Ipv4Addr>,
 
-    /// `true` (the default): the guest has no network beyond its own
-    /// loopback (no TSI; stricter than "local only", never looser), and
-    /// `port_map` must be empty. `false`: TSI, through which the guest can
-    /// connect to any address the host can reach and listen on host ports;
-    /// it needs libkrunfw's kernel (the compat kernel has no TSI, so such a
-    /// config cannot run on a `kvm_pvm` host: `HostCannotRun`).
+    /// `true` (the default): no TSI; without `net` as well, the guest has no
+    /// network beyond its own loopback (stricter than "local only", never
+    /// looser), and `port_map` must be empty. `false`: libkrun's TSI, through
+    /// which the guest can connect to any address the host can reach and
+    /// listen on host ports; it excludes `net`, and needs libkrunfw's kernel
+    /// (the compat kernel has no TSI, so such a config cannot run on a
+    /// `kvm_pvm` host: `HostCannotRun`).
     #[serde(default = "default_local_only")]
     #[builder(default = default_local_only())]
     pub local_only: bool,

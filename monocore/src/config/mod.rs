@@ -39,6 +39,7 @@ pub use microvm::MicroVm;
 pub use microvm_config::{
     MicroVmBuilder, MicroVmConfig, MicroVmConfigBuilder, micro_vm_config_builder,
 };
+pub use monocore_rules::egress;
 pub use monocore_rules::limits;
 pub use monocore_rules::{
     EnvPairError, EnvPairErrorKind, GuestPathError, GuestStringError, HostPathError, PathPairError,

@@ -22,7 +22,7 @@ use monocore_rules::{
     ConfigView, Field, Known, check_config, check_host_path, check_len, check_root_path, known_list,
 };
 
-use super::MicroVmConfig;
+use super::{AllowEntry, MicroVmConfig};
 use crate::{
     ConfigErrorKind as Kind, InvalidMicroVmConfigError as E, MonocoreError, MonocoreResult,
 };
@@ -97,7 +97,7 @@ impl MicroVmConfig {
         }
         // Bounded cost: an oversized list is reported by `check_values`
         // (`TooMany`), never walked here with one `stat` per entry.
-        if check_len(Field::MappedDirs, self.mapped_dirs.len(), !self.local_only).is_err() {
+        if check_len(Field::MappedDirs, self.mapped_dirs.len(), self.net).is_err() {
             return;
         }
         for (index, dir) in self.mapped_dirs.iter().enumerate() {
@@ -146,6 +146,8 @@ impl MicroVmConfig {
                 host: p.get_host(),
                 guest: p.get_guest(),
             })),
+            net: Known::Now(self.net),
+            allow: known_list(self.allow.iter().map(AllowEntry::rule)),
             rlimits: known_list(self.rlimits.iter().map(|l| Rlimit {
                 resource: l.get_resource().as_int(),
                 soft: *l.get_soft(),

@@ -143,7 +143,7 @@ mod tests {
         );
         assert!(
             err.to_string()
-                .ends_with("which has no TSI; leave `local_only` true (no networking)"),
+                .ends_with("which has no TSI; leave `local_only` true (no TSI)"),
             "{err}"
         );
     }

@@ -3,6 +3,7 @@
 //! reads it at run time) or an expression; or an expression for the whole
 //! list.
 
+use monocore_rules::egress::parse_egress_rule;
 use monocore_rules::{
     Field as Key, check_len_either_way, parse_env_pair, parse_path_pair, parse_port_pair,
     parse_rlimit, rlimit_name,
@@ -12,7 +13,7 @@ use syn::{Expr, Ident, LitStr};
 
 use super::shape::{Shape, shape, wrong_type};
 use crate::vm::errors::{Errors, message};
-use crate::vm::model::{EnvLit, List, PathLit, PortLit, RlimitLit, StrLit, Value};
+use crate::vm::model::{AllowLit, EnvLit, List, PathLit, PortLit, RlimitLit, StrLit, Value};
 
 /// A list value for `field`, each element string read by `element`.
 pub fn list<T>(
@@ -98,6 +99,14 @@ pub fn port_pair(lit: &LitStr) -> Result<PortLit, String> {
         span: lit.span(),
         host,
         guest,
+    })
+}
+
+pub fn allow_entry(lit: &LitStr) -> Result<AllowLit, String> {
+    let rule = parse_egress_rule(&lit.value()).map_err(|e| e.to_string())?;
+    Ok(AllowLit {
+        span: lit.span(),
+        rule,
     })
 }
 

@@ -1,6 +1,7 @@
 use std::path::Path;
 
 use super::*;
+use crate::config::{LogLevel, PortPair};
 use monocore_rules::limits;
 
 fn rootfs() -> tempfile::TempDir {
@@ -287,7 +288,7 @@ fn rules_across_keys_point_at_the_entry_and_name_the_fix() {
     assert_eq!(errs.len(), 3, "{errs:?}");
     assert_eq!(
         errs[0],
-        "3:13: `port_map`: port mapping 8080:80 needs networking, which is off: libkrun 1.19.7 exposes guest ports only through its TSI networking, which also lets the guest connect to any address the host can reach and listen on any host port; set `local_only` to false to accept that, or remove the port mappings"
+        "3:13: `port_map`: port mapping 8080:80 needs networking, which is off: neither `net` nor TSI is on to publish the guest port; set `net` to true (each host port then listens on the host's 127.0.0.1), or set `local_only` to false for TSI (which also lets the guest connect to any address the host can reach), or remove the port mappings"
     );
     assert!(
         errs[1].starts_with("4:6: `ip`: the guest's IPv4 address cannot be set"),
@@ -327,4 +328,83 @@ fn nesting_beyond_the_limit_is_reported_where_it_happens() {
         vec!["a"; 100].join(".")
     );
     assert_eq!(errors(&text, dir.path()), ["3:1: recursion limit"]);
+}
+
+#[test]
+fn net_and_allow_parse_into_the_config() {
+    let dir = rootfs();
+    let text = "root = \"rootfs\"\nram = 64\nnet = true\nallow = [\"127.0.0.1:8080\", \"PyPI.org:443\", \"10.1.0.0/16:22\"]\nport_map = [\"8080:80\"]\n";
+    let config = parse_config(text, dir.path()).unwrap();
+    assert!(config.net && config.local_only);
+    let allow: Vec<String> = config.allow.iter().map(ToString::to_string).collect();
+    assert_eq!(allow, ["127.0.0.1:8080", "pypi.org:443", "10.1.0.0/16:22"]);
+    assert_eq!(config.port_map, ["8080:80".parse::<PortPair>().unwrap()]);
+}
+
+#[test]
+fn a_bad_allow_entry_is_located_at_its_element() {
+    let dir = rootfs();
+    let text = "root = \"rootfs\"\nram = 64\nnet = true\nallow = [\"pypi.org:443\", \"example.com\", \"[::1]:80\", 443]\n";
+    assert_eq!(
+        errors(text, dir.path()),
+        [
+            "4:26: `allow`: invalid allow-list entry \"example.com\": it names no port; expected `HOST:PORT`: each entry allows one TCP port (list a host once per port)",
+            "4:41: `allow`: invalid allow-list entry \"[::1]:80\": IPv6 is not supported: the guest network is IPv4 only",
+            "4:53: `allow`: expected a string, found integer",
+        ]
+    );
+}
+
+#[test]
+fn the_rules_of_net_and_allow_point_at_the_value_or_element() {
+    let dir = rootfs();
+    // Without `net`: at the first entry. A repeat: at the repeat.
+    let text =
+        "root = \"rootfs\"\nram = 64\nallow = [\"pypi.org:443\", \"x.org:1\", \"pypi.org.:443\"]\n";
+    assert_eq!(
+        errors(text, dir.path()),
+        [
+            "3:10: `allow`: allow-list entry pypi.org:443 needs `net`, which is off: without it the guest has no network interface, and the allow-list opens nothing; set `net` to true",
+            "3:37: `allow`: allow-list entry pypi.org:443 is listed twice: each entry may be listed once",
+        ]
+    );
+    // `net` with TSI: at `net`'s value.
+    let text = "root = \"rootfs\"\nram = 64\nlocal_only = false\nnet = true\n";
+    assert_eq!(
+        errors(text, dir.path()),
+        [
+            "4:7: `net`: `net` and TSI exclude each other: TSI lets the guest connect to any address the host can reach, around `net`'s allow-list; leave `local_only` true (no TSI)"
+        ]
+    );
+    // Too many entries: at the list.
+    let list: Vec<String> = (1..=limits::MAX_ALLOW_ENTRIES + 1)
+        .map(|p| format!("\"127.0.0.1:{p}\""))
+        .collect();
+    let text = format!(
+        "root = \"rootfs\"\nram = 64\nnet = true\nallow = [{}]\n",
+        list.join(", ")
+    );
+    let errs = errors(&text, dir.path());
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(
+        errs[0].starts_with("4:9: `allow`: too many allow: 65 given, at most 64 allowed"),
+        "{errs:?}"
+    );
+}
+
+/// A `net` that is not a boolean is one problem: the allow-list and the
+/// port map do not also say that networking is off.
+#[test]
+fn a_net_of_the_wrong_type_is_not_also_networking_off() {
+    let dir = rootfs();
+    let text = "root = \"rootfs\"\nram = 64\nnet = \"yes\"\nallow = [\"pypi.org:443\"]\nport_map = [\"8080:80\"]\n";
+    assert_eq!(
+        errors(text, dir.path()),
+        ["3:7: `net`: expected true or false, found string"]
+    );
+    let text = "root = \"rootfs\"\nram = 64\nlocal_only = 0\nport_map = [\"8080:80\"]\n";
+    assert_eq!(
+        errors(text, dir.path()),
+        ["3:14: `local_only`: expected true or false, found integer"]
+    );
 }

@@ -279,6 +279,91 @@ fn ports_are_nonzero_each_mapped_once_and_need_networking() {
 }
 
 #[test]
+fn net_publishes_the_port_map_and_its_allow_list_is_checked() {
+    let f = fixture();
+    let mut c = config(&f);
+    c.port_map = vec![PortPair::with_distinct(8080, 80)];
+    c.net = true;
+    c.allow = ["127.0.0.1:5432", "pypi.org:443", "10.1.0.0/16:22"]
+        .iter()
+        .map(|s| s.parse().unwrap())
+        .collect();
+    c.validate().unwrap();
+
+    // An entry twice, however written, at the repeat.
+    c.allow.push("PyPI.org.:443".parse().unwrap());
+    assert_eq!(
+        c.validation_errors(),
+        [rule(
+            Field::Allow.at(3),
+            R::DuplicateAllow {
+                entry: "pypi.org:443".into(),
+                first_index: 1
+            }
+        )]
+    );
+    c.allow.pop();
+
+    // Without `net`: the allow-list at its first entry, and the port map.
+    c.net = false;
+    let errors = c.validation_errors();
+    assert_eq!(
+        errors,
+        [
+            rule(
+                Field::PortMap.at(0),
+                R::PortMapNeedsNetworking {
+                    pair: "8080:80".into()
+                }
+            ),
+            rule(
+                Field::Allow.at(0),
+                R::AllowNeedsNet {
+                    entry: "127.0.0.1:5432".into()
+                }
+            ),
+        ]
+    );
+    assert_eq!(
+        errors[1].to_string(),
+        "allow[0]: allow-list entry 127.0.0.1:5432 needs `net`, which is off: without it the guest has no network interface, and the allow-list opens nothing; set `net` to true"
+    );
+
+    // `net` with TSI: at `net`, whatever else holds.
+    c.net = true;
+    c.local_only = false;
+    let e = first_error(&c);
+    assert_eq!(e, rule(Field::Net.whole(), R::NetWithTsi));
+    assert_eq!(
+        e.to_string(),
+        "net: `net` and TSI exclude each other: TSI lets the guest connect to any address the host can reach, around `net`'s allow-list; leave `local_only` true (no TSI)"
+    );
+}
+
+#[test]
+fn the_allow_list_has_a_length_limit() {
+    let f = fixture();
+    let mut c = config(&f);
+    c.net = true;
+    c.allow = (1..=limits::MAX_ALLOW_ENTRIES)
+        .map(|p| format!("127.0.0.1:{p}").parse().unwrap())
+        .collect();
+    c.validate().unwrap();
+    c.allow.push("127.0.0.1:9999".parse().unwrap());
+    assert_eq!(
+        first_error(&c),
+        rule(
+            Field::Allow.whole(),
+            R::TooMany {
+                field: Field::Allow,
+                count: limits::MAX_ALLOW_ENTRIES + 1,
+                max: limits::MAX_ALLOW_ENTRIES
+            }
+        )
+    );
+}
+
+#[test]
 fn ip_is_refused() {
     let f = fixture();
     let mut c = config(&f);
@@ -341,7 +426,7 @@ fn mapped_dirs_fit_libkrun_s_interrupt_lines() {
         .map(|i| pair(&f.host_a, &format!("/m{i}")))
         .collect();
     c.validate().unwrap();
-    // Networking shares the vsock device every VM has: no fewer dirs.
+    // TSI shares the vsock device every VM has: no fewer dirs.
     c.local_only = false;
     c.validate().unwrap();
     c.mapped_dirs.push(pair(&f.host_a, "/one-more"));
@@ -356,6 +441,23 @@ fn mapped_dirs_fit_libkrun_s_interrupt_lines() {
             }
         )
     );
+    // `net`'s network device takes one of the lines.
+    c.mapped_dirs.truncate(max);
+    c.local_only = true;
+    c.net = true;
+    assert_eq!(
+        first_error(&c),
+        rule(
+            Field::MappedDirs.whole(),
+            R::TooMany {
+                field: Field::MappedDirs,
+                count: max,
+                max: max - 1
+            }
+        )
+    );
+    c.mapped_dirs.pop();
+    c.validate().unwrap();
 }
 
 #[test]
