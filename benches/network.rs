@@ -19,7 +19,12 @@
 //! It runs where real boots run and passt is installed; elsewhere it
 //! prints why it skipped. Run: `cargo bench --bench network`
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::{
     io::{Read, Write},
@@ -96,7 +101,11 @@ fn guest_time(vm: &mut VmHandle, command: &str) -> Duration {
         )
         .unwrap();
     let mut out = String::new();
-    process.take_stdout().unwrap().read_to_string(&mut out).unwrap();
+    process
+        .take_stdout()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
     assert!(process.wait().unwrap().success(), "{out}");
     // `real\t0m 1.17s`
     let real = out.lines().find_map(|l| l.strip_prefix("real")).unwrap();
@@ -123,7 +132,9 @@ fn bench(c: &mut Criterion) {
     }
     let root = monocore_suite::busybox_rootfs().unwrap();
     let runs = tempfile::tempdir().unwrap();
-    let options = SpawnOptions::new().capture_console(true).runs_dir(runs.path());
+    let options = SpawnOptions::new()
+        .capture_console(true)
+        .runs_dir(runs.path());
     let (sink_port, sunk) = sink();
     let (http_port, accepts) = http_server();
     let mut config = MicroVmConfig::new(root.path(), 256);
@@ -226,7 +237,11 @@ fn bench(c: &mut Criterion) {
             config.allow.clear();
         }
         let vm = MicroVm::from_config(config).unwrap();
-        let name = if net { "boot_true_and_exit/net" } else { "boot_true_and_exit/no_net" };
+        let name = if net {
+            "boot_true_and_exit/net"
+        } else {
+            "boot_true_and_exit/no_net"
+        };
         group.bench_function(name, |b| {
             b.iter_custom(|iters| {
                 (0..iters)

@@ -339,4 +339,3 @@ fn a_published_guest_port_answers_on_host_loopback_and_nothing_is_left_after_kil
     assert_eq!(listening_on_loopback(host_port), Some(false));
     assert_nothing_left(pid, runs.path());
 }
-

@@ -101,10 +101,48 @@ impl NetPlan {
         }))
     }
 
-    /// Starts the network; returns the VMM's end of passt's socket. Call
-    /// it on the thread that enters the VM (passt is tied to it).
-    pub(crate) fn start(self) -> Result<OwnedFd, NetError> {
-        let hosts = self
+    /// Makes passt's socketpair, so that the VMM can be given its end
+    /// before anything starts (see [`WiredNet::start`]).
+    pub(crate) fn wire(self) -> Result<WiredNet, NetError> {
+        let (vmm, passt) =
+            std::os::unix::net::UnixStream::pair().map_err(|source| NetError::Namespace {
+                step: "a socketpair for passt",
+                source,
+            })?;
+        Ok(WiredNet {
+            plan: self,
+            vmm: OwnedFd::from(vmm),
+            passt: OwnedFd::from(passt),
+        })
+    }
+}
+
+/// A planned network with passt's socketpair made: what a prepared VM
+/// holds until it is entered. Dropped unstarted, nothing of it ran.
+#[derive(Debug)]
+pub(crate) struct WiredNet {
+    plan: NetPlan,
+    /// The VMM's end (libkrun gets a duplicate of it).
+    vmm: OwnedFd,
+    /// passt's end.
+    passt: OwnedFd,
+}
+
+impl WiredNet {
+    /// A duplicate of the VMM's end, for `krun_add_net_unixstream`.
+    pub(crate) fn vmm_end(&self) -> Result<OwnedFd, NetError> {
+        self.vmm.try_clone().map_err(|source| NetError::Namespace {
+            step: "duplicating passt's socket for the VMM",
+            source,
+        })
+    }
+
+    /// Starts the network: the namespace, passt (checked to answer over
+    /// the VMM's end before libkrun reads it), the relays and DNS. Call it
+    /// on the thread that enters the VM, right before it does.
+    pub(crate) fn start(self) -> Result<(), NetError> {
+        let plan = self.plan;
+        let hosts = plan
             .publish
             .iter()
             .map(|&(host, guest)| {
@@ -115,16 +153,17 @@ impl NetPlan {
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let ns = namespace::Namespace::create(&self.policy)?;
-        let inner = inner_ports(&self.policy.ports(), self.publish.len());
+        let ns = namespace::Namespace::create(&plan.policy)?;
+        let inner = inner_ports(&plan.policy.ports(), plan.publish.len());
         let forwards: Vec<(u16, u16)> = inner
             .iter()
-            .zip(&self.publish)
+            .zip(&plan.publish)
             .map(|(inner, (_, guest))| (*inner, *guest))
             .collect();
-        let started = passt::start(&self.passt, &ns.fd, &forwards)?;
+        passt::start(&plan.passt, &ns.fd, self.passt, &self.vmm, &forwards)?;
+        drop(self.vmm);
 
-        let policy = Arc::new(self.policy);
+        let policy = Arc::new(plan.policy);
         let slots = Arc::new(relay::Slots::default());
         let netns = Arc::new(ns.fd);
         for listener in ns.listeners {
@@ -140,8 +179,7 @@ impl NetPlan {
             })?;
         }
         let dns = ns.dns;
-        spawn("monocore-dns", move || dns::serve(dns, &policy))?;
-        Ok(started.vm_end)
+        spawn("monocore-dns", move || dns::serve(dns, &policy))
     }
 }
 

@@ -144,24 +144,21 @@ fn args(fd: i32, forwards: &[(u16, u16)]) -> Vec<String> {
     args
 }
 
-/// A started passt: the VMM's end of its socket.
-pub(crate) struct Passt {
-    pub(crate) vm_end: OwnedFd,
-}
-
-/// Starts passt in `netns` and waits for it to answer an ARP request on
-/// the guest's behalf; it is killed if this process (its main thread)
-/// ends, and its socket closing ends it too.
+/// Starts passt in `netns` with `theirs`, one end of a socketpair, and
+/// waits for it to answer an ARP request sent over the other, `ours`, on
+/// the guest's behalf. passt ends when its socket closes: when every copy
+/// of `ours` is closed, at the latest when this process ends.
 pub(crate) fn start(
     binary: &PasstBinary,
     netns: &OwnedFd,
+    theirs: OwnedFd,
+    ours: &OwnedFd,
     forwards: &[(u16, u16)],
-) -> Result<Passt, NetError> {
+) -> Result<(), NetError> {
     let spawn_error = |source| NetError::PasstSpawn {
         path: binary.path().to_path_buf(),
         source,
     };
-    let (ours, theirs) = UnixStream::pair().map_err(spawn_error)?;
     let their_fd = theirs.as_raw_fd();
     let ns_fd = netns.as_raw_fd();
     let mut command = binary.command();
@@ -191,7 +188,11 @@ pub(crate) fn start(
     let mut child = command.spawn().map_err(spawn_error)?;
     drop(theirs);
     let stderr = collect_stderr(&mut child);
-    if let Err(why) = probe(&ours) {
+    let probed = ours
+        .try_clone()
+        .map_err(|e| e.to_string())
+        .and_then(|fd| probe(&UnixStream::from(fd)));
+    if let Err(why) = probed {
         let _ = child.kill();
         let status = child.wait().map(|s| s.to_string()).unwrap_or_default();
         std::thread::sleep(Duration::from_millis(50));
@@ -205,9 +206,7 @@ pub(crate) fn start(
     let _ = std::thread::Builder::new()
         .name("monocore-passt".into())
         .spawn(move || child.wait());
-    Ok(Passt {
-        vm_end: OwnedFd::from(ours),
-    })
+    Ok(())
 }
 
 /// Keeps the first [`STDERR_LIMIT`] bytes of passt's error output, and

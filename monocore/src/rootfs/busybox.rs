@@ -20,13 +20,19 @@ use crate::{
 /// `/usr/bin` from bookworm on).
 pub const BUSYBOX_PATHS: [&str; 2] = ["/usr/bin/busybox", "/bin/busybox"];
 
-/// The applets linked into `/bin` of a busybox rootfs.
-const APPLETS: [&str; 48] = [
+/// The applets linked into `/bin` of a busybox rootfs (the last six for
+/// networking: a client, a server, DNS lookups, a bound on a command).
+const APPLETS: [&str; 54] = [
     "sh", "ash", "echo", "cat", "ls", "true", "false", "env", "uname", "pwd", "mkdir", "rm", "cp",
     "mv", "ln", "sleep", "mount", "umount", "id", "printf", "test", "[", "head", "tail", "wc",
     "grep", "sed", "awk", "sort", "uniq", "tr", "cut", "date", "dmesg", "hostname", "ps", "kill",
-    "touch", "chmod", "stat", "df", "du", "find", "xargs", "yes", "seq", "poweroff", "ip",
+    "touch", "chmod", "stat", "df", "du", "find", "xargs", "yes", "seq", "poweroff", "ip", "wget",
+    "nc", "nslookup", "httpd", "ping", "timeout",
 ];
+
+/// Bumped when what a template holds changes (not only busybox itself), so
+/// that a cached template of an older layout is not reused.
+const TEMPLATE_REVISION: u32 = 2;
 
 /// The first static busybox found at [`BUSYBOX_PATHS`].
 pub fn find_busybox() -> Result<PathBuf, RootfsError> {
@@ -96,7 +102,7 @@ fn template_key(busybox: &Path) -> Result<String, RootfsError> {
         .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
         .map(|d| d.as_secs());
     Ok(format!(
-        "busybox-{}-{}-{}",
+        "busybox-{}-r{TEMPLATE_REVISION}-{}-{}",
         env!("CARGO_PKG_VERSION"),
         meta.len(),
         mtime.unwrap_or(0)

@@ -29,6 +29,8 @@ use crate::{
 pub struct PreparedVm {
     ctx: KrunContext,
     log_level: LogLevel,
+    /// With `net`: started right before the VM is entered.
+    net: Option<crate::net::WiredNet>,
     // Dropped after the context: the run directory the context points at.
     _run: RunHold,
 }
@@ -58,6 +60,9 @@ impl PreparedVm {
     /// logs through the same `log` facade); nothing panics or aborts.
     pub fn enter(self) -> MonocoreResult<Infallible> {
         vmm_log::install(LogTarget::Stderr, self.log_level, false);
+        if let Some(net) = self.net {
+            net.start()?;
+        }
         Err(self.ctx.start_enter())
     }
 
@@ -70,7 +75,20 @@ impl PreparedVm {
         if vmm_log::install(LogTarget::Fd(log_fd), self.log_level, true) == Installed::Existing {
             return Err(HelperError::LoggerAlreadySet.into());
         }
+        if let Some(net) = self.net {
+            net.start()?;
+        }
         Err(self.ctx.start_enter())
+    }
+
+    /// Starts the network (with `net`) now instead of in `enter`: the VM
+    /// helper does so before it tells its parent it is ready, so that a
+    /// network that cannot start is a start-up failure, reported as such.
+    pub(crate) fn start_net(&mut self) -> MonocoreResult<()> {
+        if let Some(net) = self.net.take() {
+            net.start()?;
+        }
+        Ok(())
     }
 
     /// The libkrun context id (for diagnostics).
@@ -116,10 +134,11 @@ impl MicroVm {
         let plan = Plan::new(self.get_config(), &kernel.resolve()?)?;
         let run = RunDir::create(&state::vms_dir())?;
         guest_files::install(run.paths(), &plan.spec)?;
-        let (ctx, log_level) = plan.apply(run.paths())?;
+        let (ctx, log_level, net) = plan.apply(run.paths())?;
         Ok(PreparedVm {
             ctx,
             log_level,
+            net,
             _run: RunHold::Owned { _dir: run },
         })
     }
@@ -135,10 +154,11 @@ impl MicroVm {
     ) -> MonocoreResult<PreparedVm> {
         let plan = Plan::with_net(self.get_config(), kernel, net)?;
         let held = HeldRun::join(run_dir)?;
-        let (ctx, log_level) = plan.apply(held.paths())?;
+        let (ctx, log_level, net) = plan.apply(held.paths())?;
         Ok(PreparedVm {
             ctx,
             log_level,
+            net,
             _run: RunHold::Joined { _held: held },
         })
     }

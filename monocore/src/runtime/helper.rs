@@ -73,7 +73,8 @@ fn run(status: &mut std::fs::File) -> MonocoreResult<std::convert::Infallible> {
     let request = read_request()?;
     redirect_stdio()?;
     let vm = MicroVm::from_config(request.config)?;
-    let prepared = vm.prepare_in(&request.run_dir, &request.kernel, request.net)?;
+    let mut prepared = vm.prepare_in(&request.run_dir, &request.kernel, request.net)?;
+    prepared.start_net()?;
 
     let log_fd = rustix::io::fcntl_dupfd_cloexec(status.as_fd(), 3)?;
     let nanos = SystemTime::now()

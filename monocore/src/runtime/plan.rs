@@ -81,7 +81,8 @@ pub(crate) struct Plan {
     /// virtio-fs shares: the user's root first, then the mapped directories.
     shares: Vec<(CString, CString)>,
     network: Network,
-    /// With `net`: the passt network, started by [`Plan::apply`].
+    /// With `net`: the passt network, wired by [`Plan::apply`] and started
+    /// when the VM is entered.
     net: Option<crate::net::NetPlan>,
     console_output: Option<CString>,
     kernel: Option<(CString, CString)>,
@@ -201,12 +202,14 @@ impl Plan {
     /// Makes every libkrun configuration call, with the run `run`'s private
     /// root (already filled by [`guest_files::install`]) as the VM's root.
     /// The context is freed if any call fails.
-    pub(crate) fn apply(self, run: &RunPaths) -> MonocoreResult<(KrunContext, LogLevel)> {
+    pub(crate) fn apply(
+        self,
+        run: &RunPaths,
+    ) -> MonocoreResult<(KrunContext, LogLevel, Option<crate::net::WiredNet>)> {
         let root = host_path("the VM's private root", &run.guest_root())?;
         let control = host_path("the control socket", &run.control_socket()?)?;
         let agent = c_string("agent", guest_files::AGENT_GUEST_PATH)?;
-        // Before any libkrun fd exists, which passt would not need to see.
-        let net = self.net.map(crate::net::NetPlan::start).transpose()?;
+        let net = self.net.map(crate::net::NetPlan::wire).transpose()?;
         let mut ctx = KrunContext::new()?;
         ctx.set_vm_config(self.num_vcpus, self.ram_mib)?;
         ctx.set_root(&root)?;
@@ -224,8 +227,8 @@ impl Plan {
             Network::None => ctx.add_vsock(0)?,
         }
         ctx.add_vsock_port_listen(monocore_agent::control::CONTROL_PORT, &control)?;
-        if let Some(fd) = net {
-            ctx.add_net_unixstream(fd, &crate::net::GUEST_MAC)?;
+        if let Some(net) = &net {
+            ctx.add_net_unixstream(net.vmm_end()?, &crate::net::GUEST_MAC)?;
         }
         if let Some((path, cmdline)) = &self.kernel {
             ctx.set_kernel_elf(path, cmdline)?;
@@ -240,7 +243,7 @@ impl Plan {
         if let Some(path) = &self.console_output {
             ctx.set_console_output(path)?;
         }
-        Ok((ctx, self.log_level))
+        Ok((ctx, self.log_level, net))
     }
 }
 
