@@ -19,6 +19,7 @@ mod error;
 mod fields;
 mod linux;
 mod mounts;
+mod network;
 mod path;
 mod pod_size;
 mod process;
@@ -148,9 +149,10 @@ pub fn map(spec: &Value, bundle: &Path, role: Role) -> Result<Mapped, SpecError>
     let mut notes = Notes::default();
     let mut pod = PodParts::default();
     let mut fields = Fields::of(spec, at.clone())?;
-    // Informational: which spec version the document follows, and metadata
-    // for tools (the pod's annotations were read by `pod::kind`); neither
-    // asks the runtime for anything.
+    // Informational: which spec version the document follows. Annotations
+    // are metadata for tools (the pod's were read by `pod::kind`), but for
+    // the pod's size on a sandbox and monocore's own (`io.monocore.*`, the
+    // VM's network: `spec/network.rs`), mapped below.
     fields.take("ociVersion");
     let annotations = fields.take("annotations");
 
@@ -196,8 +198,11 @@ pub fn map(spec: &Value, bundle: &Path, role: Role) -> Result<Mapped, SpecError>
     if let Some((v, at)) = fields.take("linux") {
         linux::map(v, at, &mut out)?;
     }
-    if let (Role::Sandbox, Some((v, at))) = (role, annotations) {
-        pod_size::apply(v, &at, &mut out)?;
+    if let Some((v, at)) = annotations {
+        if role == Role::Sandbox {
+            pod_size::apply(v, &at, &mut out)?;
+        }
+        network::apply(v, &at, &mut out)?;
     }
     fields.finish()?;
     let vm = MicroVm::from_config(config).map_err(SpecError::Invalid)?;

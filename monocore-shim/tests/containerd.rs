@@ -81,6 +81,75 @@ fn ctr_run_prints_the_guest_output_and_exits_with_its_code() {
     containerd.assert_nothing_left();
 }
 
+/// An HTTP server on the host's 127.0.0.1 answering `body`; its port.
+fn serve(body: &'static str) -> u16 {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut buf = [0u8; 2048];
+            let _ = stream.read(&mut buf);
+            let _ = write!(stream, "HTTP/1.0 200 OK\r\n\r\n{body}");
+        }
+    });
+    port
+}
+
+#[test]
+fn ctr_run_with_monocore_annotations_gets_the_allowed_network_only() {
+    let test = "ctr_run_with_monocore_annotations_gets_the_allowed_network_only";
+    if !may_run(test) || !may_boot(test) {
+        return;
+    }
+    if let Err(e) = monocore::net::find_passt() {
+        support::cannot_run(test, &format!("no passt here: {e}"));
+        return;
+    }
+    let _serial = serial();
+    let allowed = serve("through the allow-list");
+    let unlisted = serve("must not be seen");
+    let mut containerd = Containerd::start(&[]);
+    containerd.import_image();
+    let allow = format!("io.monocore.allow=127.0.0.1:{allowed}");
+    let script = format!(
+        "wget -qO- http://host.monocore.internal:{allowed}/; echo; \
+         wget -qO- http://host.monocore.internal:{unlisted}/; echo \"unlisted rc=$?\""
+    );
+    let out = containerd.ctr(&[
+        "run",
+        "--rm",
+        "--memory-limit",
+        MEMORY,
+        "--runtime",
+        RUNTIME,
+        "--annotation",
+        "io.monocore.net=true",
+        "--annotation",
+        &allow,
+        IMAGE,
+        "net-allow",
+        "/bin/sh",
+        "-c",
+        &script,
+    ]);
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stdout: {stdout}\nstderr: {}\n{}",
+        text(&out.stderr),
+        containerd.log_tail()
+    );
+    assert!(stdout.contains("through the allow-list\n"), "{stdout}");
+    assert!(stdout.contains("unlisted rc=1\n"), "{stdout}");
+    assert!(!stdout.contains("must not be seen"), "{stdout}");
+    assert_clean(&containerd, &["net-allow"]);
+    containerd.stop();
+    containerd.assert_nothing_left();
+}
+
 #[test]
 fn a_spec_the_vm_cannot_honour_is_refused_at_create() {
     let test = "a_spec_the_vm_cannot_honour_is_refused_at_create";

@@ -158,6 +158,21 @@ pub enum Refusal {
         /// Its value, quoted.
         value: String,
     },
+    /// A monocore networking annotation whose value is not what it takes.
+    #[error("annotation {name} is {value}: {reason}")]
+    NetAnnotation {
+        /// The annotation.
+        name: String,
+        /// Its value, quoted.
+        value: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// An `io.monocore.` annotation this shim does not know.
+    #[error(
+        "annotation {0} is not one of monocore's (io.monocore.net, io.monocore.allow, io.monocore.publish)"
+    )]
+    UnknownMonocoreAnnotation(String),
     /// A sysctl.
     #[error("sysctl `{0}` cannot be set: the guest kernel is not configured from the spec")]
     Sysctl(String),

@@ -597,4 +597,5 @@ fn a_kubernetes_container_spec_is_refused_not_run_without_its_pod() {
     assert_eq!(refusal(&spec, &bundle).0, "mounts[7].source");
 }
 
+mod network;
 mod pod;

@@ -20,6 +20,9 @@ const NXDOMAIN: u16 = 3;
 const NOTIMP: u16 = 4;
 /// Answers are fixed while the VM runs, but stay short-lived in caches.
 const TTL: u32 = 60;
+/// At most this many addresses in an answer, which then fits the 512 bytes
+/// of a UDP answer whatever the name's length.
+const MAX_ANSWERS: usize = 16;
 
 fn u16_at(bytes: &[u8], at: usize) -> Option<u16> {
     let pair = bytes.get(at..at.checked_add(2)?)?;
@@ -90,7 +93,7 @@ pub(crate) fn answer(query: &[u8], policy: &Policy) -> Option<Vec<u8>> {
     };
     // The name exists; it has A records only.
     let addrs: &[Ipv4Addr] = if qtype == TYPE_A && qclass == CLASS_IN {
-        addrs
+        addrs.get(..MAX_ANSWERS).unwrap_or(addrs)
     } else {
         &[]
     };
@@ -113,6 +116,7 @@ pub(crate) fn serve(socket: UdpSocket, policy: &Policy) {
     let mut buf = [0u8; 512];
     loop {
         let Ok((len, from)) = socket.recv_from(&mut buf) else {
+            std::thread::sleep(std::time::Duration::from_millis(50));
             continue;
         };
         if let Some(reply) = buf.get(..len).and_then(|q| answer(q, policy)) {

@@ -204,13 +204,4 @@ fn inner_ports(taken: &BTreeSet<u16>, count: usize) -> Vec<u16> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn inner_ports_skip_the_egress_ports() {
-        let taken: BTreeSet<u16> = [61000, 61002].into();
-        assert_eq!(inner_ports(&taken, 3), [61001, 61003, 61004]);
-        assert_eq!(inner_ports(&BTreeSet::new(), 0), Vec::<u16>::new());
-    }
-}
+mod tests;

@@ -30,6 +30,9 @@ use super::policy::Policy;
 pub(crate) const MAX_RELAYS: usize = 256;
 /// How long a connection to an allowed destination may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The pause after a failed accept (out of fds, say), so that a listener
+/// that keeps failing does not spin.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
 /// Counts the connections being carried.
 #[derive(Default)]
@@ -95,6 +98,7 @@ fn destination(local: SocketAddr) -> Option<SocketAddrV4> {
 pub(crate) fn serve_egress(listener: TcpListener, policy: Arc<Policy>, slots: Arc<Slots>) {
     for stream in listener.incoming() {
         let Ok(stream) = stream else {
+            std::thread::sleep(ACCEPT_BACKOFF);
             continue;
         };
         let target = stream.local_addr().ok().and_then(destination);
@@ -125,6 +129,7 @@ pub(crate) fn serve_publish(
 ) {
     for stream in listener.incoming() {
         let Ok(stream) = stream else {
+            std::thread::sleep(ACCEPT_BACKOFF);
             continue;
         };
         let Some(slot) = slots.take() else {

@@ -28,7 +28,7 @@ fn noted(mapped: &Mapped) -> Vec<String> {
 /// A sandbox spec as the CRI plugin writes it: a read-only pause root, the
 /// pause process as user 65535, the pod's hostname, the pod's network
 /// namespace by path, its /dev/shm bound from the sandbox's directory.
-fn sandbox_spec(bundle: &Bundle) -> Value {
+pub(super) fn sandbox_spec(bundle: &Bundle) -> Value {
     let mut spec = with(ctr_spec(), "/root/readonly", json!(true));
     spec = with(spec, "/process/args", json!(["/pause"]));
     spec = with(spec, "/process/user", json!({"uid": 65535, "gid": 65535}));
