@@ -191,7 +191,7 @@ fn parse_host(host: &str) -> Result<EgressHost, EgressRuleErrorKind> {
             Some(prefix) if prefix <= 32 => prefix,
             _ => return Err(EgressRuleErrorKind::InvalidPrefix(prefix.to_owned())),
         };
-        let network = Ipv4Addr::from(u32::from(addr) & mask(prefix));
+        let network = Ipv4Addr::from(u32::from(addr) & netmask(prefix));
         if network != addr {
             return Err(EgressRuleErrorKind::HostBitsSet {
                 addr,
@@ -199,11 +199,11 @@ fn parse_host(host: &str) -> Result<EgressHost, EgressRuleErrorKind> {
                 network,
             });
         }
-        check_net(network, prefix, host)?;
+        check_destination(network, prefix, host)?;
         return Ok(EgressHost::Net(network, prefix));
     }
     if let Some(addr) = parse_addr(host) {
-        check_net(addr, 32, host)?;
+        check_destination(addr, 32, host)?;
         return Ok(EgressHost::Addr(addr));
     }
     check_name(host).map(EgressHost::Name)
@@ -221,43 +221,44 @@ fn invalid_host(host: &str) -> EgressRuleErrorKind {
     EgressRuleErrorKind::InvalidHost(host.to_owned())
 }
 
-/// The netmask of a prefix length (0 to 32).
-fn mask(prefix: u8) -> u32 {
+/// The netmask of a prefix length (0 to 32), as a `u32` (`24` is
+/// `0xffff_ff00`).
+pub fn netmask(prefix: u8) -> u32 {
     u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0)
 }
 
 /// Whether `addr` is in `net/prefix`.
 pub fn in_net(addr: Ipv4Addr, net: Ipv4Addr, prefix: u8) -> bool {
-    u32::from(addr) & mask(prefix) == u32::from(net)
+    u32::from(addr) & netmask(prefix) == u32::from(net)
 }
 
 /// Whether two networks share an address.
 fn overlaps(a: Ipv4Addr, a_prefix: u8, b: Ipv4Addr, b_prefix: u8) -> bool {
     let prefix = a_prefix.min(b_prefix);
-    in_net(a, Ipv4Addr::from(u32::from(b) & mask(prefix)), prefix)
-        || in_net(b, Ipv4Addr::from(u32::from(a) & mask(prefix)), prefix)
+    in_net(a, Ipv4Addr::from(u32::from(b) & netmask(prefix)), prefix)
+        || in_net(b, Ipv4Addr::from(u32::from(a) & netmask(prefix)), prefix)
 }
 
-/// The rules on what an address or network may be: a destination, not the
-/// host's loopback but 127.0.0.1 alone, not the guest's subnet.
-fn check_net(net: Ipv4Addr, prefix: u8, shown: &str) -> Result<(), EgressRuleErrorKind> {
+/// The rules on what an address or network may be, written in an entry or
+/// resolved from a name (`shown` names it in the error): a destination
+/// (not unspecified, multicast or broadcast), not the host's loopback but
+/// 127.0.0.1 alone, not the guest's subnet.
+///
+/// ```
+/// use monocore_rules::egress::check_destination;
+/// assert!(check_destination([127, 0, 0, 1].into(), 32, "localhost").is_ok());
+/// assert!(check_destination([127, 0, 1, 1].into(), 32, "myhost").is_err());
+/// assert!(check_destination([224, 0, 0, 1].into(), 32, "mcast").is_err());
+/// ```
+pub fn check_destination(
+    net: Ipv4Addr,
+    prefix: u8,
+    shown: &str,
+) -> Result<(), EgressRuleErrorKind> {
     if prefix == 32 && (net.is_unspecified() || net.is_multicast() || net.is_broadcast()) {
         return Err(EgressRuleErrorKind::NotADestination(net));
     }
-    check_resolved(net, prefix, shown)
-}
-
-/// The rules an address a name resolves to must keep too: not the host's
-/// loopback but 127.0.0.1, not the guest's subnet (`shown` names it in the
-/// error).
-///
-/// ```
-/// use monocore_rules::egress::check_resolved;
-/// assert!(check_resolved([127, 0, 0, 1].into(), 32, "localhost").is_ok());
-/// assert!(check_resolved([127, 0, 1, 1].into(), 32, "myhost").is_err());
-/// ```
-pub fn check_resolved(net: Ipv4Addr, prefix: u8, shown: &str) -> Result<(), EgressRuleErrorKind> {
-    let guest_net = Ipv4Addr::from(u32::from(GUEST_ADDR) & mask(GUEST_PREFIX));
+    let guest_net = Ipv4Addr::from(u32::from(GUEST_ADDR) & netmask(GUEST_PREFIX));
     if overlaps(net, prefix, guest_net, GUEST_PREFIX) {
         return Err(EgressRuleErrorKind::GuestSubnet(shown.to_owned()));
     }

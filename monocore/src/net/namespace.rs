@@ -136,8 +136,7 @@ fn add_address(socket: &UdpSocket, label: &str, addr: Ipv4Addr, prefix: u8) -> i
     let mut req = ifreq(label);
     req.ifr_ifru.ifru_addr = sockaddr(addr);
     ioctl(socket, libc::SIOCSIFADDR, &mut req)?;
-    let mask = u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0);
     let mut req = ifreq(label);
-    req.ifr_ifru.ifru_netmask = sockaddr(Ipv4Addr::from(mask));
+    req.ifr_ifru.ifru_netmask = sockaddr(Ipv4Addr::from(monocore_rules::egress::netmask(prefix)));
     ioctl(socket, libc::SIOCSIFNETMASK, &mut req)
 }

@@ -173,13 +173,7 @@ fn resolve_name(name: &str, port: u16, resolve: Resolver<'_>) -> Result<Vec<Ipv4
         });
     }
     for addr in &addrs {
-        let bad = addr.is_unspecified() || addr.is_multicast() || addr.is_broadcast();
-        let check = if bad {
-            Err(monocore_rules::egress::EgressRuleErrorKind::NotADestination(*addr))
-        } else {
-            monocore_rules::egress::check_resolved(*addr, 32, name)
-        };
-        if let Err(kind) = check {
+        if let Err(kind) = monocore_rules::egress::check_destination(*addr, 32, name) {
             return Err(NetError::ResolvedAddress {
                 name: name.to_owned(),
                 addr: *addr,
