@@ -10,60 +10,23 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code may panic
 
-use std::{fs, path::Path, time::Duration};
+use std::{fs, time::Duration};
 
 use monocore::{
     MonocoreError,
     config::EnvPair,
-    vm::{GuestStep, MicroVm, MicroVmConfig, SpawnOptions, VmExitStatus},
+    vm::{GuestStep, MicroVm, MicroVmConfig},
 };
-use monocore_suite::{assert_nothing_left, busybox_rootfs, may_boot, sh_config};
-
-/// Far above a boot on the slowest host this runs on (~20 s under kvm_pvm).
-const BOOT_TIMEOUT: Duration = Duration::from_secs(180);
-
-/// What a finished VM left: its outcome and console.
-struct Finished {
-    outcome: Result<VmExitStatus, MonocoreError>,
-    console: String,
-}
-
-impl Finished {
-    fn code(&self) -> Option<i32> {
-        match &self.outcome {
-            Ok(status) => status.code(),
-            Err(e) => panic!(
-                "the VM did not run its command: {e}\nconsole:\n{}",
-                self.console
-            ),
-        }
-    }
-}
-
-fn options(runs: &Path) -> SpawnOptions {
-    SpawnOptions::new().capture_console(true).runs_dir(runs)
-}
+use monocore_suite::{
+    assert_nothing_left, busybox_rootfs, may_boot,
+    run::{BOOT_TIMEOUT, Finished, options, run_to_end},
+    sh_config,
+};
 
 /// Boots `config`, waits for it, and checks that nothing is left. `None`
 /// when this host cannot boot (the skip is printed).
 fn boot(test: &str, config: MicroVmConfig) -> Option<Finished> {
-    if !may_boot(test) {
-        return None;
-    }
-    let runs = tempfile::tempdir().unwrap();
-    let mut handle = MicroVm::from_config(config)
-        .unwrap()
-        .spawn_with(&options(runs.path()))
-        .unwrap();
-    let pid = handle.pid();
-    let outcome = handle
-        .wait_timeout(BOOT_TIMEOUT)
-        .transpose()
-        .unwrap_or_else(|| panic!("{test}: the VM did not finish within {BOOT_TIMEOUT:?}"));
-    let console = String::from_utf8_lossy(&handle.console_output()).into_owned();
-    drop(handle);
-    assert_nothing_left(pid, runs.path());
-    Some(Finished { outcome, console })
+    may_boot(test).then(|| run_to_end(test, config))
 }
 
 #[test]

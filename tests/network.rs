@@ -14,84 +14,18 @@ use std::{
     io::{Read, Write},
     net::{TcpListener, TcpStream},
     path::Path,
-    sync::{
-        Arc,
-        atomic::{AtomicUsize, Ordering},
-    },
     time::{Duration, Instant},
 };
 
 use monocore::{
-    MonocoreError,
     config::PortPair,
-    vm::{MicroVm, MicroVmConfig, SpawnOptions, VmExitStatus},
+    vm::{MicroVm, MicroVmConfig},
 };
 use monocore_suite::{
-    assert_nothing_left, busybox_rootfs, cannot_run, chain, has_ended, may_boot, sh_config,
-    wait_ended,
+    assert_nothing_left, busybox_rootfs, cannot_run, has_ended, may_boot,
+    run::{BOOT_TIMEOUT, Finished, HttpServer, options, run_to_end},
+    sh_config, wait_ended,
 };
-
-const BOOT_TIMEOUT: Duration = Duration::from_secs(180);
-
-/// An HTTP server on the host's 127.0.0.1 that answers every request with
-/// `body`, and counts the connections it accepted.
-struct HostServer {
-    port: u16,
-    accepted: Arc<AtomicUsize>,
-}
-
-impl HostServer {
-    fn start(body: &'static str) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let accepted = Arc::new(AtomicUsize::new(0));
-        let count = Arc::clone(&accepted);
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(mut stream) = stream else { continue };
-                count.fetch_add(1, Ordering::SeqCst);
-                std::thread::spawn(move || {
-                    let mut buf = [0u8; 4096];
-                    let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
-                    let _ = stream.read(&mut buf);
-                    let _ = write!(
-                        stream,
-                        "HTTP/1.0 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
-                        body.len()
-                    );
-                });
-            }
-        });
-        Self { port, accepted }
-    }
-
-    fn accepted(&self) -> usize {
-        self.accepted.load(Ordering::SeqCst)
-    }
-}
-
-struct Finished {
-    outcome: Result<VmExitStatus, MonocoreError>,
-    console: String,
-}
-
-impl Finished {
-    fn code(&self) -> Option<i32> {
-        match &self.outcome {
-            Ok(status) => status.code(),
-            Err(e) => panic!(
-                "the VM did not run its command: {}\nconsole:\n{}",
-                chain(e),
-                self.console
-            ),
-        }
-    }
-
-    /// Whether the console has `line` as a whole line.
-    fn has_line(&self, line: &str) -> bool {
-        self.console.lines().any(|l| l == line)
-    }
-}
 
 /// Whether `test` may run: a host that boots, and passt.
 fn may_network(test: &str) -> bool {
@@ -104,28 +38,8 @@ fn may_network(test: &str) -> bool {
     }
 }
 
-fn options(runs: &Path) -> SpawnOptions {
-    SpawnOptions::new().capture_console(true).runs_dir(runs)
-}
-
 fn boot(test: &str, config: MicroVmConfig) -> Option<Finished> {
-    if !may_network(test) {
-        return None;
-    }
-    let runs = tempfile::tempdir().unwrap();
-    let mut handle = MicroVm::from_config(config)
-        .unwrap()
-        .spawn_with(&options(runs.path()))
-        .unwrap();
-    let pid = handle.pid();
-    let outcome = handle
-        .wait_timeout(BOOT_TIMEOUT)
-        .transpose()
-        .unwrap_or_else(|| panic!("{test}: the VM did not finish within {BOOT_TIMEOUT:?}"));
-    let console = String::from_utf8_lossy(&handle.console_output()).into_owned();
-    drop(handle);
-    assert_nothing_left(pid, runs.path());
-    Some(Finished { outcome, console })
+    may_network(test).then(|| run_to_end(test, config))
 }
 
 fn net_config(root: &Path, script: &str, allow: &[String]) -> MicroVmConfig {
@@ -143,8 +57,8 @@ const BOUNDED: &str =
 #[test]
 fn an_allowed_host_port_answers_and_everything_else_fails_at_once() {
     let test = "an_allowed_host_port_answers_and_everything_else_fails_at_once";
-    let allowed = HostServer::start("allowed-body");
-    let unlisted = HostServer::start("unlisted-body");
+    let allowed = HttpServer::start("allowed-body");
+    let unlisted = HttpServer::start("unlisted-body");
     let root = busybox_rootfs().unwrap();
     let (a, u) = (allowed.port, unlisted.port);
     let script = format!(
@@ -179,7 +93,7 @@ fn an_allowed_host_port_answers_and_everything_else_fails_at_once() {
 #[test]
 fn dns_answers_allowed_names_and_the_host_alias_only() {
     let test = "dns_answers_allowed_names_and_the_host_alias_only";
-    let server = HostServer::start("by-name");
+    let server = HttpServer::start("by-name");
     let root = busybox_rootfs().unwrap();
     let script = format!(
         "{BOUNDED}cat /etc/resolv.conf; \

@@ -6,37 +6,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::{
-    io::{Read, Write},
-    net::TcpListener,
-    process::Output,
-    time::Duration,
-};
+use std::process::Output;
 
 mod common;
 
 use common::monocore;
-use monocore_suite::{cannot_run, may_boot};
-
-/// An HTTP server on the host's 127.0.0.1 answering `body`.
-fn serve(body: &'static str) -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let mut buf = [0u8; 2048];
-            let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
-            let _ = stream.read(&mut buf);
-            let _ = write!(
-                stream,
-                "HTTP/1.0 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
-                body.len()
-            );
-        }
-    });
-    port
-}
+use monocore_suite::{cannot_run, may_boot, run::HttpServer};
 
 fn may_network(test: &str) -> bool {
     may_boot(test)
@@ -56,8 +31,8 @@ fn run_net_allow_fetches_from_the_listed_host_port_only() {
     if !may_network(test) {
         return;
     }
-    let allowed = serve("hello from the host");
-    let unlisted = serve("must not be seen");
+    let allowed = HttpServer::start("hello from the host").port;
+    let unlisted = HttpServer::start("must not be seen").port;
     let args = |port: u16| -> Vec<String> {
         [
             "run".to_owned(),

@@ -81,22 +81,6 @@ fn ctr_run_prints_the_guest_output_and_exits_with_its_code() {
     containerd.assert_nothing_left();
 }
 
-/// An HTTP server on the host's 127.0.0.1 answering `body`; its port.
-fn serve(body: &'static str) -> u16 {
-    use std::io::{Read, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let mut buf = [0u8; 2048];
-            let _ = stream.read(&mut buf);
-            let _ = write!(stream, "HTTP/1.0 200 OK\r\n\r\n{body}");
-        }
-    });
-    port
-}
-
 #[test]
 fn ctr_run_with_monocore_annotations_gets_the_allowed_network_only() {
     let test = "ctr_run_with_monocore_annotations_gets_the_allowed_network_only";
@@ -108,8 +92,8 @@ fn ctr_run_with_monocore_annotations_gets_the_allowed_network_only() {
         return;
     }
     let _serial = serial();
-    let allowed = serve("through the allow-list");
-    let unlisted = serve("must not be seen");
+    let allowed = monocore_suite::run::HttpServer::start("through the allow-list").port;
+    let unlisted = monocore_suite::run::HttpServer::start("must not be seen").port;
     let mut containerd = Containerd::start(&[]);
     containerd.import_image();
     let allow = format!("io.monocore.allow=127.0.0.1:{allowed}");

@@ -12,6 +12,7 @@ use monocore::vm::MicroVmConfig;
 pub mod oci;
 pub mod oracle;
 pub mod registry;
+pub mod run;
 pub mod token;
 
 /// Where the build script found `libkrunfw.so.5`, or `None` if it did not.
