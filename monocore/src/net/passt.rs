@@ -10,7 +10,6 @@ use std::{
     },
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
-    sync::{Arc, Mutex},
     time::Duration,
 };
 
@@ -195,8 +194,11 @@ pub(crate) fn start(
     if let Err(why) = probed {
         let _ = child.kill();
         let status = child.wait().map(|s| s.to_string()).unwrap_or_default();
-        std::thread::sleep(Duration::from_millis(50));
-        let text = stderr.lock().map(|t| t.clone()).unwrap_or_default();
+        // passt has ended, so its stderr reaches its end and the reader
+        // returns what it kept.
+        let text = stderr
+            .and_then(|reader| reader.join().ok())
+            .unwrap_or_default();
         return Err(NetError::PasstFailed(format!(
             "{why}; passt {status}: {}",
             text.trim()
@@ -209,26 +211,25 @@ pub(crate) fn start(
     Ok(())
 }
 
-/// Keeps the first [`STDERR_LIMIT`] bytes of passt's error output, and
-/// drains the rest so that passt never blocks on it.
-fn collect_stderr(child: &mut Child) -> Arc<Mutex<String>> {
-    let text = Arc::new(Mutex::new(String::new()));
-    if let Some(mut pipe) = child.stderr.take() {
-        let text = Arc::clone(&text);
-        let _ = std::thread::Builder::new()
-            .name("monocore-passt-log".into())
-            .spawn(move || {
-                let mut buf = [0u8; 1024];
-                while let Ok(n @ 1..) = pipe.read(&mut buf) {
-                    if let (Ok(mut t), Some(bytes)) = (text.lock(), buf.get(..n))
-                        && t.len() < STDERR_LIMIT
-                    {
-                        t.push_str(&String::from_utf8_lossy(bytes));
-                    }
+/// Reads passt's error output to its end (so that passt never blocks on
+/// it) and returns its first [`STDERR_LIMIT`] bytes.
+fn collect_stderr(child: &mut Child) -> Option<std::thread::JoinHandle<String>> {
+    let mut pipe = child.stderr.take()?;
+    std::thread::Builder::new()
+        .name("monocore-passt-log".into())
+        .spawn(move || {
+            let mut text = String::new();
+            let mut buf = [0u8; 1024];
+            while let Ok(n @ 1..) = pipe.read(&mut buf) {
+                if let Some(bytes) = buf.get(..n)
+                    && text.len() < STDERR_LIMIT
+                {
+                    text.push_str(&String::from_utf8_lossy(bytes));
                 }
-            });
-    }
-    text
+            }
+            text
+        })
+        .ok()
 }
 
 /// An ARP request from the guest's address for the gateway's, as passt's
@@ -281,4 +282,54 @@ fn probe(stream: &UnixStream) -> Result<(), String> {
         }
     }
     Err("no ARP reply among its first 8 frames".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_passt_that_does_not_answer_is_an_error_with_its_own_words() {
+        let dir = tempfile::tempdir().unwrap();
+        let script = dir.path().join("passt");
+        std::fs::write(
+            &script,
+            "#!/bin/sh\necho 'no such option: --frobnicate' >&2\nexit 1\n",
+        )
+        .unwrap();
+        let mode = <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o755);
+        std::fs::set_permissions(&script, mode).unwrap();
+        let binary = PasstBinary {
+            loader: None,
+            passt: script,
+        };
+        let netns = OwnedFd::from(std::fs::File::open("/proc/self/ns/net").unwrap());
+        let (ours, theirs) = UnixStream::pair().unwrap();
+        match start(
+            &binary,
+            &netns,
+            OwnedFd::from(theirs),
+            &OwnedFd::from(ours),
+            &[],
+        ) {
+            Err(NetError::PasstFailed(text)) => {
+                // Whether passt ended before or after the request was
+                // written, the error says so, with passt's status and words.
+                assert!(
+                    text.contains("no answer to an ARP request") || text.contains("writing to it"),
+                    "{text}"
+                );
+                assert!(text.contains("passt exit status: 1"), "{text}");
+                assert!(text.contains("no such option: --frobnicate"), "{text}");
+            }
+            Err(NetError::PasstSpawn { source, .. })
+                if source.raw_os_error() == Some(libc::EPERM) =>
+            {
+                eprintln!(
+                    "SKIPPED: a_passt_that_does_not_answer_is_an_error_with_its_own_words: setns needs CAP_SYS_ADMIN: {source}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+    }
 }

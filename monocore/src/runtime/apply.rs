@@ -58,11 +58,9 @@ impl PreparedVm {
     /// the program has already set a [`log`](https://docs.rs/log) logger,
     /// that logger is kept and receives the VMM's records instead (libkrun
     /// logs through the same `log` facade); nothing panics or aborts.
-    pub fn enter(self) -> MonocoreResult<Infallible> {
+    pub fn enter(mut self) -> MonocoreResult<Infallible> {
         vmm_log::install(LogTarget::Stderr, self.log_level, false);
-        if let Some(net) = self.net {
-            net.start()?;
-        }
+        self.start_net()?;
         Err(self.ctx.start_enter())
     }
 
@@ -71,19 +69,18 @@ impl PreparedVm {
     /// reads that log: there, a logger that is already set (it cannot be
     /// the program's own, whose `main` never runs in the helper) is an
     /// error rather than a log the parent never sees.
-    pub(crate) fn enter_with_log(self, log_fd: OwnedFd) -> MonocoreResult<Infallible> {
+    pub(crate) fn enter_with_log(mut self, log_fd: OwnedFd) -> MonocoreResult<Infallible> {
         if vmm_log::install(LogTarget::Fd(log_fd), self.log_level, true) == Installed::Existing {
             return Err(HelperError::LoggerAlreadySet.into());
         }
-        if let Some(net) = self.net {
-            net.start()?;
-        }
+        self.start_net()?;
         Err(self.ctx.start_enter())
     }
 
-    /// Starts the network (with `net`) now instead of in `enter`: the VM
-    /// helper does so before it tells its parent it is ready, so that a
-    /// network that cannot start is a start-up failure, reported as such.
+    /// Starts the network (with `net`) unless it has started: `enter` does
+    /// it last; the VM helper does it earlier, before it tells its parent
+    /// it is ready, so that a network that cannot start is a start-up
+    /// failure, reported as such.
     pub(crate) fn start_net(&mut self) -> MonocoreResult<()> {
         if let Some(net) = self.net.take() {
             net.start()?;

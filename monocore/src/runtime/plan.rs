@@ -21,8 +21,10 @@
 //! guest's MAC given, never NULL) whose host end is passt, with the policy
 //! (the egress allow-list, DNS, published ports) kept on the host: see
 //! [`crate::net`]. It is planned in [`Plan::new`] (passt found, names
-//! resolved: typed errors before anything starts) and started by
-//! [`Plan::apply`] in the VM's process, and it excludes TSI.
+//! resolved: typed errors before anything starts), wired by
+//! [`Plan::apply`] (passt's socketpair, the VMM's end given to libkrun),
+//! and started in the VM's process before it enters the VM. It excludes
+//! TSI.
 //!
 //! The rest of this section is TSI, libkrun's older networking, kept as an
 //! explicit opt-in (`local_only = false`) for libkrunfw hosts.
@@ -87,13 +89,6 @@ pub(crate) struct Plan {
     console_output: Option<CString>,
     kernel: Option<(CString, CString)>,
     pub(crate) spec: Spec,
-}
-
-impl Plan {
-    /// Takes the planned network out, for the helper's request.
-    pub(crate) fn take_net(&mut self) -> Option<crate::net::NetPlan> {
-        self.net.take()
-    }
 }
 
 enum Network {
@@ -197,6 +192,11 @@ impl Plan {
             // its keep/idle flags.
             spec: guest_files::spec_for(config, monocore_agent::spec::FLAG_CONTROL)?,
         })
+    }
+
+    /// Takes the planned network out, for the helper's request.
+    pub(crate) fn take_net(&mut self) -> Option<crate::net::NetPlan> {
+        self.net.take()
     }
 
     /// Makes every libkrun configuration call, with the run `run`'s private
