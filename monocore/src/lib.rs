@@ -38,12 +38,14 @@
 
 // The modules are layers; each uses only the layers below it (checked by
 // `tests/architecture.rs`; see the README's "Workspace layout"), lowest
-// first: util, error, config, state, rootfs, image, host, runtime, vm.
+// first: util, error, config, state, rootfs, image, host, net, runtime, vm,
+// pool.
 pub mod config;
 pub mod error;
 pub mod host;
 pub mod image;
 pub mod net;
+pub mod pool;
 pub mod rootfs;
 mod runtime;
 pub mod state;

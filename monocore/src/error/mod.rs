@@ -11,6 +11,7 @@
 //! - [`state`]: [`StateError`], the cache and run directories;
 //! - [`net`]: [`NetError`], the guest's network (passt, the allow-list's
 //!   names, published ports);
+//! - [`pool`]: [`PoolError`], a warm pool of VMs;
 //! - [`rootfs`]: [`RootfsError`]; [`image`]: [`ImageError`];
 //! - [`runtime`]: [`HelperError`], [`ControlError`], [`ReportError`],
 //!   [`SelfHelperError`], [`NoSuchVmReason`], [`GuestCommandError`];
@@ -27,6 +28,7 @@ mod config_file;
 mod host;
 pub(crate) mod image;
 mod net;
+mod pool;
 pub(crate) mod rootfs;
 mod runtime;
 mod state;
@@ -41,6 +43,7 @@ pub use config_file::{ConfigFileError, ConfigFileErrors};
 pub use host::{CompatKernelError, HostProblem, KernelError};
 pub use image::ImageError;
 pub use net::NetError;
+pub use pool::PoolError;
 
 pub use rootfs::RootfsError;
 pub use runtime::{
@@ -90,6 +93,10 @@ pub enum MonocoreError {
     /// The guest's network (`net`) could not be set up.
     #[error("the guest's network")]
     Network(#[from] NetError),
+
+    /// A warm pool could not be made, or gave no sandbox.
+    #[error("warm pool")]
+    Pool(#[from] PoolError),
 
     /// A string is not a valid `NAME=value` environment entry.
     #[error(transparent)]

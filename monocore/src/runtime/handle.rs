@@ -117,6 +117,30 @@ impl VmHandle {
         })
     }
 
+    /// Waits until the VM has booted and its guest agent answers (at most
+    /// `timeout`): after this, [`exec`](Self::exec) starts its command
+    /// without waiting for a boot. A VM that ends first is
+    /// [`ControlError::EndedBeforeAnswer`].
+    pub fn wait_ready(&mut self, timeout: Duration) -> MonocoreResult<()> {
+        self.wait_ready_while(timeout, &|| true)
+    }
+
+    /// [`wait_ready`](Self::wait_ready), which also gives up (as if the VM
+    /// had ended) as soon as `keep_waiting` says no.
+    pub(crate) fn wait_ready_while(
+        &mut self,
+        timeout: Duration,
+        keep_waiting: &dyn Fn() -> bool,
+    ) -> MonocoreResult<()> {
+        let socket = self.control_socket()?;
+        let child = &mut self.child;
+        let conn = control::connect(&socket, Instant::now() + timeout, &mut || {
+            keep_waiting() && matches!(child.try_wait(), Ok(None))
+        })?;
+        drop(conn);
+        Ok(())
+    }
+
     /// Runs `command` in the running VM (a second command next to the one
     /// the VM started with) and returns at once; the command's output can be
     /// streamed, its input written, and it can be signalled, waited for and

@@ -1,0 +1,59 @@
+//! One booted, idle VM of a pool, and how it is booted.
+
+use std::{path::Path, time::Instant};
+
+use crate::{
+    error::MonocoreResult,
+    rootfs::RunRootfs,
+    state::runs_dir,
+    vm::{MicroVm, MicroVmConfig, SpawnOptions, VmHandle},
+};
+
+use super::PoolConfig;
+
+/// A booted VM whose agent answers, running no command, on a private copy
+/// of the pool's root.
+#[derive(Debug)]
+pub(crate) struct WarmVm {
+    // Dropped first: the VM ends before its root is removed.
+    pub(crate) vm: VmHandle,
+    pub(crate) root: RunRootfs,
+    pub(crate) ready_at: Instant,
+}
+
+impl WarmVm {
+    /// Boots a VM of `config`'s shape on a private copy of `template`, and
+    /// waits until its agent answers or `keep_waiting` says no (the pool
+    /// closes).
+    pub(crate) fn boot(
+        config: &PoolConfig,
+        template: &Path,
+        keep_waiting: &dyn Fn() -> bool,
+    ) -> MonocoreResult<Self> {
+        let runs = config.runs_dir.clone().unwrap_or_else(runs_dir);
+        let root = RunRootfs::copy_of(template, &runs)?;
+        let vm_config = MicroVmConfig::builder()
+            .root_path(root.path())
+            .ram_mib(config.ram_mib)
+            .num_vcpus(config.vcpus)
+            .build();
+        let options = SpawnOptions::new()
+            .idle(true)
+            .capture_console(true)
+            .kernel(config.kernel.clone())
+            .runs_dir(runs);
+        let mut vm = MicroVm::from_config(vm_config)?.spawn_with(&options)?;
+        vm.wait_ready_while(config.boot_timeout, keep_waiting)?;
+        Ok(Self {
+            vm,
+            root,
+            ready_at: Instant::now(),
+        })
+    }
+
+    /// Whether the VM still runs (a VM that crashed while idle is not
+    /// handed out).
+    pub(crate) fn is_running(&mut self) -> bool {
+        matches!(self.vm.wait_timeout(std::time::Duration::ZERO), Ok(None))
+    }
+}
