@@ -23,6 +23,8 @@ mod env_flags;
 mod flag_errors;
 mod image;
 mod output;
+mod pool_server;
+mod pooled_run;
 mod progress;
 mod run;
 mod run_args;
@@ -81,6 +83,9 @@ enum Command {
         #[arg(value_enum, ignore_case = true)]
         shell: Shell,
     },
+    /// Keep VMs booted ahead of need, for `monocore run --pool NAME`.
+    #[command(subcommand)]
+    Pool(pool_server::PoolCommand),
     /// Work with TOML config files.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -112,14 +117,17 @@ fn dispatch(cli: Cli) -> ExitCode {
     let _stdio = terminal::StdioFlags::save();
     // Before the first side effect: a stop signal ends a run cleanly (the
     // VM killed, its files removed) with 128+N.
-    if matches!(cli.command, Command::Run(_) | Command::Exec(_))
-        && let Err(e) = terminal::install_handlers()
+    if matches!(
+        cli.command,
+        Command::Run(_) | Command::Exec(_) | Command::Pool(_)
+    ) && let Err(e) = terminal::install_handlers()
     {
         return fail(&e);
     }
     match cli.command {
         Command::Run(args) => run::run(*args),
         Command::Exec(args) => vms::exec(args),
+        Command::Pool(command) => pool_server::pool(command),
         Command::Ps => vms::ps(),
         Command::Stop(args) => vms::stop(args),
         Command::Pull(args) => image::pull(&args),

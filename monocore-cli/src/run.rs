@@ -28,7 +28,7 @@ use crate::{
 };
 
 /// Exit code for a bad command line (as clap's own errors).
-const EXIT_USAGE: u8 = 2;
+pub(crate) const EXIT_USAGE: u8 = 2;
 
 /// The `--config` file, with each problem printed as `config check` does.
 fn load_file(path: &Path) -> Result<MicroVmConfig, ExitCode> {
@@ -57,6 +57,9 @@ pub(crate) fn run(args: RunArgs) -> ExitCode {
         Ok(input) => input,
         Err(code) => return code,
     };
+    if let Some(pool) = &args.pool {
+        return crate::pooled_run::run(pool, &args, input);
+    }
     // The stop signals' handlers are in place (see `main`): a signal from
     // here on is seen at the next step, and what the run made is removed
     // on the way out.
@@ -102,11 +105,11 @@ pub(crate) fn run(args: RunArgs) -> ExitCode {
 }
 
 /// What `run`'s command line gives, read before anything is made.
-struct Input {
-    words: Words,
-    env_from_files: Vec<EnvPair>,
-    file: Option<MicroVmConfig>,
-    image_ref: Option<String>,
+pub(crate) struct Input {
+    pub(crate) words: Words,
+    pub(crate) env_from_files: Vec<EnvPair>,
+    pub(crate) file: Option<MicroVmConfig>,
+    pub(crate) image_ref: Option<String>,
 }
 
 impl Input {
@@ -143,17 +146,17 @@ impl Input {
 /// or, without a root from the command line or the config file, of the
 /// cached busybox template) that is removed when this is dropped (the
 /// guest can write to its root).
-struct Root {
+pub(crate) struct Root {
     /// The root to use; `None`: the config file's.
-    path: Option<PathBuf>,
+    pub(crate) path: Option<PathBuf>,
     /// A private busybox copy.
     _busybox: Option<RunRootfs>,
     /// A private copy of IMAGE's root.
-    image: Option<ImageRootfs>,
+    pub(crate) image: Option<ImageRootfs>,
 }
 
 impl Root {
-    fn prepare(args: &RunArgs, input: &Input) -> Result<Self, ExitCode> {
+    pub(crate) fn prepare(args: &RunArgs, input: &Input) -> Result<Self, ExitCode> {
         let mut root = Self {
             path: args.root.clone(),
             _busybox: None,
@@ -331,7 +334,7 @@ fn attached(
     attach.run(process)
 }
 
-fn timed_out(timeout: Option<Duration>) -> ExitCode {
+pub(crate) fn timed_out(timeout: Option<Duration>) -> ExitCode {
     let secs = timeout.map_or(0.0, |t| t.as_secs_f64());
     errln!("monocore: timed out after {secs} s; the VM was killed");
     ExitCode::from(EXIT_TIMEOUT)

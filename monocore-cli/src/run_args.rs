@@ -186,6 +186,11 @@ pub(crate) struct RunArgs {
     #[arg(long)]
     pub(crate) keep: bool,
 
+    /// Run CMD in a sandbox claimed from the warm pool NAME (`monocore pool
+    /// start NAME`): no boot to wait for; the VM is destroyed when CMD ends.
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["keep", "kernel", "dry_run", "force"])]
+    pub(crate) pool: Option<String>,
+
     /// Boot this ELF kernel (a vmlinux) instead of the one monocore picks
     /// (libkrunfw's, or on kvm_pvm hosts the compat kernel).
     #[arg(long, value_name = "VMLINUX")]

@@ -30,18 +30,20 @@ impl WarmVm {
         template: &Path,
         keep_waiting: &dyn Fn() -> bool,
     ) -> MonocoreResult<Self> {
-        let runs = config.runs_dir.clone().unwrap_or_else(runs_dir);
-        let root = RunRootfs::copy_of(template, &runs)?;
+        let copies = config.runs_dir.clone().unwrap_or_else(runs_dir);
+        let root = RunRootfs::copy_of(template, &copies)?;
         let vm_config = MicroVmConfig::builder()
             .root_path(root.path())
             .ram_mib(config.ram_mib)
             .num_vcpus(config.vcpus)
             .build();
-        let options = SpawnOptions::new()
+        let mut options = SpawnOptions::new()
             .idle(true)
             .capture_console(true)
-            .kernel(config.kernel.clone())
-            .runs_dir(runs);
+            .kernel(config.kernel.clone());
+        if let Some(dir) = &config.runs_dir {
+            options = options.runs_dir(dir);
+        }
         let mut vm = MicroVm::from_config(vm_config)?.spawn_with(&options)?;
         vm.wait_ready_while(config.boot_timeout, keep_waiting)?;
         Ok(Self {
