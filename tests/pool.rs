@@ -194,3 +194,33 @@ fn a_pool_of_size_zero_is_a_typed_error_and_boots_nothing() {
     );
     assert_eq!(fs::read_dir(runs.path()).unwrap().count(), 0);
 }
+
+#[test]
+fn a_pool_whose_vms_cannot_boot_says_why_at_the_claim_and_leaves_nothing() {
+    let runs = tempfile::tempdir().unwrap();
+    let pool = Pool::new(
+        PoolConfig::new(1, 256)
+            .kernel(monocore::kernel::KernelChoice::Elf(
+                "/nonexistent/vmlinux".into(),
+            ))
+            .when_empty(WhenEmpty::Wait(Duration::from_secs(60)))
+            .runs_dir(runs.path()),
+    )
+    .unwrap();
+    let started = Instant::now();
+    let err = pool.claim(&pool.default_claim()).unwrap_err();
+    let MonocoreError::Pool(monocore::error::PoolError::Boot(cause)) = &err else {
+        panic!("not a boot failure: {err:?}")
+    };
+    assert!(
+        monocore_suite::chain(cause.as_ref()).contains("/nonexistent/vmlinux"),
+        "{}",
+        monocore_suite::chain(&err)
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "waited out the deadline"
+    );
+    drop(pool);
+    assert_eq!(fs::read_dir(runs.path()).unwrap().count(), 0);
+}

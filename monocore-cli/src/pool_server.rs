@@ -118,7 +118,7 @@ fn start(args: &StartArgs) -> ExitCode {
         Err(e) => return fail(&e),
     };
     note!(
-        "monocore: pool {} boots {} VMs ({} MiB, {} vCPU each); `monocore run --pool {} -- CMD` claims one",
+        "monocore: pool {} boots {} VM(s) of {} MiB and {} vCPU(s); `monocore run --pool {} -- CMD` claims one",
         args.name,
         args.size,
         args.ram,
@@ -172,7 +172,11 @@ fn serve(listener: &UnixListener, pool: &Arc<Pool>, name: &str) -> ExitCode {
         }
         if !announced && pool.ready() == pool.config().size() {
             announced = true;
-            outln!("pool {name}: {} VMs ready", pool.ready());
+            let ready = pool.ready();
+            outln!(
+                "pool {name}: {ready} VM{} ready",
+                if ready == 1 { "" } else { "s" }
+            );
         }
         match listener.accept() {
             Ok((conn, _)) => {
@@ -255,16 +259,21 @@ fn claim(pool: &Pool, line: &str) -> Result<Sandbox, String> {
     let bad = |e: serde_json::Error| format!("bad claim request: {e}");
     let request: Value = serde_json::from_str(line).map_err(bad)?;
     let mut config: MicroVmConfig =
-        serde_json::from_value(request["config"].clone()).map_err(bad)?;
+        serde_json::from_value(request.get("config").cloned().unwrap_or_default()).map_err(bad)?;
     let defaults = pool.default_claim();
-    if !request["own_root"].as_bool().unwrap_or(false) {
+    if !flag(&request, "own_root") {
         config.root_path = defaults.root_path;
     }
-    if !request["ram_given"].as_bool().unwrap_or(false) {
+    if !flag(&request, "ram_given") {
         config.ram_mib = defaults.ram_mib;
     }
-    if !request["vcpus_given"].as_bool().unwrap_or(false) {
+    if !flag(&request, "vcpus_given") {
         config.num_vcpus = defaults.num_vcpus;
     }
     pool.claim(&config).map_err(|e| ErrorChain(&e).to_string())
+}
+
+/// A request's boolean `key` (missing: `false`).
+fn flag(request: &Value, key: &str) -> bool {
+    request.get(key).and_then(Value::as_bool).unwrap_or(false)
 }

@@ -138,17 +138,20 @@ fn claim(conn: &UnixStream, request: &Value) -> Result<Result<Claim, String>, Ex
         }
     }
     let answer: Value = serde_json::from_slice(&line).map_err(|e| fail(&e))?;
-    if let Some(message) = answer["error"].as_str() {
+    if let Some(message) = answer.get("error").and_then(Value::as_str) {
         return Ok(Err(message.to_owned()));
     }
-    let Some(id) = answer["id"].as_str() else {
+    let Some(id) = answer.get("id").and_then(Value::as_str) else {
         errln!("monocore: error: the pool's answer names no VM: {answer}");
         return Err(ExitCode::from(EXIT_MONOCORE_FAILED));
     };
     Ok(Ok(Claim {
         id: id.to_owned(),
-        container: answer["container"].as_str().map(str::to_owned),
-        warm: answer["warm"].as_bool().unwrap_or(false),
+        container: answer
+            .get("container")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+        warm: answer.get("warm").and_then(Value::as_bool).unwrap_or(false),
     }))
 }
 

@@ -41,7 +41,7 @@ fn start_pool(cache: &Path, cwd: &Path, name: &str) -> Child {
     let line = rx
         .recv_timeout(Duration::from_secs(300))
         .expect("the pool never said it was ready");
-    assert_eq!(line, format!("pool {name}: 1 VMs ready"));
+    assert_eq!(line, format!("pool {name}: 1 VM ready"));
     pool
 }
 

@@ -207,13 +207,16 @@ impl Pool {
                 }
                 WhenEmpty::Wait(limit) => {
                     if state.booting == 0 {
-                        // Nothing on the way (a boot failed): start one.
+                        // Nothing on the way: the last boot failed. Say
+                        // why; the next claim tries again.
+                        let failure = state.failure.take();
                         drop(state);
                         top_up(&self.inner);
-                        state = self.inner.lock();
-                        if let Some(e) = state.failure.take().filter(|_| state.booting == 0) {
+                        if let Some(e) = failure {
                             return Err(PoolError::Boot(Box::new(e)).into());
                         }
+                        state = self.inner.lock();
+                        continue;
                     }
                     let left = limit.saturating_sub(started.elapsed());
                     if left.is_zero() {
