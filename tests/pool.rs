@@ -4,7 +4,12 @@
 //! left once the pool and its sandboxes are dropped. Runs where
 //! `tests/exec.rs` runs (see there).
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code may panic
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // test code may panic
 
 use std::{
     fs,
