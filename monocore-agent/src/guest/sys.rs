@@ -360,7 +360,7 @@ pub(crate) fn send_signal(pid: u32, signal: i32) -> io::Result<()> {
 pub(crate) fn send_signal_raw(target: i64, signal: i32) -> io::Result<()> {
     let target = c_int::try_from(target)
         .ok()
-        .filter(|&t| t > 1 || t < -1)
+        .filter(|t| !(-1..=1).contains(t))
         .ok_or_else(|| io::Error::from_raw_os_error(3))?;
     // SAFETY: no pointers.
     if unsafe { kill(target, signal) } < 0 {

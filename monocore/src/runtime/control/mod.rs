@@ -16,6 +16,7 @@ pub(crate) mod bounds;
 mod channel;
 mod command;
 mod container;
+mod output;
 mod process;
 mod watch;
 
