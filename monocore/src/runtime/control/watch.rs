@@ -116,8 +116,11 @@ pub(super) fn watch(channel: &Channel, shared: &Shared, timeout: Option<Duration
                         nonce = nonce.wrapping_add(1);
                         // A write under way is a write the agent will
                         // answer or not: look again soon.
+                        // Taken before the write: a Pong may be read (and
+                        // `heard` set) before the write returns.
+                        let at = Instant::now();
                         if channel.try_send(&HostMessage::Ping(nonce)).is_some() {
-                            ping = Some(Instant::now());
+                            ping = Some(at);
                         }
                         state = shared.lock();
                         continue;
