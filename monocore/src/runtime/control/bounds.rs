@@ -3,8 +3,10 @@
 //! stopped, overloaded past reason, or an agent that no longer serves)
 //! surfaces as [`ControlError::Unresponsive`] instead of a hang.
 //!
-//! - A request (`Hello`, `Exec`, `Prepare`, `Discard`, and the requests of
-//!   a session of their own, below) is answered within [`ANSWER`].
+//! - `Hello` (and the requests of a session of its own, below) is answered
+//!   within [`ANSWER`]; `Exec` (with `Started`), `Prepare` and `Discard`
+//!   (with `Done`), for which the agent forks a command or builds a
+//!   container first, within [`WORK`].
 //! - A running command's connection is watched by a thread of its own
 //!   (`watch`): after [`PING_AFTER`] without a frame from the agent it sends
 //!   `Ping`, and the agent's session answers `Pong` (any frame will do);
@@ -25,8 +27,10 @@
 
 use std::time::Duration;
 
-/// How long the agent has to answer a request.
+/// How long the agent has to answer `Hello`, and a session of its own.
 pub(crate) const ANSWER: Duration = Duration::from_secs(15);
+/// How long the agent has to answer `Exec`, `Prepare` or `Discard`.
+pub(crate) const WORK: Duration = Duration::from_secs(30);
 /// How long a running command's connection may be silent before a `Ping`.
 pub(crate) const PING_AFTER: Duration = Duration::from_secs(2);
 /// How long the agent has to answer a `Ping`.
@@ -41,6 +45,7 @@ pub(crate) const KILL_GRACE: Duration = Duration::from_secs(5);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Bounds {
     pub(crate) answer: Duration,
+    pub(crate) work: Duration,
     pub(crate) ping_after: Duration,
     pub(crate) pong: Duration,
     pub(crate) kill_retry: Duration,
@@ -51,6 +56,7 @@ impl Default for Bounds {
     fn default() -> Self {
         Self {
             answer: ANSWER,
+            work: WORK,
             ping_after: PING_AFTER,
             pong: PONG,
             kill_retry: KILL_RETRY,

@@ -159,7 +159,7 @@ pub(crate) fn start(
     let answer = request(
         &mut conn,
         &HostMessage::Exec(Box::new(command.request.clone())),
-        command.bounds.answer,
+        command.bounds.work,
     )?;
     match answer {
         Some(AgentMessage::Started { pid }) => {
@@ -235,9 +235,9 @@ pub(crate) fn discard(mut conn: UnixStream, name: &OsStr) -> MonocoreResult<()> 
 }
 
 /// Sends `message`, and reads the agent's answer (within
-/// [`bounds::ANSWER`]): `Done`, or why not.
+/// [`bounds::WORK`]): `Done`, or why not.
 fn done(conn: &mut UnixStream, message: &HostMessage) -> MonocoreResult<()> {
-    match request(conn, message, bounds::ANSWER)? {
+    match request(conn, message, bounds::WORK)? {
         Some(AgentMessage::Done) => Ok(()),
         other => Err(refusal(other, request_name(message))),
     }

@@ -284,7 +284,8 @@ impl GuestProcess {
 
     /// Kills the command and everything it started (SIGKILL to its
     /// process group, its session and its descendants). Killing one that
-    /// ended does nothing.
+    /// ended does nothing. The kill goes on the command's connection, or,
+    /// while a write holds that up, on a session of its own (within 15 s).
     pub fn kill(&self) -> MonocoreResult<()> {
         kill(&self.channel, &self.shared)
     }

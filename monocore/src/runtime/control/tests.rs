@@ -62,6 +62,7 @@ mod bounded {
     fn short() -> Bounds {
         Bounds {
             answer: Duration::from_millis(300),
+            work: Duration::from_millis(300),
             ping_after: Duration::from_millis(100),
             pong: Duration::from_millis(300),
             kill_retry: Duration::from_millis(200),
