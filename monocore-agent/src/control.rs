@@ -8,7 +8,7 @@
 //! vsock connection to the agent. One connection carries one *session*: one
 //! command executed in the running VM, or one shutdown request.
 //!
-//! # Framing (version 4)
+//! # Framing (version 2)
 //!
 //! Every message is a frame: a `u32` little-endian length `n`, then `n`
 //! bytes: a kind byte and the body. A reader refuses a length above
