@@ -27,12 +27,28 @@
 //! 0x06 Shutdown                           0x86 Failed   report line (crate::report)
 //! 0x07 Prepare  ContainerSetup            0x87 Done
 //! 0x08 Discard  name: string
+//! 0x0E Ping     nonce: u32                0x8E Pong     nonce: u32
+//! 0x0F Kill     pid: u32
 //! ```
 //!
 //! A session starts with both `Hello`s, then the host sends `Exec` (answered
 //! by `Started` or `Failed`, then output and one `Exited`), `Prepare` or
 //! `Discard` (answered by `Done` or `Failed`), or `Shutdown` (the VM
-//! ends). The agent is the one that can be hostile to the host, so
+//! ends).
+//!
+//! # Bounds (version 4)
+//!
+//! Every command runs in a process group of its own (with a terminal, its
+//! own session). `Kill` ends the command `pid` (one the agent runs for any
+//! session) and everything it started: its process group, its session and
+//! every descendant found through `/proc`, with SIGKILL. Sent during a
+//! command's session it is answered by that command's `Exited`; sent as
+//! the first message of a session of its own (when the command's session is
+//! held up by input the command does not read), by `Done`. `Ping` is
+//! answered by a `Pong` with the same nonce: from a command's session while
+//! it runs (the host pings a silent command to tell a slow command from a
+//! guest that stopped answering), or as the first message of a session of
+//! its own. The agent is the one that can be hostile to the host, so
 //! the host's decoder is the one that matters most; both are bounded and
 //! fuzzed.
 //!
@@ -93,8 +109,9 @@ use crate::{
 pub const CONTROL_PORT: u32 = 0x4D43; // "MC"
 
 /// The protocol version both sides send in `Hello` (2: `Exec` has a place,
-/// resource limits and a user; 3: `Prepare` and `Discard`).
-pub const VERSION: u32 = 3;
+/// resource limits and a user; 3: `Prepare` and `Discard`; 4: `Ping`,
+/// `Pong` and `Kill`, and every command in a process group of its own).
+pub const VERSION: u32 = 4;
 
 /// The largest frame (an `Exec` request, which holds a command like a run
 /// spec).
@@ -149,6 +166,14 @@ pub enum HostMessage {
     Prepare(Box<ContainerSetup>),
     /// Forget the kept container of this name (its processes go on).
     Discard(Vec<u8>),
+    /// Answer with a `Pong` carrying this nonce.
+    Ping(u32),
+    /// Kill the command the agent runs as `pid`, its process group, its
+    /// session and its descendants (SIGKILL).
+    Kill {
+        /// The command's pid, as `Started` said.
+        pid: u32,
+    },
 }
 
 /// A message from the agent.
@@ -173,8 +198,10 @@ pub enum AgentMessage {
     /// The command could not be started, or a `Prepare` or `Discard` not
     /// done (a [`Report::Failed`]).
     Failed(Report),
-    /// A `Prepare` or `Discard` is done.
+    /// A `Prepare`, `Discard` or `Kill` (in a session of its own) is done.
     Done,
+    /// The answer to a `Ping`, with its nonce.
+    Pong(u32),
 }
 
 /// Why a frame could not be read, encoded or decoded.
@@ -283,6 +310,14 @@ impl HostMessage {
             Self::Shutdown => frame(0x06, |_| Ok(())),
             Self::Prepare(setup) => frame(PREPARE, |w| exec::write_setup(w, setup)),
             Self::Discard(name) => frame(0x08, |w| w.string("discard", name)),
+            Self::Ping(nonce) => frame(0x0E, |w| {
+                w.u32(*nonce);
+                Ok(())
+            }),
+            Self::Kill { pid } => frame(0x0F, |w| {
+                w.u32(*pid);
+                Ok(())
+            }),
         }
     }
 
@@ -303,6 +338,8 @@ impl HostMessage {
             0x06 => Self::Shutdown,
             PREPARE => Self::Prepare(Box::new(exec::read_setup(&mut r)?)),
             0x08 => Self::Discard(r.string("discard")?),
+            0x0E => Self::Ping(r.u32("nonce")?),
+            0x0F => Self::Kill { pid: r.u32("pid")? },
             kind => return Err(ControlError::UnknownKind { kind }),
         };
         done(&r)?;
@@ -348,6 +385,10 @@ impl AgentMessage {
             }),
             Self::Failed(report) => frame(0x86, |w| w.bytes(report.encode().as_bytes())),
             Self::Done => frame(0x87, |_| Ok(())),
+            Self::Pong(nonce) => frame(0x8E, |w| {
+                w.u32(*nonce);
+                Ok(())
+            }),
         }
     }
 
@@ -378,6 +419,7 @@ impl AgentMessage {
                 }
             }
             0x87 => Self::Done,
+            0x8E => Self::Pong(r.u32("nonce")?),
             kind => return Err(ControlError::UnknownKind { kind }),
         };
         done(&r)?;

@@ -37,6 +37,9 @@ fn host_messages() -> Vec<HostMessage> {
             Place::Vm | Place::Join(_) => ContainerSetup::default(),
         })),
         HostMessage::Discard(b"web".to_vec()),
+        HostMessage::Ping(0),
+        HostMessage::Ping(u32::MAX),
+        HostMessage::Kill { pid: 42 },
     ]
 }
 
@@ -54,6 +57,7 @@ fn agent_messages() -> Vec<AgentMessage> {
             detail: "/no/such".into(),
         }),
         AgentMessage::Done,
+        AgentMessage::Pong(7),
     ]
 }
 
@@ -105,6 +109,40 @@ fn a_lying_length_is_refused_before_reading_the_body() {
     assert!(matches!(
         HostMessage::read(&mut &frame[..]),
         Err(ControlError::FrameTooLong { .. })
+    ));
+}
+
+#[test]
+fn ping_pong_and_kill_are_their_kind_and_a_u32() {
+    // Frames of version 4, byte for byte: length, kind, little-endian body.
+    assert_eq!(
+        HostMessage::Ping(0x0102_0304).encode().unwrap(),
+        [5, 0, 0, 0, 0x0E, 4, 3, 2, 1]
+    );
+    assert_eq!(
+        HostMessage::Kill { pid: 42 }.encode().unwrap(),
+        [5, 0, 0, 0, 0x0F, 42, 0, 0, 0]
+    );
+    assert_eq!(
+        AgentMessage::Pong(7).encode().unwrap(),
+        [5, 0, 0, 0, 0x8E, 7, 0, 0, 0]
+    );
+    // A short body, a long one, and the other side's kind are errors.
+    assert!(matches!(
+        HostMessage::decode(0x0F, &[1, 2]),
+        Err(ControlError::Body(_))
+    ));
+    assert!(matches!(
+        AgentMessage::decode(0x8E, &[1, 0, 0, 0, 0]),
+        Err(ControlError::TrailingBytes)
+    ));
+    assert!(matches!(
+        AgentMessage::decode(0x0E, &[1, 0, 0, 0]),
+        Err(ControlError::UnknownKind { kind: 0x0E })
+    ));
+    assert!(matches!(
+        HostMessage::decode(0x8E, &[1, 0, 0, 0]),
+        Err(ControlError::UnknownKind { kind: 0x8E })
     ));
 }
 
@@ -162,6 +200,8 @@ fn the_fuzz_seed_sessions_are_of_this_version() {
             Place::Vm | Place::Join(_) => ContainerSetup::default(),
         })),
         HostMessage::Discard(b"web".to_vec()),
+        HostMessage::Ping(1),
+        HostMessage::Kill { pid: 42 },
         HostMessage::Shutdown,
     ];
     let agent = [
@@ -169,6 +209,7 @@ fn the_fuzz_seed_sessions_are_of_this_version() {
         AgentMessage::Started { pid: 42 },
         AgentMessage::Stdout(b"hello\n".to_vec()),
         AgentMessage::Stderr(b"err".to_vec()),
+        AgentMessage::Pong(1),
         AgentMessage::Exited(ExitKind::Code(3)),
     ];
     let failed = [

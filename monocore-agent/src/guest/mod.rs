@@ -18,7 +18,10 @@
 //!    output streamed back, or a shutdown) while the main command runs.
 //!    When the main command ends, the agent ends with its exit code (128 +
 //!    N for signal N), unless the spec says to keep the VM; then it ends on
-//!    a shutdown request. Commands still running are killed.
+//!    a shutdown request. Commands still running are killed. Each command
+//!    runs in a process group of its own, and a kill (the host's `Kill`, a
+//!    session whose host went away) ends what it started too (see
+//!    [`tree`]).
 //!
 //! A failed step is reported to the host (`/.monocore/status`) and on the
 //! console, and the agent exits with 125; a command that cannot be executed
@@ -33,6 +36,7 @@ mod session;
 mod setup;
 mod spawn;
 mod sys;
+mod tree;
 
 use std::{
     fs::File,

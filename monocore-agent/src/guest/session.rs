@@ -19,7 +19,7 @@ use super::{
     pty,
     setup::{Failure, workdir_error},
     spawn::{Spawned, spawn},
-    sys,
+    sys, tree,
 };
 use monocore_agent::{
     control::{
@@ -54,11 +54,28 @@ pub(crate) struct Agent {
 }
 
 impl Agent {
-    /// Kills every command a session runs.
+    /// Kills every command a session runs, with what it started.
     pub(crate) fn kill_all(&self) {
-        let pids = self.running.lock().unwrap_or_else(PoisonError::into_inner);
-        for &pid in pids.iter() {
-            let _ = sys::send_signal(pid, 9);
+        let pids = self
+            .running
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        for pid in pids {
+            tree::kill_tree(pid);
+        }
+    }
+
+    /// Kills the command `pid` with what it started (the host's `Kill`),
+    /// if it is one a session runs; a pid that is not is left alone.
+    fn kill(&self, pid: u32) {
+        let running = self
+            .running
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(&pid);
+        if running {
+            tree::kill_tree(pid);
         }
     }
 
@@ -134,6 +151,15 @@ fn session(conn: File, agent: &Agent) {
         Ok(Some(HostMessage::Shutdown)) => {
             let _ = agent.events.send(Event::Shutdown);
         }
+        // A session of its own: the host asks while the command's session
+        // is held up (see the protocol's bounds).
+        Ok(Some(HostMessage::Ping(nonce))) => {
+            send(&outbox, &AgentMessage::Pong(nonce));
+        }
+        Ok(Some(HostMessage::Kill { pid })) => {
+            agent.kill(pid);
+            send(&outbox, &AgentMessage::Done);
+        }
         _ => {}
     }
 }
@@ -206,7 +232,7 @@ fn exec(request: &ExecRequest, mut input: Incoming, outbox: &SharedOutbox, agent
     let exited = relay_input(&mut input, &mut target, pid, outbox, agent);
     if !exited && !outbox.lock().unwrap_or_else(PoisonError::into_inner).closed {
         // The host went away while the command runs: nothing leaks.
-        let _ = sys::send_signal(pid, 9);
+        tree::kill_tree(pid);
     }
     if let Ok(waiter) = waiter {
         let _ = waiter.join();
@@ -284,8 +310,8 @@ fn watch(
 }
 
 /// Relays the host's messages for the command `pid` (input, signals,
-/// resizes, a shutdown) until the command has exited (`true`) or the host
-/// has gone (`false`).
+/// resizes, pings, kills, a shutdown) until the command has exited
+/// (`true`) or the host has gone (`false`).
 fn relay_input(
     input: &mut Incoming,
     target: &mut Input,
@@ -307,6 +333,10 @@ fn relay_input(
             Ok(Some(HostMessage::Shutdown)) => {
                 let _ = agent.events.send(Event::Shutdown);
             }
+            Ok(Some(HostMessage::Ping(nonce))) => {
+                send(outbox, &AgentMessage::Pong(nonce));
+            }
+            Ok(Some(HostMessage::Kill { pid })) => agent.kill(pid),
             Ok(Some(_)) => {}
             Ok(None) | Err(ControlError::Truncated | ControlError::Io(_)) => break,
             Err(_) => break,

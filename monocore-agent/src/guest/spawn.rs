@@ -13,7 +13,8 @@
 //! The child runs on a stack of its own and makes only raw system calls
 //! (no allocation, no lock, no C library wrapper that could signal the
 //! agent's threads): its standard streams, working directory, resource
-//! limits, user, session and terminal, then the signal state a new program
+//! limits, user, process group (or session and terminal), then the signal
+//! state a new program
 //! expects, then `execve`. Everything it needs is prepared before the
 //! `clone`. A failing step's errno is left in memory the parent reads once
 //! the child has ended.
@@ -37,6 +38,7 @@ mod nr {
     pub(super) const EXECVE: c_long = 59;
     pub(super) const EXIT: c_long = 60;
     pub(super) const CHDIR: c_long = 80;
+    pub(super) const SETPGID: c_long = 109;
     pub(super) const SETSID: c_long = 112;
     pub(super) const SETGROUPS: c_long = 116;
     pub(super) const SETRESUID: c_long = 117;
@@ -55,6 +57,7 @@ mod nr {
     pub(super) const EXECVE: c_long = 221;
     pub(super) const EXIT: c_long = 93;
     pub(super) const CHDIR: c_long = 49;
+    pub(super) const SETPGID: c_long = 154;
     pub(super) const SETSID: c_long = 157;
     pub(super) const SETGROUPS: c_long = 159;
     pub(super) const SETRESUID: c_long = 147;
@@ -106,7 +109,8 @@ struct Plan {
     rlimits: Vec<(c_long, [u64; 2])>,
     /// (uid, gid, groups).
     user: Option<(c_long, c_long, Vec<u32>)>,
-    /// Becomes a session leader with stdin as its controlling terminal.
+    /// Becomes a session leader with stdin as its controlling terminal
+    /// (else the leader of a process group of its own).
     terminal: bool,
     /// The errno of the step that failed (0: none).
     failed: AtomicI32,
@@ -191,7 +195,9 @@ fn above_stdio(fd: BorrowedFd<'_>) -> io::Result<OwnedFd> {
 }
 
 /// Starts `program` with `stdio` as its stdin, stdout and stderr, as a
-/// session leader whose controlling terminal is its stdin if `terminal`.
+/// session leader whose controlling terminal is its stdin if `terminal`,
+/// else as the leader of a process group of its own (so that what it
+/// starts can be killed with it, see `tree`).
 /// An error is the errno of the step that failed (a missing program is
 /// `ENOENT`, as from `execve`).
 pub(crate) fn spawn(
@@ -354,6 +360,9 @@ fn prepare(plan: &Plan) -> Result<(), i32> {
         check(unsafe { syscall(nr::SETSID) })?;
         // SAFETY: TIOCSCTTY takes an integer argument.
         check(unsafe { syscall(nr::IOCTL, 0 as c_long, TIOCSCTTY, 0 as c_long) })?;
+    } else {
+        // SAFETY: no pointers; setpgid(0, 0): a group of its own.
+        check(unsafe { syscall(nr::SETPGID, 0 as c_long, 0 as c_long) })?;
     }
     // What a new program expects: SIGPIPE's default action (the agent
     // ignores it, as Rust programs do) and no blocked signal.

@@ -94,6 +94,7 @@ unsafe extern "C" {
     fn listen(fd: c_int, backlog: c_int) -> c_int;
     fn accept4(fd: c_int, addr: *mut c_void, len: *mut u32, flags: c_int) -> c_int;
     fn kill(pid: c_int, signal: c_int) -> c_int;
+    fn waitpid(pid: c_int, status: *mut c_int, options: c_int) -> c_int;
     fn shutdown(fd: c_int, how: c_int) -> c_int;
 }
 
@@ -351,6 +352,40 @@ pub(crate) fn send_signal(pid: u32, signal: i32) -> io::Result<()> {
         return Err(last_error());
     }
     Ok(())
+}
+
+/// Sends `signal` to `target` as `kill(2)` reads it: a process (> 0) or a
+/// process group (< -1). 0, -1 and PID 1's group are refused (`ESRCH`):
+/// they would reach the agent or every process.
+pub(crate) fn send_signal_raw(target: i64, signal: i32) -> io::Result<()> {
+    let target = c_int::try_from(target)
+        .ok()
+        .filter(|t| !(-1..=1).contains(t))
+        .ok_or_else(|| io::Error::from_raw_os_error(3))?;
+    // SAFETY: no pointers.
+    if unsafe { kill(target, signal) } < 0 {
+        return Err(last_error());
+    }
+    Ok(())
+}
+
+/// Reaps `pid` if it is this process's child and has ended; whether it is
+/// gone (reaped now, or no longer there at all).
+pub(crate) fn reap_if_ended(pid: u32) -> bool {
+    const WNOHANG: c_int = 1;
+    const WALL: c_int = 0x4000_0000;
+    let Some(pid) = c_int::try_from(pid).ok().filter(|&p| p > 1) else {
+        return true;
+    };
+    let mut status: c_int = 0;
+    // SAFETY: `status` is a valid, writable int for the call.
+    let got = unsafe { waitpid(pid, &mut status, WNOHANG | WALL) };
+    match got {
+        0 => false,
+        got if got > 0 => true,
+        // ECHILD: not (yet) ours; gone if /proc has no entry.
+        _ => !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+    }
 }
 
 /// A vsock stream socket listening on `port` of any CID.

@@ -33,7 +33,7 @@ pub(crate) mod rootfs;
 mod runtime;
 mod state;
 
-use std::path::PathBuf;
+use std::{path::PathBuf, time::Duration};
 
 use monocore_rules::{EnvPairError, PathPairError, PortPairError, RlimitError};
 
@@ -234,6 +234,37 @@ pub enum MonocoreError {
     /// source says how.
     #[error("the guest agent's control channel failed")]
     Control(#[from] ControlError),
+
+    /// A command run in a VM was still running when its
+    /// [`timeout`](crate::vm::GuestCommand::timeout) passed: it was killed
+    /// with everything it started. `wait`, `wait_timeout` and `try_wait`
+    /// return this (with no output), and `wait_with_output` too, with the
+    /// output piped until then.
+    #[error(
+        "the guest command was still running after its timeout of {timeout:?}, and was killed{}",
+        if *.confirmed { "" } else { " (the guest agent did not confirm it)" }
+    )]
+    CommandTimedOut {
+        /// The command's timeout.
+        timeout: Duration,
+        /// Whether the guest agent reported the command's end after the
+        /// kill; `false` when it did not within a short grace (the VM is
+        /// frozen or overloaded): the handle gave up on it.
+        confirmed: bool,
+        /// What it wrote to stdout until then (piped, `wait_with_output`).
+        stdout: Vec<u8>,
+        /// What it wrote to stderr until then (piped, `wait_with_output`).
+        stderr: Vec<u8>,
+    },
+
+    /// The VM reached its
+    /// [`time_to_live`](crate::vm::SpawnOptions::time_to_live): its helper
+    /// ended it (whatever ran in it was killed).
+    #[error("the VM reached its time to live of {time_to_live:?} and was ended")]
+    VmExpired {
+        /// Its time to live.
+        time_to_live: Duration,
+    },
 
     /// The VMM stopped without the guest reporting an exit code: the guest
     /// failed to boot or crashed (e.g. `KVM_EXIT_INTERNAL_ERROR`, a kernel

@@ -153,6 +153,18 @@ pub enum ControlError {
     /// The agent broke the protocol (a frame that does not decode).
     #[error("the guest agent broke the control protocol")]
     Protocol(#[source] Arc<monocore_agent::control::ControlError>),
+    /// The guest agent did not answer `request` in time: the VM is frozen
+    /// or stopped (its VMM process too), or its agent no longer serves the
+    /// control channel. A command's streams end, and its handle returns
+    /// this instead of blocking.
+    #[error("the guest agent did not answer {request} within {waited:?}")]
+    Unresponsive {
+        /// What it did not answer: `Hello`, `Exec`, `Prepare`, `Discard`,
+        /// `Ping` (a running command's check) or `Kill`.
+        request: &'static str,
+        /// How long it was given.
+        waited: Duration,
+    },
     /// The VM did not end in time after being asked to.
     #[error("VM {id} did not end within {timeout:?}")]
     ShutdownTimeout {

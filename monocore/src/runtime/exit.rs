@@ -58,6 +58,9 @@ pub(crate) fn classify(
     state: &Shared,
     report: Result<Report, ReportError>,
 ) -> MonocoreResult<VmExitStatus> {
+    if let Some(time_to_live) = state.expired {
+        return Err(MonocoreError::VmExpired { time_to_live });
+    }
     if let Some(failure) = &state.failure {
         return Err(failure.clone().into_error());
     }

@@ -165,6 +165,12 @@ pub(crate) fn install(run: &RunPaths, spec: &Spec) -> MonocoreResult<()> {
     Ok(())
 }
 
+/// Whether the guest agent has said it is ready (it listens on the control
+/// channel from then on).
+pub(crate) fn agent_ready(run: &RunPaths) -> bool {
+    matches!(read_report(run), Ok(Report::Ready))
+}
+
 /// What the agent reported, read from the run `run`'s private root after
 /// the VM ended.
 ///

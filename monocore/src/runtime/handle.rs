@@ -108,13 +108,24 @@ impl VmHandle {
     }
 
     /// Connects to the guest agent, waiting while the VM boots (at most
-    /// `timeout`, and no longer than the VM runs).
-    fn connect(&mut self, timeout: Duration) -> MonocoreResult<std::os::unix::net::UnixStream> {
+    /// `timeout`, and no longer than the VM runs; once it has booted, an
+    /// agent that does not answer within [`control::bounds::ANSWER`] is
+    /// `Unresponsive`). Returns the connection and the socket.
+    fn connect(
+        &mut self,
+        timeout: Duration,
+    ) -> MonocoreResult<(std::os::unix::net::UnixStream, PathBuf)> {
         let socket = self.control_socket()?;
         let child = &mut self.child;
-        control::connect(&socket, Instant::now() + timeout, &mut || {
-            matches!(child.try_wait(), Ok(None))
-        })
+        let run = self.run.as_ref().ok_or(ControlError::VmEnded)?;
+        let conn = control::connect(
+            &socket,
+            Instant::now() + timeout,
+            &mut || matches!(child.try_wait(), Ok(None)),
+            &mut || guest_files::agent_ready(run.paths()),
+            control::bounds::ANSWER,
+        )?;
+        Ok((conn, socket))
     }
 
     /// Waits until the VM has booted and its guest agent answers (at most
@@ -145,7 +156,10 @@ impl VmHandle {
     /// the VM started with) and returns at once; the command's output can be
     /// streamed, its input written, and it can be signalled, waited for and
     /// killed, like a [`std::process::Child`]. Waits for the VM to finish
-    /// booting first (at most 5 minutes).
+    /// booting first (at most 5 minutes); a VM that has booted but does not
+    /// answer (frozen, stopped) is
+    /// [`ControlError::Unresponsive`](crate::error::ControlError::Unresponsive)
+    /// within 15 s.
     ///
     /// ```no_run
     /// use monocore::vm::{GuestCommand, GuestOutput, MicroVm, MicroVmConfig, SpawnOptions};
@@ -160,8 +174,8 @@ impl VmHandle {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn exec(&mut self, command: GuestCommand) -> MonocoreResult<GuestProcess> {
-        let conn = self.connect(Duration::from_secs(300))?;
-        control::start(conn, command)
+        let (conn, socket) = self.connect(Duration::from_secs(300))?;
+        control::start(conn, command, &socket)
     }
 
     /// Builds `container` in the running VM ahead of its commands, and
@@ -190,7 +204,7 @@ impl VmHandle {
     ///
     /// [`GuestCommand::in_container`]: crate::vm::GuestCommand::in_container
     pub fn prepare_container(&mut self, container: &GuestContainer) -> MonocoreResult<()> {
-        let conn = self.connect(Duration::from_secs(300))?;
+        let (conn, _) = self.connect(Duration::from_secs(300))?;
         control::prepare(conn, container)
     }
 
@@ -203,7 +217,7 @@ impl VmHandle {
     ///
     /// [`GuestCommand::in_new_container`]: crate::vm::GuestCommand::in_new_container
     pub fn discard_container(&mut self, name: impl AsRef<OsStr>) -> MonocoreResult<()> {
-        let conn = self.connect(Duration::from_secs(300))?;
+        let (conn, _) = self.connect(Duration::from_secs(300))?;
         control::discard(conn, name.as_ref())
     }
 
@@ -211,7 +225,7 @@ impl VmHandle {
     /// killed), and waits for it to end.
     pub fn shutdown(&mut self) -> MonocoreResult<VmExitStatus> {
         if self.reaped.is_none() {
-            let conn = self.connect(Duration::from_secs(300))?;
+            let (conn, _) = self.connect(Duration::from_secs(300))?;
             control::shutdown(conn)?;
         }
         self.wait()
@@ -231,6 +245,8 @@ impl VmHandle {
     ///   line.
     /// - `Err(Krun | Helper)`: the helper failed before entering the
     ///   VM (a libkrun call failed, the rootfs was unusable, …).
+    /// - `Err(VmExpired)`: the helper ended the VM at its
+    ///   [`time_to_live`](super::SpawnOptions::time_to_live).
     pub fn wait(&mut self) -> MonocoreResult<VmExitStatus> {
         let status = match self.reaped {
             Some(status) => status,

@@ -71,6 +71,9 @@ fn ignore_terminal_signals() {
 
 fn run(status: &mut std::fs::File) -> MonocoreResult<std::convert::Infallible> {
     let request = read_request()?;
+    if let Some(ttl) = request.time_to_live {
+        end_at(ttl, rustix::io::fcntl_dupfd_cloexec(status.as_fd(), 3)?)?;
+    }
     redirect_stdio()?;
     let vm = MicroVm::from_config(request.config)?;
     let mut prepared = vm.prepare_in(&request.run_dir, &request.kernel, request.net)?;
@@ -83,6 +86,24 @@ fn run(status: &mut std::fs::File) -> MonocoreResult<std::convert::Infallible> {
         .unwrap_or(0);
     writeln!(status, "{}", protocol::ready_line(nanos))?;
     prepared.enter_with_log(log_fd)
+}
+
+/// Ends this process (and the VM in it) when `ttl` has passed, after an
+/// `expired` line on `status` (the private channel), from a thread of its
+/// own: whatever the VM, its guest or the parent do meanwhile.
+fn end_at(ttl: std::time::Duration, status: OwnedFd) -> MonocoreResult<()> {
+    std::thread::Builder::new()
+        .name("monocore-ttl".into())
+        .spawn(move || {
+            std::thread::sleep(ttl);
+            let mut status = std::fs::File::from(status);
+            let _ = writeln!(status, "{}", protocol::expired_line(ttl));
+            // SAFETY: `_exit` is always safe to call; it ends the process
+            // (and with it the VM) without running destructors that other
+            // threads may be using.
+            unsafe { libc::_exit(protocol::EXPIRED_EXIT) }
+        })?;
+    Ok(())
 }
 
 /// Reads `<len>\n<json>` from stdin, then keeps stdin as the lifeline.

@@ -27,6 +27,8 @@ pub(crate) struct Shared {
     pub(crate) entered_at: Option<SystemTime>,
     /// What the helper reported when it failed, if it did.
     pub(crate) failure: Option<Failure>,
+    /// The time to live at which the helper ended the VM, if it did.
+    pub(crate) expired: Option<Duration>,
     /// Where the VMM's exit code came from, once it said.
     pub(crate) exit_source: Option<ExitSource>,
     /// The VMM's last error record.
@@ -121,6 +123,7 @@ pub(crate) fn read_log(stderr: impl Read, shared: &Mutex<Shared>, forward: LogLe
                 Status::Failed(error) => {
                     state.failure.get_or_insert(error);
                 }
+                Status::Expired(ttl) => state.expired = Some(ttl),
             }
             continue;
         }

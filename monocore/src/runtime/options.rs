@@ -1,7 +1,7 @@
 //! [`SpawnOptions`]: how [`MicroVm::spawn_with`](crate::vm::MicroVm::spawn_with)
 //! runs a VM.
 
-use std::{ffi::OsString, os::fd::OwnedFd, path::PathBuf, sync::Arc};
+use std::{ffi::OsString, os::fd::OwnedFd, path::PathBuf, sync::Arc, time::Duration};
 
 use crate::host::kernel::KernelChoice;
 
@@ -22,6 +22,7 @@ pub struct SpawnOptions {
     pub(crate) keep: bool,
     pub(crate) idle: bool,
     pub(crate) network_namespace: Option<Arc<OwnedFd>>,
+    pub(crate) time_to_live: Option<Duration>,
 }
 
 /// Where the guest console goes.
@@ -108,6 +109,30 @@ impl SpawnOptions {
     pub fn idle(mut self, idle: bool) -> Self {
         self.idle = idle;
         self
+    }
+
+    /// End the VM when it has run for `time_to_live` (counted from when its
+    /// helper process starts, boot included), whatever runs in it. The
+    /// helper process keeps the time and ends the VM itself, so it holds
+    /// even if this process is stuck. [`VmHandle::wait`] then returns
+    /// [`MonocoreError::VmExpired`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use monocore::vm::SpawnOptions;
+    /// let options = SpawnOptions::new().idle(true).time_to_live(Duration::from_secs(600));
+    /// assert_eq!(options.get_time_to_live(), Some(Duration::from_secs(600)));
+    /// ```
+    ///
+    /// [`MonocoreError::VmExpired`]: crate::MonocoreError::VmExpired
+    pub fn time_to_live(mut self, time_to_live: Duration) -> Self {
+        self.time_to_live = Some(time_to_live);
+        self
+    }
+
+    /// The time to live set with [`time_to_live`](Self::time_to_live).
+    pub fn get_time_to_live(&self) -> Option<Duration> {
+        self.time_to_live
     }
 
     /// Run the VM helper (the VMM) in the network namespace `namespace`

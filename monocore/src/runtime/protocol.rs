@@ -13,7 +13,8 @@
 //!   empty stdin.
 //! - **stderr**: a private channel to the parent, which the guest cannot
 //!   write to. It carries status lines ([`Status`]: `monocore-vmm ready
-//!   <unix-nanos>`, `monocore-vmm error …`) and the VMM's log (env_logger
+//!   <unix-nanos>`, `monocore-vmm error …`, `monocore-vmm expired
+//!   <millis>` when it ends the VM at its time to live) and the VMM's log (env_logger
 //!   lines `[<time> <LEVEL> <target>] <message>`, [`LogLine`]).
 //! - **stdout**: the guest console (the guest's stdout and stderr).
 //! - **exit status**: after `ready`, the VMM exits the process with the
@@ -26,6 +27,7 @@
 use std::{
     io::{BufRead, Read},
     path::PathBuf,
+    time::Duration,
 };
 
 use monocore_rules::limits;
@@ -50,6 +52,10 @@ pub(crate) struct HelperRequest {
     /// resolved), with `net`.
     #[serde(default)]
     pub(crate) net: Option<crate::net::NetPlan>,
+    /// How long the VM may run (`SpawnOptions::time_to_live`); the helper
+    /// ends it then, with an `expired` status line.
+    #[serde(default)]
+    pub(crate) time_to_live: Option<Duration>,
 }
 
 /// Prefix of every status line the helper writes.
@@ -58,6 +64,8 @@ pub(crate) const STATUS_PREFIX: &str = "monocore-vmm ";
 pub(crate) const HELPER_FAILED_EXIT: u8 = 70;
 /// The exit code of a helper whose parent went away.
 pub(crate) const LIFELINE_EXIT: i32 = 71;
+/// The exit code of a helper that ended its VM at its time to live.
+pub(crate) const EXPIRED_EXIT: i32 = 72;
 /// The longest request header: a byte length and a newline.
 const MAX_HEADER: u64 = 32;
 
@@ -122,6 +130,8 @@ pub(crate) enum Status {
     Ready(u128),
     /// Failed before entering.
     Failed(Failure),
+    /// Ended the VM at its time to live (this many milliseconds).
+    Expired(Duration),
 }
 
 /// What the helper reported when it failed: a libkrun call, typed, or
@@ -146,6 +156,12 @@ pub(crate) fn ready_line(nanos: u128) -> String {
     format!("{STATUS_PREFIX}ready {nanos}")
 }
 
+/// The `expired` line (without its newline): the helper ends the VM at its
+/// time to live `ttl`.
+pub(crate) fn expired_line(ttl: Duration) -> String {
+    format!("{STATUS_PREFIX}expired {}", ttl.as_millis())
+}
+
 /// The line that reports `error` (without its newline): a libkrun call
 /// typed, anything else as its one-line text with every cause.
 pub(crate) fn failure_line(error: &MonocoreError) -> String {
@@ -163,6 +179,10 @@ pub(crate) fn parse_status(line: &str) -> Option<Status> {
     let rest = line.strip_prefix(STATUS_PREFIX)?;
     if let Some(nanos) = rest.strip_prefix("ready ") {
         return nanos.trim().parse().ok().map(Status::Ready);
+    }
+    if let Some(millis) = rest.strip_prefix("expired ") {
+        let millis = millis.trim().parse().ok()?;
+        return Some(Status::Expired(Duration::from_millis(millis)));
     }
     if let Some(krun) = rest.strip_prefix("error-krun ") {
         let mut parts = krun.split_whitespace();

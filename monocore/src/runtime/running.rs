@@ -136,20 +136,24 @@ impl RunningVm {
             .map(|m| Duration::from_secs(now_secs().saturating_sub(m.started)))
     }
 
-    fn connect(&self) -> MonocoreResult<std::os::unix::net::UnixStream> {
+    fn connect(&self) -> MonocoreResult<(std::os::unix::net::UnixStream, std::path::PathBuf)> {
         let socket = self.paths.control_socket()?;
-        control::connect(
+        let conn = control::connect(
             &socket,
             Instant::now() + Duration::from_secs(300),
             &mut || self.paths.is_held(),
-        )
+            &mut || super::guest_files::agent_ready(&self.paths),
+            control::bounds::ANSWER,
+        )?;
+        Ok((conn, socket))
     }
 
     /// Runs `command` in this VM (see [`VmHandle::exec`]).
     ///
     /// [`VmHandle::exec`]: super::VmHandle::exec
     pub fn exec(&self, command: GuestCommand) -> MonocoreResult<GuestProcess> {
-        control::start(self.connect()?, command)
+        let (conn, socket) = self.connect()?;
+        control::start(conn, command, &socket)
     }
 
     /// Builds `container` in this VM and keeps it (see
@@ -157,7 +161,7 @@ impl RunningVm {
     ///
     /// [`VmHandle::prepare_container`]: super::VmHandle::prepare_container
     pub fn prepare_container(&self, container: &GuestContainer) -> MonocoreResult<()> {
-        control::prepare(self.connect()?, container)
+        control::prepare(self.connect()?.0, container)
     }
 
     /// Forgets a container [`prepare_container`](Self::prepare_container)
@@ -165,7 +169,7 @@ impl RunningVm {
     ///
     /// [`VmHandle::discard_container`]: super::VmHandle::discard_container
     pub fn discard_container(&self, name: impl AsRef<OsStr>) -> MonocoreResult<()> {
-        control::discard(self.connect()?, name.as_ref())
+        control::discard(self.connect()?.0, name.as_ref())
     }
 
     /// Asks the VM's agent to end the VM, and waits (at most `timeout`) until
@@ -173,7 +177,7 @@ impl RunningVm {
     /// process holds its run directory).
     pub fn shutdown(&self, timeout: Duration) -> MonocoreResult<()> {
         let vmm = self.pid().and_then(|pid| Some((pid, process_start(pid)?)));
-        control::shutdown(self.connect()?)?;
+        control::shutdown(self.connect()?.0)?;
         let deadline = Instant::now() + timeout;
         let running = || match vmm {
             Some((pid, start)) => process_start(pid) == Some(start),

@@ -67,6 +67,7 @@ impl MicroVm {
             kernel,
             run_dir: run.paths().dir().to_path_buf(),
             net: plan.take_net(),
+            time_to_live: options.time_to_live,
         })?;
         let log_level = self.get_config().log_level;
         let spawned_at = SystemTime::now();

@@ -121,3 +121,12 @@ fn a_command_runs_as_its_user_with_exactly_its_groups() {
     assert!(status.success(), "{text}");
     assert_eq!(text, "4321\n8765\n8765 11 12\n");
 }
+
+#[test]
+fn a_command_without_a_terminal_leads_a_process_group_of_its_own() {
+    let script = [b"-c".to_vec(), b"ps -o pgid= -p $$; echo $$".to_vec()];
+    let (_, text) = run(&program(&script, &[]));
+    let lines: Vec<&str> = text.lines().map(str::trim).collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert_eq!(lines.first(), lines.get(1), "{text}");
+}

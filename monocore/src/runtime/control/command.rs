@@ -1,7 +1,7 @@
 //! [`GuestCommand`]: a command to run in a running VM, and where its output
 //! goes.
 
-use std::{ffi::OsString, os::unix::ffi::OsStrExt};
+use std::{ffi::OsString, os::unix::ffi::OsStrExt, time::Duration};
 
 use monocore_agent::{
     control::{ExecError, ExecProblem, ExecRequest, Place, User, WinSize},
@@ -9,7 +9,7 @@ use monocore_agent::{
     spec::Rlimit,
 };
 
-use super::container::GuestContainer;
+use super::{bounds::Bounds, container::GuestContainer};
 use crate::{
     config::LinuxRlimitResource,
     error::{GuestCommandError, GuestCommandField},
@@ -69,6 +69,8 @@ pub struct GuestCommand {
     pub(crate) request: ExecRequest,
     pub(crate) stdout: GuestOutput,
     pub(crate) stderr: GuestOutput,
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) bounds: Bounds,
 }
 
 impl GuestCommand {
@@ -132,6 +134,44 @@ impl GuestCommand {
     /// Where stderr goes (default: this process's stderr).
     pub fn stderr(mut self, output: GuestOutput) -> Self {
         self.stderr = output;
+        self
+    }
+
+    /// Kills the command, and everything it started, if it still runs
+    /// `timeout` after it started (when the agent said so; `exec` has
+    /// returned by then). It is killed whatever it does: SIGKILL to its
+    /// process group, its session and every process descended from it.
+    ///
+    /// The host keeps the time, so it holds even when the guest does not
+    /// answer. Once the timeout has passed, [`GuestProcess::wait`] (and
+    /// `wait_timeout`, `try_wait`) return
+    /// [`MonocoreError::CommandTimedOut`], and
+    /// [`GuestProcess::wait_with_output`] returns it with the output
+    /// until then. Its `confirmed` says whether the agent reported the
+    /// command's end within a short grace (5 s) after the kill; if not, the
+    /// handle gave up on it (the VM is frozen or overloaded). Output keeps
+    /// streaming as it comes until then.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use monocore::{MonocoreError, vm::{GuestCommand, GuestOutput}};
+    /// # fn demo(vm: &mut monocore::vm::VmHandle) -> monocore::MonocoreResult<()> {
+    /// let command = GuestCommand::new("sh")
+    ///     .args(["-c", "echo started; sleep 600"])
+    ///     .stdout(GuestOutput::Piped)
+    ///     .timeout(Duration::from_secs(3));
+    /// match vm.exec(command)?.wait_with_output() {
+    ///     Err(MonocoreError::CommandTimedOut { stdout, .. }) => assert_eq!(stdout, b"started\n"),
+    ///     other => panic!("{other:?}"),
+    /// }
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// [`GuestProcess::wait`]: super::GuestProcess::wait
+    /// [`GuestProcess::wait_with_output`]: super::GuestProcess::wait_with_output
+    /// [`MonocoreError::CommandTimedOut`]: crate::MonocoreError::CommandTimedOut
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
         self
     }
 

@@ -7,13 +7,18 @@
 //! connection: the command, its input, its output and its exit status
 //! (see `monocore_agent::control` for the protocol). Everything the agent
 //! sends is hostile input: frames are bounded before they are read, and
-//! nothing the guest sends names a host path or a host command.
+//! nothing the guest sends names a host path or a host command. Every
+//! read is bounded in time too (see [`bounds`]).
 //!
 //! [`VmHandle::exec`]: crate::vm::VmHandle::exec
 
+pub(crate) mod bounds;
+mod channel;
 mod command;
 mod container;
+mod output;
 mod process;
+mod watch;
 
 use std::{
     ffi::OsStr,
@@ -35,17 +40,26 @@ use crate::error::{
 
 /// Connects to the agent behind `socket` and exchanges `Hello`s. The agent
 /// starts listening only once the VM has booted; until then libkrun closes
-/// each connection at once, so this retries until `deadline`, or until
-/// `alive` says the VM has ended.
+/// each connection (or holds it unanswered), so this retries until
+/// `deadline`, or until `alive` says the VM has ended. Once `booted` says
+/// the agent has been listening, a `Hello` not answered within `answer` is
+/// [`ControlError::Unresponsive`] at once.
 pub(crate) fn connect(
     socket: &Path,
     deadline: Instant,
     alive: &mut dyn FnMut() -> bool,
+    booted: &mut dyn FnMut() -> bool,
+    answer: Duration,
 ) -> MonocoreResult<UnixStream> {
     let mut pause = Duration::from_millis(20);
     loop {
-        if let Some(conn) = hello(socket)? {
-            return Ok(conn);
+        let wait = answer.min(deadline.saturating_duration_since(Instant::now()));
+        match hello(socket, wait.max(Duration::from_millis(1))) {
+            Ok(Some(conn)) => return Ok(conn),
+            Ok(None) => {}
+            Err(e @ ControlError::Unresponsive { .. }) if booted() => return Err(e.into()),
+            Err(ControlError::Unresponsive { .. }) => {}
+            Err(e) => return Err(e.into()),
         }
         if !alive() {
             return Err(ControlError::EndedBeforeAnswer.into());
@@ -62,9 +76,13 @@ pub(crate) fn connect(
 }
 
 /// One attempt at [`connect`]: `None` when the agent is not listening yet.
-fn hello(socket: &Path) -> Result<Option<UnixStream>, ControlError> {
-    match UnixStream::connect(socket) {
-        Ok(conn) => greet(conn),
+fn hello(socket: &Path, answer: Duration) -> Result<Option<UnixStream>, ControlError> {
+    match channel::connect_unix(socket) {
+        Ok(conn) => greet(conn, answer),
+        Err(e) if bounds::is_timeout(&e) => Err(ControlError::Unresponsive {
+            request: "Hello",
+            waited: Duration::ZERO,
+        }),
         Err(e)
             if matches!(
                 e.kind(),
@@ -82,9 +100,16 @@ fn hello(socket: &Path) -> Result<Option<UnixStream>, ControlError> {
 /// only then asks the guest; while nothing listens there it closes the
 /// connection, which shows up as a broken pipe if our `Hello` is written
 /// after the close (a slow or busy host), or as an end or reset when it is
-/// read.
-fn greet(mut conn: UnixStream) -> Result<Option<UnixStream>, ControlError> {
+/// read. Each read and write is bounded by `answer` (and stays so on the
+/// connection returned): one that runs out is `Unresponsive`.
+fn greet(mut conn: UnixStream, answer: Duration) -> Result<Option<UnixStream>, ControlError> {
     use monocore_agent::control::ControlError as Wire;
+    conn.set_read_timeout(Some(answer))?;
+    conn.set_write_timeout(Some(answer))?;
+    let unresponsive = ControlError::Unresponsive {
+        request: "Hello",
+        waited: answer,
+    };
     let not_ready = |e: &io::Error| {
         matches!(
             e.kind(),
@@ -95,6 +120,7 @@ fn greet(mut conn: UnixStream) -> Result<Option<UnixStream>, ControlError> {
     match hello.write(&mut conn) {
         Ok(()) => {}
         Err(Wire::Io(e)) if not_ready(&e) => return Ok(None),
+        Err(Wire::Io(e)) if bounds::is_timeout(&e) => return Err(unresponsive),
         Err(e) => return Err(e.into()),
     }
     match AgentMessage::read(&mut conn) {
@@ -105,6 +131,7 @@ fn greet(mut conn: UnixStream) -> Result<Option<UnixStream>, ControlError> {
         }),
         Ok(None) | Err(Wire::Truncated) => Ok(None),
         Err(Wire::Io(e)) if not_ready(&e) => Ok(None),
+        Err(Wire::Io(e)) if bounds::is_timeout(&e) => Err(unresponsive),
         Ok(Some(other)) => Err(ControlError::Unexpected {
             request: "Hello",
             got: kind_name(&other),
@@ -120,15 +147,49 @@ pub(crate) fn shutdown(mut conn: UnixStream) -> MonocoreResult<()> {
         .map_err(|e| ControlError::from(e).into())
 }
 
-/// Starts `command` on the agent behind `conn`.
-pub(crate) fn start(mut conn: UnixStream, command: GuestCommand) -> MonocoreResult<GuestProcess> {
+/// Starts `command` on the agent behind `conn` (from [`connect`], through
+/// `socket`, which a kill or a check of the agent may use for a session of
+/// its own).
+pub(crate) fn start(
+    mut conn: UnixStream,
+    command: GuestCommand,
+    socket: &Path,
+) -> MonocoreResult<GuestProcess> {
     command.validate()?;
-    HostMessage::Exec(Box::new(command.request.clone()))
-        .write(&mut conn)
-        .map_err(ControlError::from)?;
-    match AgentMessage::read(&mut conn).map_err(ControlError::from)? {
-        Some(AgentMessage::Started { pid }) => GuestProcess::start(conn, pid, &command),
+    let answer = request(
+        &mut conn,
+        &HostMessage::Exec(Box::new(command.request.clone())),
+        command.bounds.work,
+    )?;
+    match answer {
+        Some(AgentMessage::Started { pid }) => {
+            // From here on the command's watch bounds the connection.
+            conn.set_read_timeout(None)?;
+            conn.set_write_timeout(None)?;
+            GuestProcess::start(conn, pid, &command, Some(socket.to_path_buf()))
+        }
         other => Err(refusal(other, "Exec")),
+    }
+}
+
+/// Sends `message` and reads the answer, each within `answer`.
+fn request(
+    conn: &mut UnixStream,
+    message: &HostMessage,
+    answer: Duration,
+) -> Result<Option<AgentMessage>, ControlError> {
+    conn.set_read_timeout(Some(answer))?;
+    conn.set_write_timeout(Some(answer))?;
+    let result = message.write(conn).and_then(|()| AgentMessage::read(conn));
+    match result {
+        Ok(answer) => Ok(answer),
+        Err(monocore_agent::control::ControlError::Io(e)) if bounds::is_timeout(&e) => {
+            Err(ControlError::Unresponsive {
+                request: request_name(message),
+                waited: answer,
+            })
+        }
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -158,10 +219,8 @@ fn refusal(answer: Option<AgentMessage>, request: &'static str) -> MonocoreError
 /// process, until [`discard`].
 pub(crate) fn prepare(mut conn: UnixStream, container: &GuestContainer) -> MonocoreResult<()> {
     container.validate()?;
-    HostMessage::Prepare(Box::new(container.setup.clone()))
-        .write(&mut conn)
-        .map_err(ControlError::from)?;
-    done(conn, "Prepare")
+    let message = HostMessage::Prepare(Box::new(container.setup.clone()));
+    done(&mut conn, &message)
 }
 
 /// Forgets the kept container `name` in the VM behind `conn`.
@@ -172,17 +231,32 @@ pub(crate) fn discard(mut conn: UnixStream, name: &OsStr) -> MonocoreResult<()> 
         value: monocore_agent::report::escape(name, 64),
         problem,
     })?;
-    HostMessage::Discard(name.to_vec())
-        .write(&mut conn)
-        .map_err(ControlError::from)?;
-    done(conn, "Discard")
+    done(&mut conn, &HostMessage::Discard(name.to_vec()))
 }
 
-/// The agent's answer to `request`: `Done`, or why not.
-fn done(mut conn: UnixStream, request: &'static str) -> MonocoreResult<()> {
-    match AgentMessage::read(&mut conn).map_err(ControlError::from)? {
+/// Sends `message`, and reads the agent's answer (within
+/// [`bounds::WORK`]): `Done`, or why not.
+fn done(conn: &mut UnixStream, message: &HostMessage) -> MonocoreResult<()> {
+    match request(conn, message, bounds::WORK)? {
         Some(AgentMessage::Done) => Ok(()),
-        other => Err(refusal(other, request)),
+        other => Err(refusal(other, request_name(message))),
+    }
+}
+
+/// The name of a host message's kind, for an error that says what was not
+/// answered.
+pub(crate) fn request_name(message: &HostMessage) -> &'static str {
+    match message {
+        HostMessage::Hello { .. } => "Hello",
+        HostMessage::Exec(_) => "Exec",
+        HostMessage::Stdin(_) => "Stdin",
+        HostMessage::Signal(_) => "Signal",
+        HostMessage::Resize(_) => "Resize",
+        HostMessage::Shutdown => "Shutdown",
+        HostMessage::Prepare(_) => "Prepare",
+        HostMessage::Discard(_) => "Discard",
+        HostMessage::Ping(_) => "Ping",
+        HostMessage::Kill { .. } => "Kill",
     }
 }
 
@@ -197,6 +271,7 @@ pub(crate) fn kind_name(message: &AgentMessage) -> &'static str {
         AgentMessage::Exited(_) => "Exited",
         AgentMessage::Failed(_) => "Failed",
         AgentMessage::Done => "Done",
+        AgentMessage::Pong(_) => "Pong",
     }
 }
 

@@ -105,3 +105,32 @@ fn classification_never_confuses_vmm_failure_with_guest_code() {
         Err(MonocoreError::BootFailed { .. })
     ));
 }
+
+#[test]
+fn a_vm_ended_at_its_time_to_live_is_that_not_a_guest_code() {
+    // The helper says so on its private channel; a guest that exits with
+    // the helper's code (72) on its own is a guest code.
+    let mut state = Shared {
+        entered_at: Some(SystemTime::now()),
+        ..Shared::default()
+    };
+    state.exit_source = Some(ExitSource::Guest(72));
+    assert_eq!(
+        classify(exited(72), false, &state, Ok(Report::Ready))
+            .unwrap()
+            .code(),
+        Some(72)
+    );
+    state.exit_source = None;
+    state.expired = Some(std::time::Duration::from_secs(30));
+    match classify(exited(72), false, &state, Ok(Report::Ready)) {
+        Err(e @ MonocoreError::VmExpired { time_to_live }) => {
+            assert_eq!(time_to_live, std::time::Duration::from_secs(30));
+            assert_eq!(
+                e.to_string(),
+                "the VM reached its time to live of 30s and was ended"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+}

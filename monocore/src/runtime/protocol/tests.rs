@@ -41,6 +41,21 @@ fn status_lines_round_trip() {
     ));
     assert_eq!(parse_status("monocore-vmm error-krun krun_evil 1"), None);
     assert_eq!(parse_status("[x ERROR vmm] monocore-vmm ready 1"), None);
+    let ttl = std::time::Duration::from_millis(90_500);
+    assert_eq!(parse_status(&expired_line(ttl)), Some(Status::Expired(ttl)));
+    assert_eq!(parse_status("monocore-vmm expired soon"), None);
+}
+
+#[test]
+fn a_request_without_a_time_to_live_still_decodes() {
+    // What a parent of before `time_to_live` sends.
+    let mut sent = request(&MicroVmConfig::new("/rootfs", 256));
+    sent.time_to_live = None;
+    let mut json: serde_json::Value = serde_json::to_value(&sent).unwrap();
+    json.as_object_mut().unwrap().remove("time_to_live");
+    let json = serde_json::to_vec(&json).unwrap();
+    let framed = [format!("{}\n", json.len()).into_bytes(), json].concat();
+    assert_eq!(decode_request(&mut Cursor::new(framed)).unwrap(), sent);
 }
 
 #[test]
@@ -97,6 +112,7 @@ fn request(config: &MicroVmConfig) -> HelperRequest {
         },
         run_dir: "/cache/vms/run-x".into(),
         net: None,
+        time_to_live: Some(std::time::Duration::from_millis(1500)),
     }
 }
 
