@@ -145,9 +145,14 @@ impl VmHandle {
     ) -> MonocoreResult<()> {
         let socket = self.control_socket()?;
         let child = &mut self.child;
-        let conn = control::connect(&socket, Instant::now() + timeout, &mut || {
-            keep_waiting() && matches!(child.try_wait(), Ok(None))
-        })?;
+        let run = self.run.as_ref().ok_or(ControlError::VmEnded)?;
+        let conn = control::connect(
+            &socket,
+            Instant::now() + timeout,
+            &mut || keep_waiting() && matches!(child.try_wait(), Ok(None)),
+            &mut || guest_files::agent_ready(run.paths()),
+            control::bounds::ANSWER,
+        )?;
         drop(conn);
         Ok(())
     }
