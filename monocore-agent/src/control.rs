@@ -6,35 +6,76 @@
 //! to a Unix socket that the VMM listens on in the VM's run directory on the
 //! host (never in the guest's share); every connection to it becomes a new
 //! vsock connection to the agent. One connection carries one *session*: one
-//! command executed in the running VM, or one shutdown request.
+//! command executed in the running VM, one container prepared or discarded,
+//! a run of file requests, or one shutdown request.
 //!
-//! # Framing (version 2)
+//! # Framing (version 2, kinds added since)
 //!
 //! Every message is a frame: a `u32` little-endian length `n`, then `n`
 //! bytes: a kind byte and the body. A reader refuses a length above
 //! [`MAX_FRAME_LEN`] (or [`MAX_DATA_FRAME_LEN`] for every kind but `Exec`)
-//! before reading the body, and the body is read only as it arrives, so a
-//! peer that lies about a length costs nothing. Strings and lists use the
+//! before reading the body, and the body is read in pieces as it arrives,
+//! so a peer that lies about a length costs no more than one piece. Strings and lists use the
 //! encoding of [`crate::wire`].
 //!
 //! ```text
-//! host → agent                            agent → host
-//! 0x01 Hello    version: u32              0x81 Hello    version: u32
-//! 0x02 Exec     ExecRequest (see below)   0x82 Started  pid: u32
-//! 0x03 Stdin    bytes (empty: EOF)        0x83 Stdout   bytes
-//! 0x04 Signal   signal: i32               0x84 Stderr   bytes
-//! 0x05 Resize   rows: u16, cols: u16      0x85 Exited   code: u8 kind (0 exit, 1 signal), i32
-//! 0x06 Shutdown                           0x86 Failed   report line (crate::report)
-//! 0x07 Prepare  ContainerSetup            0x87 Done
-//! 0x08 Discard  name: string
+//! host → agent                              agent → host
+//! 0x01 Hello     version: u32               0x81 Hello    version: u32
+//! 0x02 Exec      ExecRequest (see below)    0x82 Started  pid: u32
+//! 0x03 Stdin     bytes (empty: EOF)         0x83 Stdout   bytes
+//! 0x04 Signal    signal: i32                0x84 Stderr   bytes
+//! 0x05 Resize    rows: u16, cols: u16       0x85 Exited   code: u8 kind (0 exit, 1 signal), i32
+//! 0x06 Shutdown                             0x86 Failed   report line (crate::report)
+//! 0x07 Prepare   ContainerSetup             0x87 Done
+//! 0x08 Discard   name: string               0x88 Data     bytes (of a file read)
+//! 0x09 WriteFile FileTarget, mode: u32      0x89 Entries  ≤ MAX_ENTRIES × Entry
+//! 0x0A Data      bytes (empty: end of file)
+//! 0x0B ReadFile  FileTarget, max: u64
+//! 0x0C Make      FileTarget, Dir mode | Symlink target
+//! 0x0D Stat      FileTarget, list: flag
 //! ```
 //!
 //! A session starts with both `Hello`s, then the host sends `Exec` (answered
 //! by `Started` or `Failed`, then output and one `Exited`), `Prepare` or
-//! `Discard` (answered by `Done` or `Failed`), or `Shutdown` (the VM
-//! ends). The agent is the one that can be hostile to the host, so
-//! the host's decoder is the one that matters most; both are bounded and
-//! fuzzed.
+//! `Discard` (answered by `Done` or `Failed`), file requests (below), or
+//! `Shutdown` (the VM ends). The agent is the one that can be hostile to
+//! the host, so the host's decoder is the one that matters most; both are
+//! bounded and fuzzed.
+//!
+//! # Files (version 4)
+//!
+//! A file session carries any number of file requests, one after another,
+//! each answered before the next is sent; all of them name the same place
+//! (a session thread that joined a container stays in it: a request for
+//! another place is `Failed`). Each request names a [`FileTarget`]: a
+//! container (entered as `Place::Join` enters it) or the VM, and an
+//! absolute path. Every path is resolved inside the place's root
+//! (`openat2` with `RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS` from its `/`),
+//! so a symlink or a `..` on the way leads no higher than that root.
+//! Their encoding is in `control/files.rs`.
+//!
+//! - `WriteFile` is followed by the file's bytes in `Data` frames (at most
+//!   [`MAX_DATA`] each) and an empty `Data`; then the agent answers `Done`
+//!   or `Failed`. The bytes go to a new file beside the path (created with
+//!   `O_CREAT | O_EXCL | O_NOFOLLOW` and exactly the mode: no umask), which
+//!   is then renamed over the path: the write is atomic, and a file or
+//!   symlink already at the path is *replaced*, never followed nor written
+//!   through (a directory there is `EISDIR`). The parent must exist.
+//! - `ReadFile` is answered by the file's bytes in `Data` frames, then
+//!   `Done`; symlinks are followed, inside the root. More than `max` bytes
+//!   is `Failed` with `EFBIG` once `max` bytes are sent; the host counts
+//!   too, and cuts off an agent that sends more.
+//! - `Make` makes a directory (an existing directory is left as it is) or a
+//!   symlink (replacing a file or symlink of that name, as `WriteFile`).
+//! - `Stat` describes the path without following a final symlink: one
+//!   [`Entry`] with an empty name, then, with `list` and for a directory,
+//!   one per entry in it (without `.` and `..`), in `Entries` frames, then
+//!   `Done`.
+//!
+//! A failure is `Failed` with its step (`resolve` for a path whose parent
+//! does not resolve, else the request's own: `write`, `read`, `make`,
+//! `stat`; `container` for a place that cannot be entered) and the errno.
+//! Kinds 0x0E–0x0F and 0x8A–0x8F are not used by this version.
 //!
 //! # `Exec` and containers
 //!
@@ -73,6 +114,7 @@ use std::{
 
 mod check;
 mod exec;
+mod files;
 
 pub use check::{
     ExecError, ExecField, ExecProblem, MAX_HOSTNAME_LEN, MAX_PATH_LEN, check_name, check_path,
@@ -81,6 +123,10 @@ pub use check::{
 pub use exec::{
     Bind, ContainerSetup, ExecRequest, MAX_BINDS, MAX_GROUPS, MAX_NAME_LEN, MAX_RLIMITS, Place,
     User,
+};
+pub use files::{
+    Entry, EntryKind, FileError, FileField, FileTarget, MAX_ENTRIES, MAX_ENTRY_NAME_LEN, MAX_MODE,
+    Make, check_entry_name, check_link, encoded_len,
 };
 
 use crate::{
@@ -93,8 +139,9 @@ use crate::{
 pub const CONTROL_PORT: u32 = 0x4D43; // "MC"
 
 /// The protocol version both sides send in `Hello` (2: `Exec` has a place,
-/// resource limits and a user; 3: `Prepare` and `Discard`).
-pub const VERSION: u32 = 3;
+/// resource limits and a user; 3: `Prepare` and `Discard`; 4: the file
+/// requests).
+pub const VERSION: u32 = 4;
 
 /// The largest frame (an `Exec` request, which holds a command like a run
 /// spec).
@@ -149,6 +196,37 @@ pub enum HostMessage {
     Prepare(Box<ContainerSetup>),
     /// Forget the kept container of this name (its processes go on).
     Discard(Vec<u8>),
+    /// Write the file at `target` with `mode`: its bytes follow in `Data`
+    /// frames, the last one empty.
+    WriteFile {
+        /// Where.
+        target: FileTarget,
+        /// Its mode (at most [`MAX_MODE`]).
+        mode: u32,
+    },
+    /// Bytes of the file being written; empty means its end.
+    Data(Vec<u8>),
+    /// Send the file at `target`, at most `max` bytes of it.
+    ReadFile {
+        /// Where.
+        target: FileTarget,
+        /// The most bytes the host accepts.
+        max: u64,
+    },
+    /// Make a directory or a symlink at `target`.
+    Make {
+        /// Where.
+        target: FileTarget,
+        /// What.
+        make: Make,
+    },
+    /// Describe `target` (and, with `list`, a directory's entries).
+    Stat {
+        /// Where.
+        target: FileTarget,
+        /// Whether a directory's entries follow its own.
+        list: bool,
+    },
 }
 
 /// A message from the agent.
@@ -173,8 +251,12 @@ pub enum AgentMessage {
     /// The command could not be started, or a `Prepare` or `Discard` not
     /// done (a [`Report::Failed`]).
     Failed(Report),
-    /// A `Prepare` or `Discard` is done.
+    /// A `Prepare`, a `Discard` or a file request is done.
     Done,
+    /// Bytes of the file being read.
+    Data(Vec<u8>),
+    /// Entries that a `Stat` describes.
+    Entries(Vec<Entry>),
 }
 
 /// Why a frame could not be read, encoded or decoded.
@@ -283,6 +365,26 @@ impl HostMessage {
             Self::Shutdown => frame(0x06, |_| Ok(())),
             Self::Prepare(setup) => frame(PREPARE, |w| exec::write_setup(w, setup)),
             Self::Discard(name) => frame(0x08, |w| w.string("discard", name)),
+            Self::WriteFile { target, mode } => frame(0x09, |w| {
+                files::write_target(w, target)?;
+                w.u32(*mode);
+                Ok(())
+            }),
+            Self::Data(data) => frame(0x0A, |w| w.bytes(data)),
+            Self::ReadFile { target, max } => frame(0x0B, |w| {
+                files::write_target(w, target)?;
+                w.u64(*max);
+                Ok(())
+            }),
+            Self::Make { target, make } => frame(0x0C, |w| {
+                files::write_target(w, target)?;
+                files::write_make(w, make)
+            }),
+            Self::Stat { target, list } => frame(0x0D, |w| {
+                files::write_target(w, target)?;
+                w.bool(*list);
+                Ok(())
+            }),
         }
     }
 
@@ -303,6 +405,23 @@ impl HostMessage {
             0x06 => Self::Shutdown,
             PREPARE => Self::Prepare(Box::new(exec::read_setup(&mut r)?)),
             0x08 => Self::Discard(r.string("discard")?),
+            0x09 => Self::WriteFile {
+                target: files::read_target(&mut r)?,
+                mode: r.u32("file.mode")?,
+            },
+            0x0A => Self::Data(r.bytes("data")?),
+            0x0B => Self::ReadFile {
+                target: files::read_target(&mut r)?,
+                max: r.u64("file.max")?,
+            },
+            0x0C => Self::Make {
+                target: files::read_target(&mut r)?,
+                make: files::read_make(&mut r)?,
+            },
+            0x0D => Self::Stat {
+                target: files::read_target(&mut r)?,
+                list: r.bool("stat.list")?,
+            },
             kind => return Err(ControlError::UnknownKind { kind }),
         };
         done(&r)?;
@@ -348,6 +467,8 @@ impl AgentMessage {
             }),
             Self::Failed(report) => frame(0x86, |w| w.bytes(report.encode().as_bytes())),
             Self::Done => frame(0x87, |_| Ok(())),
+            Self::Data(data) => frame(0x88, |w| w.bytes(data)),
+            Self::Entries(entries) => frame(0x89, |w| files::write_entries(w, entries)),
         }
     }
 
@@ -378,6 +499,8 @@ impl AgentMessage {
                 }
             }
             0x87 => Self::Done,
+            0x88 => Self::Data(r.bytes("data")?),
+            0x89 => Self::Entries(files::read_entries(&mut r)?),
             kind => return Err(ControlError::UnknownKind { kind }),
         };
         done(&r)?;
@@ -405,6 +528,10 @@ fn done(r: &Reader<'_>) -> Result<(), ControlError> {
         Err(ControlError::TrailingBytes)
     }
 }
+
+/// How much of a frame's body is allocated before its bytes have arrived: a
+/// full data frame (its length prefix and kind included).
+const READ_PIECE: usize = MAX_DATA + 16;
 
 /// Reads one frame: `None` at a clean end before its first byte. A length
 /// above the limit for its kind (`large(kind)`: up to [`MAX_FRAME_LEN`],
@@ -445,13 +572,19 @@ fn read_frame(
     if len > limit {
         return Err(ControlError::FrameTooLong { len });
     }
+    // In pieces of at most a data frame, each read whole as it arrives:
+    // a data frame takes one read (two through a buffer), and a length
+    // that lies costs no more than one piece.
     let body_len = len - 1;
     let mut body = Vec::new();
-    reader
-        .take(u64::try_from(body_len).unwrap_or(u64::MAX))
-        .read_to_end(&mut body)?;
-    if body.len() != body_len {
-        return Err(ControlError::Truncated);
+    while body.len() < body_len {
+        let start = body.len();
+        body.resize(start + (body_len - start).min(READ_PIECE), 0);
+        let piece = body.get_mut(start..).unwrap_or_default();
+        reader.read_exact(piece).map_err(|e| match e.kind() {
+            io::ErrorKind::UnexpectedEof => ControlError::Truncated,
+            _ => ControlError::Io(e),
+        })?;
     }
     Ok(Some((kind, body)))
 }

@@ -38,6 +38,66 @@ fn host_messages() -> Vec<HostMessage> {
         })),
         HostMessage::Discard(b"web".to_vec()),
     ]
+    .into_iter()
+    .chain(file_requests())
+    .collect()
+}
+
+/// A request of each file kind, in the VM and in a container.
+fn file_requests() -> Vec<HostMessage> {
+    let vm = |path: &[u8]| FileTarget {
+        container: None,
+        path: path.to_vec(),
+    };
+    let web = |path: &[u8]| FileTarget {
+        container: Some(b"web".to_vec()),
+        path: path.to_vec(),
+    };
+    vec![
+        HostMessage::WriteFile {
+            target: vm(b"/tmp/out"),
+            mode: 0o4755,
+        },
+        HostMessage::Data(b"bytes\0\xff".to_vec()),
+        HostMessage::Data(Vec::new()),
+        HostMessage::ReadFile {
+            target: web(b"/etc/hosts"),
+            max: 64 << 20,
+        },
+        HostMessage::Make {
+            target: vm(b"/srv/a"),
+            make: Make::Dir { mode: 0o750 },
+        },
+        HostMessage::Make {
+            target: web(b"/srv/link"),
+            make: Make::Symlink {
+                target: b"../../etc".to_vec(),
+            },
+        },
+        HostMessage::Stat {
+            target: vm(b"/"),
+            list: true,
+        },
+    ]
+}
+
+/// A listing: the directory itself, then a file, a directory, a symlink
+/// and a FIFO in it.
+fn listing() -> Vec<Entry> {
+    let entry = |name: &[u8], kind, mode, size, link: &[u8]| Entry {
+        name: name.to_vec(),
+        kind,
+        mode,
+        size,
+        link: link.to_vec(),
+    };
+    vec![
+        entry(b"", EntryKind::Dir, 0o755, 4096, b""),
+        entry(b"notes.txt", EntryKind::File, 0o644, 10 << 20, b""),
+        entry(b"sub", EntryKind::Dir, 0o1777, 0, b""),
+        entry(b"out", EntryKind::Symlink, 0o777, 1, b"/"),
+        entry(b"fifo", EntryKind::Other, 0o600, 0, b""),
+    ]
 }
 
 fn agent_messages() -> Vec<AgentMessage> {
@@ -54,6 +114,10 @@ fn agent_messages() -> Vec<AgentMessage> {
             detail: "/no/such".into(),
         }),
         AgentMessage::Done,
+        AgentMessage::Data(b"file\0bytes".to_vec()),
+        AgentMessage::Data(Vec::new()),
+        AgentMessage::Entries(listing()),
+        AgentMessage::Entries(Vec::new()),
     ]
 }
 
@@ -142,6 +206,87 @@ fn a_malformed_body_names_the_wire_error_as_its_source() {
     assert!(io.source().is_some());
 }
 
+#[test]
+fn file_messages_are_bounded_and_refuse_unknown_tags() {
+    // A Make of kind 2.
+    let mut body = vec![0u8];
+    body.extend_from_slice(&1u32.to_le_bytes());
+    body.push(b'/');
+    body.push(2);
+    assert!(matches!(
+        HostMessage::decode(0x0C, &body),
+        Err(ControlError::Body(WireError::BadTag { field: "make", tag: 2 }))
+    ));
+    // An entry of kind 4.
+    let mut frame = AgentMessage::Entries(listing()[..1].to_vec())
+        .encode()
+        .unwrap();
+    let kind_at = 4 + 1 + 4 + 4; // length, kind, count, empty name
+    frame[kind_at] = 4;
+    assert!(matches!(
+        AgentMessage::read(&mut &frame[..]),
+        Err(ControlError::Body(WireError::BadTag {
+            field: "entries.kind",
+            tag: 4
+        }))
+    ));
+    // More entries than a frame may carry, refused before allocating.
+    let mut body = u32::MAX.to_le_bytes().to_vec();
+    body.extend_from_slice(&[0; 64]);
+    assert!(matches!(
+        AgentMessage::decode(0x89, &body),
+        Err(ControlError::Body(WireError::TooMany {
+            field: "entries",
+            max: MAX_ENTRIES,
+            ..
+        }))
+    ));
+    let many = vec![listing()[0].clone(); MAX_ENTRIES + 1];
+    assert!(AgentMessage::Entries(many).encode().is_err());
+    // A data frame is refused past the data limit before its body is read.
+    let mut frame = u32::try_from(MAX_DATA_FRAME_LEN + 1)
+        .unwrap()
+        .to_le_bytes()
+        .to_vec();
+    frame.push(0x88);
+    assert!(matches!(
+        AgentMessage::read(&mut &frame[..]),
+        Err(ControlError::FrameTooLong { .. })
+    ));
+    // Every truncation of a file request is an error.
+    for request in file_requests() {
+        let frame = request.encode().unwrap();
+        let (kind, body) = (frame[4], &frame[5..]);
+        for cut in 0..body.len() {
+            assert!(HostMessage::decode(kind, &body[..cut]).is_err(), "{request:?} at {cut}");
+        }
+    }
+}
+
+#[test]
+fn a_data_frame_is_read_whole_from_a_slow_stream() {
+    /// Gives at most 7 bytes per read.
+    struct Trickle<'a>(&'a [u8]);
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = buf.len().min(7).min(self.0.len());
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+    let data: Vec<u8> = (0..MAX_DATA).map(|i| (i % 251) as u8).collect();
+    let frame = AgentMessage::Data(data.clone()).encode().unwrap();
+    let got = AgentMessage::read(&mut Trickle(&frame)).unwrap();
+    assert_eq!(got, Some(AgentMessage::Data(data)));
+    // Cut anywhere in the body: truncated, not a hang or a short message.
+    let cut = &frame[..frame.len() - 1];
+    assert!(matches!(
+        AgentMessage::read(&mut Trickle(cut)),
+        Err(ControlError::Truncated)
+    ));
+}
+
 /// The fuzz targets' seed sessions (`fuzz/corpus/control_*/session`):
 /// the committed files hold these messages, so a protocol change that
 /// leaves them stale fails here. `MONOCORE_WRITE_SEEDS=1` rewrites them.
@@ -180,6 +325,22 @@ fn the_fuzz_seed_sessions_are_of_this_version() {
         }),
     ];
     let prepared = [AgentMessage::Hello { version: VERSION }, AgentMessage::Done];
+    let host_files: Vec<HostMessage> = std::iter::once(HostMessage::Hello { version: VERSION })
+        .chain(file_requests())
+        .collect();
+    let agent_files = [
+        AgentMessage::Hello { version: VERSION },
+        AgentMessage::Done,
+        AgentMessage::Data(b"127.0.0.1 localhost\n".to_vec()),
+        AgentMessage::Done,
+        AgentMessage::Entries(listing()),
+        AgentMessage::Done,
+        AgentMessage::Failed(Report::Failed {
+            step: Step::Read,
+            errno: 27,
+            detail: "/dev/zero".into(),
+        }),
+    ];
     let corpus = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus");
     let sessions = [
         (
@@ -197,6 +358,14 @@ fn the_fuzz_seed_sessions_are_of_this_version() {
         (
             "control_agent/prepared",
             encode_all(prepared.iter().map(AgentMessage::encode)),
+        ),
+        (
+            "control_host/files",
+            encode_all(host_files.iter().map(HostMessage::encode)),
+        ),
+        (
+            "control_agent/files",
+            encode_all(agent_files.iter().map(AgentMessage::encode)),
         ),
     ];
     for (file, bytes) in sessions {

@@ -197,6 +197,8 @@ pub(crate) fn kind_name(message: &AgentMessage) -> &'static str {
         AgentMessage::Exited(_) => "Exited",
         AgentMessage::Failed(_) => "Failed",
         AgentMessage::Done => "Done",
+        AgentMessage::Data(_) => "Data",
+        AgentMessage::Entries(_) => "Entries",
     }
 }
 
