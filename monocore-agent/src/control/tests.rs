@@ -215,7 +215,10 @@ fn file_messages_are_bounded_and_refuse_unknown_tags() {
     body.push(2);
     assert!(matches!(
         HostMessage::decode(0x0C, &body),
-        Err(ControlError::Body(WireError::BadTag { field: "make", tag: 2 }))
+        Err(ControlError::Body(WireError::BadTag {
+            field: "make",
+            tag: 2
+        }))
     ));
     // An entry of kind 4.
     let mut frame = AgentMessage::Entries(listing()[..1].to_vec())
@@ -258,7 +261,10 @@ fn file_messages_are_bounded_and_refuse_unknown_tags() {
         let frame = request.encode().unwrap();
         let (kind, body) = (frame[4], &frame[5..]);
         for cut in 0..body.len() {
-            assert!(HostMessage::decode(kind, &body[..cut]).is_err(), "{request:?} at {cut}");
+            assert!(
+                HostMessage::decode(kind, &body[..cut]).is_err(),
+                "{request:?} at {cut}"
+            );
         }
     }
 }

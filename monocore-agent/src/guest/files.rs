@@ -156,7 +156,9 @@ fn enter<'p>(
     }
     match place {
         Some(p) if p.container == target.container => Ok(p.root.as_fd()),
-        _ => Err(fail(Step::Container, b"another place than this session's")(EINVAL)),
+        _ => Err(fail(Step::Container, b"another place than this session's")(
+            EINVAL,
+        )),
     }
 }
 
@@ -319,7 +321,10 @@ fn read_file(root: BorrowedFd<'_>, path: &[u8], max: u64, outbox: &SharedOutbox)
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => {
-                return report(outbox, &fail(Step::Read, path)(e.raw_os_error().unwrap_or(5)));
+                return report(
+                    outbox,
+                    &fail(Step::Read, path)(e.raw_os_error().unwrap_or(5)),
+                );
             }
         };
         sent = sent.saturating_add(n as u64);
@@ -356,7 +361,8 @@ fn make(root: BorrowedFd<'_>, path: &[u8], make: &Make) -> Result<(), Failure> {
         Make::Symlink { target } => {
             check_link(target).map_err(|_| fail(Step::Make, path)(EINVAL))?;
             let name = name.ok_or_else(|| fail(Step::Make, path)(EEXIST))?;
-            let link = CString::new(target.as_slice()).map_err(|_| fail(Step::Make, path)(EINVAL))?;
+            let link =
+                CString::new(target.as_slice()).map_err(|_| fail(Step::Make, path)(EINVAL))?;
             let (temp, ()) = create_temp(|temp| csys::make_symlink(&link, dir.as_fd(), temp))
                 .map_err(fail(Step::Make, path))?;
             replace(dir.as_fd(), &temp, &name).map_err(fail(Step::Make, path))
@@ -391,7 +397,12 @@ fn describe(dir: BorrowedFd<'_>, name: &CStr) -> Result<Entry, i32> {
 /// `Stat`: `path`'s entry, then a directory's entries with `list`, in
 /// `Entries` frames of at most about [`MAX_DATA`] bytes. `Ok(false)` when
 /// the host went away.
-fn stat(root: BorrowedFd<'_>, path: &[u8], list: bool, outbox: &SharedOutbox) -> Result<bool, Failure> {
+fn stat(
+    root: BorrowedFd<'_>,
+    path: &[u8],
+    list: bool,
+    outbox: &SharedOutbox,
+) -> Result<bool, Failure> {
     let (dir, name) = locate(root, path)?;
     let name = name.unwrap_or_default();
     let mut top = describe(dir.as_fd(), &name).map_err(fail(Step::Stat, path))?;

@@ -122,7 +122,9 @@ pub(crate) fn open_at(dir: BorrowedFd<'_>, name: &CStr, flags: c_int) -> Result<
 /// Clears `O_NONBLOCK` (and the other status flags) of `fd`.
 pub(crate) fn set_blocking(fd: BorrowedFd<'_>) -> Result<(), i32> {
     // SAFETY: no pointers; F_SETFL reads one int argument.
-    check(c_long::from(unsafe { fcntl(fd.as_raw_fd(), F_SETFL, 0 as c_int) }))
+    check(c_long::from(unsafe {
+        fcntl(fd.as_raw_fd(), F_SETFL, 0 as c_int)
+    }))
 }
 
 /// Renames `from` to `to`, both in `dir`: an entry at `to` (a file or a
@@ -190,7 +192,14 @@ pub(crate) fn read_link_at(dir: BorrowedFd<'_>, name: &CStr) -> Result<Vec<u8>, 
     let mut buf = vec![0u8; 4096];
     // SAFETY: `name` is a valid NUL-terminated string; `buf` is writable
     // for its length; both are alive for the call.
-    let n = unsafe { readlinkat(dir.as_raw_fd(), name.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+    let n = unsafe {
+        readlinkat(
+            dir.as_raw_fd(),
+            name.as_ptr(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+        )
+    };
     let n = usize::try_from(n).map_err(|_| errno())?;
     if n >= buf.len() {
         return Err(36); // ENAMETOOLONG

@@ -1,5 +1,6 @@
-//! Running more commands in a running VM: [`VmHandle::exec`] and
-//! [`GuestProcess`], over the guest agent's control channel.
+//! Running more commands in a running VM ([`VmHandle::exec`] and
+//! [`GuestProcess`]) and moving files in and out of it ([`GuestFiles`]),
+//! over the guest agent's control channel.
 //!
 //! Each VM's agent listens on a vsock port that libkrun maps to a Unix
 //! socket in the VM's run directory on the host (outside the directory the
@@ -13,6 +14,7 @@
 
 mod command;
 mod container;
+mod files;
 mod process;
 
 use std::{
@@ -27,6 +29,7 @@ use monocore_agent::control::{AgentMessage, HostMessage, VERSION};
 
 pub use command::{GuestCommand, GuestOutput, GuestOutputs};
 pub use container::GuestContainer;
+pub use files::{CopySummary, GuestFileKind, GuestFiles, GuestMetadata};
 pub use process::{GuestProcess, GuestSignaller, GuestStdin};
 
 use crate::error::{
