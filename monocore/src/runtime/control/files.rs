@@ -75,7 +75,7 @@ enum Vm<'a> {
 ///   set-user-ID, set-group-ID or sticky), and takes at most `max_bytes`
 ///   bytes and [`max_entries`](Self::max_entries) entries in all.
 /// - **Time**: each call (the wait for a booting agent included) ends
-///   within [`timeout`](Self::timeout) (2 minutes unless set), with
+///   within [`timeout`](Self::timeout) (5 minutes unless set), with
 ///   [`GuestFileError::TimedOut`](crate::error::GuestFileError::TimedOut)
 ///   past it.
 #[derive(Debug)]
@@ -121,8 +121,10 @@ impl<'a> GuestFiles<'a> {
     /// [`max_entries`](Self::max_entries) says otherwise.
     pub const DEFAULT_MAX_ENTRIES: u64 = 1 << 16;
     /// The time each call has unless [`timeout`](Self::timeout) says
-    /// otherwise (a boot here can take 20 s).
-    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
+    /// otherwise: 5 minutes, as long as `exec` waits for a booting agent
+    /// (under nested virtualization a boot takes 20 s, and the channel
+    /// moves about 1 MB/s).
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
 
     fn new(vm: Vm<'a>, container: Option<OsString>) -> Self {
         Self {
