@@ -18,6 +18,7 @@ use crate::output::{errln, outln};
 use std::{path::PathBuf, process::ExitCode};
 
 mod attach;
+mod cp;
 mod doctor;
 mod env_flags;
 mod flag_errors;
@@ -63,6 +64,10 @@ enum Command {
     Run(Box<run_args::RunArgs>),
     /// Run a command in a VM kept running by `monocore run --keep`.
     Exec(vms::ExecArgs),
+    /// Copy a file or a directory tree between the host and a VM kept
+    /// running by `monocore run --keep`: `cp SRC ID:PATH` or `cp ID:PATH
+    /// DST`; symlinks are copied as symlinks.
+    Cp(cp::CpArgs),
     /// List the running VMs (those of `monocore run --keep`, and every other
     /// VM of this user).
     Ps,
@@ -120,6 +125,7 @@ fn dispatch(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Run(args) => run::run(*args),
         Command::Exec(args) => vms::exec(args),
+        Command::Cp(args) => cp::cp(args),
         Command::Ps => vms::ps(),
         Command::Stop(args) => vms::stop(args),
         Command::Pull(args) => image::pull(&args),

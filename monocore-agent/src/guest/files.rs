@@ -68,7 +68,17 @@ pub(super) fn serve(
     outbox: &SharedOutbox,
     agent: &Agent,
 ) {
-    let mut place = None;
+    serve_in(None, first, input, outbox, agent);
+}
+
+/// [`serve`], in `place` if it is entered already.
+fn serve_in(
+    mut place: Option<Place>,
+    first: HostMessage,
+    input: &mut Incoming,
+    outbox: &SharedOutbox,
+    agent: &Agent,
+) {
     let mut request = first;
     while handle(request, &mut place, input, outbox, agent) {
         request = match HostMessage::read(input) {
@@ -447,4 +457,236 @@ fn stat(
         going_on = send(outbox, &AgentMessage::Entries(batch));
     }
     Ok(going_on)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{
+        ffi::CString,
+        fs,
+        io::BufReader,
+        os::unix::{fs::symlink, net::UnixStream},
+        path::Path,
+        sync::{Mutex, mpsc},
+    };
+
+    use monocore_agent::control::ControlError;
+
+    use super::*;
+    use crate::guest::{container::Containers, session::outbox};
+
+    /// A fresh directory of its own, removed when dropped.
+    struct TempDir(std::path::PathBuf);
+
+    impl TempDir {
+        fn new(name: &str) -> Self {
+            let dir = std::env::temp_dir().join(format!(
+                "monocore-agent-files-{name}-{}",
+                std::process::id()
+            ));
+            let _ = fs::remove_dir_all(&dir);
+            fs::create_dir_all(&dir).unwrap();
+            Self(dir)
+        }
+
+        fn path(&self) -> &Path {
+            &self.0
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn agent() -> Agent {
+        Agent {
+            rlimits: Vec::new(),
+            running: Mutex::new(Vec::new()),
+            containers: Containers::default(),
+            events: mpsc::channel().0,
+        }
+    }
+
+    fn at(path: &str) -> FileTarget {
+        FileTarget {
+            container: None,
+            path: path.as_bytes().to_vec(),
+        }
+    }
+
+    /// What the agent answers `requests`, served in `root` as the place's
+    /// `/`.
+    fn serve_at(root: &Path, requests: &[HostMessage]) -> Vec<AgentMessage> {
+        let (mut host, far) = UnixStream::pair().unwrap();
+        for request in requests {
+            request.write(&mut host).unwrap();
+        }
+        host.shutdown(std::net::Shutdown::Write).unwrap();
+        let path = CString::new(root.as_os_str().as_encoded_bytes()).unwrap();
+        let place = Place {
+            container: None,
+            root: csys::open_path(&path, O_PATH | O_DIRECTORY | O_RDONLY).unwrap(),
+        };
+        let mut input = BufReader::new(File::from(OwnedFd::from(far.try_clone().unwrap())));
+        let out = outbox(File::from(OwnedFd::from(far)));
+        let first = HostMessage::read(&mut input).unwrap().unwrap();
+        serve_in(Some(place), first, &mut input, &out, &agent());
+        drop(out);
+        drop(input);
+        let mut answers = Vec::new();
+        loop {
+            match AgentMessage::read(&mut host) {
+                Ok(Some(m)) => answers.push(m),
+                Ok(None) | Err(ControlError::Io(_)) => return answers,
+                Err(e) => panic!("{e}"),
+            }
+        }
+    }
+
+    fn write(path: &str, bytes: &[u8]) -> Vec<HostMessage> {
+        vec![
+            HostMessage::WriteFile {
+                target: at(path),
+                mode: 0o640,
+            },
+            HostMessage::Data(bytes.to_vec()),
+            HostMessage::Data(Vec::new()),
+        ]
+    }
+
+    fn failed_errno(answer: &AgentMessage) -> (Step, i32) {
+        match answer {
+            AgentMessage::Failed(monocore_agent::report::Report::Failed {
+                step, errno, ..
+            }) => (*step, *errno),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn writes_through_links_out_of_the_root_land_inside_it() {
+        let dir = TempDir::new("write");
+        let (root, canary) = (dir.path().join("root"), dir.path().join("canary"));
+        fs::create_dir_all(root.join("d")).unwrap();
+        fs::create_dir(&canary).unwrap();
+        fs::write(canary.join("file"), "canary").unwrap();
+        symlink("/", root.join("d/out")).unwrap();
+        symlink("../../../..", root.join("d/up")).unwrap();
+        symlink(canary.join("file"), root.join("final")).unwrap();
+        let mut requests = write("/d/out/a", b"1");
+        requests.extend(write("/d/up/b", b"2"));
+        requests.extend(write("/final", b"3"));
+        requests.extend(write("/../../c", b"4"));
+        let answers = serve_at(&root, &requests);
+        assert_eq!(answers, vec![AgentMessage::Done; 4]);
+        for (name, bytes) in [("a", "1"), ("b", "2"), ("final", "3"), ("c", "4")] {
+            assert_eq!(
+                fs::read_to_string(root.join(name)).unwrap(),
+                bytes,
+                "{name}"
+            );
+        }
+        // The final symlink was replaced, its target (outside) untouched.
+        assert!(
+            !fs::symlink_metadata(root.join("final"))
+                .unwrap()
+                .is_symlink()
+        );
+        assert_eq!(fs::read_to_string(canary.join("file")).unwrap(), "canary");
+        let mut beside: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        beside.sort();
+        assert_eq!(beside, ["canary", "root"]);
+        // Exactly the mode, and no temporary file left.
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            fs::metadata(root.join("a")).unwrap().permissions().mode() & 0o7777,
+            0o640
+        );
+        assert!(
+            fs::read_dir(&root).unwrap().all(|e| !e
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .ends_with(".tmp"))
+        );
+    }
+
+    #[test]
+    fn reads_resolve_inside_the_root_and_stop_at_the_limit() {
+        let dir = TempDir::new("read");
+        let root = dir.path().join("root");
+        fs::create_dir(&root).unwrap();
+        fs::write(dir.path().join("secret"), "host").unwrap();
+        symlink(dir.path().join("secret"), root.join("abs")).unwrap();
+        fs::write(root.join("big"), vec![7u8; 3 * MAX_DATA]).unwrap();
+        let read = |path: &str, max| HostMessage::ReadFile {
+            target: at(path),
+            max,
+        };
+        let answers = serve_at(
+            &root,
+            &[read("/abs", 100), read("/big", 2 * MAX_DATA as u64)],
+        );
+        // The link's target is looked up inside the root, where it is not.
+        assert_eq!(failed_errno(&answers[0]), (Step::Read, ENOENT));
+        assert_eq!(answers[1], AgentMessage::Data(vec![7u8; MAX_DATA]));
+        assert_eq!(answers[2], AgentMessage::Data(vec![7u8; MAX_DATA]));
+        assert_eq!(failed_errno(&answers[3]), (Step::Read, EFBIG));
+        assert_eq!(answers.len(), 4);
+    }
+
+    #[test]
+    fn stat_lists_without_following_and_make_replaces_links() {
+        let dir = TempDir::new("stat");
+        let root = dir.path().join("root");
+        fs::create_dir_all(root.join("d/sub")).unwrap();
+        fs::write(root.join("d/f"), "12345").unwrap();
+        symlink("/", root.join("d/top")).unwrap();
+        let answers = serve_at(
+            &root,
+            &[
+                HostMessage::Make {
+                    target: at("/d/sub"),
+                    make: Make::Dir { mode: 0o700 },
+                },
+                HostMessage::Make {
+                    target: at("/d/top"),
+                    make: Make::Symlink {
+                        target: b"../..".to_vec(),
+                    },
+                },
+                HostMessage::Make {
+                    target: at("/d/f"),
+                    make: Make::Dir { mode: 0o700 },
+                },
+                HostMessage::Stat {
+                    target: at("/d"),
+                    list: true,
+                },
+            ],
+        );
+        assert_eq!(answers[..2], [AgentMessage::Done, AgentMessage::Done]);
+        assert_eq!(failed_errno(&answers[2]), (Step::Make, EEXIST));
+        let AgentMessage::Entries(entries) = &answers[3] else {
+            panic!("{answers:?}")
+        };
+        assert_eq!(answers[4], AgentMessage::Done);
+        let find = |name: &[u8]| entries.iter().find(|e| e.name == name).unwrap();
+        assert_eq!(
+            (entries[0].name.as_slice(), entries[0].kind),
+            (&b""[..], EntryKind::Dir)
+        );
+        assert_eq!((find(b"f").kind, find(b"f").size), (EntryKind::File, 5));
+        assert_eq!(find(b"sub").kind, EntryKind::Dir);
+        assert_eq!(
+            (find(b"top").kind, find(b"top").link.as_slice()),
+            (EntryKind::Symlink, &b"../.."[..])
+        );
+        assert_eq!(entries.len(), 4);
+    }
 }

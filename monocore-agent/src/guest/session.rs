@@ -100,6 +100,14 @@ pub(super) struct Outbox {
 
 pub(super) type SharedOutbox = Arc<Mutex<Outbox>>;
 
+/// The sending half of the connection `conn`.
+pub(super) fn outbox(conn: File) -> SharedOutbox {
+    Arc::new(Mutex::new(Outbox {
+        conn,
+        closed: false,
+    }))
+}
+
 pub(super) fn send(outbox: &SharedOutbox, message: &AgentMessage) -> bool {
     let mut out = outbox.lock().unwrap_or_else(PoisonError::into_inner);
     !out.closed && message.write(&mut out.conn).is_ok()
@@ -114,10 +122,7 @@ fn session(conn: File, agent: &Agent) {
     else {
         return;
     };
-    let outbox = Arc::new(Mutex::new(Outbox {
-        conn,
-        closed: false,
-    }));
+    let outbox = outbox(conn);
     match HostMessage::read(&mut input) {
         Ok(Some(HostMessage::Hello { version: VERSION })) => {}
         _ => return,
