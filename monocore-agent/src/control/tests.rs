@@ -1,6 +1,8 @@
 //! The control protocol: every message round-trips, every truncation and
 //! lie about a length is an error, the fuzz seeds are of this version.
 
+use std::io;
+
 use proptest::prelude::*;
 
 use super::*;
