@@ -64,9 +64,13 @@ enum Command {
     Run(Box<run_args::RunArgs>),
     /// Run a command in a VM kept running by `monocore run --keep`.
     Exec(vms::ExecArgs),
-    /// Copy a file or a directory tree between the host and a VM kept
-    /// running by `monocore run --keep`: `cp SRC ID:PATH` or `cp ID:PATH
-    /// DST`; symlinks are copied as symlinks.
+    /// Copy files between the host and a VM kept running by `monocore run --keep`.
+    ///
+    /// `cp SRC ID:PATH` copies a host file or tree into the VM, `cp ID:PATH
+    /// DST` copies one out. A destination that is an existing directory
+    /// receives the source under its own name (a source ending in `/.`
+    /// gives its contents). Symlinks are copied as symlinks, never
+    /// followed; a copy out takes at most 64 MiB and 65536 entries.
     Cp(cp::CpArgs),
     /// List the running VMs (those of `monocore run --keep`, and every other
     /// VM of this user).

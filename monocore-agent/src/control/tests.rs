@@ -394,7 +394,79 @@ fn encode_all(frames: impl Iterator<Item = Result<Vec<u8>, ControlError>>) -> Ve
     frames.flat_map(Result::unwrap).collect()
 }
 
+fn bytes(max: usize) -> impl Strategy<Value = Vec<u8>> {
+    proptest::collection::vec(any::<u8>(), 0..max)
+}
+
+fn no_nul(max: usize) -> impl Strategy<Value = Vec<u8>> {
+    proptest::collection::vec(1u8.., 0..max)
+}
+
+fn file_target() -> impl Strategy<Value = FileTarget> {
+    (proptest::option::of(no_nul(20)), no_nul(40))
+        .prop_map(|(container, path)| FileTarget { container, path })
+}
+
+fn file_message() -> impl Strategy<Value = HostMessage> {
+    prop_oneof![
+        (file_target(), any::<u32>())
+            .prop_map(|(target, mode)| HostMessage::WriteFile { target, mode }),
+        bytes(100).prop_map(HostMessage::Data),
+        (file_target(), any::<u64>())
+            .prop_map(|(target, max)| HostMessage::ReadFile { target, max }),
+        (file_target(), any::<u32>()).prop_map(|(target, mode)| HostMessage::Make {
+            target,
+            make: Make::Dir { mode }
+        }),
+        (file_target(), no_nul(40)).prop_map(|(target, link)| HostMessage::Make {
+            target,
+            make: Make::Symlink { target: link }
+        }),
+        (file_target(), any::<bool>())
+            .prop_map(|(target, list)| HostMessage::Stat { target, list }),
+    ]
+}
+
+fn entries() -> impl Strategy<Value = AgentMessage> {
+    let kind = prop_oneof![
+        Just(EntryKind::File),
+        Just(EntryKind::Dir),
+        Just(EntryKind::Symlink),
+        Just(EntryKind::Other)
+    ];
+    let entry = (no_nul(20), kind, any::<u32>(), any::<u64>(), no_nul(20)).prop_map(
+        |(name, kind, mode, size, link)| Entry {
+            name,
+            kind,
+            mode,
+            size,
+            link,
+        },
+    );
+    prop_oneof![
+        proptest::collection::vec(entry, 0..20).prop_map(AgentMessage::Entries),
+        bytes(100).prop_map(AgentMessage::Data),
+    ]
+}
+
 proptest! {
+    #[test]
+    fn file_messages_round_trip_and_every_cut_is_an_error(
+        host in file_message(),
+        agent in entries(),
+    ) {
+        let frame = host.encode().unwrap();
+        prop_assert_eq!(HostMessage::read(&mut &frame[..]).unwrap(), Some(host));
+        for cut in 1..frame.len() {
+            prop_assert!(HostMessage::read(&mut &frame[..cut]).is_err());
+        }
+        let frame = agent.encode().unwrap();
+        prop_assert_eq!(AgentMessage::read(&mut &frame[..]).unwrap(), Some(agent));
+        for cut in 1..frame.len() {
+            prop_assert!(AgentMessage::read(&mut &frame[..cut]).is_err());
+        }
+    }
+
     #[test]
     fn any_bytes_read_as_messages_or_fail_without_panicking(
         bytes in proptest::collection::vec(any::<u8>(), 0..200)
