@@ -352,12 +352,13 @@ fn endless_streams_are_cut_off_at_the_limit(vm: &mut VmHandle) {
         "{err:?}"
     );
     println!("/dev/zero cut off at 1 MiB after {:?}", started.elapsed());
-    // A FIFO that `yes` keeps full (it holds the FIFO open for reading and
-    // writing, so the read never meets its end).
+    // A FIFO that `yes` keeps full: it is opened (for reading and writing,
+    // so the read never meets its end) under another name and renamed,
+    // so it has a writer from the moment it is found.
+    let script =
+        "mkfifo /tmp/fifo.new && exec 1<>/tmp/fifo.new && mv /tmp/fifo.new /tmp/fifo && exec yes";
     let mut yes = vm
-        .exec(
-            GuestCommand::new("/bin/sh").args(["-c", "mkfifo /tmp/fifo && exec yes 1<>/tmp/fifo"]),
-        )
+        .exec(GuestCommand::new("/bin/sh").args(["-c", script]))
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
     while vm

@@ -62,7 +62,8 @@
 //!   symlink already at the path is *replaced*, never followed nor written
 //!   through (a directory there is `EISDIR`). The parent must exist.
 //! - `ReadFile` is answered by the file's bytes in `Data` frames, then
-//!   `Done`; symlinks are followed, inside the root. More than `max` bytes
+//!   `Done`; symlinks are followed, inside the root. The open does not
+//!   wait for a FIFO's writer: a FIFO with none reads as empty. More than `max` bytes
 //!   is `Failed` with `EFBIG` once `max` bytes are sent; the host counts
 //!   too, and cuts off an agent that sends more.
 //! - `Make` makes a directory (an existing directory is left as it is) or a
