@@ -4,7 +4,8 @@
 //! limits) are bounded before anything is allocated; what decodes
 //! re-encodes to a frame that decodes to the same message; the value check
 //! the agent runs on a decoded `Exec` (container names, paths) never panics
-//! and gives the same answer for the re-decoded request.
+//! and gives the same answer for the re-decoded request; so does the check
+//! of a file request's target (version 4).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -22,6 +23,21 @@ fuzz_target!(|data: &[u8]| {
             if let Place::Create(setup) = &request.place {
                 assert!(setup.binds.len() <= MAX_BINDS);
             }
+        }
+        if let (
+            HostMessage::WriteFile { target, .. }
+            | HostMessage::ReadFile { target, .. }
+            | HostMessage::Make { target, .. }
+            | HostMessage::Stat { target, .. },
+            Some(
+                HostMessage::WriteFile { target: same, .. }
+                | HostMessage::ReadFile { target: same, .. }
+                | HostMessage::Make { target: same, .. }
+                | HostMessage::Stat { target: same, .. },
+            ),
+        ) = (&message, &again)
+        {
+            assert_eq!(target.check(), same.check());
         }
         assert_eq!(again, Some(message));
     }

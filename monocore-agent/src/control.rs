@@ -6,35 +6,79 @@
 //! to a Unix socket that the VMM listens on in the VM's run directory on the
 //! host (never in the guest's share); every connection to it becomes a new
 //! vsock connection to the agent. One connection carries one *session*: one
-//! command executed in the running VM, or one shutdown request.
+//! command executed in the running VM, one container prepared or discarded,
+//! a run of file requests, or one shutdown request.
 //!
-//! # Framing (version 2)
+//! # Framing (version 2, kinds added since)
 //!
 //! Every message is a frame: a `u32` little-endian length `n`, then `n`
 //! bytes: a kind byte and the body. A reader refuses a length above
 //! [`MAX_FRAME_LEN`] (or [`MAX_DATA_FRAME_LEN`] for every kind but `Exec`)
-//! before reading the body, and the body is read only as it arrives, so a
-//! peer that lies about a length costs nothing. Strings and lists use the
+//! before reading the body, and the body is read in pieces as it arrives,
+//! so a peer that lies about a length costs no more than one piece. Strings and lists use the
 //! encoding of [`crate::wire`].
 //!
 //! ```text
-//! host → agent                            agent → host
-//! 0x01 Hello    version: u32              0x81 Hello    version: u32
-//! 0x02 Exec     ExecRequest (see below)   0x82 Started  pid: u32
-//! 0x03 Stdin    bytes (empty: EOF)        0x83 Stdout   bytes
-//! 0x04 Signal   signal: i32               0x84 Stderr   bytes
-//! 0x05 Resize   rows: u16, cols: u16      0x85 Exited   code: u8 kind (0 exit, 1 signal), i32
-//! 0x06 Shutdown                           0x86 Failed   report line (crate::report)
-//! 0x07 Prepare  ContainerSetup            0x87 Done
-//! 0x08 Discard  name: string
-//! 0x0E Ping     nonce: u32                0x8E Pong     nonce: u32
-//! 0x0F Kill     pid: u32
+//! host → agent                              agent → host
+//! 0x01 Hello     version: u32               0x81 Hello    version: u32
+//! 0x02 Exec      ExecRequest (see below)    0x82 Started  pid: u32
+//! 0x03 Stdin     bytes (empty: EOF)         0x83 Stdout   bytes
+//! 0x04 Signal    signal: i32                0x84 Stderr   bytes
+//! 0x05 Resize    rows: u16, cols: u16       0x85 Exited   code: u8 kind (0 exit, 1 signal), i32
+//! 0x06 Shutdown                             0x86 Failed   report line (crate::report)
+//! 0x07 Prepare   ContainerSetup             0x87 Done
+//! 0x08 Discard   name: string               0x88 Data     bytes (of a file read)
+//! 0x09 WriteFile FileTarget, mode: u32      0x89 Entries  ≤ MAX_ENTRIES × Entry
+//! 0x0A Data      bytes (empty: end of file)
+//! 0x0B ReadFile  FileTarget, max: u64
+//! 0x0C Make      FileTarget, Dir mode | Symlink target
+//! 0x0D Stat      FileTarget, list: flag
+//! 0x0E Ping      nonce: u32                 0x8E Pong     nonce: u32
+//! 0x0F Kill      pid: u32
 //! ```
 //!
 //! A session starts with both `Hello`s, then the host sends `Exec` (answered
 //! by `Started` or `Failed`, then output and one `Exited`), `Prepare` or
-//! `Discard` (answered by `Done` or `Failed`), or `Shutdown` (the VM
-//! ends).
+//! `Discard` (answered by `Done` or `Failed`), file requests (below), or
+//! `Shutdown` (the VM ends). The agent is the one that can be hostile to
+//! the host, so the host's decoder is the one that matters most; both are
+//! bounded and fuzzed.
+//!
+//! # Files (version 4)
+//!
+//! A file session carries any number of file requests, one after another,
+//! each answered before the next is sent; all of them name the same place
+//! (a session thread that joined a container stays in it: a request for
+//! another place is `Failed`). Each request names a [`FileTarget`]: a
+//! container (entered as `Place::Join` enters it) or the VM, and an
+//! absolute path. Every path is resolved inside the place's root
+//! (`openat2` with `RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS` from its `/`),
+//! so a symlink or a `..` on the way leads no higher than that root.
+//! Their encoding is in `control/files.rs`.
+//!
+//! - `WriteFile` is followed by the file's bytes in `Data` frames (at most
+//!   [`MAX_DATA`] each) and an empty `Data`; then the agent answers `Done`
+//!   or `Failed`. The bytes go to a new file beside the path (created with
+//!   `O_CREAT | O_EXCL | O_NOFOLLOW` and exactly the mode: no umask), which
+//!   is then renamed over the path: the write is atomic, and a file or
+//!   symlink already at the path is *replaced*, never followed nor written
+//!   through (a directory there is `EISDIR`). The parent must exist.
+//! - `ReadFile` is answered by the file's bytes in `Data` frames, then
+//!   `Done`; symlinks are followed, inside the root. The open does not
+//!   wait for a FIFO's writer: a FIFO with none reads as empty. More than `max` bytes
+//!   is `Failed` with `EFBIG` once `max` bytes are sent; the host counts
+//!   too, and cuts off an agent that sends more.
+//! - `Make` makes a directory (an existing directory is left as it is) or a
+//!   symlink (replacing a file or symlink of that name, as `WriteFile`).
+//! - `Stat` describes the path without following a final symlink: one
+//!   [`Entry`] with an empty name, then, with `list` and for a directory,
+//!   one per entry in it (without `.` and `..`), in `Entries` frames, then
+//!   `Done`.
+//!
+//! A failure is `Failed` with its step (`resolve` for a path whose parent
+//! does not resolve, else the request's own: `write`, `read`, `make`,
+//! `stat`; `container` for a place that cannot be entered) and the errno.
+//! Kinds 0x8A–0x8D and 0x8F are not used by this version.
 //!
 //! # Bounds (version 4)
 //!
@@ -48,9 +92,7 @@
 //! answered by a `Pong` with the same nonce: from a command's session while
 //! it runs (the host pings a silent command to tell a slow command from a
 //! guest that stopped answering), or as the first message of a session of
-//! its own. The agent is the one that can be hostile to the host, so
-//! the host's decoder is the one that matters most; both are bounded and
-//! fuzzed.
+//! its own.
 //!
 //! # `Exec` and containers
 //!
@@ -82,13 +124,12 @@
 //!               ≤ 1024 binds × (source, target, readonly flag)
 //! ```
 
-use std::{
-    fmt,
-    io::{self, Read, Write},
-};
+use std::io::{Read, Write};
 
 mod check;
 mod exec;
+mod files;
+mod frame;
 
 pub use check::{
     ExecError, ExecField, ExecProblem, MAX_HOSTNAME_LEN, MAX_PATH_LEN, check_name, check_path,
@@ -98,19 +139,27 @@ pub use exec::{
     Bind, ContainerSetup, ExecRequest, MAX_BINDS, MAX_GROUPS, MAX_NAME_LEN, MAX_RLIMITS, Place,
     User,
 };
+pub use files::{
+    Entry, EntryKind, FileError, FileField, FileTarget, MAX_ENTRIES, MAX_ENTRY_NAME_LEN, MAX_MODE,
+    Make, check_entry_name, check_link, encoded_len,
+};
 
+pub use frame::ControlError;
+
+use self::frame::{done, frame, read_frame};
 use crate::{
     report::Report,
     spec::MAX_SPEC_LEN,
-    wire::{Reader, WireError, Writer},
+    wire::{Reader, WireError},
 };
 
 /// The vsock port the agent listens on.
 pub const CONTROL_PORT: u32 = 0x4D43; // "MC"
 
 /// The protocol version both sides send in `Hello` (2: `Exec` has a place,
-/// resource limits and a user; 3: `Prepare` and `Discard`; 4: `Ping`,
-/// `Pong` and `Kill`, and every command in a process group of its own).
+/// resource limits and a user; 3: `Prepare` and `Discard`; 4: the file
+/// requests, `Ping`, `Pong` and `Kill`, and every command in a process
+/// group of its own).
 pub const VERSION: u32 = 4;
 
 /// The largest frame (an `Exec` request, which holds a command like a run
@@ -174,6 +223,37 @@ pub enum HostMessage {
         /// The command's pid, as `Started` said.
         pid: u32,
     },
+    /// Write the file at `target` with `mode`: its bytes follow in `Data`
+    /// frames, the last one empty.
+    WriteFile {
+        /// Where.
+        target: FileTarget,
+        /// Its mode (at most [`MAX_MODE`]).
+        mode: u32,
+    },
+    /// Bytes of the file being written; empty means its end.
+    Data(Vec<u8>),
+    /// Send the file at `target`, at most `max` bytes of it.
+    ReadFile {
+        /// Where.
+        target: FileTarget,
+        /// The most bytes the host accepts.
+        max: u64,
+    },
+    /// Make a directory or a symlink at `target`.
+    Make {
+        /// Where.
+        target: FileTarget,
+        /// What.
+        make: Make,
+    },
+    /// Describe `target` (and, with `list`, a directory's entries).
+    Stat {
+        /// Where.
+        target: FileTarget,
+        /// Whether a directory's entries follow its own.
+        list: bool,
+    },
 }
 
 /// A message from the agent.
@@ -198,71 +278,15 @@ pub enum AgentMessage {
     /// The command could not be started, or a `Prepare` or `Discard` not
     /// done (a [`Report::Failed`]).
     Failed(Report),
-    /// A `Prepare`, `Discard` or `Kill` (in a session of its own) is done.
+    /// A `Prepare`, a `Discard`, a file request or a `Kill` (in a session
+    /// of its own) is done.
     Done,
+    /// Bytes of the file being read.
+    Data(Vec<u8>),
+    /// Entries that a `Stat` describes.
+    Entries(Vec<Entry>),
     /// The answer to a `Ping`, with its nonce.
     Pong(u32),
-}
-
-/// Why a frame could not be read, encoded or decoded.
-#[derive(Debug)]
-pub enum ControlError {
-    /// Reading or writing the connection failed (the `source`).
-    Io(io::Error),
-    /// A frame announced more bytes than its kind may have.
-    FrameTooLong {
-        /// The announced length.
-        len: usize,
-    },
-    /// A frame has no kind byte, or an unknown kind.
-    UnknownKind {
-        /// The kind byte (0 for an empty frame).
-        kind: u8,
-    },
-    /// A frame's body does not decode (the `source` says why).
-    Body(WireError),
-    /// A frame's body has bytes after its fields.
-    TrailingBytes,
-    /// The connection ended in the middle of a frame.
-    Truncated,
-}
-
-impl fmt::Display for ControlError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Io(_) => f.write_str("reading or writing the control channel failed"),
-            Self::FrameTooLong { len } => write!(f, "control frame of {len} bytes is too long"),
-            Self::UnknownKind { kind } => write!(f, "control frame of unknown kind {kind:#04x}"),
-            Self::Body(_) => f.write_str("malformed control frame"),
-            Self::TrailingBytes => f.write_str("control frame with bytes after its fields"),
-            Self::Truncated => f.write_str("control channel ended inside a frame"),
-        }
-    }
-}
-
-impl std::error::Error for ControlError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Self::Io(e) => Some(e),
-            Self::Body(e) => Some(e),
-            Self::FrameTooLong { .. }
-            | Self::UnknownKind { .. }
-            | Self::TrailingBytes
-            | Self::Truncated => None,
-        }
-    }
-}
-
-impl From<WireError> for ControlError {
-    fn from(e: WireError) -> Self {
-        Self::Body(e)
-    }
-}
-
-impl From<io::Error> for ControlError {
-    fn from(e: io::Error) -> Self {
-        Self::Io(e)
-    }
 }
 
 const EXEC: u8 = 0x02;
@@ -271,21 +295,6 @@ const PREPARE: u8 = 0x07;
 /// Whether frames of `kind` (from the host) may be up to [`MAX_FRAME_LEN`].
 fn large(kind: u8) -> bool {
     kind == EXEC || kind == PREPARE
-}
-
-fn frame(
-    kind: u8,
-    body: impl FnOnce(&mut Writer) -> Result<(), WireError>,
-) -> Result<Vec<u8>, ControlError> {
-    let mut w = Writer::new(vec![0, 0, 0, 0, kind]);
-    body(&mut w)?;
-    let mut bytes = w.finish();
-    let len = u32::try_from(bytes.len() - 4)
-        .map_err(|_| ControlError::FrameTooLong { len: bytes.len() })?;
-    if let Some(head) = bytes.get_mut(..4) {
-        head.copy_from_slice(&len.to_le_bytes());
-    }
-    Ok(bytes)
 }
 
 impl HostMessage {
@@ -318,6 +327,26 @@ impl HostMessage {
                 w.u32(*pid);
                 Ok(())
             }),
+            Self::WriteFile { target, mode } => frame(0x09, |w| {
+                files::write_target(w, target)?;
+                w.u32(*mode);
+                Ok(())
+            }),
+            Self::Data(data) => frame(0x0A, |w| w.bytes(data)),
+            Self::ReadFile { target, max } => frame(0x0B, |w| {
+                files::write_target(w, target)?;
+                w.u64(*max);
+                Ok(())
+            }),
+            Self::Make { target, make } => frame(0x0C, |w| {
+                files::write_target(w, target)?;
+                files::write_make(w, make)
+            }),
+            Self::Stat { target, list } => frame(0x0D, |w| {
+                files::write_target(w, target)?;
+                w.bool(*list);
+                Ok(())
+            }),
         }
     }
 
@@ -340,6 +369,23 @@ impl HostMessage {
             0x08 => Self::Discard(r.string("discard")?),
             0x0E => Self::Ping(r.u32("nonce")?),
             0x0F => Self::Kill { pid: r.u32("pid")? },
+            0x09 => Self::WriteFile {
+                target: files::read_target(&mut r)?,
+                mode: r.u32("file.mode")?,
+            },
+            0x0A => Self::Data(r.bytes("data")?),
+            0x0B => Self::ReadFile {
+                target: files::read_target(&mut r)?,
+                max: r.u64("file.max")?,
+            },
+            0x0C => Self::Make {
+                target: files::read_target(&mut r)?,
+                make: files::read_make(&mut r)?,
+            },
+            0x0D => Self::Stat {
+                target: files::read_target(&mut r)?,
+                list: r.bool("stat.list")?,
+            },
             kind => return Err(ControlError::UnknownKind { kind }),
         };
         done(&r)?;
@@ -389,6 +435,8 @@ impl AgentMessage {
                 w.u32(*nonce);
                 Ok(())
             }),
+            Self::Data(data) => frame(0x88, |w| w.bytes(data)),
+            Self::Entries(entries) => frame(0x89, |w| files::write_entries(w, entries)),
         }
     }
 
@@ -420,6 +468,8 @@ impl AgentMessage {
             }
             0x87 => Self::Done,
             0x8E => Self::Pong(r.u32("nonce")?),
+            0x88 => Self::Data(r.bytes("data")?),
+            0x89 => Self::Entries(files::read_entries(&mut r)?),
             kind => return Err(ControlError::UnknownKind { kind }),
         };
         done(&r)?;
@@ -438,64 +488,6 @@ impl AgentMessage {
         writer.write_all(&self.encode()?)?;
         Ok(writer.flush()?)
     }
-}
-
-fn done(r: &Reader<'_>) -> Result<(), ControlError> {
-    if r.remaining() == 0 {
-        Ok(())
-    } else {
-        Err(ControlError::TrailingBytes)
-    }
-}
-
-/// Reads one frame: `None` at a clean end before its first byte. A length
-/// above the limit for its kind (`large(kind)`: up to [`MAX_FRAME_LEN`],
-/// else [`MAX_DATA_FRAME_LEN`]) is refused before the body is read.
-fn read_frame(
-    reader: &mut impl Read,
-    large: impl Fn(u8) -> bool,
-) -> Result<Option<(u8, Vec<u8>)>, ControlError> {
-    let mut head = [0u8; 4];
-    let mut got = 0;
-    while got < head.len() {
-        let Some(rest) = head.get_mut(got..) else {
-            break;
-        };
-        match reader.read(rest) {
-            Ok(0) if got == 0 => return Ok(None),
-            Ok(0) => return Err(ControlError::Truncated),
-            Ok(n) => got += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
-    let len = usize::try_from(u32::from_le_bytes(head)).unwrap_or(usize::MAX);
-    if len == 0 {
-        return Err(ControlError::UnknownKind { kind: 0 });
-    }
-    let mut kind = [0u8; 1];
-    reader.read_exact(&mut kind).map_err(|e| match e.kind() {
-        io::ErrorKind::UnexpectedEof => ControlError::Truncated,
-        _ => ControlError::Io(e),
-    })?;
-    let [kind] = kind;
-    let limit = if large(kind) {
-        MAX_FRAME_LEN
-    } else {
-        MAX_DATA_FRAME_LEN
-    };
-    if len > limit {
-        return Err(ControlError::FrameTooLong { len });
-    }
-    let body_len = len - 1;
-    let mut body = Vec::new();
-    reader
-        .take(u64::try_from(body_len).unwrap_or(u64::MAX))
-        .read_to_end(&mut body)?;
-    if body.len() != body_len {
-        return Err(ControlError::Truncated);
-    }
-    Ok(Some((kind, body)))
 }
 
 #[cfg(test)]

@@ -48,6 +48,17 @@ pub enum Step {
         /// The index in the request's binds.
         index: u32,
     },
+    /// Resolving the directory a file request's path is in (inside the
+    /// place's root).
+    Resolve,
+    /// Writing a file (`WriteFile`).
+    Write,
+    /// Reading a file (`ReadFile`).
+    Read,
+    /// Making a directory or a symlink (`Make`).
+    Make,
+    /// Describing a path or listing a directory (`Stat`).
+    Stat,
 }
 
 /// What the agent reports.
@@ -100,6 +111,11 @@ impl fmt::Display for Step {
             Self::Exec => f.write_str("exec"),
             Self::Container => f.write_str("container"),
             Self::Bind { index } => write!(f, "bind:{index}"),
+            Self::Resolve => f.write_str("resolve"),
+            Self::Write => f.write_str("write"),
+            Self::Read => f.write_str("read"),
+            Self::Make => f.write_str("make"),
+            Self::Stat => f.write_str("stat"),
         }
     }
 }
@@ -114,6 +130,11 @@ impl Step {
             "workdir" => Self::Workdir,
             "exec" => Self::Exec,
             "container" => Self::Container,
+            "resolve" => Self::Resolve,
+            "write" => Self::Write,
+            "read" => Self::Read,
+            "make" => Self::Make,
+            "stat" => Self::Stat,
             _ => {
                 let (kind, n) = token.split_once(':')?;
                 let n: u32 = n.parse().ok()?;
@@ -233,7 +254,20 @@ mod tests {
                 errno: 30,
                 detail: "/etc/hosts".into(),
             },
-        ] {
+            Report::Failed {
+                step: Step::Read,
+                errno: 27,
+                detail: "/dev/zero".into(),
+            },
+        ]
+        .into_iter()
+        .chain(
+            [Step::Resolve, Step::Write, Step::Make, Step::Stat].map(|step| Report::Failed {
+                step,
+                errno: 2,
+                detail: "/x".into(),
+            }),
+        ) {
             assert_eq!(Report::parse(report.encode().as_bytes()), Ok(report));
         }
     }

@@ -18,6 +18,7 @@ use crate::output::{errln, outln};
 use std::{path::PathBuf, process::ExitCode};
 
 mod attach;
+mod cp;
 mod doctor;
 mod env_flags;
 mod flag_errors;
@@ -65,6 +66,14 @@ enum Command {
     Run(Box<run_args::RunArgs>),
     /// Run a command in a VM kept running by `monocore run --keep`.
     Exec(vms::ExecArgs),
+    /// Copy files between the host and a VM kept running by `monocore run --keep`.
+    ///
+    /// `cp SRC ID:PATH` copies a host file or tree into the VM, `cp ID:PATH
+    /// DST` copies one out. A destination that is an existing directory
+    /// receives the source under its own name (a source ending in `/.`
+    /// gives its contents). Symlinks are copied as symlinks, never
+    /// followed; a copy out takes at most 64 MiB and 65536 entries.
+    Cp(cp::CpArgs),
     /// List the running VMs (those of `monocore run --keep`, and every other
     /// VM of this user).
     Ps,
@@ -128,6 +137,7 @@ fn dispatch(cli: Cli) -> ExitCode {
         Command::Run(args) => run::run(*args),
         Command::Exec(args) => vms::exec(args),
         Command::Pool(command) => pool_server::pool(command),
+        Command::Cp(args) => cp::cp(args),
         Command::Ps => vms::ps(),
         Command::Stop(args) => vms::stop(args),
         Command::Pull(args) => image::pull(&args),

@@ -15,7 +15,9 @@ pub use crate::config::{
 pub use crate::error::GuestStep;
 pub use crate::error::SelfHelperError;
 pub use crate::error::{GuestCommandError, GuestCommandField, GuestCommandProblem};
+pub use crate::error::{GuestFileError, GuestFileField};
 pub use crate::runtime::{
-    GuestCommand, GuestContainer, GuestOutput, GuestOutputs, GuestProcess, GuestSignaller,
-    GuestStdin, PreparedVm, RunningVm, SpawnOptions, VmExitStatus, VmHandle, helper_main,
+    CopySummary, GuestCommand, GuestContainer, GuestFileKind, GuestFiles, GuestMetadata,
+    GuestOutput, GuestOutputs, GuestProcess, GuestSignaller, GuestStdin, PreparedVm, RunningVm,
+    SpawnOptions, VmExitStatus, VmHandle, helper_main,
 };

@@ -1,6 +1,8 @@
 //! The control protocol: every message round-trips, every truncation and
 //! lie about a length is an error, the fuzz seeds are of this version.
 
+use std::io;
+
 use proptest::prelude::*;
 
 use super::*;
@@ -41,6 +43,66 @@ fn host_messages() -> Vec<HostMessage> {
         HostMessage::Ping(u32::MAX),
         HostMessage::Kill { pid: 42 },
     ]
+    .into_iter()
+    .chain(file_requests())
+    .collect()
+}
+
+/// A request of each file kind, in the VM and in a container.
+fn file_requests() -> Vec<HostMessage> {
+    let vm = |path: &[u8]| FileTarget {
+        container: None,
+        path: path.to_vec(),
+    };
+    let web = |path: &[u8]| FileTarget {
+        container: Some(b"web".to_vec()),
+        path: path.to_vec(),
+    };
+    vec![
+        HostMessage::WriteFile {
+            target: vm(b"/tmp/out"),
+            mode: 0o4755,
+        },
+        HostMessage::Data(b"bytes\0\xff".to_vec()),
+        HostMessage::Data(Vec::new()),
+        HostMessage::ReadFile {
+            target: web(b"/etc/hosts"),
+            max: 64 << 20,
+        },
+        HostMessage::Make {
+            target: vm(b"/srv/a"),
+            make: Make::Dir { mode: 0o750 },
+        },
+        HostMessage::Make {
+            target: web(b"/srv/link"),
+            make: Make::Symlink {
+                target: b"../../etc".to_vec(),
+            },
+        },
+        HostMessage::Stat {
+            target: vm(b"/"),
+            list: true,
+        },
+    ]
+}
+
+/// A listing: the directory itself, then a file, a directory, a symlink
+/// and a FIFO in it.
+fn listing() -> Vec<Entry> {
+    let entry = |name: &[u8], kind, mode, size, link: &[u8]| Entry {
+        name: name.to_vec(),
+        kind,
+        mode,
+        size,
+        link: link.to_vec(),
+    };
+    vec![
+        entry(b"", EntryKind::Dir, 0o755, 4096, b""),
+        entry(b"notes.txt", EntryKind::File, 0o644, 10 << 20, b""),
+        entry(b"sub", EntryKind::Dir, 0o1777, 0, b""),
+        entry(b"out", EntryKind::Symlink, 0o777, 1, b"/"),
+        entry(b"fifo", EntryKind::Other, 0o600, 0, b""),
+    ]
 }
 
 fn agent_messages() -> Vec<AgentMessage> {
@@ -58,6 +120,10 @@ fn agent_messages() -> Vec<AgentMessage> {
         }),
         AgentMessage::Done,
         AgentMessage::Pong(7),
+        AgentMessage::Data(b"file\0bytes".to_vec()),
+        AgentMessage::Data(Vec::new()),
+        AgentMessage::Entries(listing()),
+        AgentMessage::Entries(Vec::new()),
     ]
 }
 
@@ -180,6 +246,93 @@ fn a_malformed_body_names_the_wire_error_as_its_source() {
     assert!(io.source().is_some());
 }
 
+#[test]
+fn file_messages_are_bounded_and_refuse_unknown_tags() {
+    // A Make of kind 2.
+    let mut body = vec![0u8];
+    body.extend_from_slice(&1u32.to_le_bytes());
+    body.push(b'/');
+    body.push(2);
+    assert!(matches!(
+        HostMessage::decode(0x0C, &body),
+        Err(ControlError::Body(WireError::BadTag {
+            field: "make",
+            tag: 2
+        }))
+    ));
+    // An entry of kind 4.
+    let mut frame = AgentMessage::Entries(listing()[..1].to_vec())
+        .encode()
+        .unwrap();
+    let kind_at = 4 + 1 + 4 + 4; // length, kind, count, empty name
+    frame[kind_at] = 4;
+    assert!(matches!(
+        AgentMessage::read(&mut &frame[..]),
+        Err(ControlError::Body(WireError::BadTag {
+            field: "entries.kind",
+            tag: 4
+        }))
+    ));
+    // More entries than a frame may carry, refused before allocating.
+    let mut body = u32::MAX.to_le_bytes().to_vec();
+    body.extend_from_slice(&[0; 64]);
+    assert!(matches!(
+        AgentMessage::decode(0x89, &body),
+        Err(ControlError::Body(WireError::TooMany {
+            field: "entries",
+            max: MAX_ENTRIES,
+            ..
+        }))
+    ));
+    let many = vec![listing()[0].clone(); MAX_ENTRIES + 1];
+    assert!(AgentMessage::Entries(many).encode().is_err());
+    // A data frame is refused past the data limit before its body is read.
+    let mut frame = u32::try_from(MAX_DATA_FRAME_LEN + 1)
+        .unwrap()
+        .to_le_bytes()
+        .to_vec();
+    frame.push(0x88);
+    assert!(matches!(
+        AgentMessage::read(&mut &frame[..]),
+        Err(ControlError::FrameTooLong { .. })
+    ));
+    // Every truncation of a file request is an error.
+    for request in file_requests() {
+        let frame = request.encode().unwrap();
+        let (kind, body) = (frame[4], &frame[5..]);
+        for cut in 0..body.len() {
+            assert!(
+                HostMessage::decode(kind, &body[..cut]).is_err(),
+                "{request:?} at {cut}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_data_frame_is_read_whole_from_a_slow_stream() {
+    /// Gives at most 7 bytes per read.
+    struct Trickle<'a>(&'a [u8]);
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = buf.len().min(7).min(self.0.len());
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+    let data: Vec<u8> = (0..MAX_DATA).map(|i| (i % 251) as u8).collect();
+    let frame = AgentMessage::Data(data.clone()).encode().unwrap();
+    let got = AgentMessage::read(&mut Trickle(&frame)).unwrap();
+    assert_eq!(got, Some(AgentMessage::Data(data)));
+    // Cut anywhere in the body: truncated, not a hang or a short message.
+    let cut = &frame[..frame.len() - 1];
+    assert!(matches!(
+        AgentMessage::read(&mut Trickle(cut)),
+        Err(ControlError::Truncated)
+    ));
+}
+
 /// The fuzz targets' seed sessions (`fuzz/corpus/control_*/session`):
 /// the committed files hold these messages, so a protocol change that
 /// leaves them stale fails here. `MONOCORE_WRITE_SEEDS=1` rewrites them.
@@ -221,6 +374,22 @@ fn the_fuzz_seed_sessions_are_of_this_version() {
         }),
     ];
     let prepared = [AgentMessage::Hello { version: VERSION }, AgentMessage::Done];
+    let host_files: Vec<HostMessage> = std::iter::once(HostMessage::Hello { version: VERSION })
+        .chain(file_requests())
+        .collect();
+    let agent_files = [
+        AgentMessage::Hello { version: VERSION },
+        AgentMessage::Done,
+        AgentMessage::Data(b"127.0.0.1 localhost\n".to_vec()),
+        AgentMessage::Done,
+        AgentMessage::Entries(listing()),
+        AgentMessage::Done,
+        AgentMessage::Failed(Report::Failed {
+            step: Step::Read,
+            errno: 27,
+            detail: "/dev/zero".into(),
+        }),
+    ];
     let corpus = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus");
     let sessions = [
         (
@@ -238,6 +407,14 @@ fn the_fuzz_seed_sessions_are_of_this_version() {
         (
             "control_agent/prepared",
             encode_all(prepared.iter().map(AgentMessage::encode)),
+        ),
+        (
+            "control_host/files",
+            encode_all(host_files.iter().map(HostMessage::encode)),
+        ),
+        (
+            "control_agent/files",
+            encode_all(agent_files.iter().map(AgentMessage::encode)),
         ),
     ];
     for (file, bytes) in sessions {
@@ -258,7 +435,79 @@ fn encode_all(frames: impl Iterator<Item = Result<Vec<u8>, ControlError>>) -> Ve
     frames.flat_map(Result::unwrap).collect()
 }
 
+fn bytes(max: usize) -> impl Strategy<Value = Vec<u8>> {
+    proptest::collection::vec(any::<u8>(), 0..max)
+}
+
+fn no_nul(max: usize) -> impl Strategy<Value = Vec<u8>> {
+    proptest::collection::vec(1u8.., 0..max)
+}
+
+fn file_target() -> impl Strategy<Value = FileTarget> {
+    (proptest::option::of(no_nul(20)), no_nul(40))
+        .prop_map(|(container, path)| FileTarget { container, path })
+}
+
+fn file_message() -> impl Strategy<Value = HostMessage> {
+    prop_oneof![
+        (file_target(), any::<u32>())
+            .prop_map(|(target, mode)| HostMessage::WriteFile { target, mode }),
+        bytes(100).prop_map(HostMessage::Data),
+        (file_target(), any::<u64>())
+            .prop_map(|(target, max)| HostMessage::ReadFile { target, max }),
+        (file_target(), any::<u32>()).prop_map(|(target, mode)| HostMessage::Make {
+            target,
+            make: Make::Dir { mode }
+        }),
+        (file_target(), no_nul(40)).prop_map(|(target, link)| HostMessage::Make {
+            target,
+            make: Make::Symlink { target: link }
+        }),
+        (file_target(), any::<bool>())
+            .prop_map(|(target, list)| HostMessage::Stat { target, list }),
+    ]
+}
+
+fn entries() -> impl Strategy<Value = AgentMessage> {
+    let kind = prop_oneof![
+        Just(EntryKind::File),
+        Just(EntryKind::Dir),
+        Just(EntryKind::Symlink),
+        Just(EntryKind::Other)
+    ];
+    let entry = (no_nul(20), kind, any::<u32>(), any::<u64>(), no_nul(20)).prop_map(
+        |(name, kind, mode, size, link)| Entry {
+            name,
+            kind,
+            mode,
+            size,
+            link,
+        },
+    );
+    prop_oneof![
+        proptest::collection::vec(entry, 0..20).prop_map(AgentMessage::Entries),
+        bytes(100).prop_map(AgentMessage::Data),
+    ]
+}
+
 proptest! {
+    #[test]
+    fn file_messages_round_trip_and_every_cut_is_an_error(
+        host in file_message(),
+        agent in entries(),
+    ) {
+        let frame = host.encode().unwrap();
+        prop_assert_eq!(HostMessage::read(&mut &frame[..]).unwrap(), Some(host));
+        for cut in 1..frame.len() {
+            prop_assert!(HostMessage::read(&mut &frame[..cut]).is_err());
+        }
+        let frame = agent.encode().unwrap();
+        prop_assert_eq!(AgentMessage::read(&mut &frame[..]).unwrap(), Some(agent));
+        for cut in 1..frame.len() {
+            prop_assert!(AgentMessage::read(&mut &frame[..cut]).is_err());
+        }
+    }
+
     #[test]
     fn any_bytes_read_as_messages_or_fail_without_panicking(
         bytes in proptest::collection::vec(any::<u8>(), 0..200)

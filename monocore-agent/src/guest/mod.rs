@@ -30,6 +30,7 @@
 mod command;
 mod console;
 mod container;
+mod files;
 mod net;
 mod pty;
 mod session;

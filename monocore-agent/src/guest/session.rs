@@ -1,5 +1,6 @@
-//! Serving the control channel: one thread per connection, one command per
-//! session (see [`monocore_agent::control`]).
+//! Serving the control channel: one thread per connection, one command (or
+//! one run of file requests, see [`files`]) per session (see
+//! [`monocore_agent::control`]).
 
 use std::{
     fs::File,
@@ -16,7 +17,7 @@ use std::{
 use super::{
     command::{Program, merged_limits},
     container::{Containers, Created},
-    pty,
+    files, pty,
     setup::{Failure, workdir_error},
     spawn::{Spawned, spawn},
     sys, tree,
@@ -109,14 +110,22 @@ pub(crate) fn serve(listener: OwnedFd, agent: Arc<Agent>) {
 
 /// The sending half of a connection; once closed (after `Exited`), nothing
 /// more is sent.
-struct Outbox {
+pub(super) struct Outbox {
     conn: File,
     closed: bool,
 }
 
-type SharedOutbox = Arc<Mutex<Outbox>>;
+pub(super) type SharedOutbox = Arc<Mutex<Outbox>>;
 
-fn send(outbox: &SharedOutbox, message: &AgentMessage) -> bool {
+/// The sending half of the connection `conn`.
+pub(super) fn outbox(conn: File) -> SharedOutbox {
+    Arc::new(Mutex::new(Outbox {
+        conn,
+        closed: false,
+    }))
+}
+
+pub(super) fn send(outbox: &SharedOutbox, message: &AgentMessage) -> bool {
     let mut out = outbox.lock().unwrap_or_else(PoisonError::into_inner);
     !out.closed && message.write(&mut out.conn).is_ok()
 }
@@ -124,13 +133,13 @@ fn send(outbox: &SharedOutbox, message: &AgentMessage) -> bool {
 fn session(conn: File, agent: &Agent) {
     // Buffered: a frame arrives in one read, not one per field (each
     // read is a trip through the guest kernel, slow under emulation).
-    let Ok(mut input) = conn.try_clone().map(BufReader::new) else {
+    let Ok(mut input) = conn
+        .try_clone()
+        .map(|c| BufReader::with_capacity(MAX_DATA + 16, c))
+    else {
         return;
     };
-    let outbox = Arc::new(Mutex::new(Outbox {
-        conn,
-        closed: false,
-    }));
+    let outbox = outbox(conn);
     match HostMessage::read(&mut input) {
         Ok(Some(HostMessage::Hello { version: VERSION })) => {}
         _ => return,
@@ -160,6 +169,9 @@ fn session(conn: File, agent: &Agent) {
             agent.kill(pid);
             send(&outbox, &AgentMessage::Done);
         }
+        Ok(Some(request)) if files::is_request(&request) => {
+            files::serve(request, &mut input, &outbox, agent);
+        }
         _ => {}
     }
 }
@@ -174,7 +186,7 @@ fn answer(outbox: &SharedOutbox, result: Result<(), Failure>) {
     }
 }
 
-fn failed(outbox: &SharedOutbox, step: Step, errno: i32, detail: &[u8]) {
+pub(super) fn failed(outbox: &SharedOutbox, step: Step, errno: i32, detail: &[u8]) {
     let report = Report::Failed {
         step,
         errno,
@@ -184,7 +196,7 @@ fn failed(outbox: &SharedOutbox, step: Step, errno: i32, detail: &[u8]) {
 }
 
 /// What the host sends, buffered.
-type Incoming = BufReader<File>;
+pub(super) type Incoming = BufReader<File>;
 
 /// Where the host's input goes.
 enum Input {

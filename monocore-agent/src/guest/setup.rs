@@ -41,6 +41,11 @@ impl fmt::Display for Failure {
             Step::Exec => "executing".to_owned(),
             Step::Container => "setting up the container".to_owned(),
             Step::Bind { index } => format!("mounting bind {index} at"),
+            Step::Resolve => "resolving the directory of".to_owned(),
+            Step::Write => "writing".to_owned(),
+            Step::Read => "reading".to_owned(),
+            Step::Make => "making".to_owned(),
+            Step::Stat => "describing".to_owned(),
         };
         write!(
             f,

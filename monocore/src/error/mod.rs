@@ -15,6 +15,7 @@
 //! - [`rootfs`]: [`RootfsError`]; [`image`]: [`ImageError`];
 //! - [`runtime`]: [`HelperError`], [`ControlError`], [`ReportError`],
 //!   [`SelfHelperError`], [`NoSuchVmReason`], [`GuestCommandError`];
+//! - [`files`]: [`GuestFileError`], files in and out of a running VM;
 //! - [`chain`]: [`ErrorChain`], an error with its causes, for people.
 //!
 //! The policy: each variant carries the offending value; a cause is told
@@ -25,6 +26,7 @@
 mod chain;
 mod config;
 mod config_file;
+mod files;
 mod host;
 pub(crate) mod image;
 mod net;
@@ -40,6 +42,7 @@ use monocore_rules::{EnvPairError, PathPairError, PortPairError, RlimitError};
 pub use chain::ErrorChain;
 pub use config::{ConfigErrorKind, InvalidMicroVmConfigError, LogLevelError};
 pub use config_file::{ConfigFileError, ConfigFileErrors};
+pub use files::{GuestFileError, GuestFileField};
 pub use host::{CompatKernelError, HostProblem, KernelError};
 pub use image::ImageError;
 pub use net::NetError;
@@ -229,6 +232,12 @@ pub enum MonocoreError {
     #[error(transparent)]
     GuestCommand(#[from] GuestCommandError),
 
+    /// Files could not be moved in or out of a running VM: a request the
+    /// agent would refuse (nothing was sent), a limit the guest went past,
+    /// a deadline, the agent's failure, or the host side of a copy.
+    #[error(transparent)]
+    GuestFile(#[from] GuestFileError),
+
     /// The control channel to the guest agent of a running VM failed (the
     /// VM ended, the agent never answered, or it broke the protocol); the
     /// source says how.
@@ -323,5 +332,10 @@ fn describe_guest_setup(step: GuestStep, errno: i32, detail: &str) -> String {
         GuestStep::Bind { index } => {
             format!("the guest cannot mount container.binds[{index}] at {detail}: {errno}")
         }
+        GuestStep::Resolve
+        | GuestStep::Write
+        | GuestStep::Read
+        | GuestStep::Make
+        | GuestStep::Stat => format!("the guest cannot {step} {detail}: {errno}"),
     }
 }

@@ -1,7 +1,7 @@
 //! [`VmHandle`]: a VM running in a child process.
 
 use std::{
-    ffi::OsStr,
+    ffi::{OsStr, OsString},
     io::Write,
     path::PathBuf,
     process::{Child, ChildStdin, ExitStatus},
@@ -11,7 +11,7 @@ use std::{
 use monocore_agent::report::Report;
 
 use super::{
-    GuestCommand, GuestContainer, GuestProcess, control,
+    GuestCommand, GuestContainer, GuestFiles, GuestProcess, control,
     exit::{VmExitStatus, classify},
     guest_files,
     monitor::{Watch, lock},
@@ -111,7 +111,7 @@ impl VmHandle {
     /// `timeout`, and no longer than the VM runs; once it has booted, an
     /// agent that does not answer within [`control::bounds::ANSWER`] is
     /// `Unresponsive`). Returns the connection and the socket.
-    fn connect(
+    pub(crate) fn connect(
         &mut self,
         timeout: Duration,
     ) -> MonocoreResult<(std::os::unix::net::UnixStream, PathBuf)> {
@@ -224,6 +224,31 @@ impl VmHandle {
     pub fn discard_container(&mut self, name: impl AsRef<OsStr>) -> MonocoreResult<()> {
         let (conn, _) = self.connect(Duration::from_secs(300))?;
         control::discard(conn, name.as_ref())
+    }
+
+    /// The files of the running VM: written, read and copied in and out
+    /// through the guest agent (see [`GuestFiles`]). Waits for the VM to
+    /// finish booting first (within the calls' timeout).
+    ///
+    /// ```no_run
+    /// # fn demo(vm: &mut monocore::vm::VmHandle) -> monocore::MonocoreResult<()> {
+    /// vm.files().write_file("/etc/motd", "hello\n", 0o644)?;
+    /// let hosts = vm.files().read_file("/etc/hosts")?;
+    /// # Ok(()) }
+    /// ```
+    pub fn files(&mut self) -> GuestFiles<'_> {
+        GuestFiles::of_handle(self, None)
+    }
+
+    /// The files of the running container `container` of this VM, as its
+    /// processes see them (its root, its binds), like
+    /// [`GuestCommand::in_container`]. An unknown container is a
+    /// [`GuestFileError::Guest`](crate::error::GuestFileError::Guest) error
+    /// at [`GuestStep::Container`](crate::vm::GuestStep::Container).
+    ///
+    /// [`GuestCommand::in_container`]: crate::vm::GuestCommand::in_container
+    pub fn files_in(&mut self, container: impl Into<OsString>) -> GuestFiles<'_> {
+        GuestFiles::of_handle(self, Some(container.into()))
     }
 
     /// Asks the guest agent to end the VM (commands still running are

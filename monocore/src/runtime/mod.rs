@@ -15,7 +15,7 @@
 //! - [`spawn`], [`options`]: starting a helper; [`monitor`]: the threads that
 //!   read its channels; [`exit`]: how a VM ended; [`handle`]: [`VmHandle`];
 //! - [`control`]: the client of the guest agent's control channel
-//!   (`exec`, `shutdown`); [`running`]: VMs of any process, found by ID.
+//!   (`exec`, files in and out, `shutdown`); [`running`]: VMs of any process, found by ID.
 //!
 //! The layers below: [`crate::config`] (what to run), [`crate::host`]
 //! (whether and with which kernel this host can run it), [`crate::state`]
@@ -39,8 +39,8 @@ pub(crate) mod vmm_log;
 
 pub use apply::PreparedVm;
 pub use control::{
-    GuestCommand, GuestContainer, GuestOutput, GuestOutputs, GuestProcess, GuestSignaller,
-    GuestStdin,
+    CopySummary, GuestCommand, GuestContainer, GuestFileKind, GuestFiles, GuestMetadata,
+    GuestOutput, GuestOutputs, GuestProcess, GuestSignaller, GuestStdin,
 };
 pub use exit::VmExitStatus;
 pub use handle::VmHandle;

@@ -8,17 +8,21 @@
 //! or its VMM lives.
 
 use std::{
-    ffi::OsStr,
+    ffi::{OsStr, OsString},
     fs,
     path::Path,
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
-use super::{GuestCommand, GuestContainer, GuestProcess, control};
+use super::{GuestCommand, GuestContainer, GuestFiles, GuestProcess, control};
 use crate::{
     error::{ControlError, MonocoreError, MonocoreResult, NoSuchVmReason},
     state::{self, Meta, RunPaths},
 };
+
+/// How long a command, a container request or a shutdown waits for the
+/// agent.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// A VM that is running, as found in a runs directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -136,11 +140,18 @@ impl RunningVm {
             .map(|m| Duration::from_secs(now_secs().saturating_sub(m.started)))
     }
 
-    fn connect(&self) -> MonocoreResult<(std::os::unix::net::UnixStream, std::path::PathBuf)> {
+    /// Connects to the VM's agent (waiting at most `timeout`; once it has
+    /// booted, an agent that does not answer within
+    /// [`control::bounds::ANSWER`] is `Unresponsive`). Returns the
+    /// connection and the socket.
+    pub(crate) fn connect(
+        &self,
+        timeout: Duration,
+    ) -> MonocoreResult<(std::os::unix::net::UnixStream, std::path::PathBuf)> {
         let socket = self.paths.control_socket()?;
         let conn = control::connect(
             &socket,
-            Instant::now() + Duration::from_secs(300),
+            Instant::now() + timeout,
             &mut || self.paths.is_held(),
             &mut || super::guest_files::agent_ready(&self.paths),
             control::bounds::ANSWER,
@@ -148,11 +159,26 @@ impl RunningVm {
         Ok((conn, socket))
     }
 
+    /// The files of this VM (see [`VmHandle::files`]).
+    ///
+    /// [`VmHandle::files`]: super::VmHandle::files
+    pub fn files(&self) -> GuestFiles<'_> {
+        GuestFiles::of_running(self, None)
+    }
+
+    /// The files of this VM's running container `container` (see
+    /// [`VmHandle::files_in`]).
+    ///
+    /// [`VmHandle::files_in`]: super::VmHandle::files_in
+    pub fn files_in(&self, container: impl Into<OsString>) -> GuestFiles<'_> {
+        GuestFiles::of_running(self, Some(container.into()))
+    }
+
     /// Runs `command` in this VM (see [`VmHandle::exec`]).
     ///
     /// [`VmHandle::exec`]: super::VmHandle::exec
     pub fn exec(&self, command: GuestCommand) -> MonocoreResult<GuestProcess> {
-        let (conn, socket) = self.connect()?;
+        let (conn, socket) = self.connect(CONNECT_TIMEOUT)?;
         control::start(conn, command, &socket)
     }
 
@@ -161,7 +187,7 @@ impl RunningVm {
     ///
     /// [`VmHandle::prepare_container`]: super::VmHandle::prepare_container
     pub fn prepare_container(&self, container: &GuestContainer) -> MonocoreResult<()> {
-        control::prepare(self.connect()?.0, container)
+        control::prepare(self.connect(CONNECT_TIMEOUT)?.0, container)
     }
 
     /// Forgets a container [`prepare_container`](Self::prepare_container)
@@ -169,7 +195,7 @@ impl RunningVm {
     ///
     /// [`VmHandle::discard_container`]: super::VmHandle::discard_container
     pub fn discard_container(&self, name: impl AsRef<OsStr>) -> MonocoreResult<()> {
-        control::discard(self.connect()?.0, name.as_ref())
+        control::discard(self.connect(CONNECT_TIMEOUT)?.0, name.as_ref())
     }
 
     /// Asks the VM's agent to end the VM, and waits (at most `timeout`) until
@@ -177,7 +203,7 @@ impl RunningVm {
     /// process holds its run directory).
     pub fn shutdown(&self, timeout: Duration) -> MonocoreResult<()> {
         let vmm = self.pid().and_then(|pid| Some((pid, process_start(pid)?)));
-        control::shutdown(self.connect()?.0)?;
+        control::shutdown(self.connect(CONNECT_TIMEOUT)?.0)?;
         let deadline = Instant::now() + timeout;
         let running = || match vmm {
             Some((pid, start)) => process_start(pid) == Some(start),

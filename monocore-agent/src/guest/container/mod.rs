@@ -15,7 +15,7 @@
 
 mod mounts;
 mod resolve;
-mod sys;
+pub(super) mod sys;
 mod templates;
 
 use std::{

@@ -1,5 +1,6 @@
-//! Running more commands in a running VM: [`VmHandle::exec`] and
-//! [`GuestProcess`], over the guest agent's control channel.
+//! Running more commands in a running VM ([`VmHandle::exec`] and
+//! [`GuestProcess`]) and moving files in and out of it ([`GuestFiles`]),
+//! over the guest agent's control channel.
 //!
 //! Each VM's agent listens on a vsock port that libkrun maps to a Unix
 //! socket in the VM's run directory on the host (outside the directory the
@@ -17,6 +18,7 @@ mod channel;
 mod command;
 mod container;
 mod output;
+mod files;
 mod process;
 mod watch;
 
@@ -32,6 +34,7 @@ use monocore_agent::control::{AgentMessage, HostMessage, VERSION};
 
 pub use command::{GuestCommand, GuestOutput, GuestOutputs};
 pub use container::GuestContainer;
+pub use files::{CopySummary, GuestFileKind, GuestFiles, GuestMetadata};
 pub use process::{GuestProcess, GuestSignaller, GuestStdin};
 
 use crate::error::{
@@ -272,6 +275,8 @@ pub(crate) fn kind_name(message: &AgentMessage) -> &'static str {
         AgentMessage::Failed(_) => "Failed",
         AgentMessage::Done => "Done",
         AgentMessage::Pong(_) => "Pong",
+        AgentMessage::Data(_) => "Data",
+        AgentMessage::Entries(_) => "Entries",
     }
 }
 
