@@ -133,6 +133,15 @@ fn claims_run_without_a_boot_get_fresh_vms_and_the_pool_refills() {
     }
     eprintln!("claim to echo's output: {waited:?}");
 
+    // A sandbox's commands are bounded like any VM's.
+    let err = second
+        .run(sh("echo started; sleep 300").timeout(Duration::from_secs(2)))
+        .unwrap_err();
+    let MonocoreError::CommandTimedOut { stdout, .. } = err else {
+        panic!("not a timeout: {err:?}")
+    };
+    assert_eq!(text(&stdout), "started\n");
+
     // A time to live ends the sandbox's VM.
     second.set_time_to_live(Duration::from_secs(1)).unwrap();
     let ended = second.wait_timeout(Duration::from_secs(30)).unwrap();
@@ -170,6 +179,17 @@ fn a_claim_with_its_own_root_runs_in_it_and_sees_nothing_else() {
         "{}",
         text(&out.stderr)
     );
+    // Files go in and out of the sandbox's own root, and `..` leads no
+    // higher than it.
+    sandbox
+        .files()
+        .write_file("/../../in.txt", b"from the host\n", 0o600)
+        .unwrap();
+    let out = sandbox
+        .run(sh("cat /in.txt; stat -c %a /in.txt; echo made > /out.txt"))
+        .unwrap();
+    assert_eq!(text(&out.stdout), "from the host\n600\n");
+    assert_eq!(sandbox.files().read_file("/out.txt").unwrap(), b"made\n");
     // A command's own setting wins over the claim's.
     let out = sandbox
         .run(sh("echo $GREETING").env("GREETING", "own"))

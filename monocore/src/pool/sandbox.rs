@@ -19,8 +19,8 @@ use crate::{
     error::{MonocoreResult, rootfs::io_at},
     rootfs::copy_tree,
     vm::{
-        GuestCommand, GuestContainer, GuestOutput, GuestOutputs, GuestProcess, MicroVmConfig,
-        VmExitStatus,
+        GuestCommand, GuestContainer, GuestFiles, GuestOutput, GuestOutputs, GuestProcess,
+        MicroVmConfig, VmExitStatus,
     },
 };
 
@@ -120,6 +120,17 @@ impl Sandbox {
     pub fn exec(&mut self, command: GuestCommand) -> MonocoreResult<GuestProcess> {
         let command = self.with_defaults(command);
         self.warm.vm.exec(command)
+    }
+
+    /// The sandbox's files, as its commands see them (in its container, if
+    /// the claim brought a root of its own): read, written and copied
+    /// through the agent's control channel, every path resolved inside the
+    /// sandbox's root (see [`GuestFiles`]).
+    pub fn files(&mut self) -> GuestFiles<'_> {
+        match &self.container {
+            Some(name) => self.warm.vm.files_in(name.clone()),
+            None => self.warm.vm.files(),
+        }
     }
 
     /// Runs `command` to its end with its stdout and stderr collected.

@@ -17,8 +17,8 @@ pub(crate) mod bounds;
 mod channel;
 mod command;
 mod container;
-mod output;
 mod files;
+mod output;
 mod process;
 mod watch;
 
@@ -260,6 +260,11 @@ pub(crate) fn request_name(message: &HostMessage) -> &'static str {
         HostMessage::Discard(_) => "Discard",
         HostMessage::Ping(_) => "Ping",
         HostMessage::Kill { .. } => "Kill",
+        HostMessage::WriteFile { .. } => "WriteFile",
+        HostMessage::Data(_) => "Data",
+        HostMessage::ReadFile { .. } => "ReadFile",
+        HostMessage::Make { .. } => "Make",
+        HostMessage::Stat { .. } => "Stat",
     }
 }
 
