@@ -12,6 +12,10 @@
 //! - `first_byte/cold_spawn`: `spawn` of a new VM → `exec` of the same
 //!   command → its first byte: what a claim saves.
 //!
+//! - `files/write_read_1mib`: `write_file` of 1 MiB then `read_file` of it
+//!   back, through the agent's control channel of a running VM (no shared
+//!   directory).
+//!
 //! Each claim's sandbox is dropped, and the pool refilled, outside the
 //! timed part. It runs where real boots run; elsewhere it prints why it
 //! skipped. Run: `cargo bench --bench pool -- --noplot`
@@ -128,6 +132,30 @@ fn bench(c: &mut Criterion) {
                     let mut handle = vm.spawn_with(&options).unwrap();
                     let elapsed = first_byte(handle.exec(echo()).unwrap(), start);
                     handle.kill().unwrap();
+                    elapsed
+                })
+                .sum()
+        })
+    });
+    group.finish();
+
+    let mut group = c.benchmark_group("files");
+    group.sampling_mode(SamplingMode::Flat);
+    group.sample_size(10);
+    group.throughput(criterion::Throughput::Bytes(2 << 20));
+    let data: Vec<u8> = (0..1u32 << 20).map(|i| (i % 251) as u8).collect();
+    group.bench_function("write_read_1mib", |b| {
+        b.iter_custom(|iters| {
+            (0..iters)
+                .map(|_| {
+                    let start = Instant::now();
+                    running
+                        .files()
+                        .write_file("/tmp/bench.bin", &data, 0o600)
+                        .unwrap();
+                    let back = running.files().read_file("/tmp/bench.bin").unwrap();
+                    let elapsed = start.elapsed();
+                    assert!(back == data, "1 MiB came back changed");
                     elapsed
                 })
                 .sum()
