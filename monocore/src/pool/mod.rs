@@ -26,7 +26,7 @@
 //! use monocore::vm::GuestCommand;
 //!
 //! let pool = Pool::new(PoolConfig::new(2, 256))?; // boots 2 VMs in the background
-//! let sandbox = pool.claim(&pool.default_claim())?; // waits for the first boot only
+//! let mut sandbox = pool.claim(&pool.default_claim())?; // waits for the first boot only
 //! let out = sandbox.run(GuestCommand::new("echo").arg("hello"))?;
 //! assert_eq!(out.stdout, b"hello\n");
 //! drop(sandbox); // the VM ends; the pool already boots its replacement
