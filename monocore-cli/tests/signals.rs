@@ -31,16 +31,30 @@ use monocore_suite::{may_boot, processes_in, wait_until_gone};
 
 /// `monocore run -- /bin/sleep 30` (the default busybox root, so a private
 /// copy and, in a fresh cache, a staging directory are made), in `cwd`, in
-/// a process group of its own.
+/// a process group of its own, with the four stop signals at their default
+/// action whatever this test inherited (a shell starts background jobs
+/// with SIGINT and SIGQUIT ignored, `nohup` SIGHUP: then a signal sent
+/// before monocore's handlers are in place would be lost, which is the
+/// shell's choice, not what these tests check).
 fn start_run(cache: &Path, cwd: &Path) -> Child {
-    monocore_in(cache)
+    let mut command = monocore_in(cache);
+    command
         .current_dir(cwd)
         .args(["run", "--", "/bin/sleep", "30"])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
-        .process_group(0)
-        .spawn()
-        .unwrap()
+        .process_group(0);
+    // SAFETY: between fork and exec the closure only calls `signal`, which
+    // is async-signal-safe, and allocates nothing.
+    unsafe {
+        command.pre_exec(|| {
+            for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT] {
+                libc::signal(signal, libc::SIG_DFL);
+            }
+            Ok(())
+        });
+    }
+    command.spawn().unwrap()
 }
 
 /// Waits until a second process (the VM helper) runs in `cwd`.
