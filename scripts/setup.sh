@@ -78,6 +78,10 @@ missing=()
 dpkg -s libkrunfw5 >/dev/null 2>&1 || missing+=(libkrunfw5)
 dpkg -s busybox-static >/dev/null 2>&1 || missing+=(busybox-static)
 dpkg -s containerd >/dev/null 2>&1 || missing+=(containerd)
+# python3-venv: the Python package's tests make a venv (scripts/test-python.sh).
+for pkg in python3-venv; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+done
 for pkg in protobuf-compiler iproute2; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
 done

@@ -1,0 +1,186 @@
+"""The Python package against real boots (two: one shared sandbox, and one in
+a child interpreter that gets Ctrl-C), and its errors without a boot.
+
+A host that cannot boot skips the boot tests, unless MONOCORE_REQUIRE_BOOT=1
+(as in CI), which fails them instead.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+import monocore
+from monocore import CommandTimedOut, ConfigError, Sandbox
+
+REQUIRE_BOOT = os.environ.get("MONOCORE_REQUIRE_BOOT") == "1"
+
+
+def no_boot(error: BaseException):
+    """Skip (or, with MONOCORE_REQUIRE_BOOT=1, fail) for a host that cannot boot."""
+    message = f"this host cannot boot a microVM: {type(error).__name__}: {error}"
+    if REQUIRE_BOOT:
+        pytest.fail(message + " (MONOCORE_REQUIRE_BOOT=1)")
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="module")
+def sb():
+    try:
+        sandbox = Sandbox(ram=256)
+    except (monocore.HostCannotBoot, monocore.BootFailed, monocore.ControlError) as error:
+        no_boot(error)
+    with sandbox:
+        yield sandbox
+
+
+# --- no boot --------------------------------------------------------------
+
+
+def test_ram_0_is_a_config_error_naming_ram(tmp_path):
+    with pytest.raises(ConfigError) as caught:
+        Sandbox(root=tmp_path, ram=0)
+    error = caught.value
+    assert (error.field, error.index, error.path, error.host) == ("ram", None, "ram", False)
+    assert isinstance(error, monocore.MonocoreError) and isinstance(error, ValueError)
+    assert "at least 1" in error.reason
+
+
+def test_a_bad_env_name_is_a_config_error_at_its_index(tmp_path):
+    with pytest.raises(ConfigError) as caught:
+        Sandbox(root=tmp_path, ram=64, env={"GOOD": "1", "BAD=NAME": "2"})
+    assert (caught.value.field, caught.value.index, caught.value.path) == ("env", 1, "env[1]")
+
+
+def test_a_missing_root_is_a_config_error_naming_root(tmp_path):
+    with pytest.raises(ConfigError) as caught:
+        Sandbox(root=tmp_path / "missing", ram=64)
+    assert caught.value.field == "root"
+
+
+def test_the_helper_is_this_interpreter_with_the_package_dir():
+    program, *args = monocore._helper.command()
+    assert program == sys.executable
+    package_dir = os.path.dirname(os.path.dirname(os.path.abspath(monocore.__file__)))
+    assert args[-1] == package_dir
+    assert "-I" in args and "-S" in args
+
+
+# --- one shared boot ------------------------------------------------------
+
+
+def test_run_gives_the_exit_code_and_the_output(sb):
+    result = sb.run("echo hello; echo oops >&2; exit 3")
+    assert (result.exit_code, result.stdout, result.stderr) == (3, "hello\n", "oops\n")
+    assert not result.ok
+    listed = sb.run(["/bin/echo", "a b", "c"])
+    assert (listed.exit_code, listed.stdout) == (0, "a b c\n")
+
+
+def test_callbacks_get_the_output_in_order(sb):
+    seen = []
+    result = sb.run(
+        "for i in 1 2 3; do echo out$i; echo err$i >&2; sleep 0.2; done",
+        on_stdout=lambda s: seen.append(("out", s)),
+        on_stderr=lambda s: seen.append(("err", s)),
+    )
+    assert "".join(s for k, s in seen if k == "out") == result.stdout == "out1\nout2\nout3\n"
+    assert "".join(s for k, s in seen if k == "err") == result.stderr == "err1\nerr2\nerr3\n"
+    # Each line arrived while the command ran: out1 before err3.
+    assert seen.index(("out", "out1\n")) < seen.index(("err", "err3\n"))
+
+
+def test_env_cwd_and_stdin(sb):
+    result = sb.run(["sh", "-c", 'echo "$FOO"; pwd; cat'], env={"FOO": "bar"}, cwd="/tmp", stdin="in")
+    assert result.stdout == "bar\n/tmp\nin"
+
+
+def test_a_timeout_kills_the_command_and_everything_it_started(sb):
+    started = time.monotonic()
+    with pytest.raises(CommandTimedOut) as caught:
+        sb.run("trap '' TERM; echo started; sleep 300 & sleep 300", timeout=2)
+    assert time.monotonic() - started < 30
+    assert isinstance(caught.value, TimeoutError)
+    assert caught.value.stdout == b"started\n"
+    assert caught.value.timeout == 2.0
+    # Nothing is left of it, and the sandbox still runs commands.
+    assert sb.run("pgrep -x sleep || echo none").stdout == "none\n"
+
+
+def test_files_write_then_read(sb):
+    data = bytes(range(256)) * 16
+    sb.files.write("/tmp/data.bin", data, mode=0o600)
+    assert sb.files.read("/tmp/data.bin") == data
+    assert sb.run("stat -c %a /tmp/data.bin").stdout == "600\n"
+    with pytest.raises(monocore.GuestFileError):
+        sb.files.read("/no/such/file")
+
+
+def test_a_callback_that_raises_stops_the_command_not_the_sandbox(sb):
+    def boom(_text):
+        raise ValueError("from the callback")
+
+    with pytest.raises(ValueError, match="from the callback"):
+        sb.run("echo x; sleep 300", on_stdout=boom)
+    assert sb.run("echo still").stdout == "still\n"
+
+
+# --- Ctrl-C, in a child interpreter (a second boot) -----------------------
+
+CHILD = textwrap.dedent(
+    """
+    import sys
+    from monocore import Sandbox
+    sb = Sandbox(ram=256)
+    print("helper", sb.pid, flush=True)
+    sb.run("echo running; sleep 300", on_stdout=lambda s: print(s, end="", flush=True))
+    print("run returned", flush=True)
+    """
+)
+
+
+def test_ctrl_c_during_run_ends_the_wait_and_the_vm():
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        first = child.stdout.readline()
+        if not first.startswith("helper "):
+            child.wait(timeout=60)
+            error = child.stderr.read()
+            if "HostCannotBoot" in error or "BootFailed" in error:
+                no_boot(RuntimeError(error.strip().splitlines()[-1]))
+            pytest.fail(f"the child did not boot: {first!r} {error}")
+        helper = int(first.split()[1])
+        assert child.stdout.readline() == "running\n"
+        sent = time.monotonic()
+        child.send_signal(signal.SIGINT)
+        out, err = child.communicate(timeout=30)
+        assert time.monotonic() - sent < 10
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    assert "run returned" not in out
+    assert "KeyboardInterrupt" in err
+    assert child.returncode != 0
+    # The VM's helper process is gone.
+    assert not os.path.exists(f"/proc/{helper}") or _not_a_vm(helper)
+
+
+def _not_a_vm(pid: int) -> bool:
+    """A reused pid: not a monocore helper."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return b"helper_main" not in f.read()
+    except OSError:
+        return True
