@@ -2,6 +2,7 @@
 //! one.
 
 use std::{
+    ffi::OsString,
     path::{Path, PathBuf},
     time::Duration,
 };
@@ -52,6 +53,7 @@ pub struct PoolConfig {
     pub(crate) boot_timeout: Duration,
     pub(crate) kernel: KernelChoice,
     pub(crate) runs_dir: Option<PathBuf>,
+    pub(crate) helper: Option<(PathBuf, Vec<OsString>)>,
 }
 
 impl PoolConfig {
@@ -68,6 +70,7 @@ impl PoolConfig {
             boot_timeout: DEFAULT_BOOT_TIMEOUT,
             kernel: KernelChoice::default(),
             runs_dir: None,
+            helper: None,
         }
     }
 
@@ -108,6 +111,19 @@ impl PoolConfig {
     /// [`SpawnOptions::runs_dir`](crate::vm::SpawnOptions::runs_dir)).
     pub fn runs_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.runs_dir = Some(dir.into());
+        self
+    }
+
+    /// Boot the VMs in this separate helper program, with these arguments,
+    /// instead of in this program (see
+    /// [`SpawnOptions::helper_path`](crate::vm::SpawnOptions::helper_path)):
+    /// for a host that is not its own helper, such as the Python package.
+    pub fn helper<I, S>(mut self, path: impl Into<PathBuf>, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<OsString>,
+    {
+        self.helper = Some((path.into(), args.into_iter().map(Into::into).collect()));
         self
     }
 

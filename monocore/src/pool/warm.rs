@@ -45,6 +45,9 @@ impl WarmVm {
         if let Some(dir) = &config.runs_dir {
             options = options.runs_dir(dir);
         }
+        if let Some((path, args)) = &config.helper {
+            options = options.helper_path(path).helper_args(args.iter().cloned());
+        }
         let mut vm = MicroVm::from_config(vm_config)?.spawn_with(&options)?;
         vm.wait_ready_while(config.boot_timeout, keep_waiting)?;
         warm_up(&mut vm)?;
