@@ -77,6 +77,27 @@ class ControlError(MonocoreError):
     killed, or closed), or its agent stopped answering."""
 
 
+class PoolError(MonocoreError):
+    """A pool cannot be made as asked, or cannot give a claim what it asks.
+
+    ``kind`` says which: ``"size"`` (a pool of 0 VMs, or more than the
+    most), ``"ram_too_large"`` and ``"too_many_vcpus"`` (a claim over the
+    pool's shape), ``"unsupported"`` (a setting a booted VM cannot take),
+    ``"empty"`` (see :class:`PoolEmpty`) or ``"closed"``. ``field`` names the
+    setting at fault (``"size"``, ``"ram"``, ``"vcpus"``, ...), and ``asked``
+    and ``limit`` are the values compared, where there are values.
+    """
+
+    kind: str = ""
+    field: Optional[str] = None
+    asked: Optional[int] = None
+    limit: Optional[int] = None
+
+
+class PoolEmpty(PoolError, TimeoutError):
+    """A pool made with ``wait=seconds`` had no VM ready within that time."""
+
+
 __all__ = [
     "MonocoreError",
     "ConfigError",
@@ -87,4 +108,6 @@ __all__ = [
     "BootFailed",
     "GuestFileError",
     "ControlError",
+    "PoolError",
+    "PoolEmpty",
 ]

@@ -5,7 +5,7 @@
 //! one by the error's variant and sets its attributes from the error's
 //! structured fields, never from its message text.
 
-use monocore::{ErrorChain, InvalidMicroVmConfigError, MonocoreError};
+use monocore::{ErrorChain, InvalidMicroVmConfigError, MonocoreError, error::PoolError};
 use pyo3::{prelude::*, types::PyBytes};
 
 /// Output a command wrote before it failed (for `CommandTimedOut`).
@@ -88,6 +88,7 @@ fn build(py: Python<'_>, error: &MonocoreError, partial: Partial) -> PyResult<Py
         ),
         MonocoreError::GuestFile(_) => ("GuestFileError", Vec::new()),
         MonocoreError::Control(_) => ("ControlError", Vec::new()),
+        MonocoreError::Pool(pool) => return pool_error(py, &module, pool, message),
         _ => ("MonocoreError", Vec::new()),
     };
     let value = module.getattr(class)?.call1((message,))?;
@@ -137,4 +138,83 @@ fn config_attrs(
             host.into_pyobject(py)?.to_owned().into_any().unbind(),
         ),
     ])
+}
+
+/// A `ConfigError` about `field` that the Python layer found (a value no
+/// monocore config has, such as both a root and an image).
+pub(crate) fn config_error(py: Python<'_>, field: &str, reason: &str) -> PyErr {
+    let made = (|| -> PyResult<PyErr> {
+        let value = py
+            .import("monocore._errors")?
+            .getattr("ConfigError")?
+            .call1((format!("{field}: {reason}"),))?;
+        value.setattr("field", field)?;
+        value.setattr("path", field)?;
+        value.setattr("reason", reason)?;
+        Ok(PyErr::from_value(value))
+    })();
+    made.unwrap_or_else(|err| err)
+}
+
+/// A `PoolError` (or `PoolEmpty`) with `kind`, and `field`, `asked` and
+/// `limit` where the error has them. A failed boot is the boot's own
+/// exception, with the pool's message.
+fn pool_error(
+    py: Python<'_>,
+    module: &Bound<'_, PyModule>,
+    error: &PoolError,
+    message: String,
+) -> PyResult<PyErr> {
+    let (class, kind, field, asked, limit): (&str, &str, Option<&str>, Option<u64>, Option<u64>) =
+        match error {
+            PoolError::Size { size, max } => (
+                "PoolError",
+                "size",
+                Some("size"),
+                u64::try_from(*size).ok(),
+                u64::try_from(*max).ok(),
+            ),
+            PoolError::RamTooLarge { asked, pool } => (
+                "PoolError",
+                "ram_too_large",
+                Some("ram"),
+                Some(u64::from(*asked)),
+                Some(u64::from(*pool)),
+            ),
+            PoolError::TooManyVcpus { asked, pool } => (
+                "PoolError",
+                "too_many_vcpus",
+                Some("vcpus"),
+                Some(u64::from(*asked)),
+                Some(u64::from(*pool)),
+            ),
+            PoolError::Unsupported { field, .. } => {
+                ("PoolError", "unsupported", Some(field.key()), None, None)
+            }
+            PoolError::Empty { .. } => ("PoolEmpty", "empty", None, None, None),
+            PoolError::Closed => ("PoolError", "closed", None, None, None),
+            PoolError::Boot(cause) => return build(py, cause, Partial::default()),
+            _ => ("PoolError", "other", None, None, None),
+        };
+    let value = module.getattr(class)?.call1((message,))?;
+    value.setattr("kind", kind)?;
+    value.setattr("field", field)?;
+    value.setattr("asked", asked)?;
+    value.setattr("limit", limit)?;
+    Ok(PyErr::from_value(value))
+}
+
+/// `error`'s exception, located at entry `index` of the list `field` (for
+/// a value parsed on its own, which does not know where it came from).
+pub(crate) fn located(py: Python<'_>, error: MonocoreError, field: &str, index: usize) -> PyErr {
+    let err = to_py(py, error, Partial::default());
+    let value = err.value(py);
+    let located = value
+        .setattr("field", field)
+        .and_then(|()| value.setattr("index", index))
+        .and_then(|()| value.setattr("path", format!("{field}[{index}]")));
+    match located {
+        Ok(()) => err,
+        Err(failed) => failed,
+    }
 }

@@ -18,7 +18,11 @@
 
 use pyo3::prelude::*;
 
+mod boot;
 mod errors;
+mod host;
+mod machine;
+mod pool;
 mod sandbox;
 mod supervise;
 
@@ -40,6 +44,8 @@ fn helper_main() -> u8 {
 #[pymodule]
 fn _monocore(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(helper_main, m)?)?;
+    m.add_function(wrap_pyfunction!(host::doctor, m)?)?;
     m.add_class::<sandbox::Vm>()?;
+    m.add_class::<pool::Pool>()?;
     Ok(())
 }

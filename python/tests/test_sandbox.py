@@ -15,25 +15,24 @@ import textwrap
 import time
 
 import pytest
+from conftest import no_boot
 
 import monocore
-from monocore import CommandTimedOut, ConfigError, Sandbox
-
-REQUIRE_BOOT = os.environ.get("MONOCORE_REQUIRE_BOOT") == "1"
-
-
-def no_boot(error: BaseException):
-    """Skip (or, with MONOCORE_REQUIRE_BOOT=1, fail) for a host that cannot boot."""
-    message = f"this host cannot boot a microVM: {type(error).__name__}: {error}"
-    if REQUIRE_BOOT:
-        pytest.fail(message + " (MONOCORE_REQUIRE_BOOT=1)")
-    pytest.skip(message)
+from monocore import CommandTimedOut, ConfigError, Output, Sandbox
 
 
 @pytest.fixture(scope="module")
-def sb():
+def shared_dir(tmp_path_factory):
+    """A host directory the shared sandbox sees at /data."""
+    path = tmp_path_factory.mktemp("shared")
+    (path / "from-host.txt").write_text("written on the host\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def sb(shared_dir):
     try:
-        sandbox = Sandbox(ram=256)
+        sandbox = Sandbox(ram=256, volumes={shared_dir: "/data"}, env={"WHO": "sandbox"})
     except (monocore.HostCannotBoot, monocore.BootFailed, monocore.ControlError) as error:
         no_boot(error)
     with sandbox:
@@ -62,6 +61,22 @@ def test_a_missing_root_is_a_config_error_naming_root(tmp_path):
     with pytest.raises(ConfigError) as caught:
         Sandbox(root=tmp_path / "missing", ram=64)
     assert caught.value.field == "root"
+
+
+def test_a_bad_volume_is_a_config_error_at_its_index(tmp_path):
+    with pytest.raises(ConfigError) as caught:
+        Sandbox(root=tmp_path, ram=64, volumes=[f"{tmp_path}:/ok", f"{tmp_path}:relative"])
+    assert (caught.value.field, caught.value.index, caught.value.path) == (
+        "mapped_dirs",
+        1,
+        "mapped_dirs[1]",
+    )
+
+
+def test_a_root_and_an_image_together_are_a_config_error(tmp_path):
+    with pytest.raises(ConfigError) as caught:
+        Sandbox(root=tmp_path, image="busybox:latest")
+    assert caught.value.field == "image"
 
 
 def test_the_helper_is_this_interpreter_with_the_package_dir():
@@ -99,6 +114,54 @@ def test_callbacks_get_the_output_in_order(sb):
 def test_env_cwd_and_stdin(sb):
     result = sb.run(["sh", "-c", 'echo "$FOO"; pwd; cat'], env={"FOO": "bar"}, cwd="/tmp", stdin="in")
     assert result.stdout == "bar\n/tmp\nin"
+    # The sandbox's env is every command's default; a command's own wins.
+    assert sb.run('echo "$WHO"').stdout == "sandbox\n"
+    assert sb.run('echo "$WHO"', env={"WHO": "command"}).stdout == "command\n"
+
+
+def test_args_arrive_byte_for_byte(sb):
+    args = ["", " two  spaces ", "quote'\"", "$HOME", "new\nline", "\u00e9"]
+    result = sb.run(["sh", "-c", 'for a in "$@"; do printf "[%s]" "$a"; done', "sh", *args])
+    assert result.stdout == "".join(f"[{a}]" for a in args)
+
+
+def test_a_volume_is_the_hosts_directory(sb, shared_dir):
+    assert sb.run("cat /data/from-host.txt").stdout == "written on the host\n"
+    sb.run("echo from the guest > /data/from-guest.txt")
+    assert (shared_dir / "from-guest.txt").read_text() == "from the guest\n"
+
+
+def test_stream_gives_the_output_as_it_comes_then_the_result(sb):
+    started = time.monotonic()
+    seen = []
+    with sb.stream("echo one; echo two >&2; sleep 2; echo three; exit 4") as out:
+        for piece in out:
+            seen.append((piece, time.monotonic() - started))
+    assert [p for p, _ in seen] == [
+        Output("stdout", "one\n"),
+        Output("stderr", "two\n"),
+        Output("stdout", "three\n"),
+    ]
+    # "one" came before the 2 s sleep ended, "three" after it.
+    assert seen[2][1] - seen[0][1] > 1.5
+    assert (out.result.exit_code, out.result.stdout) == (4, "one\nthree\n")
+
+
+def test_leaving_a_stream_early_stops_its_command(sb):
+    started = time.monotonic()
+    for piece in sb.stream("echo first; sleep 300"):
+        assert piece == Output("stdout", "first\n")
+        break
+    assert time.monotonic() - started < 30
+    assert sb.run("pgrep -x sleep || echo none").stdout == "none\n"
+
+
+def test_a_stream_raises_its_commands_timeout_at_the_end(sb):
+    pieces = []
+    with pytest.raises(CommandTimedOut):
+        for piece in sb.stream("echo before; sleep 300", timeout=2):
+            pieces.append(piece)
+    assert pieces == [Output("stdout", "before\n")]
 
 
 def test_a_timeout_kills_the_command_and_everything_it_started(sb):
@@ -120,6 +183,37 @@ def test_files_write_then_read(sb):
     assert sb.run("stat -c %a /tmp/data.bin").stdout == "600\n"
     with pytest.raises(monocore.GuestFileError):
         sb.files.read("/no/such/file")
+
+
+def test_copy_in_and_out_keep_symlinks_inside(sb, tmp_path):
+    src = tmp_path / "src"
+    (src / "sub").mkdir(parents=True)
+    (src / "a.txt").write_bytes(b"A" * 1000)
+    (src / "sub" / "b.bin").write_bytes(bytes(range(256)))
+    (src / "escape").symlink_to("/../../../etc")
+    copied = sb.files.copy_in(src, "/tmp/tree")
+    assert (copied["files"], copied["dirs"], copied["symlinks"]) == (2, 2, 1)
+    assert sb.run("cat /tmp/tree/sub/b.bin | wc -c").stdout.strip() == "256"
+    # Writing through the symlink lands inside the guest's root.
+    sb.files.write("/tmp/tree/escape/planted", b"x")
+    assert sb.run("cat /etc/planted").stdout == "x"
+    assert not os.path.exists("/etc/planted")
+    out = tmp_path / "out"
+    back = sb.files.copy_out("/tmp/tree", out)
+    assert back["bytes"] == 1256
+    assert (out / "a.txt").read_bytes() == b"A" * 1000
+    assert (out / "sub" / "b.bin").read_bytes() == bytes(range(256))
+    # The symlink came back as a symlink, never followed on the host.
+    assert os.readlink(out / "escape") == "/../../../etc"
+
+
+def test_a_read_over_max_bytes_is_cut_off(sb):
+    sb.files.write("/tmp/big", b"z" * 10_000)
+    with pytest.raises(monocore.GuestFileError):
+        sb.files.read("/tmp/big", max_bytes=1000)
+    with pytest.raises(monocore.GuestFileError):
+        sb.files.read("/dev/zero", max_bytes=1 << 20)
+    assert len(sb.files.read("/tmp/big", max_bytes=10_000)) == 10_000
 
 
 def test_a_callback_that_raises_stops_the_command_not_the_sandbox(sb):
