@@ -278,3 +278,61 @@ def _not_a_vm(pid: int) -> bool:
             return b"helper_main" not in f.read()
     except OSError:
         return True
+
+
+# --- the interpreter ends with sandboxes open (two more boots) -------------
+
+HOLDER = textwrap.dedent(
+    """
+    import sys, time
+    from monocore import Sandbox
+    sb = Sandbox(ram=256)
+    print("helper", sb.pid, flush=True)
+    if sys.argv[1] == "exit":
+        sys.exit(0)  # never closed
+    time.sleep(600)
+    """
+)
+
+
+def _helper_gone_within(pid: int, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if not os.path.exists(f"/proc/{pid}") or _not_a_vm(pid):
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_a_sandbox_ends_when_its_interpreter_exits_or_is_killed():
+    children = {
+        how: subprocess.Popen(
+            [sys.executable, "-c", HOLDER, how],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for how in ("exit", "kill")
+    }
+    try:
+        helpers = {}
+        for how, child in children.items():
+            first = child.stdout.readline()
+            if not first.startswith("helper "):
+                child.wait(timeout=60)
+                error = child.stderr.read()
+                if "HostCannotBoot" in error or "BootFailed" in error:
+                    no_boot(RuntimeError(error.strip().splitlines()[-1]))
+                pytest.fail(f"the {how} child did not boot: {first!r} {error}")
+            helpers[how] = int(first.split()[1])
+        children["kill"].kill()
+        for how, child in children.items():
+            child.wait(timeout=60)
+        assert children["exit"].returncode == 0, children["exit"].stderr.read()
+        for how, helper in helpers.items():
+            assert _helper_gone_within(helper, 30), f"{how}: helper {helper} still runs"
+    finally:
+        for child in children.values():
+            if child.poll() is None:
+                child.kill()
+                child.wait()
