@@ -89,7 +89,10 @@ impl Driver {
         let mut answer = String::new();
         self.output.read_line(&mut answer).unwrap();
         let elapsed = start.elapsed();
-        assert_eq!(answer, "ok\n", "the Python driver failed (its stderr is above)");
+        assert_eq!(
+            answer, "ok\n",
+            "the Python driver failed (its stderr is above)"
+        );
         elapsed
     }
 }
