@@ -26,4 +26,4 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$repo/target/python}
 # From the venv's bin, so `import monocore` is the installed package.
 cd "$venv/bin"
 ./python -c 'import monocore, sys; print(f"monocore {monocore.__version__} from {monocore.__file__} (Python {sys.version.split()[0]})")'
-./pytest -p no:cacheprovider "$repo/python/tests" "$@"
+./pytest -p no:cacheprovider -rs "$repo/python/tests" "$@"
