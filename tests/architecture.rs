@@ -17,8 +17,9 @@ use std::{
 
 /// `monocore/src`'s top-level modules, lowest first: each may use only
 /// those before it. `lib.rs` re-exports from all of them.
-const LAYERS: [&str; 11] = [
-    "util", "error", "config", "state", "rootfs", "image", "host", "net", "runtime", "vm", "pool",
+const LAYERS: [&str; 12] = [
+    "util", "error", "config", "state", "rootfs", "image", "host", "net", "doctor", "runtime",
+    "vm", "pool",
 ];
 
 /// The library files allowed past [`MAX_LINES`], each with its reason.

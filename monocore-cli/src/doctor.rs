@@ -3,8 +3,8 @@
 use crate::output::outln;
 use std::process::ExitCode;
 
-use monocore::host::doctor::json as doctor_json;
-pub(crate) use monocore::host::doctor::table as doctor_table;
+use monocore::doctor::json as doctor_json;
+pub(crate) use monocore::doctor::table as doctor_table;
 
 /// `monocore doctor [--json]`.
 #[derive(clap::Args, Debug)]

@@ -38,9 +38,10 @@
 
 // The modules are layers; each uses only the layers below it (checked by
 // `tests/architecture.rs`; see the README's "Workspace layout"), lowest
-// first: util, error, config, state, rootfs, image, host, net, runtime, vm,
+// first: util, error, config, state, rootfs, image, host, net, doctor, runtime, vm,
 // pool.
 pub mod config;
+pub mod doctor;
 pub mod error;
 pub mod host;
 pub mod image;

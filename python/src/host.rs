@@ -1,5 +1,5 @@
 //! `python -m monocore doctor`: the same report as `monocore doctor`
-//! ([`monocore::host::doctor`]).
+//! ([`monocore::doctor`]).
 
 use pyo3::prelude::*;
 
@@ -9,11 +9,7 @@ use pyo3::prelude::*;
 pub(crate) fn doctor(py: Python<'_>) -> (bool, String, String) {
     py.detach(|| {
         let report = monocore::host::check();
-        let json = format!("{:#}", monocore::host::doctor::json(&report));
-        (
-            report.can_boot(),
-            monocore::host::doctor::table(&report),
-            json,
-        )
+        let json = format!("{:#}", monocore::doctor::json(&report));
+        (report.can_boot(), monocore::doctor::table(&report), json)
     })
 }

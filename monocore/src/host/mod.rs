@@ -6,7 +6,6 @@
 //! compat kernel boots, slowly; see [`kernel`].
 //!
 //! - this file: [`check`] and its [`HostReport`], and [`check_kvm_limits`];
-//! - [`doctor`]: the report of `monocore doctor`, as a table or JSON;
 //! - [`kernel`]: which guest kernel a VM boots ([`kernel::KernelChoice`]);
 //! - `fit.rs`: whether a valid config fits this host (its memory, its KVM's
 //!   vCPUs, its kernel's networking), checked before any VM starts.
@@ -20,7 +19,6 @@
 //! }
 //! ```
 
-pub mod doctor;
 pub(crate) mod fit;
 pub mod kernel;
 

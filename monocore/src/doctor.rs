@@ -1,17 +1,18 @@
 //! The report of `monocore doctor` (and `python -m monocore doctor`): a
-//! [`HostReport`] as rows of checks, a verdict and the fixes, as a table
-//! ([`table`]) or as JSON ([`json`]).
+//! [`HostReport`] and the networking check ([`crate::net::find_passt`]) as
+//! rows of checks, a verdict and the fixes, as a table ([`table`]) or as
+//! JSON ([`json`]). A layer of its own, above `host` and `net`.
 //!
 //! ```
 //! let report = monocore::host::check();
-//! let text = monocore::host::doctor::table(&report);
+//! let text = monocore::doctor::table(&report);
 //! assert!(text.contains("verdict: "));
-//! assert_eq!(monocore::host::doctor::json(&report)["can_boot"], report.can_boot());
+//! assert_eq!(monocore::doctor::json(&report)["can_boot"], report.can_boot());
 //! ```
 
 use serde_json::json;
 
-use super::{BootKernel, HostProblem, HostReport};
+use crate::host::{BootKernel, HostProblem, HostReport};
 
 /// One row of the report: what was checked, whether it passed, and what
 /// was found.
@@ -47,9 +48,11 @@ pub fn rows(report: &HostReport) -> Vec<Row> {
     rows.push(match (&report.kernel, kernel_problem) {
         (_, Some(HostProblem::NestedPvm { compat })) => ("guest kernel", false, compat.to_string()),
         (_, Some(p)) => ("guest kernel", false, p.to_string()),
-        (Some(BootKernel::Libkrunfw), None) => {
-            ("guest kernel", true, format!("{} loads", super::LIBKRUNFW))
-        }
+        (Some(BootKernel::Libkrunfw), None) => (
+            "guest kernel",
+            true,
+            format!("{} loads", crate::host::LIBKRUNFW),
+        ),
         (Some(kernel), None) => ("guest kernel", true, kernel.to_string()),
         (None, None) => ("guest kernel", true, "not checked".to_owned()),
     });
