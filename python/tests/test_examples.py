@@ -26,3 +26,12 @@ def test_the_quickstart_example_prints_what_the_readme_shows():
     assert lines[6] == "killed after 2.0s"
     assert re.fullmatch(r"from a warm VM: claim to output in \d+\.\d\ds", lines[7]), lines
     assert len(lines) == 8, lines
+
+
+def test_the_readme_shows_the_example_as_it_is():
+    readme = (EXAMPLE.parents[2] / "README.md").read_text()
+    section = readme[readme.index("## Use monocore from Python") :]
+    start = section.index("```python\n") + len("```python\n")
+    shown = section[start : section.index("```", start)]
+    source = EXAMPLE.read_text()
+    assert shown == source[source.index("import time") :]
