@@ -38,6 +38,15 @@ def no_boot(error: BaseException):
     pytest.skip(message)
 
 
+def not_a_vm(pid: int) -> bool:
+    """Whether `pid` is not a monocore VM helper (gone, or a reused pid)."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return b"helper_main" not in f.read()
+    except OSError:
+        return True
+
+
 def _busybox() -> str:
     for path in ("/bin/busybox", "/usr/bin/busybox"):
         if os.path.isfile(path):

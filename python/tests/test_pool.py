@@ -3,11 +3,10 @@ replacements)."""
 
 from __future__ import annotations
 
-import os
 import time
 
 import pytest
-from conftest import no_boot
+from conftest import no_boot, not_a_vm
 
 import monocore
 from monocore import Pool, PoolError
@@ -41,9 +40,7 @@ def test_claims_come_booted_are_never_reused_and_the_pool_refills(image):
             first_pid = first.pid
         # Far less than a boot: the VM was booted before the claim.
         assert claim_to_output < 8, claim_to_output
-        assert not os.path.exists(f"/proc/{first_pid}/cmdline") or b"helper_main" not in open(
-            f"/proc/{first_pid}/cmdline", "rb"
-        ).read()
+        assert not_a_vm(first_pid)
 
         assert pool.wait_ready(1, timeout=180), "the pool did not refill"
         with pool.claim(image=reference, image_cache=cache) as second:

@@ -15,7 +15,7 @@ import textwrap
 import time
 
 import pytest
-from conftest import no_boot
+from conftest import no_boot, not_a_vm
 
 import monocore
 from monocore import CommandTimedOut, ConfigError, Output, Sandbox
@@ -247,14 +247,7 @@ def test_ctrl_c_during_run_ends_the_wait_and_the_vm():
         text=True,
     )
     try:
-        first = child.stdout.readline()
-        if not first.startswith("helper "):
-            child.wait(timeout=60)
-            error = child.stderr.read()
-            if "HostCannotBoot" in error or "BootFailed" in error:
-                no_boot(RuntimeError(error.strip().splitlines()[-1]))
-            pytest.fail(f"the child did not boot: {first!r} {error}")
-        helper = int(first.split()[1])
+        helper = _helper_of(child, "the child")
         assert child.stdout.readline() == "running\n"
         sent = time.monotonic()
         child.send_signal(signal.SIGINT)
@@ -268,16 +261,20 @@ def test_ctrl_c_during_run_ends_the_wait_and_the_vm():
     assert "KeyboardInterrupt" in err
     assert child.returncode != 0
     # The VM's helper process is gone.
-    assert not os.path.exists(f"/proc/{helper}") or _not_a_vm(helper)
+    assert not os.path.exists(f"/proc/{helper}") or not_a_vm(helper)
 
 
-def _not_a_vm(pid: int) -> bool:
-    """A reused pid: not a monocore helper."""
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return b"helper_main" not in f.read()
-    except OSError:
-        return True
+def _helper_of(child: subprocess.Popen, what: str) -> int:
+    """The helper pid that a child interpreter printed once its sandbox
+    booted (skip, or fail, if it could not boot)."""
+    first = child.stdout.readline()
+    if not first.startswith("helper "):
+        child.wait(timeout=60)
+        error = child.stderr.read()
+        if "HostCannotBoot" in error or "BootFailed" in error:
+            no_boot(RuntimeError(error.strip().splitlines()[-1]))
+        pytest.fail(f"{what} did not boot: {first!r} {error}")
+    return int(first.split()[1])
 
 
 # --- the interpreter ends with sandboxes open (two more boots) -------------
@@ -298,7 +295,7 @@ HOLDER = textwrap.dedent(
 def _helper_gone_within(pid: int, seconds: float) -> bool:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        if not os.path.exists(f"/proc/{pid}") or _not_a_vm(pid):
+        if not os.path.exists(f"/proc/{pid}") or not_a_vm(pid):
             return True
         time.sleep(0.1)
     return False
@@ -317,14 +314,7 @@ def test_a_sandbox_ends_when_its_interpreter_exits_or_is_killed():
     try:
         helpers = {}
         for how, child in children.items():
-            first = child.stdout.readline()
-            if not first.startswith("helper "):
-                child.wait(timeout=60)
-                error = child.stderr.read()
-                if "HostCannotBoot" in error or "BootFailed" in error:
-                    no_boot(RuntimeError(error.strip().splitlines()[-1]))
-                pytest.fail(f"the {how} child did not boot: {first!r} {error}")
-            helpers[how] = int(first.split()[1])
+            helpers[how] = _helper_of(child, f"the {how} child")
         children["kill"].kill()
         for how, child in children.items():
             child.wait(timeout=60)
